@@ -1,0 +1,48 @@
+"""vitzoo: Vision Transformers with framework-agnostic specs and weights, run on MindSpore.
+
+Example:
+    >>> import vitzoo
+    >>> vitzoo.list_models("vit_b_16*")
+    ['vit_b_16', 'vit_b_16_384']
+    >>> vitzoo.get_spec("vit_b_16").embed_dim
+    768
+
+``import vitzoo`` imports no deep-learning framework: a backend is imported the
+first time a model is built on it.
+"""
+
+from __future__ import annotations
+
+from vitzoo.api import build_from_checkpoint, create, create_from_file, save
+from vitzoo.errors import (
+    BackendError,
+    CheckpointError,
+    DataError,
+    DownloadError,
+    SpecError,
+    UnknownNameError,
+    VitzooError,
+)
+from vitzoo.spec import ViTSpec
+from vitzoo.variants import get_spec, list_models, register_variant
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "ViTSpec",
+    "create",
+    "create_from_file",
+    "build_from_checkpoint",
+    "save",
+    "get_spec",
+    "list_models",
+    "register_variant",
+    "VitzooError",
+    "UnknownNameError",
+    "SpecError",
+    "CheckpointError",
+    "DownloadError",
+    "DataError",
+    "BackendError",
+]

@@ -1,0 +1,5 @@
+import sys
+
+from vitzoo.cli.main import main
+
+sys.exit(main())

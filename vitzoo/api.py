@@ -1,0 +1,142 @@
+"""The public entry points: create a model, rebuild one from a file, save one."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from vitzoo.errors import CheckpointError, VitzooError
+from vitzoo.spec import ViTSpec
+from vitzoo.variants import get_spec, split_name
+
+Pretrained = Union[bool, str, "os.PathLike[str]", None]
+
+# Fields that decide tensor shapes: a weight file must agree with the named variant on them.
+_ARCH_FIELDS = ("patch_size", "embed_dim", "depth", "mlp_dim", "class_token", "reg_tokens")
+
+
+def create(
+    name: Optional[str] = None,
+    pretrained: Pretrained = False,
+    *,
+    backend: str = "mindspore",
+    num_classes: Optional[int] = None,
+    img_size: Optional[int] = None,
+    in_chans: Optional[int] = None,
+    jit: bool = False,
+    **overrides: Any,
+) -> Any:
+    """Build a ViT, optionally with weights, on a backend (MindSpore by default).
+
+    Args:
+        name: a variant (``"vit_b_16"``, timm's ``"vit_base_patch16_224"``) or a
+            weight set ``"variant.tag"``. May be omitted when ``pretrained`` is a file.
+        pretrained: ``False`` for random init; ``True`` for the variant's default
+            weights (or the named tag); a weight tag; or a checkpoint file/directory
+            in any supported format (detected by content).
+        backend: ``"mindspore"`` (an ``nn.Cell``), ``"numpy"``, or a plug-in's name.
+        num_classes, img_size, in_chans: adapt the model (and its weights: new head,
+            resampled position embedding, adapted first conv) as timm does.
+        jit: compile the forward pass (MindSpore graph mode).
+        **overrides: other spec fields, e.g. ``depth=6`` or ``norm_eps=1e-7``.
+
+    Example:
+        >>> import numpy as np, vitzoo
+        >>> model = vitzoo.create("vit_ti_16", backend="numpy", num_classes=10)
+        >>> model(np.zeros((2, 3, 224, 224), np.float32)).shape
+        (2, 10)
+    """
+    from vitzoo.backends import get_backend
+
+    adapt = {k: v for k, v in dict(num_classes=num_classes, img_size=img_size, in_chans=in_chans).items() if v is not None}
+    if pretrained is None or pretrained is False:
+        if name is None:
+            raise VitzooError("create() needs a model name, or pretrained=<file> to rebuild a model from weights.")
+        spec = get_spec(name, **overrides, **adapt)
+        model = get_backend(backend).build(spec, None, jit=jit)
+        model.pretrained_cfg = {}
+        return model
+    ckpt = _load_weights(name, pretrained)
+    return build_from_checkpoint(ckpt, name, backend=backend, jit=jit, adapt=adapt, overrides=overrides)
+
+
+def create_from_file(path: "str | os.PathLike[str]", *, backend: str = "mindspore", jit: bool = False, **kwargs: Any) -> Any:
+    """Rebuild the exact model stored in a checkpoint file (any supported format).
+
+    Example:
+        >>> model = vitzoo.create_from_file("vit_b_16.safetensors")  # doctest: +SKIP
+    """
+    return create(None, pretrained=path, backend=backend, jit=jit, **kwargs)
+
+
+def save(model: Any, path: "str | os.PathLike[str]", *, backend: Optional[str] = None, **meta: Any) -> None:
+    """Save a model as a canonical checkpoint (spec, provenance and class names in the header).
+
+    ``meta`` adds provenance keys (``source``, ``class_names``, ...) to what the
+    model already carries in ``model.pretrained_cfg``.
+    """
+    from vitzoo.backends import get_backend
+    from vitzoo.weights import Checkpoint, save_file
+
+    backend_obj = get_backend(backend or _backend_of(model))
+    carried = dict(getattr(model, "pretrained_cfg", {}) or {})
+    ckpt = Checkpoint(state=backend_obj.state_dict(model), spec=model.spec, meta={**carried, **meta})
+    save_file(ckpt, path)
+
+
+def build_from_checkpoint(
+    ckpt: Any,
+    name: Optional[str] = None,
+    *,
+    backend: str = "mindspore",
+    jit: bool = False,
+    adapt: Optional[dict[str, int]] = None,
+    overrides: Optional[dict[str, Any]] = None,
+) -> Any:
+    """Build a model from an in-memory :class:`~vitzoo.weights.Checkpoint`, adapted as asked."""
+    from vitzoo.adapt import adapt_checkpoint
+    from vitzoo.backends import get_backend
+
+    adapt = dict(adapt or {})
+    if name is not None:
+        variant = get_spec(name)
+        _check_same_architecture(variant, ckpt.spec, ckpt.meta.get("source", "the weights"))
+        adapt.setdefault("img_size", variant.img_size)
+    ckpt = adapt_checkpoint(ckpt, **adapt)
+    if overrides:
+        ckpt = ckpt.replace(spec=ckpt.spec.replace(**overrides)).validate()
+    model = get_backend(backend).build(ckpt.spec, ckpt.state, jit=jit)
+    model.pretrained_cfg = dict(ckpt.meta)
+    return model
+
+
+def _load_weights(name: Optional[str], pretrained: Pretrained) -> Any:
+    from vitzoo import weights
+
+    hint = get_spec(name) if name is not None else None
+    if isinstance(pretrained, (str, os.PathLike)) and Path(pretrained).exists():
+        return weights.read(pretrained, variant=hint)
+    if name is None:
+        raise CheckpointError(f"Weight file {str(pretrained)!r} does not exist.")
+    from vitzoo.pretrained import load_pretrained
+
+    variant, tag = split_name(name)
+    if isinstance(pretrained, str):
+        if tag is not None and pretrained != tag:
+            raise VitzooError(f"Two weight tags given: {name!r} and pretrained={pretrained!r}; give one.")
+        tag = pretrained
+    return load_pretrained(variant if tag is None else f"{variant}.{tag}")
+
+
+def _check_same_architecture(variant: ViTSpec, found: ViTSpec, source: str) -> None:
+    diff = [f"{f} {getattr(found, f)} (variant has {getattr(variant, f)})" for f in _ARCH_FIELDS if getattr(variant, f) != getattr(found, f)]
+    if diff:
+        raise CheckpointError(f"{source} do not match the named variant: {', '.join(diff)}; name the right variant or omit it.")
+
+
+def _backend_of(model: Any) -> str:
+    module = type(model).__module__
+    if module.startswith("vitzoo.backends."):
+        return module.split(".")[2]
+    raise VitzooError(f"Cannot tell the backend of a {type(model).__name__}; pass backend=.")

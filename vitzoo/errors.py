@@ -1,0 +1,34 @@
+"""The exceptions vitzoo raises: every expected failure is a :class:`VitzooError`."""
+
+from __future__ import annotations
+
+
+class VitzooError(Exception):
+    """Base class of every error vitzoo raises on purpose (one clear sentence)."""
+
+
+class UnknownNameError(VitzooError, KeyError):
+    """A model, weight or format name that vitzoo does not know."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class SpecError(VitzooError, ValueError):
+    """A ViT spec that cannot describe a real model."""
+
+
+class CheckpointError(VitzooError):
+    """A weight file that is corrupt, truncated, foreign or does not fit the model."""
+
+
+class DownloadError(VitzooError):
+    """Weights could not be fetched (network, checksum, or offline without a cache)."""
+
+
+class DataError(VitzooError):
+    """A bad image, data directory or label set."""
+
+
+class BackendError(VitzooError):
+    """A backend that is missing, not installed, or cannot run the request."""

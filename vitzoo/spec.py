@@ -1,0 +1,153 @@
+"""The abstract, framework-agnostic description of a Vision Transformer."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from vitzoo.errors import SpecError
+
+GELU_FORMS = ("exact", "tanh")
+POOLING = ("token", "avg")
+
+
+@dataclass(frozen=True)
+class ViTSpec:
+    """Everything needed to rebuild a ViT's forward pass exactly.
+
+    The defaults are timm's ViT-B/16 at 224 px. Instances are immutable and
+    validated on construction; use :meth:`replace` to derive a new spec.
+
+    Example:
+        >>> spec = ViTSpec(embed_dim=192, depth=12, num_heads=3, mlp_dim=768)
+        >>> spec.head_dim, spec.num_patches
+        (64, 196)
+        >>> ViTSpec.from_json(spec.to_json()) == spec
+        True
+    """
+
+    img_size: int = 224
+    patch_size: int = 16
+    in_chans: int = 3
+    num_classes: int = 1000
+    embed_dim: int = 768
+    depth: int = 12
+    num_heads: int = 12
+    mlp_dim: int = 3072
+    patch_bias: bool = True  # timm drops it when pre_norm is set
+    qkv_bias: bool = True
+    qk_norm: bool = False
+    norm_eps: float = 1e-6
+    gelu: str = "exact"  # "exact" (erf, torch/timm) or "tanh" (MindSpore's default)
+    class_token: bool = True
+    reg_tokens: int = 0
+    pos_embed_prefix: bool = True  # pos_embed also covers the class/register tokens
+    global_pool: str = "token"  # "token" (class token) or "avg" (mean of patch tokens)
+    fc_norm: bool = False  # norm after pooling instead of on every token
+    pre_norm: bool = False  # extra LayerNorm before the blocks (CLIP style)
+    layer_scale: bool = False  # per-channel residual scales ls1/ls2
+    pre_logits_dim: int = 0  # >0: Linear(embed_dim, pre_logits_dim) + tanh before the head
+
+    def __post_init__(self) -> None:
+        for name in ("img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads", "mlp_dim"):
+            value = getattr(self, name)
+            if not _is_int(value) or value <= 0:
+                raise SpecError(f"ViT spec field {name!r} must be a positive integer, got {value!r}.")
+        for name in ("num_classes", "reg_tokens", "pre_logits_dim"):
+            value = getattr(self, name)
+            if not _is_int(value) or value < 0:
+                raise SpecError(f"ViT spec field {name!r} must be a non-negative integer, got {value!r}.")
+        for name in ("patch_bias", "qkv_bias", "qk_norm", "class_token", "pos_embed_prefix", "fc_norm", "pre_norm", "layer_scale"):
+            if not isinstance(getattr(self, name), bool):
+                raise SpecError(f"ViT spec field {name!r} must be true or false, got {getattr(self, name)!r}.")
+        if not isinstance(self.norm_eps, (int, float)) or isinstance(self.norm_eps, bool) or not 0 < self.norm_eps < 1:
+            raise SpecError(f"ViT spec field 'norm_eps' must be a float in (0, 1), got {self.norm_eps!r}.")
+        if self.gelu not in GELU_FORMS:
+            raise SpecError(f"Unknown GELU form {self.gelu!r}; use one of {', '.join(GELU_FORMS)}.")
+        if self.global_pool not in POOLING:
+            raise SpecError(f"Unknown pooling {self.global_pool!r}; use one of {', '.join(POOLING)}.")
+        if self.embed_dim % self.num_heads:
+            raise SpecError(
+                f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}; "
+                "choose a head count that divides it."
+            )
+        if self.img_size % self.patch_size:
+            raise SpecError(
+                f"img_size {self.img_size} is not divisible by patch_size {self.patch_size}; "
+                "choose an image size that is a multiple of the patch size."
+            )
+        if self.global_pool == "token" and not self.class_token:
+            raise SpecError("global_pool='token' needs class_token=True; use global_pool='avg' without a class token.")
+        object.__setattr__(self, "norm_eps", float(self.norm_eps))
+
+    # Derived sizes -------------------------------------------------------
+    @property
+    def head_dim(self) -> int:
+        return self.embed_dim // self.num_heads
+
+    @property
+    def grid_size(self) -> int:
+        """Patches along one side of the image."""
+        return self.img_size // self.patch_size
+
+    @property
+    def num_patches(self) -> int:
+        return self.grid_size**2
+
+    @property
+    def num_prefix_tokens(self) -> int:
+        """Class token plus register tokens, in front of the patch tokens."""
+        return int(self.class_token) + self.reg_tokens
+
+    @property
+    def num_tokens(self) -> int:
+        return self.num_prefix_tokens + self.num_patches
+
+    @property
+    def pos_embed_len(self) -> int:
+        return self.num_tokens if self.pos_embed_prefix else self.num_patches
+
+    @property
+    def num_features(self) -> int:
+        """Width of the pooled features fed to the classifier."""
+        return self.pre_logits_dim or self.embed_dim
+
+    # Conversions ----------------------------------------------------------
+    def replace(self, **changes: Any) -> "ViTSpec":
+        """A copy with some fields changed (validated again)."""
+        unknown = sorted(set(changes) - _FIELD_NAMES)
+        if unknown:
+            raise SpecError(f"Unknown ViT spec field(s) {', '.join(unknown)}; valid fields: {', '.join(sorted(_FIELD_NAMES))}.")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ViTSpec":
+        if not isinstance(data, Mapping):
+            raise SpecError(f"A ViT spec must be a JSON object, got {type(data).__name__}.")
+        unknown = sorted(set(data) - _FIELD_NAMES)
+        if unknown:
+            raise SpecError(f"Unknown ViT spec field(s) {', '.join(unknown)}; was it written by a newer vitzoo?")
+        return cls(**dict(data))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ViTSpec":
+        try:
+            data = json.loads(text)
+        except (TypeError, ValueError) as exc:
+            raise SpecError(f"The ViT spec is not valid JSON ({exc}).") from None
+        return cls.from_dict(data)
+
+
+_FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(ViTSpec))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -1,0 +1,177 @@
+"""The variant registry: named ViT architectures, as in timm's ``register_model``.
+
+A variant is one small decorated function returning a :class:`ViTSpec`; its
+function name is the variant's name and ``aliases`` are timm's long names.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from typing import Any, Callable
+
+from vitzoo.errors import UnknownNameError
+from vitzoo.spec import ViTSpec
+
+_VARIANTS: dict[str, Callable[[], ViTSpec]] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def register_variant(*aliases: str) -> Callable[[Callable[[], ViTSpec]], Callable[[], ViTSpec]]:
+    """Register the decorated spec function under its name and ``aliases``.
+
+    Example:
+        >>> @register_variant("vit_micro_patch16_224")
+        ... def vit_micro_16() -> ViTSpec:
+        ...     return ViTSpec(embed_dim=96, depth=4, num_heads=3, mlp_dim=384)
+        >>> get_spec("vit_micro_patch16_224").embed_dim
+        96
+    """
+
+    def decorator(fn: Callable[[], ViTSpec]) -> Callable[[], ViTSpec]:
+        for name in (fn.__name__, *aliases):
+            if name in _VARIANTS or name in _ALIASES:
+                raise ValueError(f"Variant name {name!r} is already registered.")
+        _VARIANTS[fn.__name__] = fn
+        for alias in aliases:
+            _ALIASES[alias] = fn.__name__
+        return fn
+
+    return decorator
+
+
+def resolve_name(name: str) -> str:
+    """The registered short name for ``name`` (a short name or a timm alias); tags are not accepted."""
+    if name in _VARIANTS:
+        return name
+    if name in _ALIASES:
+        return _ALIASES[name]
+    close = difflib.get_close_matches(name, [*_VARIANTS, *_ALIASES], n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(close)}?" if close else " See vitzoo.list_models()."
+    raise UnknownNameError(f"Unknown model name {name!r}.{hint}")
+
+
+def split_name(name: str) -> tuple[str, str | None]:
+    """Split ``"variant.tag"`` into the short variant name and the tag (``None`` if absent)."""
+    base, _, tag = name.partition(".")
+    return resolve_name(base), (tag or None)
+
+
+def get_spec(name: str, **overrides: Any) -> ViTSpec:
+    """The spec of a variant (short name, timm alias, or ``variant.tag``), with fields overridden.
+
+    Example:
+        >>> get_spec("vit_base_patch16_224") == get_spec("vit_b_16")
+        True
+        >>> get_spec("vit_b_16", num_classes=10).num_classes
+        10
+    """
+    variant, _ = split_name(name)
+    spec = _VARIANTS[variant]()
+    return spec.replace(**overrides) if overrides else spec
+
+
+def list_models(pattern: str = "*", include_aliases: bool = True) -> list[str]:
+    """Sorted variant names matching an fnmatch ``pattern`` (timm aliases included by default).
+
+    Example:
+        >>> list_models("vit_b_16*")
+        ['vit_b_16', 'vit_b_16_384']
+    """
+    names = list(_VARIANTS) + (list(_ALIASES) if include_aliases else [])
+    return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
+
+
+def aliases_of(name: str) -> list[str]:
+    """timm's long names for a variant."""
+    short = resolve_name(name)
+    return sorted(a for a, v in _ALIASES.items() if v == short)
+
+
+# The ViT family of "An Image is Worth 16x16 Words" and "How to train your ViT",
+# with timm's defaults (LayerNorm eps 1e-6, exact GELU, class-token pooling).
+_TI = dict(embed_dim=192, depth=12, num_heads=3, mlp_dim=768)
+_S = dict(embed_dim=384, depth=12, num_heads=6, mlp_dim=1536)
+_B = dict(embed_dim=768, depth=12, num_heads=12, mlp_dim=3072)
+_L = dict(embed_dim=1024, depth=24, num_heads=16, mlp_dim=4096)
+_H = dict(embed_dim=1280, depth=32, num_heads=16, mlp_dim=5120)
+
+
+@register_variant("vit_tiny_patch16_224")
+def vit_ti_16() -> ViTSpec:
+    return ViTSpec(patch_size=16, **_TI)
+
+
+@register_variant("vit_tiny_patch16_384")
+def vit_ti_16_384() -> ViTSpec:
+    return ViTSpec(img_size=384, patch_size=16, **_TI)
+
+
+@register_variant("vit_small_patch16_224")
+def vit_s_16() -> ViTSpec:
+    return ViTSpec(patch_size=16, **_S)
+
+
+@register_variant("vit_small_patch16_384")
+def vit_s_16_384() -> ViTSpec:
+    return ViTSpec(img_size=384, patch_size=16, **_S)
+
+
+@register_variant("vit_small_patch32_224")
+def vit_s_32() -> ViTSpec:
+    return ViTSpec(patch_size=32, **_S)
+
+
+@register_variant("vit_small_patch32_384")
+def vit_s_32_384() -> ViTSpec:
+    return ViTSpec(img_size=384, patch_size=32, **_S)
+
+
+@register_variant("vit_base_patch16_224")
+def vit_b_16() -> ViTSpec:
+    return ViTSpec(patch_size=16, **_B)
+
+
+@register_variant("vit_base_patch16_384")
+def vit_b_16_384() -> ViTSpec:
+    return ViTSpec(img_size=384, patch_size=16, **_B)
+
+
+@register_variant("vit_base_patch32_224")
+def vit_b_32() -> ViTSpec:
+    return ViTSpec(patch_size=32, **_B)
+
+
+@register_variant("vit_base_patch32_384")
+def vit_b_32_384() -> ViTSpec:
+    return ViTSpec(img_size=384, patch_size=32, **_B)
+
+
+@register_variant("vit_base_patch8_224")
+def vit_b_8() -> ViTSpec:
+    return ViTSpec(patch_size=8, **_B)
+
+
+@register_variant("vit_large_patch16_224")
+def vit_l_16() -> ViTSpec:
+    return ViTSpec(patch_size=16, **_L)
+
+
+@register_variant("vit_large_patch16_384")
+def vit_l_16_384() -> ViTSpec:
+    return ViTSpec(img_size=384, patch_size=16, **_L)
+
+
+@register_variant("vit_large_patch32_224")
+def vit_l_32() -> ViTSpec:
+    return ViTSpec(patch_size=32, **_L)
+
+
+@register_variant("vit_large_patch32_384")
+def vit_l_32_384() -> ViTSpec:
+    return ViTSpec(img_size=384, patch_size=32, **_L)
+
+
+@register_variant("vit_huge_patch14_224")
+def vit_h_14() -> ViTSpec:
+    return ViTSpec(patch_size=14, **_H)

@@ -1,0 +1,82 @@
+"""Checkpoint readers and writers, all mapped to vitzoo's canonical names.
+
+The surface is a handful of plain functions, like safetensors'::
+
+    from vitzoo import weights
+    ckpt = weights.read("vit_b_16_224.ckpt")          # any supported format, detected by content
+    ckpt.state["blocks.0.attn.qkv.weight"].shape      # canonical names, float32 arrays
+    weights.save_file(ckpt, "vit_b_16.safetensors")   # canonical safetensors
+    weights.write(ckpt, "hf_dir", format="hf")         # or back to a source layout
+
+Each source format is one module here with its detector, reader, writer and name map.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+from vitzoo.errors import CheckpointError
+from vitzoo.spec import ViTSpec
+from vitzoo.weights import vitzoo_format
+from vitzoo.weights.base import FORMATS, Checkpoint, WeightFormat, get_format, register_format
+
+__all__ = [
+    "Checkpoint",
+    "WeightFormat",
+    "FORMATS",
+    "detect_format",
+    "read",
+    "write",
+    "load_file",
+    "save_file",
+    "register_format",
+]
+
+# Detection order: the most specific layouts first.
+_DETECT_ORDER = ["vitzoo"]
+
+
+def detect_format(path: "str | os.PathLike[str]") -> str:
+    """The name of the format of ``path`` (a file or a directory), decided by content.
+
+    Raises :class:`CheckpointError` for a missing or unrecognised file.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise CheckpointError(f"Weight file {str(p)!r} does not exist.")
+    for name in _DETECT_ORDER + [n for n in FORMATS if n not in _DETECT_ORDER]:
+        if FORMATS[name].detect(p):
+            return name
+    raise CheckpointError(
+        f"{str(p)!r} is not a ViT checkpoint vitzoo can read; supported formats: {', '.join(sorted(FORMATS))}."
+    )
+
+
+def read(path: "str | os.PathLike[str]", format: str = "auto", variant: Optional[ViTSpec] = None) -> Checkpoint:
+    """Read any supported checkpoint into canonical names, with its spec inferred.
+
+    ``variant`` supplies what the tensors cannot show (e.g. the head count of a
+    timm file). The result is validated against its spec.
+    """
+    name = detect_format(path) if format == "auto" else get_format(format).name
+    return FORMATS[name].read(Path(path), variant)
+
+
+def write(ckpt: Checkpoint, path: "str | os.PathLike[str]", format: str = "vitzoo") -> None:
+    """Write ``ckpt`` in ``format`` (atomically)."""
+    fmt = get_format(format)
+    if fmt.write is None:
+        raise CheckpointError(f"Format {format!r} can be read but not written.")
+    fmt.write(ckpt, Path(path))
+
+
+def load_file(path: "str | os.PathLike[str]") -> Checkpoint:
+    """Read a canonical vitzoo safetensors file."""
+    return vitzoo_format.read(path)
+
+
+def save_file(ckpt: Checkpoint, path: "str | os.PathLike[str]") -> None:
+    """Write a canonical vitzoo safetensors file."""
+    vitzoo_format.write(ckpt, path)

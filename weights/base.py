@@ -1,0 +1,94 @@
+"""What every weight format shares: the in-memory checkpoint and the format registry.
+
+A format is one module in ``vitzoo.weights`` that registers a :class:`WeightFormat`:
+``detect`` looks at content (never the file name), ``read`` returns a canonical
+:class:`Checkpoint`, ``write`` turns one back into the format's own layout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from vitzoo.canonical import check_state
+from vitzoo.errors import CheckpointError, UnknownNameError
+from vitzoo.spec import ViTSpec
+
+@dataclass
+class Checkpoint:
+    """Canonical weights in memory: float32 arrays under canonical names, and their spec.
+
+    ``meta`` is provenance and extras that travel with the weights:
+    ``source_format``, ``source``, ``source_sha256``, ``class_names`` (list of str),
+    ``pretrained_cfg`` (preprocessing), ``name`` (``variant.tag``).
+    ``dropped`` names source tensors that are not model weights (optimizer state, ...).
+    """
+
+    state: dict[str, np.ndarray]
+    spec: ViTSpec
+    meta: dict[str, Any] = field(default_factory=dict)
+    dropped: list[str] = field(default_factory=list)
+
+    def validate(self, source: str = "the weights") -> "Checkpoint":
+        """Raise :class:`CheckpointError` unless ``state`` is exactly what ``spec`` needs."""
+        check_state(self.state, self.spec, source)
+        return self
+
+    def replace(self, **changes: Any) -> "Checkpoint":
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def class_names(self) -> Optional[list[str]]:
+        return self.meta.get("class_names")
+
+
+Detector = Callable[[Path], bool]
+Reader = Callable[..., Checkpoint]
+Writer = Callable[[Checkpoint, Path], None]
+
+
+@dataclass(frozen=True)
+class WeightFormat:
+    """One checkpoint layout: how to recognise, read and write it."""
+
+    name: str
+    description: str
+    detect: Detector
+    read: Reader  # read(path, variant: ViTSpec | None = None) -> Checkpoint
+    write: Optional[Writer] = None  # write(checkpoint, path); None: read-only format
+
+
+FORMATS: dict[str, WeightFormat] = {}
+
+
+def register_format(fmt: WeightFormat) -> WeightFormat:
+    FORMATS[fmt.name] = fmt
+    return fmt
+
+
+def get_format(name: str) -> WeightFormat:
+    if name not in FORMATS:
+        raise UnknownNameError(f"Unknown weight format {name!r}; known formats: {', '.join(sorted(FORMATS))}.")
+    return FORMATS[name]
+
+
+def as_float32(array: Any, name: str, source: str) -> np.ndarray:
+    """A float32 ndarray of a floating tensor; other dtypes are a :class:`CheckpointError`."""
+    arr = np.asarray(array)
+    if arr.dtype == np.float32:
+        return arr
+    if arr.dtype.kind != "f" and arr.dtype.name not in ("bfloat16",):
+        raise CheckpointError(f"{source}: tensor {name!r} has dtype {arr.dtype}, expected a floating-point tensor.")
+    return arr.astype(np.float32)
+
+
+def require_file(path: "str | os.PathLike[str]") -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise CheckpointError(f"Weight file {str(p)!r} does not exist.")
+    return p

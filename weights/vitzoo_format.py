@@ -1,0 +1,83 @@
+"""The canonical format: a safetensors file with canonical names and a self-describing header.
+
+Metadata keys (all strings, as safetensors requires):
+``format`` = ``"vitzoo"``, ``format_version``, ``vitzoo_version``, ``spec`` (JSON of
+the full :class:`~vitzoo.spec.ViTSpec`), and provenance: ``name``, ``source_format``,
+``source``, ``source_sha256``, ``class_names`` (JSON list), ``pretrained_cfg`` (JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+from vitzoo.errors import CheckpointError, SpecError
+from vitzoo.spec import ViTSpec
+from vitzoo.weights import safetensors_io
+from vitzoo.weights.base import Checkpoint, WeightFormat, register_format
+
+FORMAT_VERSION = "1"
+_JSON_KEYS = ("spec", "class_names", "pretrained_cfg")
+_STRING_KEYS = ("name", "source_format", "source", "source_sha256")
+
+
+def detect(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    header = safetensors_io.try_read_header(path)
+    return header is not None and header.get("__metadata__", {}).get("format") == "vitzoo"
+
+
+def read(path: "str | os.PathLike[str]", variant: Optional[ViTSpec] = None) -> Checkpoint:
+    """Read a canonical checkpoint; ``variant`` is ignored (the file states its own spec)."""
+    path = Path(path)
+    tensors, metadata = safetensors_io.load(path)
+    if metadata.get("format") != "vitzoo" or "spec" not in metadata:
+        raise CheckpointError(f"{str(path)!r} is a safetensors file but not a vitzoo checkpoint (no vitzoo spec in its metadata).")
+    meta: dict[str, Any] = {}
+    for key, value in metadata.items():
+        if key in _JSON_KEYS:
+            try:
+                meta[key] = json.loads(value)
+            except ValueError:
+                raise CheckpointError(f"{str(path)!r}: metadata entry {key!r} is not valid JSON.") from None
+        elif key not in ("format", "format_version", "vitzoo_version"):
+            meta[key] = value
+    try:
+        spec = ViTSpec.from_dict(meta.pop("spec"))
+    except SpecError as exc:
+        raise CheckpointError(f"{str(path)!r}: its spec is invalid ({exc})") from None
+    return Checkpoint(state=tensors, spec=spec, meta=meta).validate(repr(str(path)))
+
+
+def write(ckpt: Checkpoint, path: "str | os.PathLike[str]") -> None:
+    """Write ``ckpt`` as a canonical checkpoint (atomically: a temp file renamed into place)."""
+    from vitzoo import __version__
+
+    ckpt.validate()
+    metadata = {
+        "format": "vitzoo",
+        "format_version": FORMAT_VERSION,
+        "vitzoo_version": __version__,
+        "spec": ckpt.spec.to_json(),
+    }
+    for key in _STRING_KEYS:
+        if ckpt.meta.get(key) is not None:
+            metadata[key] = str(ckpt.meta[key])
+    for key in _JSON_KEYS[1:]:
+        if ckpt.meta.get(key) is not None:
+            metadata[key] = json.dumps(ckpt.meta[key])
+    safetensors_io.save(path, ckpt.state, metadata)
+
+
+FORMAT = register_format(
+    WeightFormat(
+        name="vitzoo",
+        description="vitzoo canonical safetensors (canonical names, spec and provenance in the header)",
+        detect=detect,
+        read=read,
+        write=write,
+    )
+)
