@@ -101,7 +101,7 @@ def build_from_checkpoint(
     adapt = dict(adapt or {})
     if name is not None:
         variant = get_spec(name)
-        _check_same_architecture(variant, ckpt.spec, ckpt.meta.get("source", "the weights"))
+        _check_same_architecture(variant, ckpt.spec, repr(str(ckpt.meta.get("source", "the checkpoint"))))
         adapt.setdefault("img_size", variant.img_size)
     ckpt = adapt_checkpoint(ckpt, **adapt)
     if overrides:
@@ -132,7 +132,7 @@ def _load_weights(name: Optional[str], pretrained: Pretrained) -> Any:
 def _check_same_architecture(variant: ViTSpec, found: ViTSpec, source: str) -> None:
     diff = [f"{f} {getattr(found, f)} (variant has {getattr(variant, f)})" for f in _ARCH_FIELDS if getattr(variant, f) != getattr(found, f)]
     if diff:
-        raise CheckpointError(f"{source} do not match the named variant: {', '.join(diff)}; name the right variant or omit it.")
+        raise CheckpointError(f"The weights from {source} do not match the named variant: {', '.join(diff)}; name the right variant or omit it.")
 
 
 def _backend_of(model: Any) -> str:
