@@ -45,4 +45,18 @@ __all__ = [
     "DownloadError",
     "DataError",
     "BackendError",
+    "list_pretrained",
+    "transforms_for",
 ]
+
+
+def __getattr__(name: str) -> object:  # light helpers, imported on first use
+    if name == "list_pretrained":
+        from vitzoo.pretrained import list_pretrained
+
+        return list_pretrained
+    if name == "transforms_for":
+        from vitzoo.transforms import transforms_for
+
+        return transforms_for
+    raise AttributeError(f"module 'vitzoo' has no attribute {name!r}")
