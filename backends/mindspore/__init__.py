@@ -1,0 +1,46 @@
+"""The MindSpore backend (the default): a ViTSpec plus canonical weights → an ``nn.Cell``.
+
+Example:
+    >>> import vitzoo
+    >>> model = vitzoo.create("vit_ti_16", depth=1)  # doctest: +SKIP
+    >>> sorted(backend.state_dict(model))[:2]  # doctest: +SKIP
+    ['blocks.0.attn.proj.bias', 'blocks.0.attn.proj.weight']
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Optional
+
+import numpy as np
+
+from vitzoo.canonical import expected_shapes
+from vitzoo.errors import BackendError
+from vitzoo.init import init_state
+from vitzoo.spec import ViTSpec
+
+from .vit import VisionTransformer
+
+__all__ = ["MindSporeBackend", "VisionTransformer", "backend"]
+
+
+class MindSporeBackend:
+    """Builds :class:`VisionTransformer` Cells and reads their weights back as canonical arrays."""
+
+    name = "mindspore"
+
+    def build(self, spec: ViTSpec, state: Optional[Mapping[str, np.ndarray]] = None, *, jit: bool = False) -> VisionTransformer:
+        """A model of ``spec`` in eval mode: weights from ``state`` (validated), else timm-style init.
+
+        ``jit=True`` compiles the forward pass as a MindSpore graph (first call compiles).
+        """
+        return VisionTransformer(spec, init_state(spec) if state is None else state, jit=jit)
+
+    def state_dict(self, model: VisionTransformer) -> dict[str, np.ndarray]:
+        """Canonical name → float32 copy of every parameter, in canonical order."""
+        if not isinstance(model, VisionTransformer):
+            raise BackendError(f"The MindSpore backend cannot read weights from a {type(model).__name__}; pass a model it built.")
+        params = {p.name: p for p in model.get_parameters()}
+        return {name: np.array(params[name].asnumpy(), dtype=np.float32, copy=True) for name in expected_shapes(model.spec)}
+
+
+backend = MindSporeBackend()

@@ -1,0 +1,187 @@
+"""The MindSpore building blocks of a ViT, built straight from canonical weights.
+
+Every Cell takes the canonical ``state`` and the name prefix of its tensors, and
+turns each array into a :class:`mindspore.Parameter` at once: there is no random
+initialisation to throw away. Parameters are attributes named like the canonical
+tensors (``weight``, ``bias``, ``gamma``), so the Cell tree yields canonical names.
+
+Kernels: LayerNorm is MindSpore's fused ``LayerNorm`` primitive (the functional
+``ops.layer_norm`` maps to ``LayerNormExt``, which has no CPU kernel in 2.10),
+GELU is ``ops.gelu`` with the form set explicitly (``nn.GELU`` defaults to tanh),
+attention is two batched matmuls around a fused softmax.
+
+Note: MindSpore's graph parser needs the first method argument to be called ``self``.
+
+Example:
+    >>> import numpy as np
+    >>> from mindspore import Tensor
+    >>> norm = LayerNorm({"n.weight": np.ones(4, np.float32), "n.bias": np.zeros(4, np.float32)}, "n", 1e-6)
+    >>> norm(Tensor(np.arange(8, dtype=np.float32).reshape(2, 4))).shape
+    (2, 4)
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+from mindspore import Parameter, Tensor, nn, ops
+
+from vitzoo.spec import ViTSpec
+
+State = Mapping[str, np.ndarray]
+
+
+def to_parameter(array: np.ndarray) -> Parameter:
+    """A Parameter over a private float32 copy of ``array``, named later by its Cell attribute.
+
+    The copy keeps the caller's arrays (possibly read-only memory maps) apart from
+    training updates. No ``name=`` here on purpose: MindSpore then adopts the
+    fresh buffer instead of copying it a second time.
+    """
+    own = np.array(array, dtype=np.float32, copy=True, order="C")
+    return Parameter(Tensor.from_numpy(own))
+
+
+class LayerNorm(nn.Cell):
+    """LayerNorm over the last axis with timm's parameter names ``weight``/``bias``."""
+
+    def __init__(self, state: State, name: str, eps: float) -> None:
+        super().__init__()
+        self.weight = to_parameter(state[name + ".weight"])
+        self.bias = to_parameter(state[name + ".bias"])
+        self.layer_norm = ops.LayerNorm(begin_norm_axis=-1, begin_params_axis=-1, epsilon=eps)
+
+    def construct(self, x: Tensor) -> Tensor:
+        return self.layer_norm(x, self.weight, self.bias)[0]
+
+
+class Linear(nn.Cell):
+    """``y = x W^T + b`` with ``W`` stored ``[out, in]`` like torch's Linear; bias optional."""
+
+    def __init__(self, state: State, name: str) -> None:
+        super().__init__()
+        self.weight = to_parameter(state[name + ".weight"])
+        self.has_bias = name + ".bias" in state
+        self.bias = to_parameter(state[name + ".bias"]) if self.has_bias else None
+
+    def construct(self, x: Tensor) -> Tensor:
+        return ops.dense(x, self.weight, self.bias)
+
+
+class Conv(nn.Cell):
+    """The patch projection: a stride-``p`` ``p×p`` convolution without padding."""
+
+    def __init__(self, state: State, name: str, patch_size: int) -> None:
+        super().__init__()
+        self.weight = to_parameter(state[name + ".weight"])
+        self.has_bias = name + ".bias" in state
+        self.bias = to_parameter(state[name + ".bias"]) if self.has_bias else None
+        out_channels = int(self.weight.shape[0])
+        self.conv = ops.Conv2D(out_channels, patch_size, pad_mode="valid", stride=patch_size)
+
+    def construct(self, x: Tensor) -> Tensor:
+        x = self.conv(x, self.weight)
+        if self.has_bias:
+            x = ops.bias_add(x, self.bias)
+        return x
+
+
+class PatchEmbed(nn.Cell):
+    """Image ``[B, C, H, W]`` → patch tokens ``[B, patches, D]``."""
+
+    def __init__(self, spec: ViTSpec, state: State) -> None:
+        super().__init__()
+        self.proj = Conv(state, "patch_embed.proj", spec.patch_size)
+        self.embed_dim = spec.embed_dim
+
+    def construct(self, x: Tensor) -> Tensor:
+        x = self.proj(x)
+        b = x.shape[0]
+        return x.reshape(b, self.embed_dim, -1).transpose(0, 2, 1)
+
+
+class Attention(nn.Cell):
+    """Multi-head self-attention with a fused qkv projection; scale ``head_dim ** -0.5``."""
+
+    def __init__(self, spec: ViTSpec, state: State, name: str) -> None:
+        super().__init__()
+        self.num_heads = spec.num_heads
+        self.head_dim = spec.head_dim
+        self.scale = spec.head_dim**-0.5
+        self.qkv = Linear(state, name + ".qkv")
+        self.qk_norm = spec.qk_norm
+        if spec.qk_norm:
+            self.q_norm = LayerNorm(state, name + ".q_norm", spec.norm_eps)
+            self.k_norm = LayerNorm(state, name + ".k_norm", spec.norm_eps)
+        self.proj = Linear(state, name + ".proj")
+        self.scores = ops.BatchMatMul(transpose_b=True)  # q·kᵀ without materialising kᵀ
+        self.mix = ops.BatchMatMul()
+
+    def construct(self, x: Tensor) -> Tensor:
+        b, n, d = x.shape
+        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, self.head_dim).transpose(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]  # each [B, heads, N, head_dim]
+        if self.qk_norm:
+            q = self.q_norm(q)
+            k = self.k_norm(k)
+        attn = ops.softmax(self.scores(q * self.scale, k), -1)
+        out = self.mix(attn, v).transpose(0, 2, 1, 3).reshape(b, n, d)
+        return self.proj(out)
+
+
+class Mlp(nn.Cell):
+    """fc1 → GELU (erf or tanh form, as the spec says) → fc2."""
+
+    def __init__(self, spec: ViTSpec, state: State, name: str) -> None:
+        super().__init__()
+        self.fc1 = Linear(state, name + ".fc1")
+        self.fc2 = Linear(state, name + ".fc2")
+        self.approximate = "tanh" if spec.gelu == "tanh" else "none"
+
+    def construct(self, x: Tensor) -> Tensor:
+        return self.fc2(ops.gelu(self.fc1(x), approximate=self.approximate))
+
+
+class LayerScale(nn.Cell):
+    """Per-channel residual scale (CaiT/DeiT III style), parameter ``gamma``."""
+
+    def __init__(self, state: State, name: str) -> None:
+        super().__init__()
+        self.gamma = to_parameter(state[name + ".gamma"])
+
+    def construct(self, x: Tensor) -> Tensor:
+        return x * self.gamma
+
+
+class Block(nn.Cell):
+    """Pre-norm transformer block: ``x + ls1(attn(norm1(x)))``, then ``x + ls2(mlp(norm2(x)))``."""
+
+    def __init__(self, spec: ViTSpec, state: State, name: str) -> None:
+        super().__init__()
+        self.norm1 = LayerNorm(state, name + ".norm1", spec.norm_eps)
+        self.attn = Attention(spec, state, name + ".attn")
+        self.norm2 = LayerNorm(state, name + ".norm2", spec.norm_eps)
+        self.mlp = Mlp(spec, state, name + ".mlp")
+        self.layer_scale = spec.layer_scale
+        if spec.layer_scale:
+            self.ls1 = LayerScale(state, name + ".ls1")
+            self.ls2 = LayerScale(state, name + ".ls2")
+
+    def construct(self, x: Tensor) -> Tensor:
+        if self.layer_scale:
+            x = x + self.ls1(self.attn(self.norm1(x)))
+            return x + self.ls2(self.mlp(self.norm2(x)))
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class PreLogits(nn.Cell):
+    """``tanh(fc(x))`` before the head (the original ViT's representation layer)."""
+
+    def __init__(self, state: State, name: str) -> None:
+        super().__init__()
+        self.fc = Linear(state, name + ".fc")
+
+    def construct(self, x: Tensor) -> Tensor:
+        return ops.tanh(self.fc(x))

@@ -1,0 +1,167 @@
+"""The MindSpore Vision Transformer: one ``nn.Cell`` for every :class:`~vitzoo.spec.ViTSpec`.
+
+Its parameter names are the canonical names of :func:`vitzoo.canonical.expected_shapes`,
+so ``{p.name: p for p in model.get_parameters()}`` is a canonical state.
+
+Example:
+    >>> import numpy as np, mindspore as ms
+    >>> from vitzoo.spec import ViTSpec
+    >>> from vitzoo.init import init_state
+    >>> spec = ViTSpec(img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2, mlp_dim=64, num_classes=5)
+    >>> model = VisionTransformer(spec, init_state(spec))
+    >>> model(ms.Tensor(np.zeros((2, 3, 32, 32), np.float32))).shape
+    (2, 5)
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Mapping
+
+import mindspore as ms
+import numpy as np
+from mindspore import Tensor, nn, ops
+
+from vitzoo.canonical import check_state
+from vitzoo.init import init_state
+from vitzoo.spec import ViTSpec
+
+from .layers import Block, LayerNorm, Linear, PatchEmbed, PreLogits, to_parameter
+
+
+class VisionTransformer(nn.Cell):
+    """A timm-equivalent ViT whose weights come from a canonical ``state`` (validated first).
+
+    Args:
+        spec: the architecture.
+        state: canonical float32 arrays for every tensor of ``spec`` (copied, never aliased).
+        jit: run ``construct``/``forward_features``/``forward_head`` as compiled
+            MindSpore graphs (``mindspore.jit``); the global context is left alone.
+
+    The model starts in eval mode (``set_train(False)``); ViTs have no
+    dropout/batch-norm here, so train and eval compute the same function.
+    """
+
+    def __init__(self, spec: ViTSpec, state: Mapping[str, np.ndarray], *, jit: bool = False) -> None:
+        super().__init__()
+        check_state(state, spec)
+        self.spec = spec
+        self.pretrained_cfg: dict = {}
+        self.patch_embed = PatchEmbed(spec, state)
+        self.has_class_token = spec.class_token
+        self.has_reg_tokens = spec.reg_tokens > 0
+        if spec.class_token:
+            self.cls_token = to_parameter(state["cls_token"])
+        if spec.reg_tokens:
+            self.reg_token = to_parameter(state["reg_token"])
+        self.pos_embed = to_parameter(state["pos_embed"])
+        self.pos_embed_prefix = spec.pos_embed_prefix
+        self.num_prefix_tokens = spec.num_prefix_tokens
+        self.embed_dim = spec.embed_dim
+        self.has_norm_pre = spec.pre_norm
+        if spec.pre_norm:
+            self.norm_pre = LayerNorm(state, "norm_pre", spec.norm_eps)
+        self.blocks = nn.CellList([Block(spec, state, f"blocks.{i}") for i in range(spec.depth)])
+        self.use_fc_norm = spec.fc_norm
+        if spec.fc_norm:
+            self.fc_norm = LayerNorm(state, "fc_norm", spec.norm_eps)
+        else:
+            self.norm = LayerNorm(state, "norm", spec.norm_eps)
+        self.avg_pool = spec.global_pool == "avg"
+        self.has_pre_logits = spec.pre_logits_dim > 0
+        if spec.pre_logits_dim:
+            self.pre_logits = PreLogits(state, "pre_logits")
+        self._set_head(spec, state)
+        self.use_jit = jit
+        self._compile()
+        self.set_train(False)
+
+    # The forward pass ---------------------------------------------------------
+    def construct(self, x: Tensor) -> Tensor:
+        """Logits ``[B, num_classes]`` (pooled features when the model has no head)."""
+        return self._head(self._features(x), False)
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """Tokens ``[B, prefix + patches, D]`` after the final norm (before it, with ``fc_norm``)."""
+        return self._features(x)
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """Pool the tokens from :meth:`forward_features`, then classify; ``pre_logits=True`` stops before the head."""
+        return self._head(x, pre_logits)
+
+    def _features(self, x: Tensor) -> Tensor:
+        x = self.patch_embed(x)
+        x = self._add_tokens(x)
+        if self.has_norm_pre:
+            x = self.norm_pre(x)
+        for block in self.blocks:
+            x = block(x)
+        if self.use_fc_norm:
+            return x  # timm: the norm moves after pooling
+        return self.norm(x)
+
+    def _add_tokens(self, x: Tensor) -> Tensor:
+        """Prepend class/register tokens and add the position embedding (timm's order: cls, reg, patches)."""
+        b = x.shape[0]
+        if not self.pos_embed_prefix:
+            x = x + self.pos_embed
+        if self.has_class_token and self.has_reg_tokens:
+            prefix = ops.cat((self.cls_token, self.reg_token), 1)
+            x = ops.cat((ops.broadcast_to(prefix, (b, self.num_prefix_tokens, self.embed_dim)), x), 1)
+        elif self.has_class_token:
+            x = ops.cat((ops.broadcast_to(self.cls_token, (b, 1, self.embed_dim)), x), 1)
+        elif self.has_reg_tokens:
+            x = ops.cat((ops.broadcast_to(self.reg_token, (b, self.num_prefix_tokens, self.embed_dim)), x), 1)
+        if self.pos_embed_prefix:
+            x = x + self.pos_embed
+        return x
+
+    def _head(self, x: Tensor, pre_logits: bool) -> Tensor:
+        if self.avg_pool:
+            x = x[:, self.num_prefix_tokens :].mean(1)
+        else:
+            x = x[:, 0]
+        if self.use_fc_norm:
+            x = self.fc_norm(x)
+        if self.has_pre_logits:
+            x = self.pre_logits(x)
+        if pre_logits or not self.has_head:
+            return x
+        return self.head(x)
+
+    # Head management --------------------------------------------------------
+    def reset_classifier(self, num_classes: int, seed: int = 0) -> None:
+        """Replace the head by a freshly initialised one for ``num_classes`` classes; 0 removes it.
+
+        The new head uses :func:`vitzoo.init.init_state` (zero bias, truncated-normal
+        weight), as the NumPy backend does; ``self.spec`` is updated.
+
+        Example:
+            >>> model.reset_classifier(10)  # doctest: +SKIP
+            >>> model.spec.num_classes
+            10
+        """
+        spec = self.spec.replace(num_classes=num_classes)
+        fresh = {k: v for k, v in init_state(spec, seed=seed).items() if k.startswith("head.")}
+        self.spec = spec
+        self._set_head(spec, fresh)
+        if self.use_jit:
+            # MindSpore caches a cell's compiled graph under (code, cell creation time, cell id,
+            # argument shapes): none of these changes with the head, so the old graph would run.
+            # A fresh creation time is how MindSpore itself tells a new cell apart.
+            object.__setattr__(self, "_create_time", time.time_ns())
+            self._compile()
+
+    def _set_head(self, spec: ViTSpec, state: Mapping[str, np.ndarray]) -> None:
+        self.has_head = spec.num_classes > 0
+        if self.has_head:
+            self.head = Linear(state, "head")
+        elif "head" in self._cells:
+            delattr(self, "head")
+
+    def _compile(self) -> None:
+        """With ``jit``, shadow the three forward methods by graph-compiled ones."""
+        for name in ("construct", "forward_features", "forward_head"):
+            self.__dict__.pop(name, None)
+            if self.use_jit:
+                self.__dict__[name] = ms.jit(getattr(self, name))
