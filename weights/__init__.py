@@ -20,6 +20,8 @@ from typing import Optional
 from vitzoo.errors import CheckpointError
 from vitzoo.spec import ViTSpec
 from vitzoo.weights import vitzoo_format
+from vitzoo.weights import mindspore_format  # noqa: F401  (registers the format)
+from vitzoo.weights import mindcv_format  # noqa: F401  (registers mindcv and vitzoo_ckpt)
 from vitzoo.weights.base import FORMATS, Checkpoint, WeightFormat, get_format, register_format
 
 __all__ = [
@@ -35,7 +37,7 @@ __all__ = [
 ]
 
 # Detection order: the most specific layouts first.
-_DETECT_ORDER = ["vitzoo"]
+_DETECT_ORDER = ["vitzoo", "mindspore", "mindcv", "vitzoo_ckpt"]
 
 
 def detect_format(path: "str | os.PathLike[str]") -> str:
