@@ -1,0 +1,362 @@
+"""Fetching pretrained weights over HTTP (a local server), the caches, offline mode and failures.
+
+A threaded server on 127.0.0.1 plays both the Hugging Face hub (through
+``HF_ENDPOINT``, answering ``hf_hub_download``'s HEAD/GET on
+``/{repo}/resolve/{revision}/{file}``) and MindSpore's download site (through
+``VITZOO_MS_BASE_URL``). Tiny weight sets of a tiny test variant are registered
+for the run; the registry's real entries are untouched.
+"""
+
+import hashlib
+import http.server
+import json
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import vitzoo
+from vitzoo import CheckpointError, DownloadError, hub
+from vitzoo.backends import get_backend
+from vitzoo.init import init_state
+from vitzoo.pretrained import MS_ORIGIN, WeightSet, register_pretrained, unregister_pretrained
+from vitzoo.spec import ViTSpec
+from vitzoo.variants import list_models, register_variant
+
+VARIANT = "vit_hubtest_8"
+if VARIANT not in list_models():
+
+    @register_variant()
+    def vit_hubtest_8() -> ViTSpec:
+        return ViTSpec(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, mlp_dim=64)
+
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+PRE = dict(input_size=(3, 32, 32), interpolation="bicubic", crop_pct=0.9, crop_mode="center", mean=(0.5,) * 3, std=(0.5,) * 3)
+MS_PRE = dict(PRE, interpolation="bilinear", crop_pct=0.875, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+
+
+class Server:
+    """Serves ``routes``: path -> bytes, or (bytes, extra headers), or ("truncate", bytes), or ("status", code, headers)."""
+
+    def __init__(self):
+        self.routes = {}
+        self.requests = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            timeout = 10  # a stuck client cannot hold a thread for long
+
+            def do_HEAD(self):
+                self._answer(body=False)
+
+            def do_GET(self):
+                self._answer(body=True)
+
+            def _answer(self, body):
+                server.requests.append((self.command, self.path))
+                route = server.routes.get(self.path.split("?")[0])
+                if route is None:
+                    route = ("status", 404, {"X-Error-Code": "EntryNotFound"})
+                if route[0] == "status":
+                    self.send_response(route[1])
+                    for k, v in route[2].items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                truncate = route[0] == "truncate"
+                data, headers = (route[1], {}) if truncate else (route if isinstance(route, tuple) else (route, {}))
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                if body:
+                    self.wfile.write(data[: len(data) // 2] if truncate else data)
+                    self.wfile.flush()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs=dict(poll_interval=0.05), daemon=True)
+        self.thread.start()
+
+    def add_hub_file(self, repo, filename, data, lfs=True):
+        digest = hashlib.sha256(data).hexdigest() if lfs else hashlib.sha1(data).hexdigest()
+        headers = {"X-Repo-Commit": COMMIT, ("X-Linked-Etag" if lfs else "ETag"): f'"{digest}"'}
+        self.routes[f"/{repo}/resolve/main/{filename}"] = (data, headers)
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def server():
+    srv = Server()
+    yield srv
+    srv.close()
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch, server):
+    """Empty vitzoo and hub caches, online, pointed at the local server."""
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("VITZOO_CACHE", str(tmp_path / "vitzoo"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("VITZOO_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # read by the hub at import time
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    monkeypatch.setenv("VITZOO_MS_BASE_URL", server.url)
+    return tmp_path
+
+
+@pytest.fixture
+def registered():
+    names = []
+
+    def add(**kwargs):
+        names.append(register_pretrained(WeightSet(**kwargs), overwrite=True).name)
+        return names[-1]
+
+    yield add
+    for name in names:
+        unregister_pretrained(name)
+
+
+def go_offline(monkeypatch, var="HF_HUB_OFFLINE"):
+    import huggingface_hub.constants
+
+    monkeypatch.setenv(var, "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", var == "HF_HUB_OFFLINE")
+
+
+def cache_files(root):
+    """Every file vitzoo left in its cache, lock files aside."""
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and "locks" not in p.parts)
+
+
+def timm_repo_files(state):
+    from safetensors.numpy import save
+
+    config = {"architecture": VARIANT, "num_classes": 1000, "pretrained_cfg": {"crop_pct": 0.9, "input_size": [3, 32, 32]}}
+    return save(state, metadata={"format": "pt"}), json.dumps(config).encode()
+
+
+@pytest.fixture(scope="module")
+def state():
+    return init_state(vitzoo.get_spec(VARIANT), seed=3)
+
+
+@pytest.fixture(scope="module")
+def ms_ckpt_bytes(tmp_path_factory, state):
+    """The MindSpore tutorial's layout, written by mindspore.save_checkpoint, with optimizer state beside it."""
+    ms = pytest.importorskip("mindspore")
+    d = 32
+    pairs = [("cls", state["cls_token"]), ("pos_embedding", state["pos_embed"]),
+             ("patch_embedding.conv.weight", state["patch_embed.proj.weight"]), ("patch_embedding.conv.bias", state["patch_embed.proj.bias"])]
+    for i in range(2):
+        a, m, b = f"transformer.layers.{i}.0.cell.", f"transformer.layers.{i}.1.cell.", f"blocks.{i}."
+        pairs += [(a + "0.gamma", state[b + "norm1.weight"]), (a + "0.beta", state[b + "norm1.bias"]),
+                  (a + "1.qkv.weight", state[b + "attn.qkv.weight"]), (a + "1.qkv.bias", state[b + "attn.qkv.bias"]),
+                  (a + "1.out.weight", state[b + "attn.proj.weight"]), (a + "1.out.bias", state[b + "attn.proj.bias"]),
+                  (m + "0.gamma", state[b + "norm2.weight"]), (m + "0.beta", state[b + "norm2.bias"]),
+                  (m + "1.dense1.weight", state[b + "mlp.fc1.weight"]), (m + "1.dense1.bias", state[b + "mlp.fc1.bias"]),
+                  (m + "1.dense2.weight", state[b + "mlp.fc2.weight"]), (m + "1.dense2.bias", state[b + "mlp.fc2.bias"])]
+    pairs += [("norm.gamma", state["norm.weight"]), ("norm.beta", state["norm.bias"]),
+              ("dense.weight", state["head.weight"]), ("dense.bias", state["head.bias"]),
+              ("moments.norm.gamma", np.zeros(d, np.float32)), ("learning_rate", np.array(1e-3, np.float32))]
+    path = tmp_path_factory.mktemp("ms") / "vit_hubtest_8_224.ckpt"
+    ms.save_checkpoint([{"name": n, "data": ms.Tensor(np.ascontiguousarray(v))} for n, v in pairs], str(path))
+    return path.read_bytes()
+
+
+def numpy_logits(spec, state, x):
+    return get_backend("numpy").build(spec, state)(x)
+
+
+X = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
+
+
+# --- the Hugging Face hub path -------------------------------------------------------------------
+def test_hub_weights_download_convert_cache_and_go_offline(env, server, registered, state, monkeypatch):
+    repo = f"testorg/{VARIANT}.a_in1k"
+    weights_bytes, config_bytes = timm_repo_files(state)
+    server.add_hub_file(repo, "model.safetensors", weights_bytes)
+    server.add_hub_file(repo, "config.json", config_bytes, lfs=False)
+    best = registered(name=f"{VARIANT}.a_in1k", source_format="timm", license="apache-2.0", label_set="imagenet-1k",
+                      num_classes=1000, top1=80.0, hub_repo=repo, files=("model.safetensors", "config.json"), preprocessing=PRE)
+    registered(name=f"{VARIANT}.b_in1k", source_format="timm", license="apache-2.0", label_set="imagenet-1k",
+               num_classes=1000, top1=70.0, hub_repo="testorg/absent", preprocessing=PRE)
+
+    model = vitzoo.create(VARIANT, pretrained=True, backend="numpy")  # the best top-1 is the default
+    expected = numpy_logits(vitzoo.get_spec(VARIANT), state, X)
+    assert np.array_equal(model(X), expected)
+    cfg = model.pretrained_cfg
+    assert cfg["name"] == best and cfg["source"] == f"hf-hub:{repo}" and cfg["source_format"] == "timm"
+    assert cfg["source_sha256"] == hashlib.sha256(weights_bytes).hexdigest()
+    assert cfg["pretrained_cfg"]["crop_pct"] == 0.9 and cfg["pretrained_cfg"]["top1"] == 80.0
+    assert cfg["class_names"][:2] == ["tench", "goldfish"]
+    snapshot = env / "hf" / "hub" / f"models--testorg--{VARIANT}.a_in1k" / "snapshots" / COMMIT
+    assert (snapshot / "model.safetensors").is_file() and (snapshot / "config.json").is_file()
+    assert cache_files(env / "vitzoo") == [f"weights/{best}.safetensors"]
+
+    # warm: one canonical file, no request at all
+    seen = len(server.requests)
+    again = vitzoo.create(f"{VARIANT}.a_in1k", pretrained=True, backend="numpy")
+    assert np.array_equal(again(X), expected) and len(server.requests) == seen
+    assert again.pretrained_cfg == cfg
+
+    # offline, converted cache gone: rebuilt from the hub cache without the network
+    (env / "vitzoo" / "weights" / f"{best}.safetensors").unlink()
+    go_offline(monkeypatch)
+    assert np.array_equal(vitzoo.create(best, pretrained=True, backend="numpy")(X), expected)
+    assert len(server.requests) == seen
+
+
+def test_prepared_hub_cache_works_offline_without_any_server(tmp_path, monkeypatch, registered, state):
+    """A cache laid out as huggingface_hub lays it out (blobs, snapshots, refs), no network at all."""
+    weights_bytes, config_bytes = timm_repo_files(state)
+    repo_dir = tmp_path / "hf" / "hub" / f"models--timm--{VARIANT}.c_in1k"
+    for name, data in (("model.safetensors", weights_bytes), ("config.json", config_bytes)):
+        blob = repo_dir / "blobs" / hashlib.sha256(data).hexdigest()
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        blob.write_bytes(data)
+        link = repo_dir / "snapshots" / COMMIT / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(f"../../blobs/{blob.name}")
+    (repo_dir / "refs").mkdir()
+    (repo_dir / "refs" / "main").write_text(COMMIT)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("VITZOO_CACHE", str(tmp_path / "vitzoo"))
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    go_offline(monkeypatch)
+    name = registered(name=f"{VARIANT}.c_in1k", source_format="timm", license="apache-2.0", label_set="imagenet-1k",
+                      num_classes=1000, top1=None, hub_repo=f"timm/{VARIANT}.c_in1k", files=("model.safetensors", "config.json"),
+                      preprocessing=PRE)
+    model = vitzoo.create(name, pretrained=True, backend="numpy")
+    assert np.array_equal(model(X), numpy_logits(vitzoo.get_spec(VARIANT), state, X))
+
+
+def test_hub_weights_missing_offline_name_the_file_and_the_fix(env, registered, monkeypatch):
+    name = registered(name=f"{VARIANT}.d_in1k", source_format="timm", license="apache-2.0", label_set="imagenet-1k",
+                      num_classes=1000, hub_repo=f"testorg/{VARIANT}.d_in1k", preprocessing=PRE)
+    go_offline(monkeypatch, "VITZOO_OFFLINE")
+    with pytest.raises(DownloadError) as err:
+        vitzoo.create(name, pretrained=True, backend="numpy")
+    message = str(err.value)
+    assert name in message and "model.safetensors" in message and f"vitzoo download {name}" in message
+    assert cache_files(env / "vitzoo") == []
+
+
+def test_hub_errors_are_download_errors(env, server, registered):
+    name = registered(name=f"{VARIANT}.e_in1k", source_format="timm", license="apache-2.0", label_set="imagenet-1k",
+                      num_classes=1000, hub_repo=f"testorg/{VARIANT}.e_in1k", preprocessing=PRE)
+    with pytest.raises(DownloadError, match="has no file 'model.safetensors'"):
+        vitzoo.create(name, pretrained=True, backend="numpy")
+    server.routes[f"/testorg/{VARIANT}.e_in1k/resolve/main/model.safetensors"] = ("status", 404, {"X-Error-Code": "RepoNotFound"})
+    with pytest.raises(DownloadError, match="not found or needs access"):
+        vitzoo.create(name, pretrained=True, backend="numpy")
+    assert cache_files(env / "vitzoo") == []
+
+
+# --- MindSpore's download site --------------------------------------------------------------------
+MS_PATH = "/vision/classification/vit_hubtest_8_224.ckpt"
+
+
+def ms_entry(registered, sha256=None, tag="ms_in1k", path=MS_PATH):
+    return registered(name=f"{VARIANT}.{tag}", source_format="mindspore", license="apache-2.0", label_set="imagenet-1k",
+                      num_classes=1000, top1=75.0, url=MS_ORIGIN + path, sha256=sha256, preprocessing=MS_PRE)
+
+
+def test_mindspore_checkpoint_through_the_mirror(env, server, registered, ms_ckpt_bytes, state, monkeypatch):
+    server.routes[MS_PATH] = ms_ckpt_bytes
+    name = ms_entry(registered, sha256=hashlib.sha256(ms_ckpt_bytes).hexdigest())
+    model = vitzoo.create(name, pretrained=True, backend="numpy")
+    assert (model.spec.norm_eps, model.spec.gelu) == (1e-7, "tanh")  # MindSpore's semantics travel with its weights
+    assert np.array_equal(model(X), numpy_logits(model.spec, state, X))
+    assert model.pretrained_cfg["source"] == MS_ORIGIN + MS_PATH
+    assert vitzoo.transforms_for(model).resize_size == 36  # the tutorial's crop_pct 0.875 at 32 px
+    assert cache_files(env / "vitzoo") == ["downloads/vit_hubtest_8_224.ckpt", f"weights/{name}.safetensors"]
+    assert server.requests == [("GET", MS_PATH)]
+
+    go_offline(monkeypatch, "VITZOO_OFFLINE")  # cached: no network needed
+    (env / "vitzoo" / "weights" / f"{name}.safetensors").unlink()
+    assert np.array_equal(vitzoo.create(name, pretrained=True, backend="numpy")(X), model(X))
+    assert len(server.requests) == 1
+
+
+def test_checksum_mismatch_leaves_nothing(env, server, registered, ms_ckpt_bytes):
+    server.routes[MS_PATH] = ms_ckpt_bytes
+    name = ms_entry(registered, sha256="0" * 64)
+    with pytest.raises(DownloadError, match="corrupt.*nothing was cached"):
+        vitzoo.create(name, pretrained=True, backend="numpy")
+    assert cache_files(env / "vitzoo") == []
+
+
+def test_server_closing_mid_file_leaves_nothing(env, server, registered, ms_ckpt_bytes):
+    server.routes[MS_PATH] = ("truncate", ms_ckpt_bytes)
+    name = ms_entry(registered)  # no published checksum: the length alone must catch it
+    with pytest.raises(DownloadError, match=r"stopped after \d+ of \d+ bytes"):
+        vitzoo.create(name, pretrained=True, backend="numpy")
+    assert cache_files(env / "vitzoo") == []
+
+
+def test_unreadable_download_is_removed(env, server, registered):
+    server.routes[MS_PATH] = b"\x00" * 1000  # complete, but not a checkpoint
+    name = ms_entry(registered)
+    with pytest.raises(CheckpointError, match="downloaded file was removed"):
+        vitzoo.create(name, pretrained=True, backend="numpy")
+    assert cache_files(env / "vitzoo") == []
+
+
+def test_missing_file_offline_says_where_to_put_it(env, server, registered, monkeypatch):
+    name = ms_entry(registered)
+    go_offline(monkeypatch)
+    with pytest.raises(DownloadError) as err:
+        vitzoo.create(name, pretrained=True, backend="numpy")
+    message = str(err.value)
+    assert name in message and f"{server.url}{MS_PATH}" in message and f"vitzoo download {name}" in message
+    assert str(env / "vitzoo" / "downloads" / "vit_hubtest_8_224.ckpt") in message
+    assert cache_files(env / "vitzoo") == [] and server.requests == []
+
+
+def test_http_errors_are_download_errors(env, server, registered):
+    name = ms_entry(registered)  # the server has no such file: 404
+    with pytest.raises(DownloadError, match="HTTP 404"):
+        vitzoo.create(name, pretrained=True, backend="numpy")
+    assert cache_files(env / "vitzoo") == []
+
+
+def test_mirror_override_and_cache_location(monkeypatch, tmp_path):
+    monkeypatch.delenv("VITZOO_MS_BASE_URL", raising=False)
+    assert hub.resolve_url(MS_ORIGIN + MS_PATH) == MS_ORIGIN + MS_PATH
+    monkeypatch.setenv("VITZOO_MS_BASE_URL", "http://mirror.example/ms/")
+    assert hub.resolve_url(MS_ORIGIN + MS_PATH) == "http://mirror.example/ms" + MS_PATH
+    assert hub.resolve_url("https://elsewhere.example/x.ckpt") == "https://elsewhere.example/x.ckpt"
+    monkeypatch.delenv("VITZOO_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert hub.cache_dir() == tmp_path / "vitzoo"
+
+
+# --- the CLI ----------------------------------------------------------------------------------------
+def test_download_and_info_commands(env, server, registered, ms_ckpt_bytes):
+    server.routes[MS_PATH] = ms_ckpt_bytes
+    name = ms_entry(registered)
+    from vitzoo.cli.main import main
+
+    assert main(["download", name, "--no-progress"]) == 0
+    assert (env / "vitzoo" / "weights" / f"{name}.safetensors").is_file()
+    info = subprocess.run([sys.executable, "-m", "vitzoo", "info", "vit_b_16.ms_in1k", "--json"], capture_output=True, text=True, check=True)
+    data = json.loads(info.stdout)["weight_set"]
+    assert data["top1"] == 75.24 and data["preprocessing"]["crop_pct"] == 0.875 and data["license"] == "apache-2.0"
