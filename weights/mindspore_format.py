@@ -151,8 +151,9 @@ def split_entries(
     for tag, array in ck.tensors.items():
         if tag in weight_tags:
             continue
-        # optimizer slots and EMA copies are weight names with a prefix: moment1.<tag>, adam_m.<tag>, ...
-        if tag in _TRAINING_NAMES or any(tag.endswith("." + w) for w in weight_tags):
+        # optimizer slots and EMA copies are weight names with a prefix (moment1.<tag>, adam_m.<tag>, ...);
+        # scalars (step counters, loss scales, ...) are never ViT weights
+        if tag in _TRAINING_NAMES or array.size <= 1 or any(tag.endswith("." + w) for w in weight_tags):
             dropped.append(tag)
         else:
             foreign.append(tag)
