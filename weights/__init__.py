@@ -22,7 +22,9 @@ from vitzoo.spec import ViTSpec
 from vitzoo.weights import vitzoo_format
 from vitzoo.weights import mindspore_format  # noqa: F401  (registers the format)
 from vitzoo.weights import mindcv_format  # noqa: F401  (registers mindcv and vitzoo_ckpt)
+from vitzoo.weights import hf_format, jax_format, timm_format  # noqa: F401  (register hf, jax, timm)
 from vitzoo.weights.base import FORMATS, Checkpoint, WeightFormat, get_format, register_format
+from vitzoo.weights.convert import ConversionReport, convert
 
 __all__ = [
     "Checkpoint",
@@ -34,10 +36,12 @@ __all__ = [
     "load_file",
     "save_file",
     "register_format",
+    "convert",
+    "ConversionReport",
 ]
 
 # Detection order: the most specific layouts first.
-_DETECT_ORDER = ["vitzoo", "mindspore", "mindcv", "vitzoo_ckpt"]
+_DETECT_ORDER = ["vitzoo", "mindspore", "mindcv", "vitzoo_ckpt", "hf", "jax", "timm"]
 
 
 def detect_format(path: "str | os.PathLike[str]") -> str:

@@ -1,0 +1,73 @@
+"""``vitzoo-convert SRC -o OUT [--from FMT] [--to FMT] [--variant NAME] [--force]``.
+
+Converts a ViT checkpoint between timm, Hugging Face, MindSpore, MindCV, JAX and
+vitzoo's canonical safetensors. Prints what it did; on bad input it prints one
+line, exits 1 and leaves nothing at OUT.
+
+Example:
+    $ vitzoo-convert vit_base_patch16_224.safetensors -o vit_b_16.safetensors
+    $ vitzoo-convert google-vit-base/ -o vit.npz --to jax --force
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import NoReturn, Optional, Sequence
+
+from vitzoo.errors import VitzooError
+
+PROG = "vitzoo-convert"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (exit 2), like every other error here."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{PROG}: error: {message} (see {PROG} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Convert a ViT checkpoint between timm, Hugging Face, MindSpore, MindCV, JAX and vitzoo formats.",
+    )
+    parser.add_argument("src", metavar="SRC", help="checkpoint file, or a Hugging Face model directory")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output file (a directory for --to hf)")
+    parser.add_argument("--from", dest="from_format", default="auto", metavar="FMT",
+                        help="source format: auto (detect by content), timm, hf, mindspore, mindcv, jax, vitzoo")
+    parser.add_argument("--to", dest="to_format", default="vitzoo", metavar="FMT",
+                        help="output format: vitzoo (canonical safetensors, default), timm, hf, mindspore, jax, ...")
+    parser.add_argument("--variant", metavar="NAME", help="variant for what the weights cannot show, e.g. vit_b_16")
+    parser.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the ``vitzoo-convert`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except (VitzooError, OSError) as exc:
+        message = " ".join(str(exc).split()) or type(exc).__name__  # always one line
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+def run(args: argparse.Namespace) -> int:
+    from vitzoo.weights import convert
+
+    out = Path(args.output)
+    if (out.exists() or out.is_symlink()) and not args.force:
+        raise VitzooError(f"{str(out)!r} already exists; pass --force to replace it.")
+    report = convert(args.src, out, from_format=args.from_format, to_format=args.to_format, variant=args.variant)
+    print("\n".join(report.summary()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

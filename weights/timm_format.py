@@ -1,0 +1,261 @@
+"""timm's VisionTransformer state dicts: ``.safetensors``, or ``.pth``/``.bin`` through torch.
+
+timm already uses vitzoo's canonical names, so reading is mostly unwrapping:
+training checkpoints (``state_dict``/``state_dict_ema``/``model`` plus optimizer
+state), a DDP ``module.`` prefix and DeiT-III's old ``gamma_1`` layer-scale names.
+What the tensors cannot show comes from timm's ``config.json`` when it sits next to
+the file (as in a Hugging Face hub snapshot): the architecture, ``model_args``,
+pooling, label names and the preprocessing ``pretrained_cfg``.
+
+PyTorch pickles are only opened with ``torch.load(weights_only=True)``.
+
+Example:
+    >>> from vitzoo import weights
+    >>> ckpt = weights.read("vit_base_patch16_224.safetensors", format="timm")  # doctest: +SKIP
+    >>> ckpt.spec.num_heads, ckpt.meta["pretrained_cfg"]["crop_pct"]  # doctest: +SKIP
+    (12, 0.9)
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import re
+import zipfile
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import numpy as np
+
+from vitzoo.errors import CheckpointError, VitzooError
+from vitzoo.fileio import atomic_path
+from vitzoo.spec import ViTSpec
+from vitzoo.variants import get_spec
+from vitzoo.weights import safetensors_io
+from vitzoo.weights.base import Checkpoint, WeightFormat, as_float32, register_format, require_file
+from vitzoo.weights.infer import infer_spec
+
+ANCHOR = "patch_embed.proj.weight"
+# Training checkpoints wrap the weights; EMA weights first, as timm's own loader prefers them.
+_WRAPPERS = ("state_dict_ema", "model_ema", "state_dict", "model")
+# torch's legacy (pre-zip) format starts with this pickled magic number.
+_LEGACY_MAGIC = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)[:-1]
+_TORCH_SUFFIXES = (".pth", ".pt", ".bin")
+_ACT_LAYERS = {"gelu": "exact", "gelu_tanh": "tanh"}
+
+
+def detect(path: Path) -> bool:
+    """A safetensors file or torch pickle holding timm names (and not a vitzoo file), or a timm hub folder."""
+    path = _weights_file(path) or path
+    if not path.is_file():
+        return False
+    header = safetensors_io.try_read_header(path)
+    if header is not None:
+        meta = header.get("__metadata__")
+        if isinstance(meta, dict) and meta.get("format") == "vitzoo":
+            return False
+        return any(_strip_prefix(k) == ANCHOR for k in header)
+    return torch_file_mentions(path, ANCHOR)
+
+
+def read(path: Path, variant: Optional[ViTSpec] = None) -> Checkpoint:
+    """Read a timm state dict (or hub folder); ``variant`` supplies the head count when no config says it."""
+    path = require_file(path)
+    if path.is_dir():
+        found = _weights_file(path)
+        if found is None:
+            raise CheckpointError(f"{str(path)!r} is a folder without timm's config.json and model.safetensors or pytorch_model.bin.")
+        path = found
+    source = repr(str(path))
+    if safetensors_io.try_read_header(path) is not None:
+        raw, dropped = safetensors_io.load_mmap(path)[0], []
+    else:
+        raw, dropped = load_torch_state(path)
+    state: dict[str, np.ndarray] = {}
+    for name, value in raw.items():
+        if value.dtype.kind not in "f" and value.dtype.name != "bfloat16":
+            dropped.append(name)  # integer buffers (step counters, ...) are not weights
+            continue
+        state[_canonical_name(name)] = as_float32(value, name, source)
+    cfg = read_timm_config(path)
+    config: dict[str, Any] = {"norm_eps": 1e-6, "gelu": "exact"}  # timm's ViT by construction
+    meta: dict[str, Any] = {"source_format": "timm", "source": str(path)}
+    if cfg is not None:
+        config.update(_config_fields(cfg, source))
+        if isinstance(cfg.get("pretrained_cfg"), dict):
+            meta["pretrained_cfg"] = cfg["pretrained_cfg"]
+    config.setdefault("global_pool", "avg" if "fc_norm.weight" in state or "cls_token" not in state else "token")
+    spec = infer_spec(state, source, config=config, hint=variant)
+    if cfg is not None and (names := _label_names(cfg, spec.num_classes)):
+        meta["class_names"] = names
+    return Checkpoint(state=state, spec=spec, meta=meta, dropped=dropped).validate(source)
+
+
+def write(ckpt: Checkpoint, path: Path) -> None:
+    """Write a state dict that timm's ``load_state_dict(strict=True)`` accepts.
+
+    ``.pth``/``.pt``/``.bin`` targets are written with ``torch.save``; anything
+    else as safetensors (what timm publishes).
+    """
+    ckpt.validate()
+    if ckpt.spec.pre_logits_dim:
+        raise CheckpointError(
+            "timm's VisionTransformer has no pre-logits layer, so these weights cannot be written as a timm "
+            "state dict; convert them to vitzoo or jax instead."
+        )
+    if Path(path).suffix in _TORCH_SUFFIXES:
+        torch = _import_torch(str(path))
+        with atomic_path(path) as tmp:
+            torch.save({k: torch.from_numpy(np.array(v)) for k, v in ckpt.state.items()}, tmp)
+    else:
+        safetensors_io.save(path, ckpt.state, {"format": "pt"})
+
+
+def _weights_file(path: Path) -> Optional[Path]:
+    """The weights of a timm hub folder (``config.json`` naming an architecture); ``None`` otherwise."""
+    if not path.is_dir() or read_timm_config(path / "config.json") is None:
+        return None
+    return next((path / n for n in ("model.safetensors", "pytorch_model.bin") if (path / n).is_file()), None)
+
+
+# PyTorch pickles -----------------------------------------------------------------
+def torch_file_mentions(path: Path, name: str) -> bool:
+    """Whether a ``torch.save`` file names the tensor ``name``, found without unpickling."""
+    needle = name.encode()
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                pickles = [n for n in zf.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
+                return bool(pickles) and needle in zf.read(pickles[0])
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 24)  # legacy pickles put every name before the tensor data
+        return head.startswith(_LEGACY_MAGIC) and needle in head
+    except (OSError, zipfile.BadZipFile, RuntimeError):
+        return False
+
+
+def load_torch_state(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The tensors of a torch pickle (a state dict, or a training checkpoint holding one) and the dropped entries.
+
+    Only ``torch.load(weights_only=True)`` is used: no code in the file can run.
+    """
+    torch = _import_torch(str(path))
+    is_zip = zipfile.is_zipfile(path)
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True, mmap=is_zip)
+    except Exception as exc:  # torch raises many types for a bad or unsafe pickle
+        raise CheckpointError(
+            f"{str(path)!r} cannot be loaded with torch.load(weights_only=True) ({_first_line(exc)}); "
+            "re-save its state dict with safetensors."
+        ) from None
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"{str(path)!r} holds a {type(obj).__name__}, not a state dict.")
+    dropped: list[str] = []
+    wrapper = next((k for k in _WRAPPERS if isinstance(obj.get(k), Mapping)), None)
+    if wrapper is not None:
+        dropped = [str(k) for k in obj if k != wrapper]  # optimizer state, epoch, args, other weight copies
+        obj = obj[wrapper]
+    state: dict[str, np.ndarray] = {}
+    for name, value in obj.items():
+        if isinstance(value, torch.Tensor):
+            value = value.detach()
+            state[str(name)] = (value.float() if value.dtype == torch.bfloat16 else value).numpy()
+        else:
+            dropped.append(str(name))
+    return state, dropped
+
+
+def _import_torch(path: str) -> Any:
+    try:
+        import torch
+    except ImportError:
+        raise CheckpointError(
+            f"{path!r} is a PyTorch pickle and reading or writing one needs torch; install torch "
+            "(pip install torch) or use .safetensors instead."
+        ) from None
+    return torch
+
+
+# timm's config.json -----------------------------------------------------------------
+def read_timm_config(path: Path) -> Optional[dict[str, Any]]:
+    """timm's ``config.json`` beside ``path`` (a hub snapshot holds both), or ``None``."""
+    cfg_path = path.parent / "config.json"
+    if not cfg_path.is_file():
+        return None
+    try:
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None  # an unrelated or broken file next to the weights: the tensors still decide
+    return cfg if isinstance(cfg, dict) and isinstance(cfg.get("architecture"), str) else None
+
+
+def _config_fields(cfg: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Spec fields that timm's config states: heads, pooling, act layer, position-embedding layout."""
+    args = cfg.get("model_args") if isinstance(cfg.get("model_args"), dict) else {}
+    fields: dict[str, Any] = {}
+    arch = _registered(cfg.get("architecture"))
+    if isinstance(args.get("num_heads"), int):
+        fields["num_heads"] = args["num_heads"]
+    elif arch is not None:
+        fields["num_heads"] = arch.num_heads
+    pool = args.get("global_pool", cfg.get("global_pool"))
+    if pool is not None:
+        if pool not in ("token", "avg"):
+            raise CheckpointError(f"{source}: timm pooling {pool!r} is not supported (only 'token' and 'avg').")
+        fields["global_pool"] = pool
+    act = args.get("act_layer")
+    if act is not None:
+        if act not in _ACT_LAYERS:
+            raise CheckpointError(f"{source}: timm act_layer {act!r} is not supported (only {', '.join(_ACT_LAYERS)}).")
+        fields["gelu"] = _ACT_LAYERS[act]
+    if args.get("no_embed_class"):
+        fields["pos_embed_prefix"] = False
+    return fields
+
+
+def _label_names(cfg: Mapping[str, Any], num_classes: int) -> Optional[list[str]]:
+    pcfg = cfg.get("pretrained_cfg") if isinstance(cfg.get("pretrained_cfg"), dict) else {}
+    names = cfg.get("label_names", pcfg.get("label_names"))
+    if isinstance(names, dict):  # {index: name}, possibly with string keys
+        try:
+            names = [names[k] for k in sorted(names, key=int)]
+        except (TypeError, ValueError):
+            return None
+    if isinstance(names, list) and len(names) == num_classes and all(isinstance(n, str) for n in names):
+        return list(names)
+    return None
+
+
+def _registered(architecture: Any) -> Optional[ViTSpec]:
+    if not isinstance(architecture, str):
+        return None
+    try:
+        return get_spec(architecture)
+    except VitzooError:  # an architecture vitzoo does not register: the tensors and hints decide
+        return None
+
+
+# Names -------------------------------------------------------------------------------
+def _strip_prefix(name: str) -> str:
+    return name[len("module.") :] if name.startswith("module.") else name
+
+
+def _canonical_name(name: str) -> str:
+    name = _strip_prefix(name)
+    return re.sub(r"^(blocks\.\d+)\.gamma_([12])$", r"\1.ls\2.gamma", name)  # DeiT-III's old layer-scale names
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+FORMAT = register_format(
+    WeightFormat(
+        name="timm",
+        description="timm VisionTransformer state dict (.safetensors; .pth/.bin with torch installed)",
+        detect=detect,
+        read=read,
+        write=write,
+    )
+)
