@@ -270,6 +270,37 @@ def test_hub_errors_are_download_errors(env, server, registered):
     assert cache_files(env / "vitzoo") == []
 
 
+@pytest.fixture(scope="module")
+def hf_model(tmp_path_factory):
+    """A tiny transformers ViTForImageClassification of the test variant's shape, saved as on the hub."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    config = transformers.ViTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                                    image_size=32, patch_size=8, num_labels=1000)
+    model = transformers.ViTForImageClassification(config).eval()
+    folder = tmp_path_factory.mktemp("hf")
+    model.save_pretrained(folder)
+    torch.save(model.state_dict(), folder / "pytorch_model.bin")
+    with torch.no_grad():
+        logits = model(pixel_values=torch.from_numpy(X)).logits.numpy()
+    return folder, logits
+
+
+@pytest.mark.parametrize("weights_file", ["model.safetensors", "pytorch_model.bin"])
+def test_transformers_repo_with_fallback_weights_file(env, server, registered, hf_model, weights_file):
+    folder, expected = hf_model
+    repo = f"google/{VARIANT}-{weights_file.split('.')[0]}"
+    server.add_hub_file(repo, weights_file, (folder / weights_file).read_bytes())  # the other file is absent: 404
+    server.add_hub_file(repo, "config.json", (folder / "config.json").read_bytes(), lfs=False)
+    name = registered(name=f"{VARIANT}.google_test", source_format="hf", license="apache-2.0", label_set="imagenet-1k",
+                      num_classes=1000, hub_repo=repo, files=("model.safetensors", "config.json"),
+                      fallback_file="pytorch_model.bin", preprocessing=dict(PRE, crop_mode="squash", crop_pct=1.0))
+    model = vitzoo.create(name, pretrained=True, backend="numpy")
+    assert model.spec.norm_eps == 1e-12  # transformers' LayerNorm eps, from its config.json
+    assert np.abs(model(X) - expected).max() <= 1e-4
+
+
 # --- MindSpore's download site --------------------------------------------------------------------
 MS_PATH = "/vision/classification/vit_hubtest_8_224.ckpt"
 
@@ -294,6 +325,28 @@ def test_mindspore_checkpoint_through_the_mirror(env, server, registered, ms_ckp
     (env / "vitzoo" / "weights" / f"{name}.safetensors").unlink()
     assert np.array_equal(vitzoo.create(name, pretrained=True, backend="numpy")(X), model(X))
     assert len(server.requests) == 1
+
+
+def test_concurrent_loads_download_once(env, server, registered, ms_ckpt_bytes):
+    server.routes[MS_PATH] = ms_ckpt_bytes
+    name = ms_entry(registered)
+    ws = vitzoo.pretrained.get_weight_set(name)
+    results, errors = [], []
+
+    def load():
+        try:
+            results.append(hub.load(ws, progress=False))
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=load) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors and len(results) == 3
+    assert server.requests == [("GET", MS_PATH)]
+    assert all(np.array_equal(r.state["pos_embed"], results[0].state["pos_embed"]) for r in results)
 
 
 def test_checksum_mismatch_leaves_nothing(env, server, registered, ms_ckpt_bytes):
