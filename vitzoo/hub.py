@@ -171,7 +171,7 @@ def _stream(url: str, tmp: Path, what: str, progress: bool, timeout: float) -> s
 
 def _fetch_hub(ws: WeightSet, *, force: bool) -> Path:
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled, RepositoryNotFoundError
+    from huggingface_hub.utils import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled, RepositoryNotFoundError
 
     offline = is_offline()
     kwargs: dict[str, Any] = dict(repo_id=ws.hub_repo, revision=ws.revision, local_files_only=offline, force_download=force and not offline)
