@@ -349,6 +349,21 @@ def test_concurrent_loads_download_once(env, server, registered, ms_ckpt_bytes):
     assert all(np.array_equal(r.state["pos_embed"], results[0].state["pos_embed"]) for r in results)
 
 
+def test_damaged_cache_file_is_reported_and_rebuilt_by_force(env, server, registered, ms_ckpt_bytes, monkeypatch):
+    server.routes[MS_PATH] = ms_ckpt_bytes
+    name = ms_entry(registered)
+    reference = vitzoo.create(name, pretrained=True, backend="numpy")(X)
+    (env / "vitzoo" / "weights" / f"{name}.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match=f"vitzoo download {name} --force"):
+        vitzoo.create(name, pretrained=True, backend="numpy")
+    go_offline(monkeypatch, "VITZOO_OFFLINE")  # the raw download is still there: no network needed
+    from vitzoo.cli.main import main
+
+    assert main(["download", name, "--force", "--no-progress"]) == 0
+    assert np.array_equal(vitzoo.create(name, pretrained=True, backend="numpy")(X), reference)
+    assert server.requests == [("GET", MS_PATH)]
+
+
 def test_checksum_mismatch_leaves_nothing(env, server, registered, ms_ckpt_bytes):
     server.routes[MS_PATH] = ms_ckpt_bytes
     name = ms_entry(registered, sha256="0" * 64)

@@ -130,7 +130,7 @@ def download_url(
     dest = Path(dest)
     what = name or dest.name
     with _lock(dest):
-        if dest.exists() and not force:
+        if dest.exists() and (not force or is_offline()):  # offline, --force can only re-convert what is here
             return dest
         if is_offline():
             raise DownloadError(
