@@ -95,7 +95,10 @@ def read(path: Path, variant: Optional[ViTSpec] = None) -> Checkpoint:
     state, more_dropped = _to_canonical(raw, source)
     cfg = _read_config(path if path.is_dir() else path.parent) or {}
     config = {"norm_eps": 1e-12, "gelu": "exact", "global_pool": "token"}  # transformers' ViTConfig defaults
-    config.update(_config_fields(cfg, state, source))
+    try:
+        config.update(_config_fields(cfg, state, source))
+    except (TypeError, ValueError) as exc:  # a config field of the wrong type
+        raise CheckpointError(f"{source}: config.json has an invalid field ({exc}).") from None
     spec = infer_spec(state, source, config=config, hint=variant)
     meta: dict[str, Any] = {"source_format": "hf", "source": str(path)}
     if names := _class_names(cfg, spec.num_classes):

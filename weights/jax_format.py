@@ -21,7 +21,11 @@ Example:
 
 from __future__ import annotations
 
+import io
+import math
+import mmap
 import re
+import struct
 import zipfile
 from pathlib import Path
 from typing import Any, Optional
@@ -31,6 +35,7 @@ import numpy as np
 from vitzoo.errors import CheckpointError
 from vitzoo.fileio import atomic_path
 from vitzoo.spec import ViTSpec
+from vitzoo.weights import safetensors_io
 from vitzoo.weights.base import Checkpoint, WeightFormat, as_float32, register_format, require_file
 from vitzoo.weights.infer import infer_spec
 
@@ -72,13 +77,7 @@ def read(path: Path, variant: Optional[ViTSpec] = None) -> Checkpoint:
     """Read a JAX ``.npz``; the tensors fix everything, ``variant`` is not needed."""
     path = require_file(path)
     source = repr(str(path))
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise CheckpointError(f"{source} is not a readable .npz archive ({exc}).") from None
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise CheckpointError(f"{source} is a single .npy array, not a JAX checkpoint (.npz).")
-    with npz:
+    with _MappedNpz(path, source) as npz:
         keys = list(npz.files)
         prefix = next((p for p in _PREFIXES if f"{p}{ANCHOR}" in keys), None)
         if prefix is None:
@@ -132,7 +131,61 @@ def write(ckpt: Checkpoint, path: Path) -> None:
                 np.lib.format.write_array(fh, np.ascontiguousarray(value), allow_pickle=False)
 
 
-def _to_canonical(npz: Any, prefix: str, source: str) -> tuple[dict[str, np.ndarray], int]:
+class _MappedNpz:
+    """An ``.npz`` opened like ``np.load(allow_pickle=False)``, with uncompressed members memory-mapped.
+
+    Stored (``np.savez``) members become read-only views into a map of the file, so
+    nothing is read until a tensor is used; compressed members, object arrays and
+    anything unusual go through NumPy's own reader.
+    """
+
+    def __init__(self, path: Path, source: str) -> None:
+        try:
+            self._npz = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise CheckpointError(f"{source} is not a readable .npz archive ({_first_line(exc)}).") from None
+        if not isinstance(self._npz, np.lib.npyio.NpzFile):
+            raise CheckpointError(f"{source} is a single .npy array, not a JAX checkpoint (.npz).")
+        self.files: list[str] = list(self._npz.files)
+        self._members = {i.filename[: -len(".npy")]: i for i in self._npz.zip.infolist() if i.filename.endswith(".npy")}
+        with open(path, "rb") as fh:
+            self._map = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        self._bytes = np.frombuffer(self._map, dtype=np.uint8)
+
+    def __enter__(self) -> "_MappedNpz":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._npz.close()  # mapped views stay valid: the map outlives the archive
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        info = self._members.get(key)
+        view = self._view(info) if info is not None and info.compress_type == zipfile.ZIP_STORED else None
+        return view if view is not None else self._npz[key]
+
+    def _view(self, info: zipfile.ZipInfo) -> Optional[np.ndarray]:
+        """The member's array as a view into the map, or ``None`` to let NumPy read it."""
+        local = self._map[info.header_offset : info.header_offset + 30]
+        if len(local) < 30 or local[:4] != b"PK\x03\x04":
+            return None
+        name_len, extra_len = struct.unpack("<HH", local[26:30])
+        start = info.header_offset + 30 + name_len + extra_len
+        head = io.BytesIO(self._map[start : start + min(info.file_size, 1 << 20)])
+        try:
+            version = np.lib.format.read_magic(head)
+            if version not in ((1, 0), (2, 0)):
+                return None
+            reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = reader(head)
+        except ValueError:
+            return None
+        offset, nbytes = start + head.tell(), math.prod(shape) * dtype.itemsize
+        if dtype.hasobject or head.tell() + nbytes > info.file_size:
+            return None  # NumPy refuses pickles and reports the damage
+        return self._bytes[offset : offset + nbytes].view(dtype).reshape(shape, order="F" if fortran else "C")
+
+
+def _to_canonical(npz: _MappedNpz, prefix: str, source: str) -> tuple[dict[str, np.ndarray], int]:
     """Canonical tensors and the head count from an open ``NpzFile`` (arrays are read one at a time)."""
     names = [k[len(prefix) :] for k in npz.files if k.startswith(prefix)]
 
@@ -175,6 +228,8 @@ def _to_canonical(npz: Any, prefix: str, source: str) -> tuple[dict[str, np.ndar
         # [D, H, hd] kernels -> Linear weights [H*hd, D]; fused in q, k, v order.
         state[p + "attn.qkv.weight"] = np.concatenate([w.reshape(w.shape[0], -1).T for w in (q, k, v)])
         state[p + "attn.qkv.bias"] = np.concatenate(biases)
+        for w in (q, k, v):
+            safetensors_io.release(w)  # only the fused copy is needed from here on
         state[p + "attn.proj.weight"] = out.reshape(-1, out.shape[-1]).T
     if "cls_token" in state and state["cls_token"].ndim == 2:  # some exports drop the batch axis
         state["cls_token"] = state["cls_token"][None]

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, BinaryIO, Mapping, Optional
 
 import numpy as np
-from safetensors import SafetensorError, safe_open
 
 from vitzoo.errors import CheckpointError
 from vitzoo.fileio import atomic_path
@@ -47,18 +46,17 @@ def is_safetensors(path: Path) -> bool:
 
 
 def load(path: "str | os.PathLike[str]") -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """All tensors of a safetensors file and its metadata; any defect is a :class:`CheckpointError`."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"Weight file {str(path)!r} does not exist.")
-    if try_read_header(path) is None:
-        raise CheckpointError(f"{str(path)!r} is not a safetensors file (its header is missing or corrupt).")
-    try:
-        with safe_open(str(path), framework="numpy") as fh:
-            metadata = dict(fh.metadata() or {})
-            tensors = {name: fh.get_tensor(name) for name in fh.keys()}
-    except (SafetensorError, OSError, ValueError, TypeError) as exc:
-        raise CheckpointError(f"{str(path)!r} is a corrupt safetensors file ({_first_line(exc)}).") from None
+    """All tensors of a safetensors file (private, writable copies) and its metadata.
+
+    Tensors are copied out of a memory map one at a time, each source page released
+    once copied, so peak memory is one copy of the file. Any defect is a
+    :class:`CheckpointError`.
+    """
+    mapped, metadata = load_mmap(path)
+    tensors: dict[str, np.ndarray] = {}
+    for name, view in mapped.items():
+        tensors[name] = np.array(view)
+        release(view)
     return tensors, metadata
 
 
@@ -199,8 +197,3 @@ def _write_array(fh: BinaryIO, arr: np.ndarray) -> None:
     step = max(1, (16 << 20) // max(1, arr[:1].nbytes))  # ~16 MB per chunk
     for i in range(0, arr.shape[0], step):
         fh.write(np.ascontiguousarray(arr[i : i + step]).tobytes())
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
