@@ -90,6 +90,7 @@ def test_refuses_to_overwrite_without_force(tmp_path, timm_file, capsys):
         (lambda d, f: f, ["--to", "onnx"], "Cannot write format 'onnx'"),
         (lambda d, f: f, ["--variant", "vit_b_17"], "Did you mean"),
         (lambda d, f: f, ["--from", "jax"], "not a readable .npz"),
+        (lambda d, f: f, ["--from", "hf"], "not part of a transformers ViT"),
         (lambda d, f: f, ["--to", "hf", "--variant", "vit_ti_16"], "does not match variant"),
     ],
 )
@@ -121,6 +122,12 @@ def test_every_writable_format_round_trips(tmp_path, timm_file):
         back = weights.read(out)
         assert back.spec.replace(norm_eps=1e-6) == original.spec
         assert all(back.state[k].tobytes() == v.tobytes() for k, v in original.state.items()), fmt
+
+
+def test_notes_numerics_the_output_cannot_record(tmp_path, timm_file, capsys):
+    code, lines, _ = run(capsys, timm_file, "-o", tmp_path / "ms.ckpt", "--to", "mindspore")
+    assert code == 0 and lines[-1].startswith("  note: the mindspore format cannot record norm_eps 1e-06, gelu 'exact'")
+    assert weights.convert(timm_file, tmp_path / "hf", to_format="hf").notes == []  # HF's config records both
 
 
 def test_unknown_names_raise_vitzoo_errors(timm_file, tmp_path):

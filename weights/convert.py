@@ -28,8 +28,14 @@ from vitzoo.variants import get_spec, list_models
 # Fields that decide tensor shapes and the forward pass, bar the classifier and numerics:
 # a checkpoint "is" a variant when these agree (eps and GELU form are reported separately).
 _IGNORED_FOR_VARIANT = ("num_classes", "norm_eps", "gelu")
-# What readers of these formats assume, because the files cannot record it.
-_IMPLIED = {"timm": {"norm_eps": 1e-6, "gelu": "exact"}, "jax": {"norm_eps": 1e-6, "gelu": "exact"}}
+# What readers of these formats assume, because the files cannot record it
+# (timm/JAX: eps 1e-6 and exact GELU; MindSpore/MindCV: MindSpore's defaults).
+_IMPLIED = {
+    "timm": {"norm_eps": 1e-6, "gelu": "exact"},
+    "jax": {"norm_eps": 1e-6, "gelu": "exact"},
+    "mindspore": {"norm_eps": 1e-7, "gelu": "tanh"},
+    "mindcv": {"norm_eps": 1e-7, "gelu": "tanh"},
+}
 # Weight files inside a directory, in the order whose hash stands for the directory.
 _DIR_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
