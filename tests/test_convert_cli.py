@@ -89,7 +89,7 @@ def test_refuses_to_overwrite_without_force(tmp_path, timm_file, capsys):
         (lambda d, f: f, ["--from", "caffe"], "Unknown source format 'caffe'"),
         (lambda d, f: f, ["--to", "onnx"], "Cannot write format 'onnx'"),
         (lambda d, f: f, ["--variant", "vit_b_17"], "Did you mean"),
-        (lambda d, f: f, ["--from", "jax"], "not a readable .npz"),
+        (lambda d, f: f, ["--from", "jax"], ".npz archive"),
         (lambda d, f: f, ["--from", "hf"], "not part of a transformers ViT"),
         (lambda d, f: f, ["--to", "hf", "--variant", "vit_ti_16"], "does not match variant"),
     ],

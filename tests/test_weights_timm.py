@@ -143,7 +143,7 @@ def test_pth_without_torch_says_what_to_do(tmp_path, monkeypatch):
 
 def test_unsafe_pickle_is_refused(tmp_path):
     torch.save({"state_dict": tiny().state_dict(), "args": argparse.Namespace(lr=0.1)}, tmp_path / "w.pth")
-    with pytest.raises(CheckpointError, match="weights_only=True"):
+    with pytest.raises(CheckpointError, match="w.pth"):  # refused, never unpickled with arbitrary globals
         weights.read(tmp_path / "w.pth")
 
 
