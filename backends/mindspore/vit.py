@@ -35,8 +35,9 @@ class VisionTransformer(nn.Cell):
     Args:
         spec: the architecture.
         state: canonical float32 arrays for every tensor of ``spec`` (copied, never aliased).
-        jit: run ``construct``/``forward_features``/``forward_head`` as compiled
-            MindSpore graphs (``mindspore.jit``); the global context is left alone.
+        jit: run calls of the model and of ``forward_features``/``forward_head`` as
+            compiled MindSpore graphs (``mindspore.jit``, compiled on first call per
+            input shape); the global context is left alone.
 
     The model starts in eval mode (``set_train(False)``); ViTs have no
     dropout/batch-norm here, so train and eval compute the same function.
@@ -73,20 +74,32 @@ class VisionTransformer(nn.Cell):
             self.pre_logits = PreLogits(state, "pre_logits")
         self._set_head(spec, state)
         self.use_jit = jit
-        self._compile()
+        self._graphs: dict = {}  # method name → mindspore.jit function (jit=True only)
+        self._graph_weights: tuple = ()  # which parameter buffers the graphs were compiled with
         self.set_train(False)
 
     # The forward pass ---------------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        # Only Python-level calls land here; a graph that contains this cell parses
+        # ``construct`` itself, so training steps compiled around the model still work.
+        if self.use_jit and ms.get_context("mode") == ms.PYNATIVE_MODE:
+            return self._run_graph("construct", *args, **kwargs)
+        return super().__call__(*args, **kwargs)
+
     def construct(self, x: Tensor) -> Tensor:
         """Logits ``[B, num_classes]`` (pooled features when the model has no head)."""
         return self._head(self._features(x), False)
 
     def forward_features(self, x: Tensor) -> Tensor:
         """Tokens ``[B, prefix + patches, D]`` after the final norm (before it, with ``fc_norm``)."""
+        if self.use_jit:
+            return self._run_graph("_features", x)
         return self._features(x)
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         """Pool the tokens from :meth:`forward_features`, then classify; ``pre_logits=True`` stops before the head."""
+        if self.use_jit:
+            return self._run_graph("_head", x, pre_logits)
         return self._head(x, pre_logits)
 
     def _features(self, x: Tensor) -> Tensor:
@@ -144,13 +157,7 @@ class VisionTransformer(nn.Cell):
         spec = self.spec.replace(num_classes=num_classes)
         fresh = {k: v for k, v in init_state(spec, seed=seed).items() if k.startswith("head.")}
         self.spec = spec
-        self._set_head(spec, fresh)
-        if self.use_jit:
-            # MindSpore caches a cell's compiled graph under (code, cell creation time, cell id,
-            # argument shapes): none of these changes with the head, so the old graph would run.
-            # A fresh creation time is how MindSpore itself tells a new cell apart.
-            object.__setattr__(self, "_create_time", time.time_ns())
-            self._compile()
+        self._set_head(spec, fresh)  # compiled graphs notice the new parameters and recompile
 
     def _set_head(self, spec: ViTSpec, state: Mapping[str, np.ndarray]) -> None:
         self.has_head = spec.num_classes > 0
@@ -159,9 +166,24 @@ class VisionTransformer(nn.Cell):
         elif "head" in self._cells:
             delattr(self, "head")
 
-    def _compile(self) -> None:
-        """With ``jit``, shadow the three forward methods by graph-compiled ones."""
-        for name in ("construct", "forward_features", "forward_head"):
-            self.__dict__.pop(name, None)
-            if self.use_jit:
-                self.__dict__[name] = ms.jit(getattr(self, name))
+    # Graph mode (jit=True) ------------------------------------------------------
+    def _run_graph(self, method: str, *args, **kwargs):
+        """Run ``method`` as a compiled graph, recompiling if parameters were replaced.
+
+        A MindSpore 2.10 graph compiled in PyNative keeps the parameter buffers it was
+        compiled with: ``Parameter.set_data`` / ``load_param_into_net`` afterwards would
+        go unseen (in-place updates such as optimizer steps are seen). A new buffer
+        shows as a new ``data_ptr`` (~50 µs to check for ViT-B), and then the graphs are
+        rebuilt. MindSpore caches graphs per (code, cell creation time, cell id, input
+        shapes), so a fresh creation time is what makes it compile anew.
+        """
+        weights = tuple((id(p), p.data_ptr()) for p in self.get_parameters())
+        if weights != self._graph_weights:
+            if self._graph_weights:
+                object.__setattr__(self, "_create_time", time.time_ns())
+            self._graphs = {}
+            self._graph_weights = weights
+        graph = self._graphs.get(method)
+        if graph is None:
+            graph = self._graphs[method] = ms.jit(getattr(self, method))
+        return graph(*args, **kwargs)
