@@ -141,7 +141,7 @@ class ViTSpec:
     def from_json(cls, text: str) -> "ViTSpec":
         try:
             data = json.loads(text)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
             raise SpecError(f"The ViT spec is not valid JSON ({exc}).") from None
         return cls.from_dict(data)
 

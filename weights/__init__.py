@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from vitzoo.errors import CheckpointError
+from vitzoo.errors import CheckpointError, VitzooError
 from vitzoo.spec import ViTSpec
 from vitzoo.weights import vitzoo_format
 from vitzoo.weights import mindspore_format  # noqa: F401  (registers the format)
@@ -52,8 +52,16 @@ def detect_format(path: "str | os.PathLike[str]") -> str:
     p = Path(path)
     if not p.exists():
         raise CheckpointError(f"Weight file {str(p)!r} does not exist.")
+    if not (p.is_file() or p.is_dir()):  # a FIFO or device would block the first read
+        raise CheckpointError(f"{str(p)!r} is not a regular file or directory; pass a checkpoint file.")
     for name in _DETECT_ORDER + [n for n in FORMATS if n not in _DETECT_ORDER]:
-        if FORMATS[name].detect(p):
+        try:
+            found = FORMATS[name].detect(p)
+        except VitzooError:
+            raise
+        except Exception:  # noqa: BLE001 - a detector that trips over a damaged file has not recognised it
+            found = False
+        if found:
             return name
     raise CheckpointError(
         f"{str(p)!r} is not a ViT checkpoint vitzoo can read; supported formats: {', '.join(sorted(FORMATS))}."

@@ -35,8 +35,11 @@ class Checkpoint:
     dropped: list[str] = field(default_factory=list)
 
     def validate(self, source: str = "the weights") -> "Checkpoint":
-        """Raise :class:`CheckpointError` unless ``state`` is exactly what ``spec`` needs."""
+        """Raise :class:`CheckpointError` unless ``state`` is exactly what ``spec`` needs, and finite."""
+        if self.spec.depth > len(self.state):  # a spec read from a damaged header may claim 10**20 blocks
+            raise CheckpointError(f"{source} do not fit the model: its spec has {self.spec.depth} blocks but only {len(self.state)} tensors are present.")
         check_state(self.state, self.spec, source)
+        check_finite(self.state, source)
         return self
 
     def replace(self, **changes: Any) -> "Checkpoint":
@@ -87,8 +90,31 @@ def as_float32(array: Any, name: str, source: str) -> np.ndarray:
     return arr.astype(np.float32)
 
 
+def check_finite(state: "dict[str, np.ndarray]", source: str = "the weights") -> None:
+    """Raise :class:`CheckpointError` naming the first tensor that holds NaN or +/-Inf.
+
+    Such weights are a corrupt file or a diverged run: every reader and writer
+    refuses them, so they never reach a model (or the cache) to produce NaN logits.
+
+    Example:
+        >>> check_finite({"w": np.array([1.0, np.nan], np.float32)}, "'x.safetensors'")
+        Traceback (most recent call last):
+        vitzoo.errors.CheckpointError: 'x.safetensors': tensor 'w' holds NaN or infinite values; the file is corrupt or the run that wrote it diverged.
+    """
+    for name, value in state.items():
+        arr = np.asarray(value)
+        # min and max propagate NaN and show +/-Inf: two fast passes, no temporary array
+        if arr.size and arr.dtype.kind == "f" and not (np.isfinite(arr.min()) and np.isfinite(arr.max())):
+            raise CheckpointError(
+                f"{source}: tensor {name!r} holds NaN or infinite values; the file is corrupt or the run that wrote it diverged."
+            )
+
+
 def require_file(path: "str | os.PathLike[str]") -> Path:
+    """``path`` as a :class:`Path` if it is a regular file or a directory (never a FIFO or device, which could block)."""
     p = Path(path)
     if not p.exists():
         raise CheckpointError(f"Weight file {str(p)!r} does not exist.")
+    if not (p.is_file() or p.is_dir()):
+        raise CheckpointError(f"{str(p)!r} is not a regular file or directory; pass a checkpoint file.")
     return p

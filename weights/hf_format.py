@@ -144,9 +144,12 @@ def _strip(name: str) -> str:
 
 
 def _read_config(folder: Path) -> Optional[dict[str, Any]]:
+    path = folder / "config.json"
+    if not path.is_file():  # a FIFO or device named config.json would block the read
+        return None
     try:
-        cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError):
         return None
     return cfg if isinstance(cfg, dict) else None
 
@@ -155,7 +158,7 @@ def _weight_map(index: Path) -> dict[str, str]:
     try:
         data = json.loads(index.read_text(encoding="utf-8"))
         mapping = data["weight_map"]
-    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
+    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError):
         raise CheckpointError(f"{str(index)!r} is not a valid shard index (no weight_map); download it again.") from None
     if not isinstance(mapping, dict):
         raise CheckpointError(f"{str(index)!r} is not a valid shard index (weight_map is not an object).")
@@ -180,9 +183,13 @@ def _load_tensors(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
     tensors: dict[str, np.ndarray] = {}
     dropped: list[str] = []
     for shard in dict.fromkeys(_weight_map(weights).values()):
+        if Path(shard).name != shard or shard in (".", ".."):  # a bare file name: an index never points out of its folder
+            raise CheckpointError(f"Shard {shard!r} listed in {str(weights)!r} is not a file name inside the model directory.")
         if not (path / shard).is_file():
             raise CheckpointError(f"Shard {shard!r} listed in {str(weights)!r} is missing; download the model again.")
         part, part_dropped = _load_file(path / shard)
+        if twice := sorted(set(part) & set(tensors)):
+            raise CheckpointError(f"{str(weights)!r} lists shards that both hold {twice[0]!r}; the model directory is damaged.")
         tensors.update(part)
         dropped += part_dropped
     return tensors, dropped
@@ -194,16 +201,26 @@ def _to_canonical(raw: Mapping[str, np.ndarray], source: str) -> tuple[dict[str,
     state: dict[str, np.ndarray] = {}
     qkv: dict[tuple[str, str], dict[str, np.ndarray]] = {}
     dropped, unknown = [], []
+    origin: dict[str, str] = {}  # canonical (or q/k/v) target -> the HF name that filled it
+
+    def claim(target: str, name: str) -> None:
+        if target in origin:  # e.g. both the on-disk and the transformers 5 name, or "vit." and bare names
+            raise CheckpointError(f"{source} holds both {origin[target]!r} and {name!r}, which are the same weight; the file is damaged.")
+        origin[target] = name
+
     for name, value in raw.items():
         short = _strip(name)
         if name.startswith("classifier."):
+            claim("head." + name[len("classifier.") :], name)
             state["head." + name[len("classifier.") :]] = as_float32(value, name, source)
         elif short.startswith("embeddings.mask_token") or short.startswith("decoder.") or (classify and short.startswith("pooler.")):
             dropped.append(name)  # masked-image-modelling extras; a classifier ignores its pooler
         elif short in _TOP:
+            claim(_TOP[short], name)
             state[_TOP[short]] = as_float32(value, name, source)
         elif (m := _LAYER.match(short)) and m.group(2) in _PARTS:
             i, part, kind = m.group(1), _PARTS[m.group(2)], m.group(3)
+            claim(f"blocks.{i}.{part}.{kind}", name)
             if part in ("q", "k", "v"):
                 qkv.setdefault((i, kind), {})[part] = value
             else:
@@ -213,10 +230,13 @@ def _to_canonical(raw: Mapping[str, np.ndarray], source: str) -> tuple[dict[str,
     if unknown:
         shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
         raise CheckpointError(f"{source} has tensors that are not part of a transformers ViT: {shown}.")
-    for (i, kind), parts in sorted(qkv.items(), key=lambda item: (int(item[0][0]), item[0][1])):
+    for (i, kind), parts in sorted(qkv.items(), key=lambda item: (len(item[0][0]), item[0])):  # numeric order
         if sorted(parts) != ["k", "q", "v"]:
             raise CheckpointError(f"{source}: layer {i} lacks one of the query/key/value {kind} tensors.")
-        fused = np.concatenate([as_float32(parts[p], f"layer {i} {p}", source) for p in ("q", "k", "v")])
+        q, k, v = (as_float32(parts[p], f"layer {i} {p}", source) for p in ("q", "k", "v"))
+        if not (q.ndim == k.ndim == v.ndim >= 1 and q.shape[1:] == k.shape[1:] == v.shape[1:]):
+            raise CheckpointError(f"{source}: layer {i} query/key/value {kind} shapes {q.shape}, {k.shape}, {v.shape} do not stack.")
+        fused = np.concatenate([q, k, v])
         for p in parts.values():
             safetensors_io.release(p)  # only the fused copy is needed from here on
         state[f"blocks.{i}.attn.qkv.{kind}"] = fused

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from vitzoo.errors import CheckpointError
+from vitzoo.errors import CheckpointError, SpecError
 from vitzoo.spec import ViTSpec
 from vitzoo.variants import get_spec, list_models
 
@@ -43,12 +43,19 @@ def infer_spec(
     if proj.ndim != 4 or proj.shape[2] != proj.shape[3] or pos.ndim != 3:
         raise CheckpointError(f"{source}: patch embedding {tuple(proj.shape)} or position embedding {tuple(pos.shape)} has an unexpected shape.")
     embed_dim, in_chans, patch, _ = (int(v) for v in proj.shape)
-    depth = 1 + max((int(m.group(1)) for k in state if (m := re.match(r"blocks\.(\d+)\.", k))), default=-1)
+    blocks = {int(m.group(1)) for k in state if (m := re.match(r"blocks\.(\d{1,6})\.", k))}
+    depth = 1 + max(blocks, default=-1)
     if depth == 0:
         raise CheckpointError(f"{source} has no transformer blocks.")
+    if len(blocks) != depth:  # checked before a spec of `depth` blocks is built (a damaged name may say 999999)
+        gap = next(i for i in range(depth) if i not in blocks)
+        raise CheckpointError(f"{source} has tensors of block {depth - 1} but none of block {gap}; the file is incomplete or damaged.")
     fc1 = state.get("blocks.0.mlp.fc1.weight")
     if fc1 is None:
         raise CheckpointError(f"{source} has no 'blocks.0.mlp.fc1.weight' tensor.")
+    for name, ndim in (("blocks.0.mlp.fc1.weight", 2), ("reg_token", 3), ("pre_logits.fc.weight", 2), ("head.weight", 2)):
+        if name in state and state[name].ndim != ndim:  # read below for sizes; a wrong rank is a damaged file
+            raise CheckpointError(f"{source}: tensor {name!r} has shape {tuple(state[name].shape)}, expected {ndim} dimensions.")
     class_token = "cls_token" in state
     reg_tokens = int(state["reg_token"].shape[1]) if "reg_token" in state else 0
     fields: dict[str, Any] = dict(
@@ -100,6 +107,8 @@ def infer_spec(
         return ViTSpec(**{**fields, **resolved, **extra})
     except TypeError as exc:
         raise CheckpointError(f"{source}: cannot build a spec ({exc}).") from None
+    except SpecError as exc:  # e.g. a config's head count that does not divide the width
+        raise CheckpointError(f"{source} does not describe a valid ViT: {str(exc).rstrip('.')}.") from None
 
 
 def _is_square(n: int) -> bool:

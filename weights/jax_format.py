@@ -68,7 +68,7 @@ def detect(path: Path) -> bool:
     try:
         with zipfile.ZipFile(path) as zf:
             names = set(zf.namelist())
-    except (OSError, zipfile.BadZipFile):
+    except Exception:  # noqa: BLE001 - zipfile raises many types (UnicodeDecodeError, struct.error, ...) on damage
         return False
     return any(f"{p}{ANCHOR}.npy" in names for p in _PREFIXES)
 
@@ -85,7 +85,7 @@ def read(path: Path, variant: Optional[ViTSpec] = None) -> Checkpoint:
         dropped = [k for k in keys if not k.startswith(prefix)]  # optimizer state beside opt/target/
         try:
             state, heads = _to_canonical(npz, prefix, source)
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
             raise CheckpointError(f"{source} cannot be read ({_first_line(exc)}); it is corrupt, truncated or holds pickled objects.") from None
     config: dict[str, Any] = {"norm_eps": 1e-6, "gelu": "exact", "num_heads": heads}
     if "cls_token" not in state:
@@ -135,17 +135,25 @@ class _MappedNpz:
     """An ``.npz`` opened like ``np.load(allow_pickle=False)``, with uncompressed members memory-mapped.
 
     Stored (``np.savez``) members become read-only views into a map of the file, so
-    nothing is read until a tensor is used; compressed members, object arrays and
-    anything unusual go through NumPy's own reader.
+    nothing is read until a tensor is used; compressed members are read by NumPy.
+    Every member's ``.npy`` header is checked first: its claimed shape must fit the
+    bytes the member really holds, so no size a file merely claims is allocated.
     """
 
     def __init__(self, path: Path, source: str) -> None:
+        self.source = source
+        if not zipfile.is_zipfile(path):  # np.load would take a bare .npy or a pickle too
+            raise CheckpointError(f"{source} is not a .npz archive (a zip of .npy arrays), so it is not a JAX checkpoint.")
         try:
             self._npz = np.load(path, allow_pickle=False)
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise CheckpointError(f"{source} is not a readable .npz archive ({_first_line(exc)}).") from None
         if not isinstance(self._npz, np.lib.npyio.NpzFile):
             raise CheckpointError(f"{source} is a single .npy array, not a JAX checkpoint (.npz).")
+        names = self._npz.zip.namelist()
+        if len(set(names)) != len(names):
+            twice = next(n for n in names if names.count(n) > 1)
+            raise CheckpointError(f"{source} holds the array {twice!r} twice; the archive is damaged.")
         self.files: list[str] = list(self._npz.files)
         self._members = {i.filename[: -len(".npy")]: i for i in self._npz.zip.infolist() if i.filename.endswith(".npy")}
         with open(path, "rb") as fh:
@@ -160,29 +168,52 @@ class _MappedNpz:
 
     def __getitem__(self, key: str) -> np.ndarray:
         info = self._members.get(key)
-        view = self._view(info) if info is not None and info.compress_type == zipfile.ZIP_STORED else None
-        return view if view is not None else self._npz[key]
+        if info is None:
+            raise KeyError(key)
+        start, (shape, fortran, dtype), offset = self._header(key, info)
+        if info.compress_type == zipfile.ZIP_STORED:
+            nbytes = math.prod(shape) * dtype.itemsize
+            begin = start + offset
+            return self._bytes[begin : begin + nbytes].view(dtype).reshape(shape, order="F" if fortran else "C")
+        try:  # compressed: NumPy inflates exactly the bytes whose size was just checked
+            return self._npz[key]
+        except Exception as exc:  # noqa: BLE001 - zlib, zipfile and NumPy errors all mean a damaged member
+            raise CheckpointError(f"{self.source}: array {key!r} cannot be read ({_first_line(exc)}); the archive is damaged.") from None
 
-    def _view(self, info: zipfile.ZipInfo) -> Optional[np.ndarray]:
-        """The member's array as a view into the map, or ``None`` to let NumPy read it."""
+    def _header(self, key: str, info: zipfile.ZipInfo) -> tuple[int, tuple[tuple[int, ...], bool, np.dtype], int]:
+        """Where the member's data starts, its (shape, fortran order, dtype), and the header length."""
+        damaged = f"{self.source}: array {key!r}"
         local = self._map[info.header_offset : info.header_offset + 30]
         if len(local) < 30 or local[:4] != b"PK\x03\x04":
-            return None
+            raise CheckpointError(f"{damaged} has no valid zip entry; the archive is damaged.")
         name_len, extra_len = struct.unpack("<HH", local[26:30])
         start = info.header_offset + 30 + name_len + extra_len
-        head = io.BytesIO(self._map[start : start + min(info.file_size, 1 << 20)])
+        stored = info.compress_type == zipfile.ZIP_STORED
+        if stored and (info.compress_size != info.file_size or start + info.file_size > len(self._map)):
+            raise CheckpointError(f"{damaged} claims {info.file_size} bytes but the archive ends first; it is truncated.")
+        if not stored and info.file_size > 1100 * info.compress_size + 1024:  # beyond deflate's best ratio: a lie
+            raise CheckpointError(f"{damaged} claims {info.file_size} bytes from {info.compress_size} compressed; the archive is damaged.")
         try:
+            if stored:
+                head = io.BytesIO(self._map[start : start + min(info.file_size, 1 << 20)])
+            else:
+                with self._npz.zip.open(info) as fh:
+                    head = io.BytesIO(fh.read(min(info.file_size, 1 << 20)))
             version = np.lib.format.read_magic(head)
             if version not in ((1, 0), (2, 0)):
-                return None
+                raise ValueError(f".npy format version {version} is not supported")
             reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
             shape, fortran, dtype = reader(head)
-        except ValueError:
-            return None
-        offset, nbytes = start + head.tell(), math.prod(shape) * dtype.itemsize
-        if dtype.hasobject or head.tell() + nbytes > info.file_size:
-            return None  # NumPy refuses pickles and reports the damage
-        return self._bytes[offset : offset + nbytes].view(dtype).reshape(shape, order="F" if fortran else "C")
+        except Exception as exc:  # noqa: BLE001 - NumPy's header parser raises ValueError, SyntaxError, TokenError...
+            raise CheckpointError(f"{damaged} has a corrupt .npy header ({_first_line(exc)}).") from None
+        if dtype.hasobject:
+            raise CheckpointError(f"{damaged} holds Python objects (a pickle); vitzoo never unpickles checkpoint data.")
+        nbytes = math.prod(shape) * dtype.itemsize
+        if min(shape, default=0) < 0 or head.tell() + nbytes > info.file_size:
+            raise CheckpointError(
+                f"{damaged} claims shape {tuple(shape)} of {dtype} ({nbytes} bytes) but holds {info.file_size - head.tell()}; the archive is damaged."
+            )
+        return start, (shape, fortran, dtype), head.tell()
 
 
 def _to_canonical(npz: _MappedNpz, prefix: str, source: str) -> tuple[dict[str, np.ndarray], int]:

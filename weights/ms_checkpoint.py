@@ -183,6 +183,8 @@ def _list_tags_cached(path: str, size: int, mtime_ns: int) -> Optional[list[str]
                 if tag is None:
                     fh.seek(offset)
                     tag = value_cls.FromString(fh.read(length)).tag
+                if isinstance(tag, bytes):  # protobuf hands back a proto2 string that is not UTF-8 as bytes
+                    tag = tag.decode("utf-8", errors="replace")
                 if not tags or tags[-1] != tag:  # a split tensor repeats its tag
                     tags.append(tag)
     except Exception:  # noqa: BLE001 - bad framing: not a .ckpt, or a damaged one
@@ -242,6 +244,8 @@ def _read(p: Path) -> CkptFile:
             value = value_cls.FromString(body)
             if not value.IsInitialized():
                 raise ValueError(f"record {value.tag!r} lacks required fields")
+            if not isinstance(value.tag, str) or (value.HasField("tensor") and not isinstance(value.tensor.tensor_type, str)):
+                raise ValueError(f"the record at byte {offset} has a name or type that is not UTF-8 text")
             if pending and pending[0].tag != value.tag:
                 _finish(pending, out, p)
                 pending = []

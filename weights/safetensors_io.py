@@ -35,10 +35,18 @@ def try_read_header(path: Path) -> Optional[dict[str, Any]]:
             (size,) = struct.unpack("<Q", raw)
             if size < 2 or size > _MAX_HEADER or size + 8 > os.fstat(fh.fileno()).st_size:
                 return None
-            header = json.loads(fh.read(size))
-    except (OSError, ValueError, UnicodeDecodeError):
+            header = json.loads(fh.read(size), object_pairs_hook=_unique_keys)
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly nested JSON
         return None
     return header if isinstance(header, dict) else None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refusing repeated keys (which would silently pick one of two tensors)."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise ValueError("a key appears twice")
+    return out
 
 
 def is_safetensors(path: Path) -> bool:
@@ -177,15 +185,21 @@ _DTYPE_CODES = {dt: code for code, dt in _DTYPES.items() if code != "BF16"}
 def _check_entry(path: Path, name: str, entry: Any) -> tuple[str, tuple[int, ...], tuple[int, int]]:
     """Validate one header entry: a known dtype, and offsets that fit its shape."""
     try:
-        code, shape, (b, e) = entry["dtype"], tuple(int(d) for d in entry["shape"]), entry["data_offsets"]
-        b, e = int(b), int(e)
+        code, dims, (b, e) = entry["dtype"], entry["shape"], entry["data_offsets"]
+        if not (isinstance(code, str) and isinstance(dims, list) and all(_is_int(v) for v in (*dims, b, e))):
+            raise TypeError(name)
     except (KeyError, TypeError, ValueError):
         raise CheckpointError(f"{str(path)!r} has a corrupt safetensors header (entry {name!r}).") from None
+    shape = tuple(dims)
     if code not in _DTYPES:
         raise CheckpointError(f"{str(path)!r}: tensor {name!r} has dtype {code}, which vitzoo cannot read.")
     if min(shape, default=0) < 0 or b < 0 or e - b != math.prod(shape) * _DTYPES[code].itemsize:
         raise CheckpointError(f"{str(path)!r} has a corrupt safetensors header (tensor {name!r} has inconsistent offsets).")
     return code, shape, (b, e)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _write_array(fh: BinaryIO, arr: np.ndarray) -> None:

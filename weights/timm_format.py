@@ -31,7 +31,7 @@ from vitzoo.errors import CheckpointError, VitzooError
 from vitzoo.fileio import atomic_path
 from vitzoo.spec import ViTSpec
 from vitzoo.variants import get_spec
-from vitzoo.weights import safetensors_io
+from vitzoo.weights import safetensors_io, torch_pickle
 from vitzoo.weights.base import Checkpoint, WeightFormat, as_float32, register_format, require_file
 from vitzoo.weights.infer import infer_spec
 
@@ -72,11 +72,16 @@ def read(path: Path, variant: Optional[ViTSpec] = None) -> Checkpoint:
     else:
         raw, dropped = load_torch_state(path)
     state: dict[str, np.ndarray] = {}
+    origin: dict[str, str] = {}
     for name, value in raw.items():
         if value.dtype.kind not in "f" and value.dtype.name != "bfloat16":
             dropped.append(name)  # integer buffers (step counters, ...) are not weights
             continue
-        state[_canonical_name(name)] = as_float32(value, name, source)
+        canonical = _canonical_name(name)
+        if canonical in origin:  # e.g. "module.x" beside "x": which one is the model is anyone's guess
+            raise CheckpointError(f"{source} holds both {origin[canonical]!r} and {name!r}, which are the same weight; the file is damaged.")
+        origin[canonical] = name
+        state[canonical] = as_float32(value, name, source)
     cfg = read_timm_config(path)
     config: dict[str, Any] = {"norm_eps": 1e-6, "gelu": "exact"}  # timm's ViT by construction
     meta: dict[str, Any] = {"source_format": "timm", "source": str(path)}
@@ -130,7 +135,7 @@ def torch_file_mentions(path: Path, name: str) -> bool:
         with open(path, "rb") as fh:
             head = fh.read(1 << 24)  # legacy pickles put every name before the tensor data
         return head.startswith(_LEGACY_MAGIC) and needle in head
-    except (OSError, zipfile.BadZipFile, RuntimeError):
+    except Exception:  # noqa: BLE001 - zipfile raises many types (UnicodeDecodeError, struct.error, ...) on damage
         return False
 
 
@@ -140,9 +145,14 @@ def load_torch_state(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
     Only ``torch.load(weights_only=True)`` is used: no code in the file can run.
     """
     torch = _import_torch(str(path))
+    torch_pickle.check(path)  # weights_only still lets a pickle make torch allocate what it claims: refuse that first
     is_zip = zipfile.is_zipfile(path)
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True, mmap=is_zip)
+        if str(path).endswith(".safetensors"):  # torch.load picks its loader by that suffix, not by content
+            with open(path, "rb") as fh:
+                obj = torch.load(fh, map_location="cpu", weights_only=True)
+        else:
+            obj = torch.load(str(path), map_location="cpu", weights_only=True, mmap=is_zip)
     except Exception as exc:  # torch raises many types for a bad or unsafe pickle
         raise CheckpointError(
             f"{str(path)!r} cannot be loaded with torch.load(weights_only=True) ({_first_line(exc)}); "
@@ -157,11 +167,16 @@ def load_torch_state(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
         obj = obj[wrapper]
     state: dict[str, np.ndarray] = {}
     for name, value in obj.items():
+        if not isinstance(name, str):
+            raise CheckpointError(f"{str(path)!r} holds a tensor under the non-string key {name!r}; it is not a state dict.")
         if isinstance(value, torch.Tensor):
             value = value.detach()
-            state[str(name)] = (value.float() if value.dtype == torch.bfloat16 else value).numpy()
+            try:
+                state[name] = (value.float() if value.dtype == torch.bfloat16 else value).numpy()
+            except (RuntimeError, TypeError) as exc:  # sparse, quantized or meta tensors have no NumPy form
+                raise CheckpointError(f"{str(path)!r}: tensor {name!r} cannot be read as an array ({_first_line(exc)}).") from None
         else:
-            dropped.append(str(name))
+            dropped.append(name)
     return state, dropped
 
 
@@ -184,7 +199,7 @@ def read_timm_config(path: Path) -> Optional[dict[str, Any]]:
         return None
     try:
         cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError):
         return None  # an unrelated or broken file next to the weights: the tensors still decide
     return cfg if isinstance(cfg, dict) and isinstance(cfg.get("architecture"), str) else None
 

@@ -20,6 +20,8 @@ from vitzoo.weights.base import Checkpoint, WeightFormat, register_format
 
 FORMAT_VERSION = "1"
 _JSON_KEYS = ("spec", "class_names", "pretrained_cfg")
+_JSON_TYPES = {"spec": dict, "class_names": list, "pretrained_cfg": dict}
+_JSON_WHAT = {"spec": "a JSON object", "class_names": "a JSON list of names", "pretrained_cfg": "a JSON object"}
 _STRING_KEYS = ("name", "source_format", "source", "source_sha256")
 
 
@@ -27,7 +29,8 @@ def detect(path: Path) -> bool:
     if not path.is_file():
         return False
     header = safetensors_io.try_read_header(path)
-    return header is not None and header.get("__metadata__", {}).get("format") == "vitzoo"
+    meta = header.get("__metadata__") if header is not None else None
+    return isinstance(meta, dict) and meta.get("format") == "vitzoo"
 
 
 def read(path: "str | os.PathLike[str]", variant: Optional[ViTSpec] = None) -> Checkpoint:
@@ -41,8 +44,12 @@ def read(path: "str | os.PathLike[str]", variant: Optional[ViTSpec] = None) -> C
         if key in _JSON_KEYS:
             try:
                 meta[key] = json.loads(value)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise CheckpointError(f"{str(path)!r}: metadata entry {key!r} is not valid JSON.") from None
+            if not isinstance(meta[key], _JSON_TYPES[key]) or (
+                key == "class_names" and not all(isinstance(n, str) for n in meta[key])
+            ):
+                raise CheckpointError(f"{str(path)!r}: metadata entry {key!r} is not {_JSON_WHAT[key]}; the file is corrupt.")
         elif key not in ("format", "format_version", "vitzoo_version"):
             meta[key] = value
     try:
