@@ -285,6 +285,7 @@ def test_compiled_model_sees_new_weights():
         assert max_diff(logits, previous) > 1e-3 and max_diff(logits, run(eager, x)) <= TOL, how
         previous = logits
     assert max_diff(run(model.forward_features, x), feats) == 0.0
+    assert ms.get_context("mode") == ms.PYNATIVE_MODE  # jit never switched the global context
 
 
 # Bad weights ----------------------------------------------------------------

@@ -2,9 +2,11 @@
 
 Example:
     >>> import vitzoo
-    >>> model = vitzoo.create("vit_ti_16", depth=1)  # doctest: +SKIP
-    >>> sorted(backend.state_dict(model))[:2]  # doctest: +SKIP
-    ['blocks.0.attn.proj.bias', 'blocks.0.attn.proj.weight']
+    >>> model = vitzoo.create("vit_ti_16", depth=1, num_classes=10)
+    >>> type(model).__name__, model.training
+    ('VisionTransformer', False)
+    >>> list(backend.state_dict(model))[:3]
+    ['patch_embed.proj.weight', 'patch_embed.proj.bias', 'cls_token']
 """
 
 from __future__ import annotations

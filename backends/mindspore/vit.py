@@ -16,7 +16,7 @@ Example:
 from __future__ import annotations
 
 import time
-from typing import Mapping
+from typing import Any, Mapping
 
 import mindspore as ms
 import numpy as np
@@ -79,7 +79,7 @@ class VisionTransformer(nn.Cell):
         self.set_train(False)
 
     # The forward pass ---------------------------------------------------------
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # Only Python-level calls land here; a graph that contains this cell parses
         # ``construct`` itself, so training steps compiled around the model still work.
         if self.use_jit and ms.get_context("mode") == ms.PYNATIVE_MODE:
@@ -150,9 +150,11 @@ class VisionTransformer(nn.Cell):
         weight), as the NumPy backend does; ``self.spec`` is updated.
 
         Example:
-            >>> model.reset_classifier(10)  # doctest: +SKIP
-            >>> model.spec.num_classes
-            10
+            >>> spec = ViTSpec(img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2, mlp_dim=64)
+            >>> model = VisionTransformer(spec, init_state(spec))
+            >>> model.reset_classifier(10)
+            >>> model.spec.num_classes, tuple(model.head.weight.shape)
+            (10, (10, 32))
         """
         spec = self.spec.replace(num_classes=num_classes)
         fresh = {k: v for k, v in init_state(spec, seed=seed).items() if k.startswith("head.")}
@@ -167,7 +169,7 @@ class VisionTransformer(nn.Cell):
             delattr(self, "head")
 
     # Graph mode (jit=True) ------------------------------------------------------
-    def _run_graph(self, method: str, *args, **kwargs):
+    def _run_graph(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """Run ``method`` as a compiled graph, recompiling if parameters were replaced.
 
         A MindSpore 2.10 graph compiled in PyNative keeps the parameter buffers it was
