@@ -47,6 +47,9 @@ __all__ = [
     "BackendError",
     "list_pretrained",
     "transforms_for",
+    "train",
+    "evaluate",
+    "predict",
 ]
 
 
@@ -59,4 +62,8 @@ def __getattr__(name: str) -> object:  # light helpers, imported on first use
         from vitzoo.transforms import transforms_for
 
         return transforms_for
+    if name in ("train", "evaluate", "predict"):  # the workflows; MindSpore loads when one runs
+        from vitzoo import tasks
+
+        return getattr(tasks, name)
     raise AttributeError(f"module 'vitzoo' has no attribute {name!r}")

@@ -1,0 +1,275 @@
+"""ImageFolder data pipelines on ``mindspore.dataset``: eval preprocessing and train augmentation.
+
+A data directory holds one sub-folder per class (``root/<class>/<image>``), as in
+torchvision's ``ImageFolder``. Images are decoded with Pillow inside a
+``GeneratorDataset`` source; training augmentation runs as ``mindspore.dataset.vision``
+ops; evaluation uses the weights' own preprocessing (``vitzoo.transforms``).
+
+Example:
+    >>> folder = scan_image_folder("data/val")          # doctest: +SKIP
+    >>> ds = eval_dataset(folder, transform, batch_size=64)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional, Sequence
+
+import numpy as np
+
+from vitzoo.errors import DataError
+from vitzoo.tasks import IMG_EXTENSIONS
+AUGMENTATIONS = ("auto", "light", "rrc", "none")
+# Images whose shorter side is at most this are "small" (digits, CIFAR): "auto" picks "light".
+SMALL_IMAGE_SIDE = 64
+
+
+@dataclass(frozen=True)
+class ImageFolder:
+    """The images of a class-per-folder directory: sorted class names and (path, class index) pairs."""
+
+    root: Path
+    classes: list[str]
+    samples: list[tuple[Path, int]] = field(repr=False)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+
+def is_image_file(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMG_EXTENSIONS and not path.name.startswith(".")
+
+
+def scan_image_folder(root: "str | os.PathLike[str]") -> ImageFolder:
+    """List the classes (sorted sub-folder names) and images of an ImageFolder directory.
+
+    Raises :class:`DataError` naming the path for a missing directory, a directory
+    without class folders, or a class folder without images.
+
+    Example:
+        >>> scan_image_folder("/no/such/dir")
+        Traceback (most recent call last):
+        ...
+        vitzoo.errors.DataError: Data directory '/no/such/dir' does not exist; give a folder with one sub-folder of images per class.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"Data directory {str(root)!r} does not exist; give a folder with one sub-folder of images per class.")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise DataError(f"Data directory {str(root)!r} has no class folders; put each class's images in its own sub-folder.")
+    samples: list[tuple[Path, int]] = []
+    for index, name in enumerate(classes):
+        files = sorted(p for p in (root / name).rglob("*") if is_image_file(p))
+        if not files:
+            raise DataError(
+                f"Class folder {str(root / name)!r} holds no images ({', '.join(IMG_EXTENSIONS[:5])}, ...); add images or remove the folder."
+            )
+        samples.extend((p, index) for p in files)
+    return ImageFolder(root=root, classes=classes, samples=samples)
+
+
+def load_image(path: "str | os.PathLike[str]") -> Any:
+    """Decode an image file to an RGB ``PIL.Image``; a bad file is a :class:`DataError` naming it."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return img.convert("RGB")
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+        raise DataError(f"Cannot read image {str(path)!r} ({_first_line(exc)}); replace or remove the file.") from None
+
+
+def native_image_side(folder: ImageFolder, probe: int = 16) -> int:
+    """Median shorter side of a few of the folder's images (read from headers only)."""
+    from PIL import Image
+
+    step = max(1, len(folder.samples) // probe)
+    sides = []
+    for path, _ in folder.samples[::step][:probe]:
+        try:
+            with Image.open(path) as img:
+                sides.append(min(img.size))
+        except OSError:
+            continue  # decoding reports bad files later, naming them
+    return int(np.median(sides)) if sides else 0
+
+
+def resolve_augment(augment: str, folder: ImageFolder) -> str:
+    """The augmentation to use: ``"auto"`` picks light shift/crop for small images, else random-resized-crop + flip.
+
+    Small centred images (digits, icons) lose their content under ImageNet-style
+    random-resized-crop and are not mirror-symmetric, so they get a light pad + crop.
+    """
+    if augment not in AUGMENTATIONS:
+        raise DataError(f"Unknown augmentation {augment!r}; use one of {', '.join(AUGMENTATIONS)}.")
+    if augment != "auto":
+        return augment
+    return "light" if native_image_side(folder) <= SMALL_IMAGE_SIDE else "rrc"
+
+
+class _Source:
+    """Random-access source for ``GeneratorDataset``: decodes images, keeps the first failure.
+
+    MindSpore wraps exceptions raised in a source into a generic ``RuntimeError``;
+    keeping ours lets the consumer re-raise the clear :class:`DataError`.
+    """
+
+    def __init__(self, samples: Sequence[tuple[Path, int]], order: Optional[np.ndarray], transform: Callable[[Any], np.ndarray], skip_bad: bool) -> None:
+        self.samples = samples
+        self.order = np.arange(len(samples)) if order is None else order
+        self.transform = transform
+        self.skip_bad = skip_bad
+        self.failure: Optional[DataError] = None
+        self.skipped: list[str] = []
+        self._blank: Optional[np.ndarray] = None
+        if skip_bad:  # what a skipped image becomes: the transform's output shape, all zeros
+            from PIL import Image
+
+            self._blank = np.zeros_like(transform(Image.new("RGB", (64, 64))))
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.int32]:
+        path, label = self.samples[int(self.order[index])]
+        try:
+            image = self.transform(load_image(path))
+        except DataError as exc:
+            if self._blank is None:
+                self.failure = self.failure or exc
+                raise
+            self.skipped.append(str(path))
+            return self._blank, np.int32(-1)  # label -1: counted as skipped, not scored
+        return image, np.int32(label)
+
+
+@dataclass
+class Pipeline:
+    """A batched ``mindspore.dataset`` pipeline plus its source (for error reporting and skips)."""
+
+    dataset: Any
+    source: _Source
+    num_batches: int
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield (images, labels) NumPy batches; a bad image raises the source's :class:`DataError`."""
+        iterator = self.dataset.create_tuple_iterator(output_numpy=True, num_epochs=1)
+        while True:
+            try:
+                batch = next(iterator)
+            except StopIteration:
+                return
+            except RuntimeError:
+                if self.source.failure is not None:
+                    raise self.source.failure from None
+                raise
+            yield batch[0], batch[1]
+
+
+def eval_dataset(
+    folder: ImageFolder,
+    transform: Callable[[Any], np.ndarray],
+    batch_size: int,
+    *,
+    skip_bad: bool = False,
+    num_shards: Optional[int] = None,
+    shard_id: Optional[int] = None,
+    workers: int = 2,
+) -> Pipeline:
+    """Batches of ``transform(image)`` (float32 CHW) and class indices, in folder order.
+
+    With ``skip_bad`` an unreadable image is replaced by a blank one labelled -1
+    and its path is listed in ``pipeline.source.skipped``.
+    """
+    import mindspore.dataset as ds
+
+    _check_batch(batch_size)
+    source = _Source(folder.samples, None, transform, skip_bad)
+    dataset = ds.GeneratorDataset(
+        source, ["image", "label"], shuffle=False, num_parallel_workers=workers, python_multiprocessing=False,
+        num_shards=num_shards, shard_id=shard_id,
+    )
+    dataset = dataset.batch(batch_size, drop_remainder=False)
+    return Pipeline(dataset, source, dataset.get_dataset_size())
+
+
+def train_dataset(
+    folder: ImageFolder,
+    *,
+    img_size: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    augment: str,
+    batch_size: int,
+    seed: int,
+    interpolation: str = "bicubic",
+    num_shards: int = 1,
+    shard_id: int = 0,
+    workers: int = 2,
+) -> Pipeline:
+    """One epoch of shuffled, augmented training batches (``batch_size`` per shard, last partial batch dropped).
+
+    The order is a permutation drawn from ``seed`` and the random augmentation is
+    seeded from it too, so an epoch is reproducible (what ``--resume`` relies on).
+    Shards interleave the permutation, so the union of the shards' k-th batches is
+    the single-process k-th batch of ``batch_size * num_shards`` images.
+    """
+    import mindspore.dataset as ds
+    import mindspore.dataset.vision as vision
+
+    _check_batch(batch_size)
+    if len(folder) < batch_size * num_shards:
+        raise DataError(
+            f"Training folder {str(folder.root)!r} has {len(folder)} images, fewer than one batch of "
+            f"{batch_size * num_shards}; lower --batch-size or add images."
+        )
+    order = np.random.default_rng(seed).permutation(len(folder))
+    source = _Source(folder.samples, order, _to_array, skip_bad=False)
+    ds.config.set_seed(seed % (2**32))  # seeds the random vision ops of this pipeline
+    dataset = ds.GeneratorDataset(
+        source, ["image", "label"], shuffle=False, num_parallel_workers=1, python_multiprocessing=False,
+        num_shards=num_shards, shard_id=shard_id,
+    )
+    inter = _inter(interpolation)
+    ops: list[Any]
+    if augment == "rrc":
+        ops = [vision.RandomResizedCrop(img_size, scale=(0.08, 1.0), interpolation=inter), vision.RandomHorizontalFlip()]
+    elif augment == "light":
+        ops = [vision.Resize(img_size, inter), vision.CenterCrop(img_size), vision.RandomCrop(img_size, padding=max(1, img_size // 16))]
+    elif augment == "none":
+        ops = [vision.Resize(img_size, inter), vision.CenterCrop(img_size)]
+    else:
+        raise DataError(f"Unknown augmentation {augment!r}; use one of {', '.join(AUGMENTATIONS[1:])} (or auto).")
+    ops += [
+        vision.Rescale(1.0 / 255.0, 0.0),
+        vision.Normalize(mean=list(mean), std=list(std)),
+        vision.HWC2CHW(),
+    ]
+    dataset = dataset.map(ops, input_columns="image", num_parallel_workers=workers)
+    dataset = dataset.batch(batch_size, drop_remainder=True)
+    return Pipeline(dataset, source, dataset.get_dataset_size())
+
+
+def _to_array(image: Any) -> np.ndarray:
+    return np.asarray(image, dtype=np.uint8)
+
+
+def _inter(name: str) -> Any:
+    from mindspore.dataset.vision import Inter
+
+    table = {"bicubic": Inter.PILCUBIC, "bilinear": Inter.BILINEAR, "nearest": Inter.NEAREST, "area": Inter.AREA}
+    return table.get(str(name).lower(), Inter.BILINEAR)
+
+
+def _check_batch(batch_size: int) -> None:
+    if not isinstance(batch_size, int) or batch_size <= 0:
+        raise DataError(f"Batch size must be a positive integer, got {batch_size!r}.")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

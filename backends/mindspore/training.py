@@ -1,0 +1,411 @@
+"""Training and fine-tuning on MindSpore: the recipe of MindSpore's ViT tutorial, as timm users expect it.
+
+Label-smoothed cross-entropy, AdamW (or Adam/SGD) without weight decay on biases,
+norms and tokens, cosine learning rate with linear warm-up (per step), optional
+global-norm gradient clipping, a graph-compiled (``mindspore.jit``) train step,
+evaluation every epoch, and crash-safe outputs in the output directory:
+
+``last.safetensors`` / ``best.safetensors``  canonical checkpoints with class names
+``last.optim.safetensors``                   optimizer state, step and a digest of the weights it belongs to
+``metrics.jsonl``                            one JSON line per epoch
+``curves.png``                               loss and accuracy (when matplotlib is installed)
+
+Example:
+    >>> from vitzoo.tasks import TrainConfig
+    >>> run_training(TrainConfig("digits", img_size=32, patch_size=4, depth=4, embed_dim=64, num_heads=4))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import mindspore as ms
+import numpy as np
+from mindspore import amp, nn, ops
+
+from vitzoo.errors import DataError, VitzooError
+from vitzoo.fileio import atomic_path
+from vitzoo.tasks import DEFAULT_TRAIN_MODEL, TrainConfig
+
+from . import data as D
+from .evaluation import class_mapping, compiled_forward, run_eval
+
+LAST, BEST, OPTIM, METRICS, CURVES = "last.safetensors", "best.safetensors", "last.optim.safetensors", "metrics.jsonl", "curves.png"
+# Settings that change the result: a resumed run warns when they differ from the saved ones.
+_RUN_KEYS = ("batch_size", "img_size", "lr", "min_lr", "warmup_epochs", "weight_decay", "label_smoothing", "optimizer", "momentum", "clip_grad", "augment", "seed", "epochs")
+
+
+@dataclass
+class TrainResult:
+    """What a run produced: its output files, best validation top-1 and the per-epoch metrics."""
+
+    output: str
+    best_top1: float
+    best_epoch: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def last(self) -> str:
+        return os.path.join(self.output, LAST)
+
+    @property
+    def best(self) -> str:
+        return os.path.join(self.output, BEST)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "last": self.last, "best": self.best}
+
+
+def lr_at(step: int, total: int, warmup: int, base: float, min_lr: float = 0.0) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay from ``base`` to ``min_lr`` at ``total``.
+
+    Example:
+        >>> [round(lr_at(s, 10, 2, 1.0), 3) for s in (0, 1, 2, 6, 9)]
+        [0.5, 1.0, 1.0, 0.345, 0.024]
+    """
+    if step < warmup:
+        return base * (step + 1) / warmup
+    t = (step - warmup) / max(1, total - warmup)
+    return min_lr + 0.5 * (base - min_lr) * (1.0 + math.cos(math.pi * min(t, 1.0)))
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The data seed of one epoch: the same on every rank and after a resume."""
+    return (seed * 1_000_003 + epoch) % (2**31)
+
+
+def open_folders(data_dir: str) -> tuple[D.ImageFolder, D.ImageFolder]:
+    """The train and val ImageFolders of ``data_dir``; val classes must be train classes."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise DataError(f"Data directory {str(root)!r} does not exist; it needs train/ and val/ sub-folders of class folders.")
+    for part in ("train", "val"):
+        if not (root / part).is_dir():
+            raise DataError(f"Data directory {str(root)!r} has no {part}/ sub-folder; training needs {root}/train/<class>/ and {root}/val/<class>/.")
+    train, val = D.scan_image_folder(root / "train"), D.scan_image_folder(root / "val")
+    extra = sorted(set(val.classes) - set(train.classes))
+    if extra:
+        raise DataError(f"{str(root / 'val')!r} has class folders that train/ lacks: {', '.join(extra[:5])}; use the same class folders in both.")
+    return train, val
+
+
+def check_output(out: Path, resume: bool) -> None:
+    """Refuse to overwrite an earlier run unless resuming it; a resume needs the earlier run's files."""
+    if resume and not ((out / LAST).exists() and (out / OPTIM).exists()):
+        raise VitzooError(f"Nothing to resume in {str(out)!r}: it needs {LAST} and {OPTIM} from an earlier run.")
+    if not resume and (out / LAST).exists():
+        raise VitzooError(f"{str(out)!r} already holds a training run ({LAST}); pass --resume to continue it, or choose another --output.")
+
+
+def build_model(cfg: TrainConfig, num_classes: int) -> Any:
+    """A fresh model (seeded init) or pretrained weights with a new ``num_classes`` head."""
+    import vitzoo
+    from vitzoo.backends import get_backend
+    from vitzoo.init import init_state
+    from vitzoo.variants import get_spec
+
+    arch = {k: getattr(cfg, k) for k in ("img_size", "patch_size", "depth", "embed_dim", "num_heads", "mlp_dim") if getattr(cfg, k) is not None}
+    if "embed_dim" in arch and "mlp_dim" not in arch:
+        arch["mlp_dim"] = 4 * arch["embed_dim"]
+    if cfg.pretrained:
+        if set(arch) - {"img_size"}:
+            raise VitzooError(f"Fine-tuning keeps the pretrained architecture; drop {', '.join(sorted(set(arch) - {'img_size'}))}.")
+        pretrained = cfg.pretrained
+        if cfg.model is None and not (isinstance(pretrained, str) and os.path.exists(pretrained)):
+            raise VitzooError(f"--pretrained {pretrained!r} is not a file; name the model too (e.g. --model vit_b_16 --pretrained {pretrained}).")
+        return vitzoo.create(cfg.model, pretrained=pretrained, num_classes=num_classes, **arch)
+    spec = get_spec(cfg.model or DEFAULT_TRAIN_MODEL, num_classes=num_classes, **arch)
+    model = get_backend("mindspore").build(spec, init_state(spec, seed=cfg.seed))
+    model.pretrained_cfg = {}
+    return model
+
+
+def preprocessing(model: Any, augment: str, from_scratch: bool) -> dict[str, Any]:
+    """The eval preprocessing saved with the weights: the pretrained one, or timm's ViT defaults.
+
+    Light/none augmentation trains on the whole (resized) image, so eval does not crop.
+    """
+    from vitzoo.transforms import resolve_cfg
+
+    cfg = resolve_cfg({} if from_scratch else model.pretrained_cfg, img_size=model.spec.img_size, in_chans=model.spec.in_chans)
+    if augment in ("light", "none"):
+        cfg["crop_pct"] = 1.0
+    return cfg
+
+
+def build_optimizer(model: Any, cfg: TrainConfig) -> Any:
+    """The optimizer, with no weight decay on 1-D tensors (biases, norms) and the tokens/position embedding."""
+    from mindspore.experimental import optim
+
+    decay, no_decay = [], []
+    for p in model.trainable_params():
+        skip = p.ndim <= 1 or p.name in ("cls_token", "reg_token", "pos_embed")
+        (no_decay if skip else decay).append(p)
+    groups = [g for g in ({"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}) if g["params"]]
+    lr = cfg.base_lr
+    if cfg.optimizer == "adamw":
+        return optim.AdamW(groups, lr=lr)
+    if cfg.optimizer == "adam":
+        return optim.Adam(groups, lr=lr)
+    return optim.SGD(groups, lr=lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
+
+
+def make_train_step(model: Any, optimizer: Any, cfg: TrainConfig, world_size: int = 1) -> Callable[[ms.Tensor, ms.Tensor], ms.Tensor]:
+    """The compiled step ``(images, labels) -> mean loss``: forward, backward, all-reduce, clip, update."""
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    reducer = nn.DistributedGradReducer(optimizer.parameters, mean=True, degree=world_size) if world_size > 1 else None
+    all_reduce = ops.AllReduce() if world_size > 1 else None
+    scaler = None
+    if cfg.amp:
+        amp.auto_mixed_precision(model, "auto", dtype=ms.float16)
+        scaler = amp.DynamicLossScaler(scale_value=2.0**16, scale_factor=2, scale_window=1000)
+
+    def forward(x: ms.Tensor, y: ms.Tensor) -> ms.Tensor:
+        loss = loss_fn(model(x).astype(ms.float32), y)
+        return scaler.scale(loss) if scaler is not None else loss
+
+    grad_fn = ms.value_and_grad(forward, None, optimizer.parameters)
+
+    @ms.jit
+    def step(x: ms.Tensor, y: ms.Tensor) -> ms.Tensor:
+        loss, grads = grad_fn(x, y)
+        if reducer is not None:
+            grads = reducer(grads)
+        if scaler is not None:
+            loss, grads = scaler.unscale(loss), scaler.unscale(grads)
+            finite = amp.all_finite(grads)
+            scaler.adjust(finite)
+            if finite:
+                if cfg.clip_grad:
+                    grads = ops.clip_by_global_norm(grads, cfg.clip_grad)
+                optimizer(grads)
+        else:
+            if cfg.clip_grad:
+                grads = ops.clip_by_global_norm(grads, cfg.clip_grad)
+            optimizer(grads)
+        if all_reduce is not None:
+            loss = all_reduce(loss) / world_size
+        return loss
+
+    return step
+
+
+def state_digest(state: dict[str, np.ndarray]) -> str:
+    """sha256 over names and bytes of a state: ties an optimizer file to the weights it belongs to."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(state[name]).tobytes())
+    return digest.hexdigest()
+
+
+def optimizer_state(optimizer: Any, model: Any) -> dict[str, ms.Parameter]:
+    """The optimizer's own tensors (moments, step count), without the model's parameters."""
+    own = {id(p) for p in model.get_parameters()}
+    return {name: p for name, p in optimizer.parameters_and_names() if id(p) not in own}
+
+
+def run_training(cfg: TrainConfig, *, rank: int = 0, world_size: int = 1) -> TrainResult:
+    """Train as ``cfg`` says; in data-parallel runs every rank calls this and rank 0 writes the outputs."""
+    from tqdm import tqdm
+
+    from vitzoo import weights
+    from vitzoo.backends import get_backend
+    from vitzoo.weights import safetensors_io
+
+    backend = get_backend("mindspore")
+    out = Path(cfg.output)
+    train_folder, val_folder = open_folders(cfg.data_dir)
+    classes = train_folder.classes
+    if rank == 0:
+        check_output(out, cfg.resume)
+
+    start_epoch, saved = 0, None
+    if cfg.resume:
+        model, optim_state, saved = _load_resume(out, backend, classes)
+        start_epoch = saved["epoch"]
+        _warn_changed(saved["config"], cfg, rank)
+        augment, preproc = saved["augment"], model.pretrained_cfg["pretrained_cfg"]
+    else:
+        model = build_model(cfg, len(classes))
+        augment = D.resolve_augment(cfg.augment, train_folder)
+        preproc = preprocessing(model, augment, from_scratch=not cfg.pretrained)
+    if model.spec.in_chans != 3:
+        raise VitzooError(f"Training reads RGB images; the model has in_chans={model.spec.in_chans}.")
+    source = f"vitzoo train {cfg.data_dir}" + (f" from {cfg.pretrained}" if cfg.pretrained else "")
+    model.pretrained_cfg = {"class_names": list(classes), "pretrained_cfg": preproc, "source": source}
+
+    optimizer = build_optimizer(model, cfg)
+    if saved is not None:
+        _restore_optimizer(optimizer, model, optim_state, out)
+    model.set_train(True)
+    step_fn = make_train_step(model, optimizer, cfg, world_size)
+    per_rank = cfg.batch_size // world_size
+
+    def pipeline(epoch: int) -> D.Pipeline:
+        return D.train_dataset(
+            train_folder, img_size=model.spec.img_size, mean=preproc["mean"], std=preproc["std"], augment=augment,
+            batch_size=per_rank, seed=epoch_seed(cfg.seed, epoch), interpolation=preproc["interpolation"],
+            num_shards=world_size, shard_id=rank, workers=cfg.workers,
+        )
+
+    steps_per_epoch = pipeline(0).num_batches
+    total = steps_per_epoch * cfg.epochs
+    warmup_epochs = cfg.warmup_epochs if cfg.warmup_epochs is not None else 0.1 * cfg.epochs
+    warmup = int(round(warmup_epochs * steps_per_epoch))
+    history = _read_metrics(out / METRICS, start_epoch) if cfg.resume else []
+    best = max(history, key=lambda m: m["val_top1"]) if history else None
+    mapping = class_mapping(val_folder, model)
+    eval_tf = _eval_transform(model)
+    evaluate = compiled_forward(model, per_rank) if rank == 0 else None
+    if rank == 0:
+        print(f"training {model.spec.depth}-block ViT ({_count(model)/1e6:.2f}M params) on {len(train_folder)} images, "
+              f"{len(classes)} classes; augment={augment}, {cfg.optimizer} lr {cfg.base_lr:g}, {world_size} device(s)", file=sys.stderr)
+
+    for epoch in range(start_epoch, min(cfg.epochs, cfg.stop_epoch or cfg.epochs)):
+        data = pipeline(epoch)
+        losses: list[float] = []
+        model.set_train(True)
+        tic = time.perf_counter()
+        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", disable=not cfg.progress or rank != 0, leave=False)
+        for images, labels in data:
+            step = epoch * steps_per_epoch + len(losses)
+            lr = lr_at(step, total, warmup, cfg.base_lr, cfg.min_lr)
+            for p in optimizer.lrs:
+                ops.assign(p, ms.Tensor(lr, ms.float32))  # a Parameter the compiled step reads
+            losses.append(float(step_fn(ms.Tensor(images), ms.Tensor(labels.astype(np.int32))).asnumpy()))
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{lr:.2e}")
+        bar.close()
+        seconds = time.perf_counter() - tic
+        row: dict[str, Any] = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "lr": lr, "img_per_s": len(losses) * cfg.batch_size / seconds}
+        if world_size > 1:
+            row["replica_max_diff"] = _replica_diff(model, world_size)
+        if rank != 0:
+            continue
+        model.set_train(False)
+        val = run_eval(evaluate, D.eval_dataset(val_folder, eval_tf, per_rank, workers=cfg.workers), mapping, progress=cfg.progress, desc="val")
+        row.update(val_top1=val["top1"], val_top5=val["top5"], time_s=seconds)
+        history.append(row)
+        state = backend.state_dict(model)
+        is_best = best is None or row["val_top1"] > best["val_top1"]
+        _save_checkpoint(model, state, out / LAST)
+        if is_best:
+            best = row
+            _save_checkpoint(model, state, out / BEST)
+        meta = {"epoch": epoch + 1, "augment": augment, "weights_digest": state_digest(state), "config": cfg.to_dict()}
+        safetensors_io.save(out / OPTIM, {k: p.asnumpy() for k, p in optimizer_state(optimizer, model).items()}, {"vitzoo_train": json.dumps(meta)})
+        _write_metrics(out / METRICS, history)
+        _plot(out / CURVES, history)
+        tqdm.write(
+            f"epoch {epoch + 1}/{cfg.epochs}  loss {row['loss']:.4f}  lr {lr:.2e}  val top-1 {row['val_top1']:.2f}  "
+            f"top-5 {row['val_top5']:.2f}  {row['img_per_s']:.0f} img/s" + ("  (best)" if is_best else ""),
+            file=sys.stderr,
+        )
+    model.set_train(False)
+    if best is None:
+        best = max(history, key=lambda m: m["val_top1"]) if history else {"val_top1": float("nan"), "epoch": 0}
+    return TrainResult(output=str(out), best_top1=float(best["val_top1"]), best_epoch=int(best["epoch"]), history=history)
+
+
+def _eval_transform(model: Any) -> Any:
+    from vitzoo.transforms import transforms_for
+
+    return transforms_for(model)
+
+
+def _save_checkpoint(model: Any, state: dict[str, np.ndarray], path: Path) -> None:
+    from vitzoo.weights import Checkpoint, save_file
+
+    save_file(Checkpoint(state=state, spec=model.spec, meta=dict(model.pretrained_cfg)), path)
+
+
+def _load_resume(out: Path, backend: Any, classes: list[str]) -> tuple[Any, dict[str, np.ndarray], dict[str, Any]]:
+    """The model of ``last.safetensors`` and the optimizer state saved with it (checked to belong together)."""
+    from vitzoo.weights import load_file, safetensors_io
+
+    check_output(out, True)
+    ckpt = load_file(out / LAST)
+    tensors, metadata = safetensors_io.load(out / OPTIM)
+    try:
+        saved = json.loads(metadata["vitzoo_train"])
+    except (KeyError, ValueError):
+        raise VitzooError(f"{str(out / OPTIM)!r} is not a vitzoo optimizer-state file; start a new run.") from None
+    if saved.get("weights_digest") != state_digest(ckpt.state):
+        raise VitzooError(f"{str(out / LAST)!r} and {str(out / OPTIM)!r} are from different epochs (a save was interrupted); start a new run.")
+    if list(ckpt.class_names or []) != list(classes):
+        raise DataError(f"The class folders of the data differ from those of the run in {str(out)!r}; resume with the same data.")
+    model = backend.build(ckpt.spec, ckpt.state)
+    model.pretrained_cfg = dict(ckpt.meta)
+    return model, tensors, saved
+
+
+def _restore_optimizer(optimizer: Any, model: Any, tensors: dict[str, np.ndarray], out: Path) -> None:
+    own = optimizer_state(optimizer, model)
+    if set(own) != set(tensors):
+        raise VitzooError(f"The optimizer state in {str(out / OPTIM)!r} does not fit this optimizer; resume with the same --optimizer.")
+    for name, param in own.items():
+        ops.assign(param, ms.Tensor(tensors[name]).astype(param.dtype))
+
+
+def _warn_changed(saved: dict[str, Any], cfg: TrainConfig, rank: int) -> None:
+    changed = [f"{k} {saved.get(k)!r} -> {getattr(cfg, k)!r}" for k in _RUN_KEYS if saved.get(k) != getattr(cfg, k)]
+    if changed and rank == 0:
+        print(f"warning: resuming with changed settings ({'; '.join(changed)}): the result will differ from an uninterrupted run", file=sys.stderr)
+
+
+def _replica_diff(model: Any, world_size: int) -> float:
+    """Largest difference between the ranks' per-tensor parameter sums (0.0 when the replicas are identical)."""
+    sums = ms.Tensor(np.array([p.asnumpy().astype(np.float64).sum() for p in model.get_parameters()], np.float32))
+    gathered = ops.AllGather()(sums).asnumpy().reshape(world_size, -1)
+    return float(np.abs(gathered - gathered[0]).max())
+
+
+def _read_metrics(path: Path, upto_epoch: int) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in rows if r["epoch"] <= upto_epoch]
+
+
+def _write_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _plot(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Loss and validation accuracy per epoch; skipped without matplotlib (the ``plot`` extra)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    epochs = [r["epoch"] for r in rows]
+    fig, left = plt.subplots(figsize=(6, 3.5))
+    left.plot(epochs, [r["loss"] for r in rows], color="tab:blue", label="train loss")
+    left.set_xlabel("epoch")
+    left.set_ylabel("train loss", color="tab:blue")
+    right = left.twinx()
+    right.plot(epochs, [r["val_top1"] for r in rows], color="tab:orange", label="val top-1")
+    right.plot(epochs, [r["val_top5"] for r in rows], color="tab:orange", linestyle=":", label="val top-5")
+    right.set_ylabel("val accuracy (%)", color="tab:orange")
+    left.xaxis.get_major_locator().set_params(integer=True)
+    fig.legend(loc="center right", bbox_to_anchor=(0.85, 0.5), fontsize="small")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def _count(model: Any) -> int:
+    return sum(int(np.prod(p.shape)) for p in model.get_parameters())

@@ -1,0 +1,149 @@
+"""Training throughput: vitzoo's compiled MindSpore train step vs the equivalent timm/PyTorch loop.
+
+Same model (the demo ViT by default: 32 px, patch 4, depth 4, width 64, 4 heads,
+10 classes), same batch, AdamW with the same parameter groups, label smoothing 0.1,
+synthetic data; both measured in the same run, interleaved, median of the rounds::
+
+    python benchmarks/train_bench.py                       # demo model, batch 64
+    python benchmarks/train_bench.py --img-size 224 --patch-size 16 --depth 12 --embed-dim 192 --num-heads 3 --batch-size 16
+    python benchmarks/train_bench.py --data /tmp/digits    # also time whole epochs with vitzoo's data pipeline
+
+Prints one line per framework and a JSON summary (img/s and the MindSpore/timm ratio) last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from typing import Callable
+
+import numpy as np
+
+os.environ.setdefault("GLOG_v", "3")
+
+
+def mindspore_step(args: argparse.Namespace) -> Callable[[], None]:
+    import mindspore as ms
+
+    from vitzoo.backends.mindspore.training import build_optimizer, make_train_step
+    from vitzoo.backends import get_backend
+    from vitzoo.init import init_state
+    from vitzoo.spec import ViTSpec
+    from vitzoo.tasks import TrainConfig
+
+    spec = _spec(args, ViTSpec)
+    model = get_backend("mindspore").build(spec, init_state(spec))
+    model.set_train(True)
+    cfg = TrainConfig("", batch_size=args.batch_size, lr=1e-3, weight_decay=0.05)
+    step = make_train_step(model, build_optimizer(model, cfg), cfg)
+    rng = np.random.default_rng(0)
+    x = ms.Tensor(rng.standard_normal((args.batch_size, 3, spec.img_size, spec.img_size), dtype=np.float32))
+    y = ms.Tensor(rng.integers(0, spec.num_classes, args.batch_size).astype(np.int32))
+
+    def run() -> None:
+        step(x, y).asnumpy()  # asnumpy waits for the step to finish
+
+    return run
+
+
+def timm_step(args: argparse.Namespace) -> Callable[[], None]:
+    import torch
+    from timm.models.vision_transformer import VisionTransformer
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    model = VisionTransformer(
+        img_size=args.img_size, patch_size=args.patch_size, embed_dim=args.embed_dim, depth=args.depth,
+        num_heads=args.num_heads, mlp_ratio=4.0, num_classes=args.num_classes,
+    )
+    model.train()
+    decay = [p for n, p in model.named_parameters() if p.ndim > 1 and n not in ("cls_token", "pos_embed")]
+    no_decay = [p for n, p in model.named_parameters() if not (p.ndim > 1 and n not in ("cls_token", "pos_embed"))]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}], lr=1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(args.batch_size, 3, args.img_size, args.img_size, generator=gen)
+    y = torch.randint(0, args.num_classes, (args.batch_size,), generator=gen)
+
+    def run() -> None:
+        opt.zero_grad(set_to_none=True)
+        loss_fn(model(x), y).backward()
+        opt.step()
+
+    return run
+
+
+def images_per_second(fn: Callable[[], None], steps: int, batch: int) -> float:
+    tic = time.perf_counter()
+    for _ in range(steps):
+        fn()
+    return steps * batch / (time.perf_counter() - tic)
+
+
+def epoch_rate(args: argparse.Namespace) -> float:
+    """Whole-epoch img/s of ``vitzoo train`` on ``--data`` (data pipeline + steps, no eval), second epoch."""
+    import mindspore as ms
+
+    from vitzoo.backends.mindspore import data as D
+    from vitzoo.backends.mindspore.training import build_model, build_optimizer, make_train_step, open_folders
+    from vitzoo.tasks import TrainConfig
+
+    cfg = TrainConfig(args.data, img_size=args.img_size, patch_size=args.patch_size, depth=args.depth, embed_dim=args.embed_dim,
+                      num_heads=args.num_heads, batch_size=args.batch_size)
+    train, _ = open_folders(args.data)
+    model = build_model(cfg, len(train.classes))
+    model.set_train(True)
+    step = make_train_step(model, build_optimizer(model, cfg), cfg)
+    rate = 0.0
+    for epoch in range(2):
+        pipe = D.train_dataset(train, img_size=args.img_size, mean=[0.5] * 3, std=[0.5] * 3, augment="light", batch_size=args.batch_size, seed=epoch)
+        tic, count = time.perf_counter(), 0
+        for images, labels in pipe:
+            step(ms.Tensor(images), ms.Tensor(labels)).asnumpy()
+            count += len(labels)
+        rate = count / (time.perf_counter() - tic)
+    return rate
+
+
+def _spec(args: argparse.Namespace, cls: type) -> object:
+    return cls(img_size=args.img_size, patch_size=args.patch_size, depth=args.depth, embed_dim=args.embed_dim,
+               num_heads=args.num_heads, mlp_dim=4 * args.embed_dim, num_classes=args.num_classes)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--img-size", type=int, default=32)
+    parser.add_argument("--patch-size", type=int, default=4)
+    parser.add_argument("--depth", type=int, default=4)
+    parser.add_argument("--embed-dim", type=int, default=64)
+    parser.add_argument("--num-heads", type=int, default=4)
+    parser.add_argument("--num-classes", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=20, help="steps per timed round")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--data", help="an ImageFolder with train/ and val/: also time whole epochs")
+    args = parser.parse_args()
+
+    runners = {"mindspore": mindspore_step(args), "timm": timm_step(args)}
+    for fn in runners.values():  # compile / warm up
+        for _ in range(3):
+            fn()
+    rates: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(args.rounds):  # interleaved, so both see the same machine load
+        for name, fn in runners.items():
+            rates[name].append(images_per_second(fn, args.steps, args.batch_size))
+    summary = {name: round(statistics.median(r), 1) for name, r in rates.items()}
+    summary["ratio_mindspore_to_timm"] = round(summary["mindspore"] / summary["timm"], 3)
+    for name in runners:
+        print(f"{name:10s} {summary[name]:8.1f} img/s   rounds: {', '.join(f'{r:.0f}' for r in rates[name])}")
+    if args.data:
+        summary["mindspore_epoch_with_data"] = round(epoch_rate(args), 1)
+        print(f"vitzoo train epoch (data pipeline + steps): {summary['mindspore_epoch_with_data']:.1f} img/s")
+    summary.update(batch_size=args.batch_size, model=f"img{args.img_size}/p{args.patch_size}/d{args.depth}/w{args.embed_dim}/h{args.num_heads}")
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""``vitzoo train DATA_DIR ...``: train or fine-tune on DATA_DIR/train, validating on DATA_DIR/val.
+
+Example::
+
+    vitzoo train digits/ --img-size 32 --patch-size 4 --depth 4 --embed-dim 64 --num-heads 4 \\
+        --epochs 60 --output runs/digits
+    vitzoo train flowers/ --model vit_b_16 --pretrained augreg2_in21k_ft_in1k --epochs 10
+    vitzoo train digits/ --output runs/digits --epochs 60 --resume
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from vitzoo.tasks import OPTIMIZERS, TrainConfig
+
+_AUGMENT = ("auto", "light", "rrc", "none")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d = TrainConfig("")
+    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    parser.add_argument("data_dir", metavar="DATA_DIR", help="folder with train/<class>/ and val/<class>/ image folders")
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", help="variant to train (default vit_ti_16 from scratch) or to fine-tune")
+    model.add_argument("--pretrained", metavar="TAG|FILE", help="fine-tune these weights (a weight tag of --model, or a checkpoint file) with a new head")
+    for name, text in (("img-size", "input size"), ("patch-size", "patch size"), ("depth", "blocks"), ("embed-dim", "width"), ("num-heads", "attention heads"), ("mlp-dim", "MLP width (default 4 x embed-dim)")):
+        model.add_argument(f"--{name}", type=int, help=f"override the variant's {text}")
+    opt = parser.add_argument_group("optimisation")
+    opt.add_argument("--epochs", type=int, default=d.epochs)
+    opt.add_argument("--batch-size", type=int, default=d.batch_size, help="global batch (split over --devices)")
+    opt.add_argument("--lr", type=float, help="peak learning rate (default 1e-3 from scratch, 1e-4 fine-tuning)")
+    opt.add_argument("--min-lr", type=float, default=d.min_lr, help="learning rate at the end of the cosine decay")
+    opt.add_argument("--warmup-epochs", type=float, help="linear warm-up length (default 10%% of --epochs)")
+    opt.add_argument("--weight-decay", type=float, default=d.weight_decay, help="not applied to biases, norms, tokens")
+    opt.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
+    opt.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
+    opt.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum (Nesterov)")
+    opt.add_argument("--clip-grad", type=float, help="clip gradients to this global norm")
+    opt.add_argument("--augment", choices=_AUGMENT, default=d.augment,
+                     help="auto: light pad+shift crop for small images (<= 64 px, e.g. digits), random-resized-crop + flip otherwise")
+    opt.add_argument("--amp", action="store_true", help="float16 mixed precision with dynamic loss scaling")
+    opt.add_argument("--seed", type=int, default=d.seed)
+    run = parser.add_argument_group("run")
+    run.add_argument("--output", "-o", default=d.output, help="directory for checkpoints, metrics.jsonl and curves.png")
+    run.add_argument("--resume", action="store_true", help="continue the run in --output from last.safetensors and its optimizer state")
+    run.add_argument("--stop-epoch", type=int, help="stop after this epoch (the schedule still spans --epochs); continue with --resume")
+    run.add_argument("--devices", type=int, default=d.devices, help="data-parallel workers, launched with msrun")
+    run.add_argument("--workers", type=int, default=d.workers, help="data-loading threads")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--json", action="store_true", help="print the result as one JSON object on the last line")
+
+
+def run(args: argparse.Namespace) -> int:
+    from vitzoo.tasks import train
+
+    options = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__ and k != "data_dir"}
+    options["progress"] = not args.no_progress
+    result = train(args.data_dir, **options)
+    print(f"best val top-1 {result.best_top1:.2f}% (epoch {result.best_epoch}); weights: {result.best} and {result.last}")
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    return 0
