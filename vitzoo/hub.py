@@ -215,6 +215,7 @@ def _convert(ws: WeightSet, source: Path) -> Any:
     from vitzoo.variants import get_spec
 
     weights_file = source if source.is_file() else next((source / f for f in (*ws.files, ws.fallback_file or "") if f and (source / f).is_file()), source)
+    _verify_hub_blob(ws, weights_file)
     try:
         ckpt = weights.read(source, format=ws.source_format, variant=get_spec(ws.variant))
     except CheckpointError as exc:
@@ -226,6 +227,29 @@ def _convert(ws: WeightSet, source: Path) -> Any:
             "source_sha256": _sha256_of(weights_file), "pretrained_cfg": ws.pretrained_cfg(),
             "class_names": class_names_for(ws.label_set, ckpt.spec.num_classes) or ckpt.meta.get("class_names")}
     return ckpt.replace(meta={k: meta[k] for k in _PERSISTED if meta.get(k) is not None})
+
+
+def _verify_hub_blob(ws: WeightSet, path: Path) -> None:
+    """Check a hub large file against the sha256 it is stored under (the hub's ETag) before it is converted.
+
+    huggingface_hub checks only the size of what it downloads, so a damaged or
+    tampered file would otherwise be converted and cached; a mismatch removes it.
+    """
+    blob = path.resolve()
+    if ws.hub_repo is None or not path.is_symlink() or not _is_sha256(blob.name):
+        return
+    digest = sha256_file(blob)
+    if digest != blob.name:
+        blob.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
+        raise DownloadError(
+            f"Download of {ws.name!r} from hub repo {ws.hub_repo!r} is corrupt (sha256 {digest}, the hub says {blob.name}); "
+            "it was removed, try again."
+        )
+
+
+def _is_sha256(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
 
 
 def _sha256_of(path: Path) -> Optional[str]:
