@@ -306,20 +306,27 @@ def _save(case: Any, root: Path, dest: Path, result: dict[str, Any]) -> None:
 
 
 def replay(case_dir: Path) -> None:
-    """Read a saved failing case in this process and print what happens (with the traceback)."""
+    """Re-read a saved failing case: the verdict of a fresh worker (memory limit included), then in-process tracebacks."""
     import fuzz_cases as fc
 
     from vitzoo import weights
 
     info = json.loads((case_dir / "case.json").read_text())
     path = next(p for p in case_dir.iterdir() if p.name.startswith("case") and p.name != "case.json")
+    fmt = fc.READERS[info["reader"]].format
     print(f"{info['reader']}: {info['mutation']}")
-    for fmt in (fc.READERS[info["reader"]].format, None):
+    runner = Runner()
+    try:
+        for mode, outcome in runner.read(path, fmt, info.get("must_fail")).items():
+            print(f"  worker, {mode}: {outcome['kind']} {outcome.get('type') or ''} {outcome.get('message', '')[:300]}")
+    finally:
+        runner.close()
+    for name in (fmt, None):
         try:
-            weights.read(path) if fmt is None else weights.read(path, format=fmt)
-            print(f"  {fmt or 'auto'}: loaded")
+            weights.read(path) if name is None else weights.read(path, format=name)
+            print(f"  in-process, {name or 'auto'}: loaded")
         except Exception:  # noqa: BLE001 - shown, not handled
-            print(f"  {fmt or 'auto'}:\n" + traceback.format_exc())
+            print(f"  in-process, {name or 'auto'}:\n" + traceback.format_exc())
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -165,9 +165,13 @@ def _torch_zip(pkl):
                     ("archive/byteorder", b"little", zipfile.ZIP_STORED)])
 
 
-def _legacy(pkl):
+def _legacy(pkl, keys=None):
     head = b"".join(pickle.dumps(v, protocol=2) for v in (LEGACY_MAGIC, 1001, {"little_endian": True}))
-    return head + pkl + pickle.dumps(["0"], protocol=2)
+    return head + pkl + (pickle.dumps(["0"], protocol=2) if keys is None else keys)
+
+
+MEMO_CLAIM = b"\x80\x02}r\xff\xff\xff\x7f."  # {} stored at memo index 2**31-1: a C unpickler sizes its memo table to that
+STRING_CLAIM = b"\x80\x02]X\xff\xff\xff\x7fabc"  # a storage-key string claiming 2**31-1 bytes, read from the file
 
 
 def claimed_size_cases(seeds):
@@ -200,6 +204,8 @@ def claimed_size_cases(seeds):
         ("timm-pth", "FloatTensor(2**34) in the pickle", {"": _torch_zip(tensor_bomb)}),
         ("timm-bin", "bytearray(2**34) in a legacy pickle", {"": _legacy(bytearray_bomb)}),
         ("timm-bin", "a legacy storage of 2**40 floats", {"": _legacy(storage_claim)}),
+        ("timm-pth", "memo index 2**31-1", {"": _torch_zip(MEMO_CLAIM)}),
+        ("timm-bin", "a storage key of 2**31-1 bytes", {"": _legacy(pickle.dumps({}, protocol=2), STRING_CLAIM)}),
     ]
 
 

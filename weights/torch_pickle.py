@@ -59,7 +59,7 @@ def check(path: "str | os.PathLike[str]") -> None:
                 head = io.BytesIO(fh.read(min(size, _LEGACY_HEAD)))
             if _scan(head, size) != LEGACY_MAGIC:
                 raise _Refused("does not start like a torch.save file")
-            for _ in range(3):  # protocol version, system info, then the object itself
+            for _ in range(4):  # protocol version, system info, the object itself, then its storage keys
                 _scan(head, size)
     except _Refused as exc:
         raise CheckpointError(
@@ -125,7 +125,7 @@ class _Global:
         return self.replay.call(self.name, args)
 
 
-class _Replay(pickle.Unpickler):
+class _Replay(pickle._Unpickler):  # the pure-Python one: its memo is a dict, so LONG_BINPUT 2**31 allocates nothing
     def __init__(self, stream: BinaryIO, file_size: int) -> None:
         super().__init__(stream)
         self.file_size = file_size
