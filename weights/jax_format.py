@@ -253,8 +253,8 @@ def _to_canonical(npz: _MappedNpz, prefix: str, source: str) -> tuple[dict[str, 
             out = get(f"{b}{_MHA}out/kernel")
         except KeyError as exc:
             raise CheckpointError(f"{source} lacks {exc.args[0]!r}; the checkpoint is incomplete.") from None
-        if q.ndim != 3 or out.ndim != 3:
-            raise CheckpointError(f"{source}: attention kernels of block {i} are not [D, heads, head_dim].")
+        if not (q.ndim == 3 and q.shape == k.shape == v.shape and out.ndim == 3):
+            raise CheckpointError(f"{source}: attention kernels of block {i} are not [D, heads, head_dim] each.")
         heads = q.shape[1]
         # [D, H, hd] kernels -> Linear weights [H*hd, D]; fused in q, k, v order.
         state[p + "attn.qkv.weight"] = np.concatenate([w.reshape(w.shape[0], -1).T for w in (q, k, v)])
