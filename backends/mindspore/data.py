@@ -176,8 +176,6 @@ def eval_dataset(
     batch_size: int,
     *,
     skip_bad: bool = False,
-    num_shards: Optional[int] = None,
-    shard_id: Optional[int] = None,
     workers: int = 2,
 ) -> Pipeline:
     """Batches of ``transform(image)`` (float32 CHW) and class indices, in folder order.
@@ -190,8 +188,7 @@ def eval_dataset(
     _check_batch(batch_size)
     source = _Source(folder.samples, None, transform, skip_bad)
     dataset = ds.GeneratorDataset(
-        source, ["image", "label"], shuffle=False, num_parallel_workers=workers, python_multiprocessing=False,
-        num_shards=num_shards, shard_id=shard_id,
+        source, ["image", "label"], shuffle=False, num_parallel_workers=workers, python_multiprocessing=False
     )
     dataset = dataset.batch(batch_size, drop_remainder=False)
     return Pipeline(dataset, source, dataset.get_dataset_size())
@@ -231,7 +228,7 @@ def train_dataset(
     source = _Source(folder.samples, order, _to_array, skip_bad=False)
     ds.config.set_seed(seed % (2**32))  # seeds the random vision ops of this pipeline
     dataset = ds.GeneratorDataset(
-        source, ["image", "label"], shuffle=False, num_parallel_workers=1, python_multiprocessing=False,
+        source, ["image", "label"], shuffle=False, num_parallel_workers=workers, python_multiprocessing=False,
         num_shards=num_shards, shard_id=shard_id,
     )
     inter = _inter(interpolation)

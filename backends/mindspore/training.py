@@ -25,7 +25,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import mindspore as ms
 import numpy as np
@@ -217,7 +217,6 @@ def run_training(cfg: TrainConfig, *, rank: int = 0, world_size: int = 1) -> Tra
     """Train as ``cfg`` says; in data-parallel runs every rank calls this and rank 0 writes the outputs."""
     from tqdm import tqdm
 
-    from vitzoo import weights
     from vitzoo.backends import get_backend
     from vitzoo.weights import safetensors_io
 
