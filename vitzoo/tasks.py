@@ -41,7 +41,8 @@ class TrainConfig:
     to 10% of ``epochs``. ``augment``: ``auto`` (light pad + shift crop for small
     images such as digits, random-resized-crop + flip otherwise), ``light``, ``rrc``, ``none``.
     ``stop_epoch`` ends the run early (the schedule still spans ``epochs``), to
-    split a run across jobs: continue it later with ``resume=True``.
+    split a run across jobs: continue it later with ``resume=True``. ``skip_bad``
+    passes over unreadable images (listed in the result's ``skipped``) instead of stopping.
 
     Example:
         >>> TrainConfig("data", epochs=3).optimizer
@@ -75,6 +76,7 @@ class TrainConfig:
     seed: int = 0
     devices: int = 1
     workers: int = 2
+    skip_bad: bool = False
     progress: bool = True
 
     def __post_init__(self) -> None:

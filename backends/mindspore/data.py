@@ -72,15 +72,52 @@ def scan_image_folder(root: "str | os.PathLike[str]") -> ImageFolder:
 
 
 def load_image(path: "str | os.PathLike[str]") -> Any:
-    """Decode an image file to an RGB ``PIL.Image``; a bad file is a :class:`DataError` naming it."""
-    from PIL import Image, UnidentifiedImageError
+    """Decode an image file to an RGB ``PIL.Image``; a bad file is a :class:`DataError` naming it.
 
+    Images larger than Pillow's ``Image.MAX_IMAGE_PIXELS`` (about 89 Mpx; a
+    decompression bomb, or a photo to shrink first) are refused from their header,
+    before any pixel is decoded. 16-bit grey images are scaled to 8 bits (a plain
+    ``convert("RGB")`` would clip them to white); floating-point ones are refused,
+    as their range is unknown. CMYK, palette, alpha and 1-bit images convert as in
+    torchvision (alpha is dropped).
+
+    Example:
+        >>> load_image("/no/such.png")
+        Traceback (most recent call last):
+        ...
+        vitzoo.errors.DataError: Image '/no/such.png' is missing or not a regular file; give image files.
+    """
+    from PIL import Image
+
+    if not os.path.isfile(path):  # a FIFO or a device would block the decoder forever
+        raise DataError(f"Image {str(path)!r} is missing or not a regular file; give image files.")
     try:
         with Image.open(path) as img:
+            limit = Image.MAX_IMAGE_PIXELS
+            if limit and img.width * img.height > limit:
+                raise DataError(
+                    f"Image {str(path)!r} is {img.width}x{img.height} = {img.width * img.height} pixels, more than the "
+                    f"{limit} allowed (a decompression bomb?); shrink it, or raise PIL.Image.MAX_IMAGE_PIXELS if you trust it."
+                )
             img.load()
-            return img.convert("RGB")
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+            return _to_rgb(img, path)
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Pillow's decoders raise OSError, SyntaxError, struct.error, DecompressionBombError...
         raise DataError(f"Cannot read image {str(path)!r} ({_first_line(exc)}); replace or remove the file.") from None
+
+
+def _to_rgb(img: Any, path: "str | os.PathLike[str]") -> Any:
+    from PIL import Image
+
+    if img.mode.startswith("I"):  # 16-bit grey ("I;16*"), or 32-bit integers ("I") that usually hold 16-bit data
+        values = np.asarray(img, dtype=np.float64)
+        if img.mode.startswith("I;16") or values.max(initial=0) > 255:
+            values = values / 257.0  # 65535 -> 255
+        return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8)).convert("RGB")
+    if img.mode == "F":
+        raise DataError(f"Image {str(path)!r} holds floating-point pixels, whose range is unknown; save it as an 8-bit image.")
+    return img.convert("RGB")
 
 
 def native_image_side(folder: ImageFolder, probe: int = 16) -> int:
@@ -93,8 +130,8 @@ def native_image_side(folder: ImageFolder, probe: int = 16) -> int:
         try:
             with Image.open(path) as img:
                 sides.append(min(img.size))
-        except OSError:
-            continue  # decoding reports bad files later, naming them
+        except Exception:  # noqa: BLE001 - OSError, DecompressionBombError...: decoding reports bad files later, naming them
+            continue
     return int(np.median(sides)) if sides else 0
 
 
@@ -115,18 +152,25 @@ class _Source:
     """Random-access source for ``GeneratorDataset``: decodes images, keeps the first failure.
 
     MindSpore wraps exceptions raised in a source into a generic ``RuntimeError``;
-    keeping ours lets the consumer re-raise the clear :class:`DataError`.
+    keeping ours lets the consumer re-raise the clear :class:`DataError`. With
+    ``skip_bad`` an unreadable image is listed in ``skipped`` and becomes a blank
+    image labelled -1 (evaluation: not scored) or, with ``substitute``, the next
+    readable image of the order (training: batches stay full, labels stay valid).
     """
 
-    def __init__(self, samples: Sequence[tuple[Path, int]], order: Optional[np.ndarray], transform: Callable[[Any], np.ndarray], skip_bad: bool) -> None:
+    def __init__(
+        self, samples: Sequence[tuple[Path, int]], order: Optional[np.ndarray], transform: Callable[[Any], np.ndarray],
+        skip_bad: bool, substitute: bool = False,
+    ) -> None:
         self.samples = samples
         self.order = np.arange(len(samples)) if order is None else order
         self.transform = transform
         self.skip_bad = skip_bad
+        self.substitute = substitute
         self.failure: Optional[DataError] = None
         self.skipped: list[str] = []
         self._blank: Optional[np.ndarray] = None
-        if skip_bad:  # what a skipped image becomes: the transform's output shape, all zeros
+        if skip_bad and not substitute:  # what a skipped image becomes: the transform's output shape, all zeros
             from PIL import Image
 
             self._blank = np.zeros_like(transform(Image.new("RGB", (64, 64))))
@@ -139,11 +183,20 @@ class _Source:
         try:
             image = self.transform(load_image(path))
         except DataError as exc:
-            if self._blank is None:
+            if not self.skip_bad:
                 self.failure = self.failure or exc
                 raise
             self.skipped.append(str(path))
-            return self._blank, np.int32(-1)  # label -1: counted as skipped, not scored
+            if self._blank is not None:
+                return self._blank, np.int32(-1)  # label -1: counted as skipped, not scored
+            for step in range(1, len(self.order)):  # substitute: the next image in the order that reads
+                alt_path, alt_label = self.samples[int(self.order[(index + step) % len(self.order)])]
+                try:
+                    return self.transform(load_image(alt_path)), np.int32(alt_label)
+                except DataError:
+                    continue
+            self.failure = self.failure or exc
+            raise
         return image, np.int32(label)
 
 
@@ -207,8 +260,12 @@ def train_dataset(
     num_shards: int = 1,
     shard_id: int = 0,
     workers: int = 2,
+    skip_bad: bool = False,
 ) -> Pipeline:
     """One epoch of shuffled, augmented training batches (``batch_size`` per shard, last partial batch dropped).
+
+    With ``skip_bad`` an unreadable image is replaced by the next readable one and
+    listed in ``pipeline.source.skipped``; without, it stops the epoch with a :class:`DataError`.
 
     The order is a permutation drawn from ``seed`` and the random augmentation is
     seeded from it too, so an epoch is reproducible (what ``--resume`` relies on).
@@ -225,7 +282,7 @@ def train_dataset(
             f"{batch_size * num_shards}; lower --batch-size or add images."
         )
     order = np.random.default_rng(seed).permutation(len(folder))
-    source = _Source(folder.samples, order, _to_array, skip_bad=False)
+    source = _Source(folder.samples, order, _to_array, skip_bad=skip_bad, substitute=True)
     ds.config.set_seed(seed % (2**32))  # seeds the random vision ops of this pipeline
     dataset = ds.GeneratorDataset(
         source, ["image", "label"], shuffle=False, num_parallel_workers=workers, python_multiprocessing=False,

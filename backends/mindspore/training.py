@@ -51,6 +51,7 @@ class TrainResult:
     best_top1: float
     best_epoch: int
     history: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # unreadable images passed over (skip_bad=True)
 
     @property
     def last(self) -> str:
@@ -253,7 +254,7 @@ def run_training(cfg: TrainConfig, *, rank: int = 0, world_size: int = 1) -> Tra
         return D.train_dataset(
             train_folder, img_size=model.spec.img_size, mean=preproc["mean"], std=preproc["std"], augment=augment,
             batch_size=per_rank, seed=epoch_seed(cfg.seed, epoch), interpolation=preproc["interpolation"],
-            num_shards=world_size, shard_id=rank, workers=cfg.workers,
+            num_shards=world_size, shard_id=rank, workers=cfg.workers, skip_bad=cfg.skip_bad,
         )
 
     steps_per_epoch = pipeline(0).num_batches
@@ -269,6 +270,7 @@ def run_training(cfg: TrainConfig, *, rank: int = 0, world_size: int = 1) -> Tra
         print(f"training {model.spec.depth}-block ViT ({_count(model)/1e6:.2f}M params) on {len(train_folder)} images, "
               f"{len(classes)} classes; augment={augment}, {cfg.optimizer} lr {cfg.base_lr:g}, {world_size} device(s)", file=sys.stderr)
 
+    skipped: dict[str, None] = {}  # unreadable images seen so far, in order (skip_bad=True)
     for epoch in range(start_epoch, min(cfg.epochs, cfg.stop_epoch or cfg.epochs)):
         data = pipeline(epoch)
         losses: list[float] = []
@@ -285,13 +287,15 @@ def run_training(cfg: TrainConfig, *, rank: int = 0, world_size: int = 1) -> Tra
             bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{lr:.2e}")
         bar.close()
         seconds = time.perf_counter() - tic
+        _note_skipped(skipped, data.source.skipped, rank)
         row: dict[str, Any] = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "lr": lr, "img_per_s": len(losses) * cfg.batch_size / seconds}
         if world_size > 1:
             row["replica_max_diff"] = _replica_diff(model, world_size)
         if rank != 0:
             continue
         model.set_train(False)
-        val = run_eval(evaluate, D.eval_dataset(val_folder, eval_tf, per_rank, workers=cfg.workers), mapping, progress=cfg.progress, desc="val")
+        val = run_eval(evaluate, D.eval_dataset(val_folder, eval_tf, per_rank, skip_bad=cfg.skip_bad, workers=cfg.workers), mapping, progress=cfg.progress, desc="val")
+        _note_skipped(skipped, val["skipped"], rank)
         row.update(val_top1=val["top1"], val_top5=val["top5"], time_s=seconds)
         history.append(row)
         state = backend.state_dict(model)
@@ -312,7 +316,15 @@ def run_training(cfg: TrainConfig, *, rank: int = 0, world_size: int = 1) -> Tra
     model.set_train(False)
     if best is None:
         best = max(history, key=lambda m: m["val_top1"]) if history else {"val_top1": float("nan"), "epoch": 0}
-    return TrainResult(output=str(out), best_top1=float(best["val_top1"]), best_epoch=int(best["epoch"]), history=history)
+    return TrainResult(output=str(out), best_top1=float(best["val_top1"]), best_epoch=int(best["epoch"]), history=history, skipped=list(skipped))
+
+
+def _note_skipped(seen: dict[str, None], paths: list[str], rank: int) -> None:
+    """Add newly skipped images to ``seen`` and say so once each (rank 0 only)."""
+    new = [p for p in dict.fromkeys(paths) if p not in seen]
+    seen.update(dict.fromkeys(new))
+    if new and rank == 0:
+        print(f"skipped {len(new)} unreadable image(s) ({len(seen)} so far): {', '.join(new[:3])}{' ...' if len(new) > 3 else ''}", file=sys.stderr)
 
 
 def _eval_transform(model: Any) -> Any:

@@ -40,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
     )
     for path in result["skipped"]:
         print(f"skipped unreadable image: {path}")
+    if result["skipped"]:
+        print(f"skipped {len(result['skipped'])} unreadable images")
     if args.json:
         print(json.dumps(result))
     return 0

@@ -47,6 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--stop-epoch", type=int, help="stop after this epoch (the schedule still spans --epochs); continue with --resume")
     run.add_argument("--devices", type=int, default=d.devices, help="data-parallel workers, launched with msrun (default %(default)s)")
     run.add_argument("--workers", type=int, default=d.workers, help="data-loading threads (default %(default)s)")
+    run.add_argument("--skip-bad", action="store_true", help="pass over unreadable images (each replaced by the next readable one) instead of stopping; they are counted and listed")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.add_argument("--json", action="store_true", help="print the result as one JSON object on the last line")
 
@@ -58,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
     options["progress"] = not args.no_progress
     result = train(args.data_dir, **options)
     print(f"best val top-1 {result.best_top1:.2f}% (epoch {result.best_epoch}); weights: {result.best} and {result.last}")
+    if result.skipped:
+        print(f"skipped {len(result.skipped)} unreadable images: {', '.join(result.skipped)}")
     if args.json:
         print(json.dumps(result.to_dict()))
     return 0
