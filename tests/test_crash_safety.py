@@ -127,3 +127,53 @@ def test_atomic_path_killed_inside_the_block(tmp_path):
     with atomic_path(target) as tmp:  # a later writer is unaffected by the leftover
         tmp.write_bytes(b"complete")
     assert target.read_bytes() == b"complete"
+
+
+def test_training_killed_while_saving_leaves_only_whole_files(tmp_path):
+    """``vitzoo train`` killed while writing a checkpoint: each output file is whole or absent, never half-written.
+
+    A kill between the weights and the optimizer-state writes leaves a valid but mismatched
+    pair; ``--resume`` must then refuse it with a clear error rather than train on.
+    """
+    pytest.importorskip("mindspore")
+    from imagefolders import make_train_val
+
+    from vitzoo.weights import load_file
+
+    data = make_train_val(tmp_path / "data", train=6, val=2)
+    out = tmp_path / "run"
+    # ~3M parameters: writing the weights and AdamW state takes long enough to land a kill inside it
+    args = [str(data), "--img-size", "32", "--patch-size", "8", "--depth", "4", "--embed-dim", "256", "--num-heads", "4",
+            "--batch-size", "6", "--epochs", "40", "--output", str(out), "--no-progress", "--workers", "1"]
+    vitzoo_cli = str(Path(sys.executable).with_name("vitzoo"))
+    proc = subprocess.Popen([vitzoo_cli, "train", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 400
+    killed = False
+    try:
+        while proc.poll() is None and time.monotonic() < deadline:
+            # armed once one epoch is fully saved, so an earlier whole checkpoint exists to resume from
+            armed = (out / "last.optim.safetensors").exists()
+            if armed and any(p.name.endswith(".tmp") and size_of(p) > (1 << 20) for p in out.iterdir()):
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                killed = True
+                break
+            time.sleep(0.001)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert killed, "training finished before a checkpoint write could be interrupted"
+    names = {p.name for p in out.iterdir() if not p.name.endswith(".tmp")}
+    for name in names & {"last.safetensors", "best.safetensors"}:
+        assert load_file(out / name).spec.embed_dim == 256  # whole, or it would not be there
+    if "last.optim.safetensors" in names:
+        safetensors_io.load(out / "last.optim.safetensors")
+    if "metrics.jsonl" in names:
+        import json
+
+        assert all(json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines())
+    resumed = subprocess.run([vitzoo_cli, "train", *args, "--resume", "--stop-epoch", "2"], capture_output=True, text=True, timeout=400)
+    last_line = resumed.stderr.strip().splitlines()[-1] if resumed.stderr.strip() else ""
+    # resumed from the whole pair, or refused the mismatched one in one clear line
+    assert resumed.returncode == 0 or "a save was interrupted" in last_line, resumed.stderr[-2000:]
