@@ -47,3 +47,28 @@ def test_two_msrun_workers_match_one_process(tmp_path: Path) -> None:
 def test_global_batch_must_split_evenly(tmp_path: Path) -> None:
     with pytest.raises(vitzoo.VitzooError, match="divisible"):
         vitzoo.train(tmp_path, output=tmp_path / "o", **dict(OPTS, batch_size=5, devices=2))
+
+
+@pytest.mark.skipif(
+    not (shutil.which("msrun", path=os.path.dirname(sys.executable)) or shutil.which("msrun")), reason="msrun not installed"
+)
+def test_msrun_by_hand_on_the_vitzoo_script(tmp_path: Path) -> None:
+    """`msrun ... vitzoo train ...`: each worker (and msrun's scheduler) joins the group instead of training alone."""
+    import subprocess
+
+    from vitzoo.backends.mindspore.distributed import free_port
+
+    data = make_train_val(tmp_path / "data", train=4, val=2)
+    bindir = os.path.dirname(sys.executable)
+    env = dict(os.environ, PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
+    cmd = [
+        shutil.which("msrun", path=bindir) or "msrun", "--worker_num=2", "--local_worker_num=2", f"--master_port={free_port()}", "--join=True",
+        f"--log_dir={tmp_path / 'logs'}", os.path.join(bindir, "vitzoo"), "train", str(data), "--img-size", "32", "--patch-size", "8",
+        "--depth", "1", "--embed-dim", "32", "--num-heads", "2", "--epochs", "1", "--batch-size", "6", "--augment", "none",
+        "--no-progress", "--output", str(tmp_path / "out"),
+    ]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, (tmp_path / "logs" / "worker_0.log").read_text()[-2000:]
+    row = json.loads((tmp_path / "out" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert row["replica_max_diff"] == 0.0
+    assert "2 device(s)" in (tmp_path / "logs" / "worker_0.log").read_text()

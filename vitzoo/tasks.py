@@ -108,17 +108,20 @@ def train(data_dir: PathLike, **options: Any) -> Any:
     ``options`` are the fields of :class:`TrainConfig`. Writes ``last.safetensors``,
     ``best.safetensors`` (class names in their metadata), ``last.optim.safetensors``
     (optimizer state for ``resume=True``), ``metrics.jsonl`` and ``curves.png`` to
-    ``output``. With ``devices=N > 1`` it runs N data-parallel workers under ``msrun``.
+    ``output``. With ``devices=N > 1`` it runs N data-parallel workers under ``msrun``
+    (and inside a worker that msrun started, it joins that worker group).
     Returns a :class:`~vitzoo.backends.mindspore.training.TrainResult`.
 
     Example:
         >>> vitzoo.train("digits/", img_size=32, patch_size=4, depth=4, embed_dim=64, num_heads=4)  # doctest: +SKIP
     """
     config = TrainConfig(os.fspath(data_dir), **options)
-    if config.devices > 1:
-        from vitzoo.backends.mindspore.distributed import launch
+    from vitzoo.backends.mindspore import distributed
 
-        return launch(config)
+    if distributed.in_msrun_worker():  # started by msrun by hand: join its group
+        return distributed.run_worker(config)
+    if config.devices > 1:
+        return distributed.launch(config)
     from vitzoo.backends.mindspore.training import run_training
 
     return run_training(config)

@@ -7,10 +7,11 @@ builds the same seeded model, reads its interleaved shard of every global batch,
 all-reduces gradients; rank 0 evaluates and writes the outputs. ``--batch-size`` is
 the global batch, so the run matches a single-process one with that batch.
 
-The equivalent by hand (the worker script and its config are written under OUTPUT/msrun)::
+``msrun`` can also be called by hand on the ``vitzoo`` script: a ``vitzoo train`` that
+finds itself in an msrun worker (``MS_ROLE=MS_WORKER``) joins the group the same way::
 
     msrun --worker_num=2 --local_worker_num=2 --master_port=8118 --join=True \\
-          --log_dir=OUTPUT/msrun OUTPUT/msrun/worker.py OUTPUT/msrun/config.json
+          --log_dir=runs/logs $(which vitzoo) train DATA --output runs/dp
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def launch(cfg: TrainConfig) -> Any:
     with atomic_path(script) as tmp:
         tmp.write_text(_WORKER)
     n = cfg.devices
-    cmd = [msrun, f"--worker_num={n}", f"--local_worker_num={n}", f"--master_port={_free_port()}", "--join=True", f"--log_dir={run_dir}", str(script), str(config)]
+    cmd = [msrun, f"--worker_num={n}", f"--local_worker_num={n}", f"--master_port={free_port()}", "--join=True", f"--log_dir={run_dir}", str(script), str(config)]
     env = dict(os.environ)
     # msrun starts workers with the `python` on PATH: make it this interpreter.
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
@@ -74,25 +75,38 @@ def launch(cfg: TrainConfig) -> Any:
     return TrainResult(**json.loads(result.read_text()))
 
 
-def worker_main(config_path: str) -> int:
-    """The body of one msrun worker: join the group, train on this rank's shard, rank 0 records the result."""
+def in_msrun_worker() -> bool:
+    """Whether msrun started this process (as a worker, or as its scheduler, which runs the script too)."""
+    return os.environ.get("MS_ROLE") in ("MS_WORKER", "MS_SCHED") and int(os.environ.get("MS_WORKER_NUM", "1")) > 1
+
+
+def run_worker(cfg: TrainConfig) -> Any:
+    """Join the msrun group (data parallel, averaged gradients) and train this rank's shard."""
     import mindspore as ms
     from mindspore.communication import get_group_size, get_rank, init
 
     from .training import run_training
 
-    cfg = TrainConfig(**json.loads(Path(config_path).read_text()))
     init()
     rank, size = get_rank(), get_group_size()
     ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True, device_num=size)
-    result = run_training(cfg, rank=rank, world_size=size)
-    if rank == 0:
+    if cfg.batch_size % size:
+        raise BackendError(f"batch_size {cfg.batch_size} (the global batch) must be divisible by the {size} msrun workers.")
+    return run_training(cfg, rank=rank, world_size=size)
+
+
+def worker_main(config_path: str) -> int:
+    """The body of one ``--devices`` worker: train on this rank's shard; rank 0 records the result."""
+    cfg = TrainConfig(**json.loads(Path(config_path).read_text()))
+    result = run_worker(cfg)
+    if result.rank == 0:
         with atomic_path(Path(config_path).parent / RESULT) as tmp:
             tmp.write_text(json.dumps({k: v for k, v in result.to_dict().items() if k not in ("last", "best")}))
     return 0
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port that is free right now (for msrun's scheduler)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

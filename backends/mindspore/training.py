@@ -51,6 +51,7 @@ class TrainResult:
     best_top1: float
     best_epoch: int
     history: list[dict[str, Any]] = field(default_factory=list)
+    rank: int = 0  # data-parallel runs: only rank 0 evaluates, so only its result has metrics
     skipped: list[str] = field(default_factory=list)  # unreadable images passed over (skip_bad=True)
 
     @property

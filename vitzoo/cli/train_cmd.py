@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     options = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__ and k != "data_dir"}
     options["progress"] = not args.no_progress
     result = train(args.data_dir, **options)
+    if result.rank != 0:  # another msrun worker: rank 0 reports
+        return 0
     print(f"best val top-1 {result.best_top1:.2f}% (epoch {result.best_epoch}); weights: {result.best} and {result.last}")
     if result.skipped:
         print(f"skipped {len(result.skipped)} unreadable images: {', '.join(result.skipped)}")
