@@ -161,7 +161,7 @@ def _pickled(obj, legacy_storage=False):
 
 
 def _torch_zip(pkl):
-    return fc._zip([("archive/data.pkl", pkl, zipfile.ZIP_STORED), ("archive/version", b"3\n", zipfile.ZIP_STORED),
+    return fc.zip_bytes([("archive/data.pkl", pkl, zipfile.ZIP_STORED), ("archive/version", b"3\n", zipfile.ZIP_STORED),
                     ("archive/byteorder", b"little", zipfile.ZIP_STORED)])
 
 
@@ -179,12 +179,12 @@ def claimed_size_cases(seeds):
     import torch
 
     st_seed = seeds["vitzoo"].files[""]
-    header, data = fc._split_safetensors(st_seed)
+    header, data = fc.split_safetensors(st_seed)
     huge = {**header, "pos_embed": {**header["pos_embed"], "shape": [fc.HUGE], "data_offsets": [0, 2**64 - 4]}}
-    records = fc._ckpt_records(seeds["mindspore"].files[""])
+    records = fc.ckpt_records(seeds["mindspore"].files[""])
     del records[0].tensor.dims[:]
     records[0].tensor.dims.append(fc.HUGE)
-    members = fc._npz_members(seeds["jax"].files[""])
+    members = fc.npz_members(seeds["jax"].files[""])
     name, npy_header, npy_data = members[0]
     bytearray_bomb = _pickled(_Call(bytearray, 2**34))
     tensor_bomb = _pickled(_Call(torch.FloatTensor, 2**34))
@@ -192,12 +192,12 @@ def claimed_size_cases(seeds):
                                                   collections.OrderedDict())}, legacy_storage=True)
     return [
         ("vitzoo", "header length 2**62", {"": struct.pack("<Q", fc.HUGE) + st_seed[8:]}),
-        ("vitzoo", "tensor of 2**62 elements", {"": fc._safetensors(huge, data)}),
-        ("timm-safetensors", "tensor of 2**62 elements", {"": fc._safetensors(huge, data)}),
-        ("hf", "tensor of 2**62 elements", {**seeds["hf"].files, "model.safetensors": fc._safetensors(huge, data)}),
-        ("mindspore", "record of 2**62 bytes", {"": b"\x0a" + fc._varint(fc.HUGE) + b"\x0a\x01a"}),
-        ("mindcv", "tensor dims [2**62]", {"": fc._ckpt(records)}),
-        ("jax", "array of 2**62 elements", {"": fc._zip(
+        ("vitzoo", "tensor of 2**62 elements", {"": fc.safetensors_bytes(huge, data)}),
+        ("timm-safetensors", "tensor of 2**62 elements", {"": fc.safetensors_bytes(huge, data)}),
+        ("hf", "tensor of 2**62 elements", {**seeds["hf"].files, "model.safetensors": fc.safetensors_bytes(huge, data)}),
+        ("mindspore", "record of 2**62 bytes", {"": b"\x0a" + fc.varint(fc.HUGE) + b"\x0a\x01a"}),
+        ("mindcv", "tensor dims [2**62]", {"": fc.ckpt_bytes(records)}),
+        ("jax", "array of 2**62 elements", {"": fc.zip_bytes(
             [(name, fc.npy({**npy_header, "shape": (fc.HUGE,)}, npy_data), zipfile.ZIP_STORED)]
             + [(n, fc.npy(h, d), zipfile.ZIP_STORED) for n, h, d in members[1:]])}),
         ("timm-pth", "bytearray(2**34) in the pickle", {"": _torch_zip(bytearray_bomb)}),
@@ -219,23 +219,23 @@ def test_claimed_sizes_are_refused_not_allocated(seeds, runner, scratch):
 def duplicate_cases(seeds):
     import torch
 
-    header, data = fc._split_safetensors(seeds["vitzoo"].files[""])
-    hf_header, hf_data = fc._split_safetensors(seeds["hf"].files["model.safetensors"])
+    header, data = fc.split_safetensors(seeds["vitzoo"].files[""])
+    hf_header, hf_data = fc.split_safetensors(seeds["hf"].files["model.safetensors"])
     q = next(k for k in hf_header if k.endswith("layer.0.attention.attention.query.weight"))
     hf_header["vit.layers.0.attention.q_proj.weight"] = hf_header[q]  # transformers 5's name for the same weight
-    members = fc._npz_members(seeds["jax"].files[""])
+    members = fc.npz_members(seeds["jax"].files[""])
     sd = torch.load(io.BytesIO(seeds["timm-bin"].files[""]), weights_only=True)
     sd["module.norm.weight"] = sd["norm.weight"] + 1
     buf = io.BytesIO()
     torch.save(sd, buf)
-    records = fc._ckpt_records(seeds["mindcv"].files[""])
+    records = fc.ckpt_records(seeds["mindcv"].files[""])
     return [
-        ("vitzoo", {"": fc._safetensors(header, data, duplicate="pos_embed")}),
-        ("timm-safetensors", {"": fc._safetensors(header, data, duplicate="cls_token")}),
-        ("hf", {**seeds["hf"].files, "model.safetensors": fc._safetensors(hf_header, hf_data)}),
-        ("jax", {"": fc._zip([(n, fc.npy(h, d), zipfile.ZIP_STORED) for n, h, d in members + members[:1]])}),
+        ("vitzoo", {"": fc.safetensors_bytes(header, data, duplicate="pos_embed")}),
+        ("timm-safetensors", {"": fc.safetensors_bytes(header, data, duplicate="cls_token")}),
+        ("hf", {**seeds["hf"].files, "model.safetensors": fc.safetensors_bytes(hf_header, hf_data)}),
+        ("jax", {"": fc.zip_bytes([(n, fc.npy(h, d), zipfile.ZIP_STORED) for n, h, d in members + members[:1]])}),
         ("timm-pth", {"": buf.getvalue()}),
-        ("mindcv", {"": fc._ckpt(records + records[:1])}),
+        ("mindcv", {"": fc.ckpt_bytes(records + records[:1])}),
     ]
 
 
