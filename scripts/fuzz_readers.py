@@ -337,7 +337,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--readers", default=",".join(fc.READERS), help=f"comma-separated subset of {', '.join(fc.READERS)}")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds before a case counts as a hang")
-    parser.add_argument("--out", type=Path, default=Path("fuzz-out"), help="where failing cases are saved")
+    parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "vitzoo-fuzz",
+                        help="where failing cases are saved (default: %(default)s)")
     parser.add_argument("--json", type=Path, help="write the summary here as JSON")
     parser.add_argument("--replay", type=Path, metavar="DIR", help="re-read one saved failing case, with tracebacks")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
