@@ -72,3 +72,5 @@ def test_msrun_by_hand_on_the_vitzoo_script(tmp_path: Path) -> None:
     row = json.loads((tmp_path / "out" / "metrics.jsonl").read_text().splitlines()[-1])
     assert row["replica_max_diff"] == 0.0
     assert "2 device(s)" in (tmp_path / "logs" / "worker_0.log").read_text()
+    assert "best val top-1" in (tmp_path / "logs" / "worker_0.log").read_text()
+    assert "best val top-1" not in (tmp_path / "logs" / "worker_1.log").read_text()  # rank 0 reports

@@ -317,7 +317,7 @@ def run_training(cfg: TrainConfig, *, rank: int = 0, world_size: int = 1) -> Tra
     model.set_train(False)
     if best is None:
         best = max(history, key=lambda m: m["val_top1"]) if history else {"val_top1": float("nan"), "epoch": 0}
-    return TrainResult(output=str(out), best_top1=float(best["val_top1"]), best_epoch=int(best["epoch"]), history=history, skipped=list(skipped))
+    return TrainResult(output=str(out), best_top1=float(best["val_top1"]), best_epoch=int(best["epoch"]), history=history, skipped=list(skipped), rank=rank)
 
 
 def _note_skipped(seen: dict[str, None], paths: list[str], rank: int) -> None:
