@@ -74,6 +74,35 @@ def size_of(path: Path) -> int:
     return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
+def bench(variant: str = "vit_l_16", pth: bool = False, workdir: "Path | None" = None, only_timm: bool = False) -> tuple[int, list[dict]]:
+    """Convert a ``variant``-sized checkpoint between formats; returns (timm file bytes, one dict per conversion).
+
+    ``only_timm=True`` measures just timm safetensors → vitzoo (the conversion behind ``create(pretrained=True)``).
+    """
+    rows = []
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        d = Path(tmp)
+        child(_MAKE, variant, d, Path(__file__).parent)
+        timm_src = d / "timm.safetensors"
+        cases = [(timm_src, "vitzoo")]
+        if not only_timm:
+            for fmt, name in (("vitzoo", "vitzoo.safetensors"), ("hf", "hf"), ("jax", "jax.npz")):
+                child(_CHILD, timm_src, d / name, fmt)
+            cases += [(d / "hf", "vitzoo"), (d / "jax.npz", "vitzoo"), (d / "vitzoo.safetensors", "timm"),
+                      (d / "vitzoo.safetensors", "hf"), (d / "vitzoo.safetensors", "jax")]
+        if pth:
+            child(_CHILD, timm_src, d / "timm.pth", "timm")
+            cases.append((d / "timm.pth", "vitzoo"))
+        for src, fmt in cases:
+            dst = d / f"out_{src.name}_{fmt}"
+            r = measure(src, dst, fmt)
+            size = size_of(src)
+            rows.append(dict(r, source=src.name, to=fmt, bytes=size, gb_per_s=size / 1e9 / r["seconds"],
+                             peak_over_size=r["peak_kb"] * 1024 / size))
+            shutil.rmtree(dst) if dst.is_dir() else dst.unlink()
+        return size_of(timm_src), rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variant", default="vit_l_16", help="variant whose shapes the checkpoint has (default vit_l_16)")
@@ -81,27 +110,13 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, help="where to write the files (default: a temporary directory)")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
-        d = Path(tmp)
-        t = time.perf_counter()
-        child(_MAKE, args.variant, d, Path(__file__).parent)
-        timm_src = d / "timm.safetensors"
-        for fmt, name in (("vitzoo", "vitzoo.safetensors"), ("hf", "hf"), ("jax", "jax.npz")):
-            child(_CHILD, timm_src, d / name, fmt)
-        cases = [(timm_src, "vitzoo"), (d / "hf", "vitzoo"), (d / "jax.npz", "vitzoo"), (d / "vitzoo.safetensors", "timm"),
-                 (d / "vitzoo.safetensors", "hf"), (d / "vitzoo.safetensors", "jax")]
-        if args.pth:
-            child(_CHILD, timm_src, d / "timm.pth", "timm")
-            cases.append((d / "timm.pth", "vitzoo"))
-        print(f"{args.variant}: sources written in {time.perf_counter() - t:.1f} s; checkpoint {size_of(timm_src) / 1e9:.3f} GB")
-        print(f"{'source':<22} {'to':<7} {'GB':>6} {'s':>6} {'GB/s':>6} {'peak RSS MB':>12} {'x size':>7} {'VmHWM MB':>9} {'base MB':>8}")
-        for src, fmt in cases:
-            dst = d / f"out_{src.name}_{fmt}"
-            r = measure(src, dst, fmt)
-            size = size_of(src)
-            print(f"{src.name:<22} {fmt:<7} {size / 1e9:6.3f} {r['seconds']:6.2f} {size / 1e9 / r['seconds']:6.2f} "
-                  f"{r['peak_kb'] / 1024:12.0f} {r['peak_kb'] * 1024 / size:7.2f} {r['hwm_kb'] / 1024:9.0f} {r['base_kb'] / 1024:8.0f}")
-            shutil.rmtree(dst) if dst.is_dir() else dst.unlink()
+    t = time.perf_counter()
+    size, rows = bench(args.variant, args.pth, args.workdir)
+    print(f"{args.variant}: {time.perf_counter() - t:.1f} s in all; checkpoint {size / 1e9:.3f} GB")
+    print(f"{'source':<22} {'to':<7} {'GB':>6} {'s':>6} {'GB/s':>6} {'peak RSS MB':>12} {'x size':>7} {'VmHWM MB':>9} {'base MB':>8}")
+    for r in rows:
+        print(f"{r['source']:<22} {r['to']:<7} {r['bytes'] / 1e9:6.3f} {r['seconds']:6.2f} {r['gb_per_s']:6.2f} "
+              f"{r['peak_kb'] / 1024:12.0f} {r['peak_over_size']:7.2f} {r['hwm_kb'] / 1024:9.0f} {r['base_kb'] / 1024:8.0f}")
 
 
 if __name__ == "__main__":

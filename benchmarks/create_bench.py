@@ -112,13 +112,11 @@ def run_child(code: str, args: list[str], env: dict[str, str]) -> dict[str, floa
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--backend", default="mindspore", choices=["mindspore", "numpy"])
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--jit", action="store_true", help="compile the MindSpore forward (graph mode)")
-    args = parser.parse_args()
+def measure(backend: str = "mindspore", repeat: int = 3, jit: bool = False) -> dict:
+    """Median seconds per phase for "vitzoo cold", "vitzoo warm" and "timm", and the logit differences.
 
+    Returns ``{"median": {kind: {phase: s}}, "runs": {kind: [...]}, "max_diff": {"cold": d, "warm": d}}``.
+    """
     import numpy as np
 
     root = Path(tempfile.mkdtemp(prefix="vitzoo-create-bench-"))
@@ -127,10 +125,10 @@ def main() -> None:
         env = dict(os.environ, HF_HOME=str(root), HF_HUB_OFFLINE="1", GLOG_v="3", TQDM_DISABLE="1")
         env.pop("HF_HUB_CACHE", None)
         results: dict[str, list[dict[str, float]]] = {"vitzoo cold": [], "vitzoo warm": [], "timm": []}
-        for i in range(args.repeat):
+        for i in range(repeat):
             cache = root / f"vitzoo-cache-{i}"
             vz_env = dict(env, VITZOO_CACHE=str(cache))
-            vz_args = [NAME, args.backend, "1" if args.jit else "0", str(root / "x.npy")]
+            vz_args = [NAME, backend, "1" if jit else "0", str(root / "x.npy")]
             results["vitzoo cold"].append(run_child(VITZOO_CHILD, vz_args + [str(root / "vz_cold.npy")], vz_env))
             results["vitzoo warm"].append(run_child(VITZOO_CHILD, vz_args + [str(root / "vz_warm.npy")], vz_env))
             results["timm"].append(run_child(TIMM_CHILD, [TIMM_ARCH, str(weights_file), str(root / "x.npy"), str(root / "timm.npy")], env))
@@ -140,9 +138,21 @@ def main() -> None:
         diff_warm = float(np.abs(np.load(root / "vz_warm.npy") - ref).max())
     finally:
         shutil.rmtree(root, ignore_errors=True)
-
     keys = ("import_s", "create_s", "forward_s", "total_s", "process_s")
     med = {k: {f: statistics.median(r[f] for r in runs) for f in keys} for k, runs in results.items()}
+    return {"median": med, "runs": results, "max_diff": {"cold": diff_cold, "warm": diff_warm}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backend", default="mindspore", choices=["mindspore", "numpy"])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--jit", action="store_true", help="compile the MindSpore forward (graph mode)")
+    args = parser.parse_args()
+
+    out = measure(args.backend, args.repeat, args.jit)
+    med = out["median"]
+    keys = ("import_s", "create_s", "forward_s", "total_s", "process_s")
     print(f"ViT-B/16, 1 image 224 px, backend={args.backend}{' (jit)' if args.jit else ''}, median of {args.repeat} runs, seconds")
     print(f"{'':<12}" + "".join(f"{k[:-2]:>10}" for k in keys))
     for k, row in med.items():
@@ -152,7 +162,7 @@ def main() -> None:
         r = med[k]
         print(f"{k} / timm: create {r['create_s'] / t['create_s']:.2f}x, create+forward "
               f"{(r['create_s'] + r['forward_s']) / (t['create_s'] + t['forward_s']):.2f}x, whole process {r['process_s'] / t['process_s']:.2f}x")
-    print(f"max |logit diff| vs timm: cold {diff_cold:.2e}, warm {diff_warm:.2e}")
+    print(f"max |logit diff| vs timm: cold {out['max_diff']['cold']:.2e}, warm {out['max_diff']['warm']:.2e}")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,10 @@ from vitzoo.errors import BackendError
 from vitzoo.init import init_state
 from vitzoo.spec import ViTSpec
 
+from .runtime import tune_cpu_runtime
 from .vit import VisionTransformer
+
+tune_cpu_runtime()  # synchronous launches on CPU: must come before the first MindSpore operator
 
 __all__ = ["MindSporeBackend", "VisionTransformer", "backend"]
 

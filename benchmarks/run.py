@@ -1,0 +1,258 @@
+"""Every performance goal of vitzoo against timm, measured in one run: ``python -m benchmarks [--quick]``.
+
+Rows (fp32, CPU, the same thread count on both sides):
+
+* inference img/s, vitzoo (MindSpore, ``jit=True`` or PyNative) ÷ timm: ViT-B/16 batch 8 and
+  batch 1, ViT-S/16 batch 8, and the NumPy backend for reference. Each model lives in its
+  own worker process (benchmarks/worker.py); the workers are asked in turn, round after
+  round (so both see the same machine load), and the ratio is the median of per-round ratios;
+* the first call of a ``jit=True`` model (graph compilation plus one forward), ViT-B/16;
+* ``create(pretrained, warm cache)`` → first logits vs timm's ``create_model`` on the same
+  file (benchmarks/create_bench.py, fresh processes);
+* converting a ViT-L/16 timm checkpoint: GB/s and peak RSS ÷ file size (benchmarks/convert_bench.py);
+* ``import vitzoo`` in a fresh interpreter.
+
+The table is printed and written to ``benchmarks/results.json`` and ``benchmarks/results.md``
+together with the machine, load averages and library versions. Every worker loads the
+same random timm weights, and the logits of both sides are compared (max |diff| column).
+
+Usage:
+    python -m benchmarks              # full run, ~10 min on 2 cores
+    python -m benchmarks --quick      # fewer rounds, ViT-B/16 instead of ViT-L/16 for conversion (~4 min)
+    python benchmarks/run.py --only infer_b8 --rounds 9
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # the sibling benchmark scripts, under `python -m benchmarks` too
+ENV = dict(os.environ, GLOG_v="3", TQDM_DISABLE="1")
+
+_WEIGHTS = """
+import sys, torch, timm
+from safetensors.torch import save_file
+torch.manual_seed(0)
+model = timm.create_model(sys.argv[1], pretrained=False)
+with torch.no_grad():  # non-trivial norms, so a mismatch would show in the logits
+    for name, p in model.named_parameters():
+        if p.ndim == 1:
+            p.add_(torch.randn_like(p) * 0.1)
+save_file({k: v.contiguous() for k, v in model.state_dict().items()}, sys.argv[2])
+"""
+
+
+class Worker:
+    """A benchmarks/worker.py process holding one built model, timed on request."""
+
+    def __init__(self, label: str, argv: list[str]) -> None:
+        self.label = label
+        self.proc = subprocess.Popen([sys.executable, str(HERE / "worker.py"), *argv], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+        self.ready = self._reply()  # build_s, first_call_s
+
+    def _reply(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"worker {self.label} died:\n{self.proc.stderr.read()[-3000:]}")
+        return json.loads(line)
+
+    def time(self, iters: int) -> float:
+        """Median seconds per forward over ``iters`` calls."""
+        self.proc.stdin.write(f"{iters}\n")
+        self.proc.stdin.flush()
+        return statistics.median(self._reply()["times"])
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.flush()
+            self.proc.wait(timeout=60)
+
+
+def timm_weights(model: str, folder: Path) -> Path:
+    """Random timm weights for ``model`` (vitzoo short name), written once per run."""
+    from worker import TIMM_ARCH
+
+    path = folder / f"{model}.safetensors"
+    if not path.exists():
+        subprocess.run([sys.executable, "-c", _WEIGHTS, TIMM_ARCH[model], str(path)], check=True, env=ENV)
+    return path
+
+
+def inference(model: str, batch: int, sides: dict[str, list[str]], rounds: int, iters: int, threads: int, folder: Path) -> dict:
+    """Alternate timm and the vitzoo ``sides`` (label → worker flags); img/s and median per-round ratios."""
+    import numpy as np
+
+    weights = timm_weights(model, folder)
+    common = ["--model", model, "--weights", str(weights), "--batch", str(batch), "--threads", str(threads)]
+    workers: dict[str, Worker] = {}
+    try:
+        for label, flags in {"timm": ["--framework", "timm"], **sides}.items():  # built one at a time: clean first-call times
+            logits = folder / f"logits_{model}_{batch}_{label}.npy"
+            workers[label] = Worker(label, common + flags + ["--logits", str(logits)])
+        seconds: dict[str, list[float]] = {k: [] for k in workers}
+        order = list(workers)
+        for r in range(rounds):
+            for label in order if r % 2 == 0 else order[::-1]:
+                seconds[label].append(workers[label].time(iters))
+    finally:
+        for w in workers.values():
+            w.close()
+    ref = np.load(folder / f"logits_{model}_{batch}_timm.npy")
+    out = {"model": model, "batch": batch, "threads": threads, "rounds": rounds, "iters": iters, "sides": {}}
+    for label, w in workers.items():
+        s = seconds[label]
+        side = {"img_per_s": batch / statistics.median(s), "seconds": s, **w.ready}
+        side["compile_s"] = w.ready["first_call_s"] - statistics.median(s)
+        if label != "timm":
+            side["ratio"] = statistics.median(t / v for t, v in zip(seconds["timm"], s))
+            side["max_diff"] = float(np.abs(np.load(folder / f"logits_{model}_{batch}_{label}.npy") - ref).max())
+        out["sides"][label] = side
+    return out
+
+
+def import_time(repeat: int) -> dict:
+    code = "import time; t = time.perf_counter(); import vitzoo; print(time.perf_counter() - t)"
+    times = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=ENV).stdout)
+             for _ in range(repeat)]
+    return {"seconds": statistics.median(times), "runs": times}
+
+
+def machine() -> dict:
+    """CPU, cores, versions: the context the numbers need."""
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), platform.processor())
+    flags = next((line for line in open("/proc/cpuinfo") if line.startswith("flags")), "")
+    versions = {}
+    for mod in ("mindspore", "torch", "timm", "numpy"):
+        code = f"import {mod}; print({mod}.__version__)"
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV)
+        versions[mod] = proc.stdout.strip().splitlines()[-1] if proc.returncode == 0 else "missing"
+    commit = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    return {"cpu": cpu, "cores": os.cpu_count(), "avx512": "avx512f" in flags, "avx2": "avx2" in flags,
+            "python": platform.python_version(), "versions": versions, "commit": commit,
+            "date": time.strftime("%Y-%m-%d %H:%M")}
+
+
+def table_rows(res: dict) -> list[tuple[str, str, str, str, Optional[bool]]]:
+    """(measure, goal, measured, detail, met) for every result present."""
+    rows = []
+
+    def infer_row(key: str, side: str, title: str, goal: float) -> None:
+        if key not in res or side not in res[key]["sides"]:
+            return
+        r = res[key]
+        s, t = r["sides"][side], r["sides"]["timm"]
+        rows.append((title, f"≥ {goal:.1f}× timm", f"{s['ratio']:.2f}×",
+                     f"{s['img_per_s']:.2f} vs {t['img_per_s']:.2f} img/s; max abs Δlogit {s['max_diff']:.1e}", s["ratio"] >= goal))
+
+    infer_row("infer_b8", "jit", "ViT-B/16 inference, batch 8, jit=True", 1.0)
+    infer_row("infer_b1", "jit", "ViT-B/16 inference, batch 1, jit=True", 1.0)
+    infer_row("infer_s8", "jit", "ViT-S/16 inference, batch 8, jit=True", 1.0)
+    infer_row("infer_b8", "pynative", "ViT-B/16 inference, batch 8, PyNative", 0.8)
+    infer_row("infer_b8", "numpy", "ViT-B/16 inference, batch 8, NumPy backend", 0.0)
+    if "infer_b1" in res:
+        s = res["infer_b1"]["sides"]["jit"]
+        rows.append(("first call of a jit model, ViT-B/16 batch 1", "≤ 3 s", f"{s['first_call_s']:.2f} s",
+                     f"compile ≈ {s['compile_s']:.2f} s + one forward", s["first_call_s"] <= 3.0))
+    if "create" in res:
+        med = res["create"]["median"]
+        vz, tm = med["vitzoo warm"], med["timm"]
+        ratio = (vz["create_s"] + vz["forward_s"]) / (tm["create_s"] + tm["forward_s"])
+        rows.append(("create(pretrained, warm cache) → first logits, ViT-B/16", "≤ 1.0× timm", f"{ratio:.2f}×",
+                     f"{vz['create_s'] + vz['forward_s']:.2f} vs {tm['create_s'] + tm['forward_s']:.2f} s; whole process "
+                     f"{vz['process_s'] / tm['process_s']:.2f}×; max abs Δlogit {res['create']['max_diff']['warm']:.1e}", ratio <= 1.0))
+    if "convert" in res:
+        c = res["convert"]
+        row = c["rows"][0]
+        rows.append((f"convert {c['variant']} timm → vitzoo", "≥ 1 GB/s, peak RSS ≤ 1.3× file",
+                     f"{row['gb_per_s']:.2f} GB/s, {row['peak_over_size']:.2f}×",
+                     f"{row['bytes'] / 1e9:.2f} GB in {row['seconds']:.2f} s, peak RSS {row['peak_kb'] / 1024:.0f} MB",
+                     row["gb_per_s"] >= 1.0 and row["peak_over_size"] <= 1.3))
+    if "import" in res:
+        s = res["import"]["seconds"]
+        rows.append(("import vitzoo", "≤ 0.2 s", f"{s:.3f} s", "fresh interpreter, median", s <= 0.2))
+    return rows
+
+
+def markdown(res: dict) -> str:
+    m = res["machine"]
+    lines = [f"Measured {m['date']} on {m['cpu']}, {m['cores']} cores ({'AVX-512' if m['avx512'] else 'AVX2' if m['avx2'] else 'no AVX2'}), "
+             f"Python {m['python']}, " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + f"; vitzoo {m['commit']}; "
+             f"{res['threads']} threads each; load average {res['load_before'][0]:.1f} before, {res['load_after'][0]:.1f} after"
+             f"{' (--quick)' if res['quick'] else ''}.", "",
+             "| measure | goal | measured | detail | met |", "|---|---|---|---|---|"]
+    for title, goal, value, detail, met in table_rows(res):
+        mark = "yes" if met else "no"
+        lines.append(f"| {title} | {goal if not goal.startswith('≥ 0.0') else '(reference)'} | {value} | {detail} | "
+                     f"{mark if not goal.startswith('≥ 0.0') else ''} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="3 rounds, ViT-B/16 conversion, one create repeat")
+    parser.add_argument("--rounds", type=int, help="alternation rounds per inference row (default 7, quick 3)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for both frameworks")
+    parser.add_argument("--only", nargs="+", choices=["infer_b8", "infer_b1", "infer_s8", "create", "convert", "import"])
+    parser.add_argument("--no-numpy", action="store_true", help="skip the NumPy backend side of the ViT-B/16 batch-8 row")
+    parser.add_argument("--out", type=Path, default=HERE, help="folder for results.json / results.md")
+    args = parser.parse_args(argv)
+    rounds = args.rounds or (3 if args.quick else 7)
+    todo = args.only or ["import", "infer_b8", "infer_b1", "infer_s8", "create", "convert"]
+
+    res: dict[str, Any] = {"quick": args.quick, "threads": args.threads, "load_before": os.getloadavg(), "machine": machine()}
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="vitzoo-bench-") as tmp:
+        folder = Path(tmp)
+        jit, pynative = ["--framework", "vitzoo", "--jit"], ["--framework", "vitzoo"]
+        for key in todo:
+            t = time.perf_counter()
+            print(f"[{key}] ...", flush=True)
+            if key == "import":
+                res[key] = import_time(5 if args.quick else 9)
+            elif key == "infer_b8":
+                sides = {"jit": jit, "pynative": pynative}
+                if not args.no_numpy:
+                    sides["numpy"] = pynative + ["--backend", "numpy"]
+                res[key] = inference("vit_b_16", 8, sides, rounds, 1, args.threads, folder)
+            elif key == "infer_b1":
+                res[key] = inference("vit_b_16", 1, {"jit": jit}, rounds, 3, args.threads, folder)
+            elif key == "infer_s8":
+                res[key] = inference("vit_s_16", 8, {"jit": jit}, rounds, 2, args.threads, folder)
+            elif key == "create":
+                import create_bench
+
+                res[key] = create_bench.measure("mindspore", 1 if args.quick else 3)
+            elif key == "convert":
+                import convert_bench
+
+                variant = "vit_b_16" if args.quick else "vit_l_16"
+                size, rows = convert_bench.bench(variant, only_timm=True)
+                res[key] = {"variant": variant, "bytes": size, "rows": rows}
+            print(f"[{key}] {time.perf_counter() - t:.0f} s", flush=True)
+    res["load_after"] = os.getloadavg()
+    res["total_s"] = time.perf_counter() - started
+
+    text = markdown(res)
+    print()
+    print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(res, indent=1) + "\n")
+    (args.out / "results.md").write_text(text)
+    print(f"wrote {args.out / 'results.json'} and {args.out / 'results.md'} ({res['total_s'] / 60:.1f} min)")
+
+
+if __name__ == "__main__":
+    main()
