@@ -95,3 +95,12 @@ def test_failed_write_leaves_nothing(tmp_path):
     with pytest.raises(CheckpointError):
         weights.save_file(ckpt, tmp_path / "out.safetensors")
     assert os.listdir(tmp_path) == []
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        weights.save_file(make_ckpt(), tmp_path / "m.safetensors")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.safetensors").stat().st_mode & 0o777 == 0o644

@@ -31,6 +31,7 @@ def atomic_path(target: str | os.PathLike[str], *, overwrite: bool = True) -> It
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(name)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the result should follow the umask like open()
     try:
         yield tmp
         if not overwrite and target.exists():
@@ -38,6 +39,12 @@ def atomic_path(target: str | os.PathLike[str], *, overwrite: bool = True) -> It
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 22) -> str:
