@@ -32,3 +32,14 @@ class DataError(VitzooError):
 
 class BackendError(VitzooError):
     """A backend that is missing, not installed, or cannot run the request."""
+
+
+def reason(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name if empty), for one-sentence errors.
+
+    Example:
+        >>> reason(ValueError("bad header\\nat byte 8"))
+        'bad header'
+    """
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

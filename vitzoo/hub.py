@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 from urllib.parse import urlsplit
 
-from vitzoo.errors import CheckpointError, DownloadError
+from vitzoo.errors import CheckpointError, DownloadError, reason
 from vitzoo.fileio import atomic_path, sha256_file
 from vitzoo.pretrained import MS_ORIGIN, WeightSet
 
@@ -281,5 +281,4 @@ def _reason(exc: BaseException) -> str:
         return f"HTTP {exc.code} {exc.reason}"
     if isinstance(exc, urllib.error.URLError):
         return str(exc.reason)
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    return reason(exc)

@@ -32,7 +32,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from vitzoo.errors import CheckpointError
+from vitzoo.errors import CheckpointError, reason
 from vitzoo.fileio import atomic_path
 from vitzoo.spec import ViTSpec
 from vitzoo.weights import safetensors_io
@@ -86,7 +86,7 @@ def read(path: Path, variant: Optional[ViTSpec] = None) -> Checkpoint:
         try:
             state, heads = _to_canonical(npz, prefix, source)
         except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
-            raise CheckpointError(f"{source} cannot be read ({_first_line(exc)}); it is corrupt, truncated or holds pickled objects.") from None
+            raise CheckpointError(f"{source} cannot be read ({reason(exc)}); it is corrupt, truncated or holds pickled objects.") from None
     config: dict[str, Any] = {"norm_eps": 1e-6, "gelu": "exact", "num_heads": heads}
     if "cls_token" not in state:
         config["global_pool"] = "avg"  # the 'gap' classifier
@@ -147,7 +147,7 @@ class _MappedNpz:
         try:
             self._npz = np.load(path, allow_pickle=False)
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-            raise CheckpointError(f"{source} is not a readable .npz archive ({_first_line(exc)}).") from None
+            raise CheckpointError(f"{source} is not a readable .npz archive ({reason(exc)}).") from None
         if not isinstance(self._npz, np.lib.npyio.NpzFile):
             raise CheckpointError(f"{source} is a single .npy array, not a JAX checkpoint (.npz).")
         names = self._npz.zip.namelist()
@@ -178,7 +178,7 @@ class _MappedNpz:
         try:  # compressed: NumPy inflates exactly the bytes whose size was just checked
             return self._npz[key]
         except Exception as exc:  # noqa: BLE001 - zlib, zipfile and NumPy errors all mean a damaged member
-            raise CheckpointError(f"{self.source}: array {key!r} cannot be read ({_first_line(exc)}); the archive is damaged.") from None
+            raise CheckpointError(f"{self.source}: array {key!r} cannot be read ({reason(exc)}); the archive is damaged.") from None
 
     def _header(self, key: str, info: zipfile.ZipInfo) -> tuple[int, tuple[tuple[int, ...], bool, np.dtype], int]:
         """Where the member's data starts, its (shape, fortran order, dtype), and the header length."""
@@ -205,7 +205,7 @@ class _MappedNpz:
             reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
             shape, fortran, dtype = reader(head)
         except Exception as exc:  # noqa: BLE001 - NumPy's header parser raises ValueError, SyntaxError, TokenError...
-            raise CheckpointError(f"{damaged} has a corrupt .npy header ({_first_line(exc)}).") from None
+            raise CheckpointError(f"{damaged} has a corrupt .npy header ({reason(exc)}).") from None
         if dtype.hasobject:
             raise CheckpointError(f"{damaged} holds Python objects (a pickle); vitzoo never unpickles checkpoint data.")
         nbytes = math.prod(shape) * dtype.itemsize
@@ -265,11 +265,6 @@ def _to_canonical(npz: _MappedNpz, prefix: str, source: str) -> tuple[dict[str, 
     if "cls_token" in state and state["cls_token"].ndim == 2:  # some exports drop the batch axis
         state["cls_token"] = state["cls_token"][None]
     return state, heads
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 FORMAT = register_format(

@@ -27,7 +27,7 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from vitzoo.errors import CheckpointError, VitzooError
+from vitzoo.errors import CheckpointError, VitzooError, reason
 from vitzoo.fileio import atomic_path
 from vitzoo.spec import ViTSpec
 from vitzoo.variants import get_spec
@@ -155,7 +155,7 @@ def load_torch_state(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
             obj = torch.load(str(path), map_location="cpu", weights_only=True, mmap=is_zip)
     except Exception as exc:  # torch raises many types for a bad or unsafe pickle
         raise CheckpointError(
-            f"{str(path)!r} cannot be loaded with torch.load(weights_only=True) ({_first_line(exc)}); "
+            f"{str(path)!r} cannot be loaded with torch.load(weights_only=True) ({reason(exc)}); "
             "re-save its state dict with safetensors."
         ) from None
     if not isinstance(obj, Mapping):
@@ -174,7 +174,7 @@ def load_torch_state(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
             try:
                 state[name] = (value.float() if value.dtype == torch.bfloat16 else value).numpy()
             except (RuntimeError, TypeError) as exc:  # sparse, quantized or meta tensors have no NumPy form
-                raise CheckpointError(f"{str(path)!r}: tensor {name!r} cannot be read as an array ({_first_line(exc)}).") from None
+                raise CheckpointError(f"{str(path)!r}: tensor {name!r} cannot be read as an array ({reason(exc)}).") from None
         else:
             dropped.append(name)
     return state, dropped
@@ -258,11 +258,6 @@ def _strip_prefix(name: str) -> str:
 def _canonical_name(name: str) -> str:
     name = _strip_prefix(name)
     return re.sub(r"^(blocks\.\d+)\.gamma_([12])$", r"\1.ls\2.gamma", name)  # DeiT-III's old layer-scale names
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 FORMAT = register_format(

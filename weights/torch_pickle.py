@@ -26,7 +26,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from vitzoo.errors import CheckpointError
+from vitzoo.errors import CheckpointError, reason
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # the first pickle of a pre-zip torch.save file
 _LEGACY_HEAD = 64 << 20  # the pickles of a legacy file precede its data; they are far smaller than this
@@ -67,8 +67,7 @@ def check(path: "str | os.PathLike[str]") -> None:
             "(re-save the weights with safetensors)."
         ) from None
     except Exception as exc:  # noqa: BLE001 - a dry run with inert stand-ins: any error means a damaged file
-        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise CheckpointError(f"{source} is not a readable PyTorch checkpoint ({text}); it is truncated or corrupt.") from None
+        raise CheckpointError(f"{source} is not a readable PyTorch checkpoint ({reason(exc)}); it is truncated or corrupt.") from None
 
 
 def _data_pkl(zf: zipfile.ZipFile, size: int) -> bytes:

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from vitzoo.errors import DataError
+from vitzoo.errors import DataError, reason
 from vitzoo.tasks import IMG_EXTENSIONS
 AUGMENTATIONS = ("auto", "light", "rrc", "none")
 # Images whose shorter side is at most this are "small" (digits, CIFAR): "auto" picks "light".
@@ -104,7 +104,7 @@ def load_image(path: "str | os.PathLike[str]") -> Any:
     except DataError:
         raise
     except Exception as exc:  # noqa: BLE001 - Pillow's decoders raise OSError, SyntaxError, struct.error, DecompressionBombError...
-        raise DataError(f"Cannot read image {str(path)!r} ({_first_line(exc)}); replace or remove the file.") from None
+        raise DataError(f"Cannot read image {str(path)!r} ({reason(exc)}); replace or remove the file.") from None
 
 
 def _to_rgb(img: Any, path: "str | os.PathLike[str]") -> Any:
@@ -322,8 +322,3 @@ def _inter(name: str) -> Any:
 def _check_batch(batch_size: int) -> None:
     if not isinstance(batch_size, int) or batch_size <= 0:
         raise DataError(f"Batch size must be a positive integer, got {batch_size!r}.")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
