@@ -10,6 +10,7 @@ from vitzoo.canonical import expected_shapes
 
 torch = pytest.importorskip("torch")
 timm = pytest.importorskip("timm")
+from timm_models import randomise_  # noqa: E402
 
 CASES = {
     "vit_ti_16": (dict(), dict()),
@@ -25,20 +26,10 @@ CASES = {
 }
 
 
-def randomised_timm(**kwargs):
-    torch.manual_seed(0)
-    model = timm.create_model("vit_tiny_patch16_224", pretrained=False, **kwargs).eval()
-    with torch.no_grad():
-        for name, p in model.named_parameters():  # non-trivial values everywhere, LayerNorms included
-            scale = 0.05 if p.ndim > 1 else 0.3
-            p.copy_(torch.randn_like(p) * scale + (1.0 if name.endswith("norm1.weight") else 0.0))
-    return model
-
-
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_logits_match_timm(case):
     timm_kwargs, spec_kwargs = CASES[case]
-    ref = randomised_timm(**timm_kwargs)
+    ref = randomise_(timm.create_model("vit_tiny_patch16_224", pretrained=False, **timm_kwargs))
     state = {k: v.numpy() for k, v in ref.state_dict().items()}
     model = get_backend("numpy").build(vitzoo.get_spec("vit_ti_16", **spec_kwargs), state)
     x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))

@@ -20,22 +20,10 @@ import vitzoo  # noqa: E402
 from vitzoo import weights  # noqa: E402
 from vitzoo.errors import CheckpointError, VitzooError  # noqa: E402
 from vitzoo.spec import ViTSpec  # noqa: E402
+from timm_models import tiny_timm as tiny  # noqa: E402
 
 X = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
 BACKENDS = ["numpy"] + (["mindspore"] if (Path(__file__).parents[1] / "backends/mindspore/__init__.py").exists() else [])
-
-
-def tiny(seed: int = 0, **kwargs) -> "torch.nn.Module":
-    """A 2-block timm ViT at 32 px with every parameter random (zero-init biases would hide mix-ups)."""
-    args = dict(depth=2, img_size=32, patch_size=8, num_classes=5)
-    args.update(kwargs)
-    model = timm.create_model("vit_tiny_patch16_224", **args).eval()
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            noise = torch.randn(p.shape, generator=gen) * 0.1
-            p.copy_(1 + noise if "norm" in name and name.endswith("weight") else noise)
-    return model
 
 
 def timm_out(model: "torch.nn.Module") -> np.ndarray:
