@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -67,6 +68,7 @@ def child(code: str, *argv: object) -> str:
 
 
 def measure(src: Path, dst: Path, to_format: str) -> dict:
+    os.sync()  # flush the sources' dirty pages first: time the converter, not the disk's backlog
     return json.loads(child(_CHILD, src, dst, to_format).strip().splitlines()[-1])
 
 

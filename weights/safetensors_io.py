@@ -15,7 +15,7 @@ import mmap
 import os
 import struct
 from pathlib import Path
-from typing import Any, BinaryIO, Mapping, Optional
+from typing import Any, BinaryIO, Callable, Mapping, Optional
 
 import numpy as np
 
@@ -68,11 +68,29 @@ def load(path: "str | os.PathLike[str]") -> tuple[dict[str, np.ndarray], dict[st
     return tensors, metadata
 
 
-def save(path: "str | os.PathLike[str]", tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> None:
+class Deferred:
+    """A metadata value known only once the tensors are written, e.g. a digest computed meanwhile.
+
+    :func:`save` reserves ``length`` characters for it in the header, streams the
+    tensors, then calls ``resolve()`` and writes the header again, all before the
+    file is renamed into place: the slow value is computed while the data is written.
+
+    Example:
+        >>> Deferred(3, lambda: "abc").resolve()
+        'abc'
+    """
+
+    def __init__(self, length: int, resolve: Callable[[], str]) -> None:
+        self.length = length
+        self.resolve = resolve
+
+
+def save(path: "str | os.PathLike[str]", tensors: Mapping[str, np.ndarray], metadata: Mapping[str, Any]) -> None:
     """Write tensors atomically: a temporary file in the same directory, renamed into place.
 
     Tensors are streamed one by one in the order given (no whole-file buffer);
-    memory-mapped inputs have their pages released once written.
+    memory-mapped inputs have their pages released once written. Metadata values
+    are strings, or :class:`Deferred` values filled in after the tensors.
 
     Example:
         >>> import tempfile, numpy as np, pathlib
@@ -90,14 +108,30 @@ def save(path: "str | os.PathLike[str]", tensors: Mapping[str, np.ndarray], meta
             raise CheckpointError(f"Tensor {name!r} has dtype {arr.dtype}, which safetensors cannot store.")
         entries[name] = {"dtype": code, "shape": list(arr.shape), "data_offsets": [offset, offset + arr.nbytes]}
         offset += arr.nbytes
-    header = json.dumps({"__metadata__": {k: str(v) for k, v in metadata.items()}, **entries}, separators=(",", ":")).encode()
-    header += b" " * (-len(header) % 8)  # keep tensor data 8-byte aligned, as safetensors itself does
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+    late = {k: v for k, v in metadata.items() if isinstance(v, Deferred)}
+    text = {k: "0" * v.length if k in late else str(v) for k, v in metadata.items()}
+    header = _header(text, entries)
+    # "r+b", not "wb": the temporary file exists and is empty, and on ext4 closing a file
+    # opened with O_TRUNC starts its writeback at once (~0.3 s per GB, auto_da_alloc).
+    with atomic_path(path) as tmp, open(tmp, "r+b") as fh:
         fh.write(struct.pack("<Q", len(header)))
         fh.write(header)
         for value in tensors.values():
             _write_array(fh, np.asarray(value))
             release(value)
+        if late:
+            final = _header({**text, **{k: str(v.resolve()) for k, v in late.items()}}, entries, len(header))
+            fh.seek(8)
+            fh.write(final)
+
+
+def _header(metadata: Mapping[str, str], entries: Mapping[str, Any], size: Optional[int] = None) -> bytes:
+    """The JSON header, padded with spaces to a multiple of 8 bytes (as safetensors does), or to ``size``."""
+    header = json.dumps({"__metadata__": dict(metadata), **entries}, separators=(",", ":")).encode()
+    target = len(header) + (-len(header) % 8) if size is None else size
+    if len(header) > target:
+        raise CheckpointError(f"A deferred metadata value outgrew the space reserved for it ({len(header)} > {target} bytes).")
+    return header + b" " * (target - len(header))
 
 
 def load_mmap(path: "str | os.PathLike[str]") -> tuple[dict[str, np.ndarray], dict[str, str]]:

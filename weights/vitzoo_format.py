@@ -71,8 +71,9 @@ def write(ckpt: Checkpoint, path: "str | os.PathLike[str]") -> None:
         "spec": ckpt.spec.to_json(),
     }
     for key in _STRING_KEYS:
-        if ckpt.meta.get(key) is not None:
-            metadata[key] = str(ckpt.meta[key])
+        value = ckpt.meta.get(key)
+        if value is not None:  # a Deferred (e.g. a digest still being computed) is filled in by save
+            metadata[key] = value if isinstance(value, safetensors_io.Deferred) else str(value)
     for key in _JSON_KEYS[1:]:
         if ckpt.meta.get(key) is not None:
             metadata[key] = json.dumps(ckpt.meta[key])
