@@ -63,6 +63,24 @@ def test_random_init_is_deterministic_and_timm_like():
     assert np.all(a["blocks.0.norm1.weight"] == 1) and np.all(a["head.bias"] == 0)
 
 
+def test_random_init_is_the_same_on_any_thread_count(monkeypatch):
+    """Blocks are drawn on a thread pool; the values depend on seed, name and shape only."""
+    import vitzoo.init as init
+
+    spec = vitzoo.get_spec("vit_ti_16", depth=2)
+    monkeypatch.setattr(init, "_BLOCK", 10_000)  # many blocks per tensor, so block seams are exercised
+    parallel = init.init_state(spec, seed=5)
+    monkeypatch.setattr(init.os, "cpu_count", lambda: 1)
+    serial = init.init_state(spec, seed=5)
+    assert all(np.array_equal(parallel[k], serial[k]) for k in parallel)
+    w = parallel["blocks.1.mlp.fc2.weight"]
+    assert abs(w.std() - 0.02 * 0.88) < 1e-3 and np.abs(w).max() <= 0.04 + 1e-6
+    assert not np.array_equal(init.init_state(spec, seed=6)["pos_embed"], parallel["pos_embed"])
+    # one tensor's stream does not depend on the others: a new head leaves the blocks alone
+    other = init.init_state(spec.replace(num_classes=10), seed=5)
+    assert np.array_equal(other["blocks.0.attn.qkv.weight"], parallel["blocks.0.attn.qkv.weight"])
+
+
 def test_bad_state_names_the_tensor():
     spec = vitzoo.get_spec("vit_ti_16", depth=1)
     state = dict(get_backend("numpy").build(spec).state)

