@@ -13,6 +13,8 @@ No network: random timm weights are laid out as a Hugging Face cache (blobs,
 snapshots, refs) for the real entry ``vit_b_16.augreg2_in21k_ft_in1k`` and read
 under ``HF_HUB_OFFLINE=1``, which is the path a user with a warm hub cache takes.
 "Cold" means vitzoo's cache is empty; the OS page cache is warm for everyone.
+Phases: ``import`` (the framework too: torch+timm, or vitzoo+MindSpore, which
+``import vitzoo`` alone does not load), ``create``, first ``forward``.
 
 Usage:
     python benchmarks/create_bench.py [--backend mindspore|numpy] [--repeat 3] [--jit]
@@ -41,6 +43,8 @@ VITZOO_CHILD = """
 import time; t0 = time.perf_counter()
 import json, sys, numpy as np
 import vitzoo
+if sys.argv[2] == "mindspore":
+    import mindspore  # the framework's import is part of the import phase, as torch's is for timm
 t1 = time.perf_counter()
 model = vitzoo.create(sys.argv[1], pretrained=True, backend=sys.argv[2], jit=sys.argv[3] == "1")
 t2 = time.perf_counter()

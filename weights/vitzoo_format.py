@@ -36,7 +36,9 @@ def detect(path: Path) -> bool:
 def read(path: "str | os.PathLike[str]", variant: Optional[ViTSpec] = None) -> Checkpoint:
     """Read a canonical checkpoint; ``variant`` is ignored (the file states its own spec)."""
     path = Path(path)
-    tensors, metadata = safetensors_io.load(path)
+    # read-only views into a memory map, like the timm and HF readers: a backend copies each
+    # tensor once into its own parameters (a private copy here would double the work on create)
+    tensors, metadata = safetensors_io.load_mmap(path)
     if metadata.get("format") != "vitzoo" or "spec" not in metadata:
         raise CheckpointError(f"{str(path)!r} is a safetensors file but not a vitzoo checkpoint (no vitzoo spec in its metadata).")
     meta: dict[str, Any] = {}
