@@ -226,7 +226,7 @@ def main(argv: Optional[list[str]] = None) -> None:
                 sides = {"jit": jit, "pynative": pynative}
                 if not args.no_numpy:
                     sides["numpy"] = pynative + ["--backend", "numpy"]
-                res[key] = inference("vit_b_16", 8, sides, rounds, 1, args.threads, folder)
+                res[key] = inference("vit_b_16", 8, sides, rounds, 2, args.threads, folder)
             elif key == "infer_b1":
                 res[key] = inference("vit_b_16", 1, {"jit": jit}, rounds, 3, args.threads, folder)
             elif key == "infer_s8":
@@ -241,7 +241,8 @@ def main(argv: Optional[list[str]] = None) -> None:
                 variant = "vit_b_16" if args.quick else "vit_l_16"
                 size, rows = convert_bench.bench(variant, only_timm=True)
                 res[key] = {"variant": variant, "bytes": size, "rows": rows}
-            print(f"[{key}] {time.perf_counter() - t:.0f} s", flush=True)
+            res[key]["load_after"] = os.getloadavg()[0]  # the 1-minute load as the row ends: how quiet it was
+            print(f"[{key}] {time.perf_counter() - t:.0f} s, load {res[key]['load_after']:.2f}", flush=True)
     res["load_after"] = os.getloadavg()
     res["total_s"] = time.perf_counter() - started
 
