@@ -2,9 +2,9 @@
 
 On CPU, MindSpore 2.10 runs PyNative operators through an asynchronous launch
 pipeline whose worker threads compete with the compute threads for the cores:
-on a 2-core machine a ViT-B/16 forward in PyNative mode is ~4× slower than with
-synchronous launches, and a single large MatMul ~1.5× slower (benchmarks/README.md).
-Graph mode (``jit=True``) is unaffected either way.
+on a 2-core machine a ViT-S/16 batch-8 forward in PyNative mode takes ~2× as long
+as with synchronous launches, and a single large MatMul ~1.5× as long
+(benchmarks/README.md). Graph mode (``jit=True``) is unaffected either way.
 
 ``mindspore.runtime.launch_blocking()`` only takes effect before the first
 operator runs, so this is done when ``vitzoo.backends.mindspore`` is imported.
