@@ -5,7 +5,8 @@ Rows (fp32, CPU, the same thread count on both sides):
 * inference img/s, vitzoo (MindSpore, ``jit=True`` or PyNative) ÷ timm: ViT-B/16 batch 8 and
   batch 1, ViT-S/16 batch 8, and the NumPy backend for reference. Each model lives in its
   own worker process (benchmarks/worker.py); the workers are asked in turn, round after
-  round (so both see the same machine load), and the ratio is the median of per-round ratios;
+  round (so both see the same machine load; each round starts once other processes leave
+  the CPU idle, ``--quiet-below``/``--max-wait``), and the ratio is the median of per-round ratios;
 * the first call of a ``jit=True`` model (graph compilation plus one forward), ViT-B/16;
 * ``create(pretrained, warm cache)`` → first logits vs timm's ``create_model`` on the same
   file (benchmarks/create_bench.py, fresh processes);
@@ -81,6 +82,29 @@ class Worker:
             self.proc.wait(timeout=60)
 
 
+def cpu_busy(seconds: float = 1.0) -> float:
+    """Fraction of all cores busy over ``seconds`` (from /proc/stat): other people's work while ours idles."""
+    def sample() -> tuple[int, int]:
+        fields = [int(v) for v in open("/proc/stat").readline().split()[1:]]
+        return sum(fields), fields[3] + fields[4]  # total, idle + iowait
+
+    (t0, i0), _ = sample(), time.sleep(seconds)
+    t1, i1 = sample()
+    return 1.0 - (i1 - i0) / max(1, t1 - t0)
+
+
+def wait_quiet(threshold: float, max_wait: float) -> float:
+    """Wait (at most ``max_wait`` s) until the machine is below ``threshold`` busy; returns the busy fraction seen last."""
+    deadline = time.monotonic() + max_wait
+    busy = cpu_busy()
+    while busy > threshold and time.monotonic() < deadline:
+        busy = cpu_busy()
+    return busy
+
+
+QUIET = {"threshold": 0.15, "max_wait": 60.0}  # set from the command line; max_wait 0 disables waiting
+
+
 def timm_weights(model: str, folder: Path) -> Path:
     """Random timm weights for ``model`` (vitzoo short name), written once per run."""
     from worker import TIMM_ARCH
@@ -103,15 +127,18 @@ def inference(model: str, batch: int, sides: dict[str, list[str]], rounds: int, 
             logits = folder / f"logits_{model}_{batch}_{label}.npy"
             workers[label] = Worker(label, common + flags + ["--logits", str(logits)])
         seconds: dict[str, list[float]] = {k: [] for k in workers}
+        busy: list[float] = []
         order = list(workers)
         for r in range(rounds):
+            if QUIET["max_wait"] > 0:  # start each round when other work has calmed down (2 shared cores)
+                busy.append(round(wait_quiet(QUIET["threshold"], QUIET["max_wait"]), 3))
             for label in order if r % 2 == 0 else order[::-1]:
                 seconds[label].append(workers[label].time(iters))
     finally:
         for w in workers.values():
             w.close()
     ref = np.load(folder / f"logits_{model}_{batch}_timm.npy")
-    out = {"model": model, "batch": batch, "threads": threads, "rounds": rounds, "iters": iters, "sides": {}}
+    out = {"model": model, "batch": batch, "threads": threads, "rounds": rounds, "iters": iters, "busy_before_rounds": busy, "sides": {}}
     for label, w in workers.items():
         s = seconds[label]
         side = {"img_per_s": batch / statistics.median(s), "seconds": s, **w.ready}
@@ -191,7 +218,9 @@ def markdown(res: dict) -> str:
     lines = [f"Measured {m['date']} on {m['cpu']}, {m['cores']} cores ({'AVX-512' if m['avx512'] else 'AVX2' if m['avx2'] else 'no AVX2'}), "
              f"Python {m['python']}, " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + f"; vitzoo {m['commit']}; "
              f"{res['threads']} threads each; load average {res['load_before'][0]:.1f} before, {res['load_after'][0]:.1f} after"
-             f"{' (--quick)' if res['quick'] else ''}.", "",
+             f"{' (--quick)' if res['quick'] else ''}"
+             + (f"; each round started once other processes kept the CPU under {res['quiet_below']:.0%} busy "
+                f"(waiting at most {res['max_wait']:.0f} s)" if res.get("max_wait") else "") + ".", "",
              "| measure | goal | measured | detail | met |", "|---|---|---|---|---|"]
     for title, goal, value, detail, met in table_rows(res):
         mark = "yes" if met else "no"
@@ -208,17 +237,24 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--only", nargs="+", choices=["infer_b8", "infer_b1", "infer_s8", "create", "convert", "import"])
     parser.add_argument("--no-numpy", action="store_true", help="skip the NumPy backend side of the ViT-B/16 batch-8 row")
     parser.add_argument("--out", type=Path, default=HERE, help="folder for results.json / results.md")
+    parser.add_argument("--quiet-below", type=float, default=0.15,
+                        help="start each round / row once the other processes keep the CPU less busy than this (default 0.15)")
+    parser.add_argument("--max-wait", type=float, default=60.0, help="longest wait for quiet, seconds (0: never wait)")
     args = parser.parse_args(argv)
     rounds = args.rounds or (3 if args.quick else 7)
+    QUIET.update(threshold=args.quiet_below, max_wait=args.max_wait)
     todo = args.only or ["import", "infer_b8", "infer_b1", "infer_s8", "create", "convert"]
 
-    res: dict[str, Any] = {"quick": args.quick, "threads": args.threads, "load_before": os.getloadavg(), "machine": machine()}
+    res: dict[str, Any] = {"quick": args.quick, "threads": args.threads, "load_before": os.getloadavg(), "machine": machine(),
+                           "quiet_below": args.quiet_below, "max_wait": args.max_wait}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="vitzoo-bench-") as tmp:
         folder = Path(tmp)
         jit, pynative = ["--framework", "vitzoo", "--jit"], ["--framework", "vitzoo"]
         for key in todo:
             t = time.perf_counter()
+            if args.max_wait > 0:
+                wait_quiet(args.quiet_below, args.max_wait)
             print(f"[{key}] ...", flush=True)
             if key == "import":
                 res[key] = import_time(5 if args.quick else 9)
