@@ -18,7 +18,7 @@ together with the machine, load averages and library versions. Every worker load
 same random timm weights, and the logits of both sides are compared (max |diff| column).
 
 Usage:
-    python -m benchmarks              # full run, ~10 min on 2 cores
+    python -m benchmarks              # full run, ~6 min on 2 cores
     python -m benchmarks --quick      # fewer rounds, ViT-B/16 instead of ViT-L/16 for conversion (~4 min)
     python benchmarks/run.py --only infer_b8 --rounds 9
 """
