@@ -134,3 +134,16 @@ def test_amp_step_runs(data: Path, tmp_path: Path) -> None:
     result = vitzoo.train(data, output=tmp_path / "amp", epochs=1, amp=True, **TINY)
     assert np.isfinite(result.history[0]["loss"])
     assert load_file(tmp_path / "amp" / "last.safetensors").state["head.weight"].dtype == np.float32
+
+
+def test_without_matplotlib_the_run_says_so_and_writes_no_curves(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
+    vitzoo.train(data, output=tmp_path / "noplot", epochs=1, **TINY)
+    written = {p.name for p in (tmp_path / "noplot").iterdir()}
+    assert "curves.png" not in written and {"last.safetensors", "metrics.jsonl"} <= written
+    notes = [line for line in capsys.readouterr().err.splitlines() if "matplotlib" in line]
+    assert notes == ["note: matplotlib is not installed, so no curves.png is written (pip install 'vitzoo[plot]')"]

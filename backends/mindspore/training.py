@@ -267,6 +267,8 @@ def run_training(cfg: TrainConfig, *, rank: int = 0, world_size: int = 1) -> Tra
     mapping = class_mapping(val_folder, model)
     eval_tf = _eval_transform(model)
     evaluate = compiled_forward(model, per_rank) if rank == 0 else None
+    if rank == 0 and not _can_plot():
+        print("note: matplotlib is not installed, so no curves.png is written (pip install 'vitzoo[plot]')", file=sys.stderr)
     if rank == 0:
         print(f"training {model.spec.depth}-block ViT ({_count(model)/1e6:.2f}M params) on {len(train_folder)} images, "
               f"{len(classes)} classes; augment={augment}, {cfg.optimizer} lr {cfg.base_lr:g}, {world_size} device(s)", file=sys.stderr)
@@ -393,15 +395,22 @@ def _write_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
         tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
+def _can_plot() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _plot(path: Path, rows: list[dict[str, Any]]) -> None:
     """Loss and validation accuracy per epoch; skipped without matplotlib (the ``plot`` extra)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    if not _can_plot():
         return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     epochs = [r["epoch"] for r in rows]
     fig, left = plt.subplots(figsize=(6, 3.5))
     left.plot(epochs, [r["loss"] for r in rows], color="tab:blue", label="train loss")
