@@ -100,7 +100,8 @@ def test_every_timm_variant_is_timms_architecture():
 
 # one of each new kind of architecture, shrunk to one block at a few patches
 NEW_KINDS = ["vit_s_8", "vit_b_16_miil", "vit_m_16_gap_240", "vit_m_16_reg4_gap_256", "vit_so150m_patch16_reg4_gap_256",
-             "vit_so150m2_patch16_reg1_gap_256", "vit_h_14_gap", "vit_base_patch14_reg1_tipsv2", "flexivit_small"]
+             "vit_so150m2_patch16_reg1_gap_256", "vit_h_14_gap", "vit_base_patch14_reg1_tipsv2", "vit_giant_patch14_reg1_tipsv2",
+             "flexivit_small"]
 
 
 @pytest.mark.parametrize("variant", NEW_KINDS)

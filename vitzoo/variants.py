@@ -333,6 +333,11 @@ def vit_so400m_patch14_reg1_tipsv2() -> ViTSpec:
     return ViTSpec(**_TIPS, embed_dim=1152, depth=27, num_heads=16, mlp_dim=4304)
 
 
+@register_variant()
+def vit_giant_patch14_reg1_tipsv2() -> ViTSpec:
+    return ViTSpec(**_TIPS, embed_dim=1536, depth=40, num_heads=24, mlp_dim=4096, mlp_type="swiglu")
+
+
 # FlexiViT at its 16 px patch size and 240 px: the position embedding leaves out the class token.
 _FLEXI = dict(img_size=240, patch_size=16, pos_embed_prefix=False)
 
