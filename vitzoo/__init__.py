@@ -2,8 +2,8 @@
 
 Example:
     >>> import vitzoo
-    >>> vitzoo.list_models("vit_b_16*")
-    ['vit_b_16', 'vit_b_16_384']
+    >>> vitzoo.list_models("vit_b_32*")
+    ['vit_b_32', 'vit_b_32_384']
     >>> vitzoo.get_spec("vit_b_16").embed_dim
     768
 
