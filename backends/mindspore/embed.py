@@ -66,7 +66,7 @@ def _pool_tokens(model: Any, tokens: Tensor, pool: str) -> Tensor:
     if pool == "cls":
         return tokens[:, 0]
     if pool == "map":
-        return model.attn_pool(tokens[:, n:])
+        return model.attn_pool(tokens)  # it leaves the prefix tokens out itself
     return tokens[:, n:].mean(1)
 
 

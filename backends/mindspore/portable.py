@@ -135,10 +135,12 @@ class PortableAttentionPool(nn.Cell):
         self.proj = Linear(state, name + ".proj")
         self.norm = PortableLayerNorm(state, name + ".norm", spec.norm_eps)
         self.mlp = PortableMlp(spec, state, name + ".mlp")
+        self.start = spec.num_prefix_tokens
         self.scores = ops.BatchMatMul(transpose_b=True)
         self.mix = ops.BatchMatMul()
 
     def construct(self, x: Tensor) -> Tensor:
+        x = x[:, self.start :]  # timm pools the patch tokens only
         b, n, _ = x.shape
         latent = ops.broadcast_to(self.latent, (b, 1, self.dim))
         q = _heads(self.q(latent), 1, 1, self.num_heads, self.head_dim)[0]
@@ -168,7 +170,10 @@ def portable_copy(model: Any) -> Any:
         if norm + ".weight" in state:
             setattr(copy, norm, PortableLayerNorm(state, norm, spec.norm_eps))
     if "attn_pool.latent" in state:
+        from .heads import borrow
+
         copy.attn_pool = PortableAttentionPool(spec, state, "attn_pool")
+        borrow(copy, "pool", copy.attn_pool)  # the model pools through this reference
     for path, param in copy.parameters_and_names():  # cells attached late only got their local names
         param.name = path
     return copy
