@@ -50,6 +50,8 @@ __all__ = [
     "train",
     "evaluate",
     "predict",
+    "embed",
+    "export",
 ]
 
 
@@ -62,6 +64,14 @@ def __getattr__(name: str) -> object:  # light helpers, imported on first use
         from vitzoo.transforms import transforms_for
 
         return transforms_for
+    if name == "export":
+        from vitzoo.exporting import export
+
+        return export
+    if name == "embed":
+        from vitzoo.embedding import embed
+
+        return embed
     if name in ("train", "evaluate", "predict"):  # the workflows; MindSpore loads when one runs
         from vitzoo import tasks
 
