@@ -22,6 +22,9 @@ from vitzoo.errors import (
     SpecError,
     UnknownNameError,
     VitzooError,
+    WriteError,
+    TrainError,
+    TrainingInterrupted,
 )
 from vitzoo.spec import ViTSpec
 from vitzoo.variants import get_spec, list_models, register_variant
@@ -45,6 +48,9 @@ __all__ = [
     "DownloadError",
     "DataError",
     "BackendError",
+    "WriteError",
+    "TrainError",
+    "TrainingInterrupted",
     "list_pretrained",
     "transforms_for",
     "train",
