@@ -137,7 +137,7 @@ def convert(
         source_bytes=_size(src_path),
         bytes=_size(Path(dst)),
         seconds=time.perf_counter() - start,
-        notes=_lost_numerics(ckpt.spec, to_format),
+        notes=list(ckpt.notes) + _lost_numerics(ckpt.spec, to_format),
     )
 
 
