@@ -57,17 +57,23 @@ def infer_spec(
         if name in state and state[name].ndim != ndim:  # read below for sizes; a wrong rank is a damaged file
             raise CheckpointError(f"{source}: tensor {name!r} has shape {tuple(state[name].shape)}, expected {ndim} dimensions.")
     class_token = "cls_token" in state
+    dist_token = "dist_token" in state
     reg_tokens = int(state["reg_token"].shape[1]) if "reg_token" in state else 0
+    fc2 = state.get("blocks.0.mlp.fc2.weight")
+    # a packed SwiGLU fc1 is twice as wide as fc2's input; mlp_dim is always fc2's input width
+    swiglu = fc2 is not None and fc2.ndim == 2 and fc1.shape[0] == 2 * fc2.shape[1]
     fields: dict[str, Any] = dict(
         patch_size=patch,
         in_chans=in_chans,
         embed_dim=embed_dim,
         depth=depth,
-        mlp_dim=int(fc1.shape[0]),
+        mlp_dim=int(fc2.shape[1]) if swiglu else int(fc1.shape[0]),
+        mlp_type="swiglu" if swiglu else "mlp",
         patch_bias="patch_embed.proj.bias" in state,
         qkv_bias="blocks.0.attn.qkv.bias" in state,
         qk_norm="blocks.0.attn.q_norm.weight" in state,
         class_token=class_token,
+        dist_token=dist_token,
         reg_tokens=reg_tokens,
         fc_norm="fc_norm.weight" in state,
         pre_norm="norm_pre.weight" in state,
@@ -75,7 +81,7 @@ def infer_spec(
         pre_logits_dim=int(state["pre_logits.fc.weight"].shape[0]) if "pre_logits.fc.weight" in state else 0,
         num_classes=int(state["head.weight"].shape[0]) if "head.weight" in state else 0,
     )
-    prefix = int(class_token) + reg_tokens
+    prefix = int(class_token) + int(dist_token) + reg_tokens
     pos_len = int(pos.shape[1])
     config = dict(config or {})
     prefix_in_pos = config.get("pos_embed_prefix")
@@ -101,7 +107,7 @@ def infer_spec(
     if "num_heads" not in resolved:
         resolved["num_heads"] = max(1, embed_dim // 64)  # the ViT family's head width
     if "global_pool" not in resolved:
-        resolved["global_pool"] = "token" if class_token and not fields["fc_norm"] else "avg"
+        resolved["global_pool"] = "map" if "attn_pool.latent" in state else "token" if class_token and not fields["fc_norm"] else "avg"
     extra = {k: v for k, v in config.items() if k not in fields and k not in resolved}
     try:
         return ViTSpec(**{**fields, **resolved, **extra})
