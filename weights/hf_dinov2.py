@@ -20,7 +20,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any, Mapping
 
@@ -28,7 +27,8 @@ import numpy as np
 
 from vitzoo.errors import CheckpointError
 from vitzoo.spec import ViTSpec
-from vitzoo.weights.base import Checkpoint
+from vitzoo.weights.base import Checkpoint, as_float32
+from vitzoo.weights.dinov2_format import fold_class_position
 from vitzoo.weights.hf_format import HFFamily, Mapped, Renamer, encoder_config, register_family, split_rows, unwritable
 
 _TOP = {
@@ -41,10 +41,13 @@ _TOP = {
     "layernorm.bias": "norm.bias",
 }
 _LAYER = re.compile(r"^encoder\.layer\.(\d+)\.(.+)\.(weight|bias|lambda1)$")
+# On-disk names (save_pretrained) and transformers 5's in-memory ones (a bare state_dict saved as is).
 _PARTS = {
     "attention.attention.query": "q", "attention.attention.key": "k", "attention.attention.value": "v",
-    "attention.output.dense": "attn.proj", "norm1": "norm1", "norm2": "norm2",
+    "attention.q_proj": "q", "attention.k_proj": "k", "attention.v_proj": "v",
+    "attention.output.dense": "attn.proj", "attention.o_proj": "attn.proj", "norm1": "norm1", "norm2": "norm2",
     "mlp.fc1": "mlp.fc1", "mlp.fc2": "mlp.fc2", "mlp.weights_in": "mlp.fc1", "mlp.weights_out": "mlp.fc2",
+    "mlp.down_proj": "mlp.fc2", "mlp.gate_proj": "gate", "mlp.up_proj": "up",
 }  # fmt: skip
 _SCALES = {"layer_scale1": "ls1", "layer_scale2": "ls2"}
 
@@ -53,6 +56,7 @@ def to_canonical(raw: Mapping[str, np.ndarray], cfg: Mapping[str, Any], source: 
     """Dinov2 names to canonical ones (registers: the class token's position row folded into it)."""
     out = Renamer(source)
     swiglu = False
+    halves: dict[tuple[str, str], dict[str, np.ndarray]] = {}  # in-memory SwiGLU: gate (SiLU) and up halves of fc1
     for name, value in raw.items():
         if name == "embeddings.mask_token":
             out.dropped.append(name)
@@ -62,27 +66,28 @@ def to_canonical(raw: Mapping[str, np.ndarray], cfg: Mapping[str, Any], source: 
             out.put(f"blocks.{m.group(1)}.{_SCALES[m.group(2)]}.gamma", name, value)
         elif m and m.group(3) != "lambda1" and m.group(2) in _PARTS:
             i, part, kind = m.group(1), _PARTS[m.group(2)], m.group(3)
-            swiglu = swiglu or m.group(2).startswith("mlp.weights_")
+            swiglu = swiglu or m.group(2).startswith(("mlp.weights_", "mlp.gate", "mlp.up", "mlp.down"))
             if part in ("q", "k", "v"):
                 out.put_qkv(i, part, kind, name, value)
+            elif part in ("gate", "up"):
+                out.claim(f"blocks.{i}.mlp.{part}.{kind}", name)
+                halves.setdefault((i, kind), {})[part] = as_float32(value, name, source)
             else:
                 out.put(f"blocks.{i}.{part}.{kind}", name, value)
         else:
             out.unknown.append(name)
     state = out.finish("DINOv2")
+    for (i, kind), parts in halves.items():
+        gate, up = parts.get("gate"), parts.get("up")
+        if gate is None or up is None or gate.shape != up.shape:
+            raise CheckpointError(f"{source}: layer {i} lacks a matching SwiGLU gate_proj/up_proj {kind} pair.")
+        out.claim(f"blocks.{i}.mlp.fc1.{kind}", f"layer {i} gate_proj/up_proj")
+        state[f"blocks.{i}.mlp.fc1.{kind}"] = np.concatenate([gate, up])
     config: dict[str, Any] = {"global_pool": "token", "mlp_type": "swiglu" if swiglu else "mlp"}
     if "reg_token" in state:
-        pos, cls = state.get("pos_embed"), state.get("cls_token")
-        if pos is None or cls is None or pos.ndim != 3 or cls.ndim != 3 or pos.shape[1] < 2 or cls.shape != (1, 1, pos.shape[2]):
-            raise CheckpointError(f"{source}: class token {_shape(cls)} and position embedding {_shape(pos)} do not fit together.")
-        state["cls_token"] = cls + pos[:, :1]
-        state["pos_embed"] = np.ascontiguousarray(pos[:, 1:])
+        fold_class_position(state, source)
         config["pos_embed_prefix"] = False
     return Mapped(state, out.dropped, [], config)
-
-
-def _shape(value: Any) -> Any:
-    return None if value is None else tuple(value.shape)
 
 
 def owns(spec: ViTSpec) -> bool:
@@ -147,19 +152,16 @@ def from_canonical(ckpt: Checkpoint) -> "tuple[dict[str, np.ndarray], dict[str, 
     return tensors, cfg
 
 
-def _mlp_ratio(dim: int, mlp_dim: int, swiglu: bool) -> float:
-    """An ``mlp_ratio`` from which transformers derives exactly ``mlp_dim`` hidden units."""
-    if swiglu:  # transformers: hidden = int(dim * ratio); then rounded 2/3 of it up to a multiple of 8
-        widths = [h for h in range(mlp_dim * 3 // 2 - 12, mlp_dim * 3 // 2 + 13) if h > 0 and (int(h * 2 / 3) + 7) // 8 * 8 == mlp_dim]
-    else:
-        widths = [mlp_dim]
-    for width in widths:
-        ratio = width / dim
-        for candidate in (ratio, math.nextafter(ratio, math.inf)):
-            if int(dim * candidate) == width:
-                return candidate
+def _mlp_ratio(dim: int, mlp_dim: int, swiglu: bool) -> int:
+    """The whole-number ``mlp_ratio`` (all transformers 5 accepts) from which it derives ``mlp_dim`` hidden units."""
+    for ratio in range(1, 65):
+        hidden = int(dim * ratio)
+        if swiglu:  # transformers rounds 2/3 of the hidden width up to a multiple of 8
+            hidden = (int(hidden * 2 / 3) + 7) // 8 * 8
+        if hidden == mlp_dim:
+            return ratio
     raise CheckpointError(
-        f"transformers' DINOv2 cannot build an MLP of {mlp_dim} hidden units at width {dim}; "
+        f"transformers' DINOv2 cannot build an MLP of {mlp_dim} hidden units at width {dim} (its mlp_ratio is a whole number); "
         "these weights cannot be written as a Hugging Face DINOv2. Convert them to vitzoo or timm instead."
     )
 
