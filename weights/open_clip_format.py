@@ -106,6 +106,8 @@ def read(path: Path, variant: Optional[ViTSpec] = None) -> Checkpoint:
             raise CheckpointError(f"{source} holds both {origin[target]!r} and {name!r}, which are the same weight; the file is damaged.")
         origin[target] = name
         state[target] = as_float32(value, name, source)
+    if not state and not unknown:
+        raise CheckpointError(f"{source} holds no open_clip image tower (no visual.* tensors); is it another format?")
     if unknown:
         shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
         raise CheckpointError(f"{source} has image-tower tensors that are not part of an open_clip VisionTransformer: {shown}.")
