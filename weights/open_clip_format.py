@@ -88,11 +88,14 @@ def read(path: Path, variant: Optional[ViTSpec] = None) -> Checkpoint:
     source = repr(str(path))
     raw, dropped = load_state_file(path)
     state: dict[str, np.ndarray] = {}
-    origin: dict[str, str] = {}
     unknown: list[str] = []
     text_tower: list[str] = []
+    stripped: dict[str, str] = {}
     for name, value in raw.items():
         short = _strip(name)
+        if short in stripped:  # "module.x" beside "x", in either tower: which one is the model is anyone's guess
+            raise CheckpointError(f"{source} holds both {stripped[short]!r} and {name!r}, which are the same weight; the file is damaged.")
+        stripped[short] = name
         if not short.startswith("visual."):
             text_tower.append(name)  # the text tower and logit scale
             continue
@@ -102,9 +105,6 @@ def read(path: Path, variant: Optional[ViTSpec] = None) -> Checkpoint:
         if target is None:
             unknown.append(name)
             continue
-        if target in origin:
-            raise CheckpointError(f"{source} holds both {origin[target]!r} and {name!r}, which are the same weight; the file is damaged.")
-        origin[target] = name
         state[target] = as_float32(value, name, source)
     if not state and not unknown:
         raise CheckpointError(f"{source} holds no open_clip image tower (no visual.* tensors); is it another format?")
