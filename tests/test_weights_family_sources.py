@@ -178,7 +178,7 @@ def test_unknown_model_type_names_the_supported_ones(hf_sources, tmp_path):
     src.mkdir()
     (src / "model.safetensors").write_bytes((hf_sources["dinov2"][0] / "model.safetensors").read_bytes())
     (src / "config.json").write_text(json.dumps({"model_type": "beit"}))
-    with pytest.raises(CheckpointError, match=r"model_type 'beit'; vitzoo reads transformers' vit, deit, clip.*siglip.*dinov2") as info:
+    with pytest.raises(CheckpointError, match=r"model_type 'beit'; vitzoo reads transformers' clip, .*deit, dinov2, .*siglip, .*vit\.") as info:
         weights.read(src, format="hf")
     assert str(src) in str(info.value) and "\n" not in str(info.value)
 
@@ -213,6 +213,8 @@ def test_open_clip_checkpoint_matches_encode_image(quick_gelu, backend, tmp_path
     diff = max_rel_diff(vitzoo_out(tmp_path / "c.safetensors", backend), ref)
     print(f"max rel diff open_clip quick_gelu={quick_gelu} {backend}: {diff:.2e}")
     assert diff <= TOL, diff
+    notes = weights.convert(tmp_path / "c.safetensors", tmp_path / "oc.safetensors", to_format="open_clip").notes
+    assert any("cannot record gelu 'quick'" in n for n in notes) == quick_gelu  # QuickGELU lives in open_clip's config
 
 
 def test_open_clip_training_checkpoint_round_trip(tmp_path):

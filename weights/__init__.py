@@ -23,7 +23,7 @@ from vitzoo.weights import vitzoo_format
 from vitzoo.weights import mindspore_format  # noqa: F401  (registers the format)
 from vitzoo.weights import mindcv_format  # noqa: F401  (registers mindcv and vitzoo_ckpt)
 from vitzoo.weights import hf_format, jax_format, timm_format  # noqa: F401  (register hf, jax, timm)
-from vitzoo.weights import hf_clip, hf_dinov2  # noqa: F401  (register the hf format's DINOv2, CLIP and SigLIP families)
+from vitzoo.weights import hf_clip, hf_dinov2, hf_vit  # noqa: F401  (register the hf format's families)
 from vitzoo.weights import dinov2_format, open_clip_format  # noqa: F401  (register dinov2, open_clip)
 from vitzoo.weights.base import FORMATS, Checkpoint, WeightFormat, get_format, register_format
 from vitzoo.weights.convert import ConversionReport, convert

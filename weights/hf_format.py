@@ -5,10 +5,8 @@ listed in ``model.safetensors.index.json``, or ``pytorch_model.bin`` when torch 
 installed), or a bare HF-named safetensors file. ``config.json``'s ``model_type``
 picks the family (without one, the tensor names do); each family is a
 :class:`HFFamily` that maps its names to canonical ones and back. This module holds
-what they share (files, config fields, q/k/v fusion) and the ViT/DeiT family:
-``ViTForImageClassification``, ``ViTModel`` (its pooler becomes ``pre_logits.fc``),
-``DeiTForImageClassificationWithTeacher`` (``dist_token``, ``head`` and ``head_dist``)
-and ``DeiTModel``. DINOv2, CLIP and SigLIP live in ``hf_dinov2`` and ``hf_clip``.
+what they share (files, config fields, q/k/v fusion); the families live in ``hf_vit``
+(ViT, DeiT), ``hf_dinov2`` and ``hf_clip`` (CLIP, SigLIP).
 Both the on-disk names that ``save_pretrained`` writes
 (``vit.encoder.layer.{i}.attention.attention.query``) and transformers 5's in-memory
 names (``vit.layers.{i}.attention.q_proj``) are read; q/k/v are concatenated into the
@@ -28,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shutil
 import tempfile
 import uuid
@@ -77,14 +74,16 @@ class HFFamily:
     to_canonical: Callable[[Mapping[str, np.ndarray], Mapping[str, Any], str], Mapped]
     owns: Callable[[ViTSpec], bool]  # whether ``--to hf`` writes this spec as this family
     from_canonical: Callable[[Checkpoint], "tuple[dict[str, np.ndarray], dict[str, Any]]"]
+    fallback: bool = False  # tried last: ViT, whose marker DINOv2 shares and which writes any other spec
 
 
 FAMILIES: list[HFFamily] = []
 
 
 def register_family(family: HFFamily) -> HFFamily:
-    """Add a family; the latest registered (the most specific layout) is tried first."""
+    """Add a family (kept in the order they are tried: the fallback last)."""
     FAMILIES.append(family)
+    FAMILIES.sort(key=lambda f: f.fallback)
     return family
 
 
@@ -114,10 +113,10 @@ def read(path: Path, variant: Optional[ViTSpec] = None) -> Checkpoint:
     cfg = _read_config(path if path.is_dir() else path.parent) or {}
     candidates = _candidates(cfg)
     if not candidates:
-        known = ", ".join(t for f in FAMILIES for t in f.model_types)
+        known = ", ".join(sorted(t for f in FAMILIES for t in f.model_types))
         raise CheckpointError(f"{source}: config.json says model_type {cfg.get('model_type')!r}; vitzoo reads transformers' {known}.")
     raw, dropped = _load_tensors(path)
-    family = _family_of(list(raw), candidates) or candidates[-1]  # no marker found: ViT (last) names the problem
+    family = _family_of(list(raw), candidates) or candidates[-1]  # no marker found: the fallback (ViT) names the problem
     vision = vision_config(cfg)
     mapped = family.to_canonical(raw, vision, source)
     config = dict(family.defaults)
@@ -143,7 +142,9 @@ def write(ckpt: Checkpoint, path: Path) -> None:
     from the class names where the model classifies.
     """
     ckpt.validate()
-    family = next(f for f in reversed(FAMILIES) if f.owns(ckpt.spec))  # ViT, registered first, owns every spec
+    family = next((f for f in FAMILIES if f.owns(ckpt.spec)), None)
+    if family is None:
+        raise CheckpointError("No transformers model family can hold these weights; convert them to vitzoo or timm instead.")
     tensors, cfg = family.from_canonical(ckpt)
     cfg.setdefault("dtype", "float32")
     with _atomic_dir(path) as tmp:
@@ -155,8 +156,8 @@ def _candidates(cfg: Optional[Mapping[str, Any]]) -> list[HFFamily]:
     """The families config.json allows: the one naming its model_type, or all when it names none."""
     model_type = cfg.get("model_type") if cfg else None
     if model_type is None:
-        return list(reversed(FAMILIES))
-    return [f for f in reversed(FAMILIES) if model_type in f.model_types]
+        return list(FAMILIES)
+    return [f for f in FAMILIES if model_type in f.model_types]
 
 
 def _family_of(names: list[str], candidates: list[HFFamily]) -> Optional[HFFamily]:
@@ -339,136 +340,6 @@ def config_fields(cfg: Mapping[str, Any], state: Mapping[str, np.ndarray], sourc
     return fields
 
 
-# ViT and DeiT ----------------------------------------------------------------------------
-_VIT_TOP = {
-    "embeddings.cls_token": "cls_token",
-    "embeddings.distillation_token": "dist_token",
-    "embeddings.position_embeddings": "pos_embed",
-    "embeddings.patch_embeddings.projection.weight": "patch_embed.proj.weight",
-    "embeddings.patch_embeddings.projection.bias": "patch_embed.proj.bias",
-    "layernorm.weight": "norm.weight",
-    "layernorm.bias": "norm.bias",
-    "pooler.dense.weight": "pre_logits.fc.weight",
-    "pooler.dense.bias": "pre_logits.fc.bias",
-}
-_VIT_HEADS = {"classifier": "head", "cls_classifier": "head", "distillation_classifier": "head_dist"}
-_LAYER = re.compile(r"^(?:encoder\.layer|layers)\.(\d+)\.(.+)\.(weight|bias)$")
-# Sub-module of a layer (on-disk name or transformers 5 in-memory name) -> canonical part.
-_VIT_PARTS = {
-    "attention.attention.query": "q", "attention.q_proj": "q",
-    "attention.attention.key": "k", "attention.k_proj": "k",
-    "attention.attention.value": "v", "attention.v_proj": "v",
-    "attention.output.dense": "attn.proj", "attention.o_proj": "attn.proj",
-    "layernorm_before": "norm1", "layernorm_after": "norm2",
-    "intermediate.dense": "mlp.fc1", "mlp.fc1": "mlp.fc1",
-    "output.dense": "mlp.fc2", "mlp.fc2": "mlp.fc2",
-}  # fmt: skip
-# Writer: canonical part -> the on-disk name save_pretrained uses.
-_VIT_DISK_PARTS = {
-    "norm1": "layernorm_before", "norm2": "layernorm_after", "attn.proj": "attention.output.dense",
-    "mlp.fc1": "intermediate.dense", "mlp.fc2": "output.dense",
-}  # fmt: skip
-
-
-def _vit_strip(name: str) -> str:
-    for prefix in ("vit.", "deit."):
-        if name.startswith(prefix):
-            return name[len(prefix) :]
-    return name
-
-
-def _vit_to_canonical(raw: Mapping[str, np.ndarray], cfg: Mapping[str, Any], source: str) -> Mapped:
-    """ViT/DeiT names to canonical ones; a classifier's pooler and masked-image-modelling extras are dropped."""
-    classify = any(k.startswith(("vit.", "deit.")) for k in raw)
-    distilled = any(_vit_strip(k) == "embeddings.distillation_token" for k in raw)
-    teacher = any(k.startswith("distillation_classifier.") for k in raw)
-    out = Renamer(source)
-    notes: list[str] = []
-    for name, value in raw.items():
-        short = _vit_strip(name)
-        head, _, kind = name.rpartition(".")
-        if head in _VIT_HEADS and kind in ("weight", "bias"):
-            if head == "classifier" and distilled:  # DeiTForImageClassification: one head on the class token only
-                out.dropped.append(name)
-                continue
-            out.put(f"{_VIT_HEADS[head]}.{kind}", name, value)
-        elif short.startswith("embeddings.mask_token") or short.startswith("decoder.") or (classify and short.startswith("pooler.")):
-            out.dropped.append(name)  # masked-image-modelling extras; a classifier ignores its pooler
-        elif distilled and short.startswith("pooler."):
-            out.dropped.append(name)  # DeiTModel: vitzoo pools a distilled model as the mean of both tokens
-        elif short in _VIT_TOP:
-            out.put(_VIT_TOP[short], name, value)
-        elif (m := _LAYER.match(short)) and m.group(2) in _VIT_PARTS:
-            i, part, kind = m.group(1), _VIT_PARTS[m.group(2)], m.group(3)
-            if part in ("q", "k", "v"):
-                out.put_qkv(i, part, kind, name, value)
-            else:
-                out.put(f"blocks.{i}.{part}.{kind}", name, value)
-        else:
-            out.unknown.append(name)
-    if distilled and any(k.startswith("classifier.") for k in raw) and not teacher:
-        notes.append(
-            "DeiTForImageClassification classifies from the class token alone, which vitzoo's distilled DeiT "
-            "(the mean of two heads) cannot express: its classifier was dropped and the model gives pooled features."
-        )
-    return Mapped(out.finish("ViT or DeiT"), out.dropped, notes, {"global_pool": "token"})
-
-
-def _vit_from_canonical(ckpt: Checkpoint) -> "tuple[dict[str, np.ndarray], dict[str, Any]]":
-    spec = ckpt.spec
-    deit = getattr(spec, "dist_token", False)
-    what = "DeiT" if deit else "ViT"
-    unwritable(
-        [
-            (not spec.class_token or spec.global_pool != "token", "class-token pooling"),
-            (spec.reg_tokens > 0, "no register tokens"),
-            (spec.fc_norm or spec.pre_norm, "no fc_norm/norm_pre"),
-            (spec.layer_scale, "no layer scale"),
-            (spec.qk_norm, "no q/k norm"),
-            (getattr(spec, "mlp_type", "mlp") != "mlp", "a GELU MLP"),
-            (not spec.patch_bias or not spec.pos_embed_prefix, "a patch bias and a class-token position"),
-            (spec.pre_logits_dim > 0 and (spec.num_classes > 0 or deit), "no pre-logits layer before a classifier"),
-        ],
-        what,
-    )
-    classify = spec.num_classes > 0
-    prefix = ("deit." if deit else "vit.") if classify else ""
-    heads = {"head": "cls_classifier" if deit else "classifier", "head_dist": "distillation_classifier"}
-    inverse_top = {v: k for k, v in _VIT_TOP.items()}
-    d = spec.embed_dim
-    tensors: dict[str, np.ndarray] = {}
-    for name, value in ckpt.state.items():
-        module, _, kind = name.rpartition(".")
-        if name in inverse_top:
-            tensors[prefix + inverse_top[name]] = value
-        elif module in heads:
-            tensors[f"{heads[module]}.{kind}"] = value
-        else:
-            i, part, kind = re.match(r"^blocks\.(\d+)\.(.+)\.(weight|bias)$", name).groups()
-            base = f"{prefix}encoder.layer.{i}."
-            if part == "attn.qkv":  # row blocks of qkv are contiguous views: no copy
-                for which, rows in zip(("query", "key", "value"), split_rows(value, 3)):
-                    tensors[f"{base}attention.attention.{which}.{kind}"] = rows
-            else:
-                tensors[f"{base}{_VIT_DISK_PARTS[part]}.{kind}"] = value
-    cfg: dict[str, Any] = {
-        "architectures": [("DeiTForImageClassificationWithTeacher" if deit else "ViTForImageClassification") if classify
-                          else ("DeiTModel" if deit else "ViTModel")],
-        "model_type": "deit" if deit else "vit",
-        **encoder_config(spec),
-        "qkv_bias": spec.qkv_bias,
-        "encoder_stride": spec.patch_size,
-        "hidden_dropout_prob": 0.0,
-        "attention_probs_dropout_prob": 0.0,
-        "initializer_range": 0.02,
-        "pooler_act": "tanh",
-        "pooler_output_size": spec.pre_logits_dim or spec.embed_dim,
-    }
-    if classify:
-        cfg.update(class_labels(ckpt))
-    return tensors, cfg
-
-
 def _class_names(cfg: Mapping[str, Any], num_classes: int) -> Optional[list[str]]:
     id2label = cfg.get("id2label")
     if not isinstance(id2label, dict) or not num_classes:
@@ -501,18 +372,6 @@ def _atomic_dir(target: "str | os.PathLike[str]") -> Iterator[Path]:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-
-VIT = register_family(
-    HFFamily(
-        name="vit",
-        model_types=("vit", "deit"),
-        marker="embeddings.patch_embeddings.projection.weight",
-        defaults={"norm_eps": 1e-12, "gelu": "exact"},  # transformers' ViTConfig/DeiTConfig
-        to_canonical=_vit_to_canonical,
-        owns=lambda spec: True,
-        from_canonical=_vit_from_canonical,
-    )
-)
 
 FORMAT = register_format(
     WeightFormat(
