@@ -294,3 +294,62 @@ def test_convert_cli_names_the_new_sources(tmp_path, capsys):
     assert main([str(tmp_path / "d.pth"), "-o", str(tmp_path / "x.safetensors"), "--from", "open_clip"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "holds no open_clip image tower" in err[0], err
+
+
+# timm's own conversions and timm weights written for transformers ---------------------------------
+timm = pytest.importorskip("timm")
+
+
+def test_canonical_tensors_equal_timms_own_conversions(tmp_path):
+    """timm converts open_clip and original DINOv2 state dicts itself (checkpoint_filter_fn): vitzoo's tensors are the same."""
+    from timm.models.vision_transformer import checkpoint_filter_fn
+
+    model, _ = open_clip_model(quick_gelu=True)  # no layer scale: timm's conversion does not rename open_clip's ls_1/ls_2
+    sd = model.state_dict()
+    torch.save(sd, tmp_path / "oc.pt")
+    target = timm.create_model("vit_base_patch16_clip_quickgelu_224", pretrained=False, img_size=16, patch_size=4, embed_dim=32,
+                               depth=2, num_heads=2, mlp_ratio=2.0, num_classes=24)
+    sources = [(weights.read(tmp_path / "oc.pt"), checkpoint_filter_fn(dict(sd), target))]
+    for registers in (False, True):
+        hf = (T.Dinov2WithRegistersModel(T.Dinov2WithRegistersConfig(**WIDE, num_register_tokens=4)) if registers
+              else T.Dinov2Model(T.Dinov2Config(**WIDE, use_swiglu_ffn=True)))
+        randomise_(hf).save_pretrained(tmp_path / f"hf{registers}")
+        original = original_dinov2_layout(tmp_path / f"hf{registers}")
+        torch.save(original, tmp_path / f"d{registers}.pth")
+        arch = "vit_small_patch14_reg4_dinov2" if registers else "vit_giant_patch14_dinov2"
+        target = timm.create_model(arch, pretrained=False, img_size=16, patch_size=4, embed_dim=128, depth=2, num_heads=2)
+        sources.append((weights.read(tmp_path / f"d{registers}.pth"), checkpoint_filter_fn(dict(original), target)))
+    for ckpt, theirs in sources:
+        assert sorted(ckpt.state) == sorted(theirs)
+        for key, value in theirs.items():
+            np.testing.assert_array_equal(ckpt.state[key], value.numpy(), err_msg=key)
+
+
+WRITABLE_AS_HF = {  # timm family (tests/family_models.py) -> the transformers class --to hf writes, and its output
+    "deit_distilled": ("DeiTForImageClassificationWithTeacher", lambda m, x: m(pixel_values=x).logits),
+    "dinov2": ("Dinov2Model", _pooled),
+    "dinov2_reg4": ("Dinov2WithRegistersModel", _pooled),
+    "clip_quickgelu": ("CLIPVisionModelWithProjection", lambda m, x: m(pixel_values=x).image_embeds),
+    "siglip": ("SiglipVisionModel", _pooled),
+}
+
+
+@pytest.mark.parametrize("family", list(WRITABLE_AS_HF))
+def test_timm_weights_written_for_transformers_give_timms_output(family, tmp_path):
+    from family_models import FAMILIES, family_timm, image, timm_state
+
+    model = family_timm(family)
+    if FAMILIES[family].spec.pre_norm:  # CLIP: the head is a projection without bias, as from open_clip
+        torch.nn.init.zeros_(model.head.bias)
+    x = image()
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    ckpt = weights.Checkpoint(state=timm_state(model), spec=FAMILIES[family].spec)
+    weights.write(ckpt, tmp_path / "hf", format="hf")
+    cls_name, output = WRITABLE_AS_HF[family]
+    assert json.loads((tmp_path / "hf" / "config.json").read_text())["architectures"] == [cls_name]
+    loaded = getattr(T, cls_name).from_pretrained(tmp_path / "hf").eval()
+    diff = max_rel_diff(torch_out(output, loaded, x), ref)
+    print(f"max rel diff timm {family} -> transformers {cls_name}: {diff:.2e}")
+    assert diff <= TOL, diff
+    assert weights.read(tmp_path / "hf").state.keys() == ckpt.state.keys()
