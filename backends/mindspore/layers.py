@@ -101,6 +101,8 @@ class PatchProj(nn.Cell):
             self.bias = to_parameter(state[name + ".bias"])
         self.grid = spec.grid_size
         self.patch = spec.patch_size
+        self.covered = spec.grid_size * spec.patch_size  # < img_size when the patch does not divide it (timm drops the rest)
+        self.crop = self.covered != spec.img_size
         self.in_chans = spec.in_chans
         self.embed_dim = spec.embed_dim
         self.matmul = ops.MatMul(transpose_b=True)
@@ -108,6 +110,8 @@ class PatchProj(nn.Cell):
     def construct(self, x: Tensor) -> Tensor:
         b = x.shape[0]
         g, p, c = self.grid, self.patch, self.in_chans
+        if self.crop:
+            x = x[:, :, : self.covered, : self.covered]
         # [B, C, g, p, g, p] → [B, g, g, C, p, p]: each row is one patch in the weight's (C, p, p) order
         patches = x.reshape(b, c, g, p, g, p).transpose(0, 2, 4, 1, 3, 5).reshape(b * g * g, c * p * p)
         y = self.matmul(patches, self.weight.reshape(self.embed_dim, c * p * p))

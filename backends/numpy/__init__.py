@@ -49,6 +49,7 @@ class NumpyViT:
         if (c, h, wd) != (s.in_chans, s.img_size, s.img_size):
             raise ValueError(f"expected input [B, {s.in_chans}, {s.img_size}, {s.img_size}], got {list(x.shape)}")
         g, p = s.grid_size, s.patch_size
+        x = x[:, :, : g * p, : g * p]  # timm's strided conv leaves out what the patches do not cover
         patches = x.reshape(b, c, g, p, g, p).transpose(0, 2, 4, 1, 3, 5).reshape(b, g * g, c * p * p)
         x = patches @ w["patch_embed.proj.weight"].reshape(s.embed_dim, -1).T
         if s.patch_bias:
