@@ -353,3 +353,19 @@ def test_timm_weights_written_for_transformers_give_timms_output(family, tmp_pat
     print(f"max rel diff timm {family} -> transformers {cls_name}: {diff:.2e}")
     assert diff <= TOL, diff
     assert weights.read(tmp_path / "hf").state.keys() == ckpt.state.keys()
+
+
+def test_create_by_name_from_a_whole_open_clip_checkpoint(tmp_path):
+    """The contract's case at full size: a registered CLIP name plus an open_clip file gives ``encode_image``."""
+    torch.manual_seed(0)
+    model = open_clip.create_model("ViT-B-32-quickgelu", pretrained=None).eval()  # ViT-B/32: only 50 tokens at 224 px
+    torch.save(model.state_dict(), tmp_path / "open_clip_pytorch_model.bin")
+    x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    with torch.no_grad():
+        ref = model.encode_image(torch.from_numpy(x)).numpy()
+    del model
+    ours = vitzoo.create("clip_b_32_quickgelu", pretrained=tmp_path / "open_clip_pytorch_model.bin", backend="numpy")
+    assert ours.spec.gelu == "quick" and ours.spec.num_heads == 12  # from the name: the file cannot say
+    diff = max_rel_diff(np.asarray(ours(x)), ref)
+    print(f"max rel diff open_clip ViT-B-32-quickgelu via create(name): {diff:.2e}")
+    assert diff <= TOL, diff
