@@ -58,7 +58,9 @@ def main() -> None:
         for side in ("a", "b"):
             cmd = [getattr(args, side), os.path.abspath(__file__), "--worker", "--model", args.model, "--batch", str(args.batch),
                    "--repeats", str(args.repeats), "--a", "-", "--b", "-"]
-            done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd="/", check=True)
+            done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd="/")  # cwd: import the installed vitzoo
+            if done.returncode:
+                sys.exit(f"worker {side} failed:\n{done.stderr[-3000:]}")
             results[side].append(json.loads(done.stdout.strip().splitlines()[-1]))
     for mode in ("pynative", "jit"):
         a = [r[mode] for r in results["a"]]
