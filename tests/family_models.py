@@ -44,6 +44,8 @@ FAMILIES = {
     "siglip": Family("vit_base_patch16_siglip_224", {}, _spec(**_SIGLIP, global_pool="map")),
     "siglip_classifier": Family("vit_base_patch16_siglip_224", dict(num_classes=5), _spec(**{**_SIGLIP, "num_classes": 5}, global_pool="map")),
     "siglip2_tanh": Family("vit_so400m_patch16_siglip_256", {}, _spec(**_SIGLIP, global_pool="map", gelu="tanh", mlp_dim=119)),
+    # so400m/14 at 384 px: the patch does not divide the image; timm's conv leaves the last pixels out
+    "siglip_uneven": Family("vit_so400m_patch14_siglip_384", dict(img_size=36), _spec(**_SIGLIP, global_pool="map", img_size=36, mlp_dim=119)),
     "siglip_gap": Family("vit_base_patch16_siglip_gap_224", {}, _spec(**_SIGLIP, global_pool="avg")),
 }
 
@@ -59,8 +61,8 @@ def timm_state(model: "torch.nn.Module") -> dict[str, np.ndarray]:
     return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
 
 
-def image(seed: int = 0, batch: int = 2) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal((batch, 3, SHRINK["img_size"], SHRINK["img_size"])).astype(np.float32)
+def image(seed: int = 0, batch: int = 2, size: int = SHRINK["img_size"]) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((batch, 3, size, size)).astype(np.float32)
 
 
 def max_rel_diff(ours: Any, ref: Any) -> float:

@@ -27,8 +27,8 @@ BACKENDS = {"numpy": dict(backend="numpy"), "pynative": dict(backend="mindspore"
 def references() -> dict:
     """family → (canonical state, input, timm logits, timm features, timm pre-logits)."""
     out = {}
-    x = image()
-    for name in FAMILIES:
+    for name, case in FAMILIES.items():
+        x = image(size=case.spec.img_size)
         model = family_timm(name)
         with torch.no_grad():
             t = torch.from_numpy(x)

@@ -108,6 +108,8 @@ class PatchProj(nn.Cell):
         b, _, h, w = x.shape
         p, c = self.patch, self.in_chans
         gh, gw = h // p, w // p  # the spec's grid, or any grid with dynamic_img_size (one graph per shape)
+        if gh * p != h or gw * p != w:  # timm's strided conv leaves out what the patches do not cover
+            x = x[:, :, : gh * p, : gw * p]
         # [B, C, gh, p, gw, p] → [B, gh, gw, C, p, p]: each row is one patch in the weight's (C, p, p) order
         patches = x.reshape(b, c, gh, p, gw, p).transpose(0, 2, 4, 1, 3, 5).reshape(b * gh * gw, c * p * p)
         y = self.matmul(patches, self.weight.reshape(self.embed_dim, c * p * p))
