@@ -2,8 +2,8 @@
 
 Example:
     >>> import vitzoo
-    >>> vitzoo.list_models("vit_b_16*")
-    ['vit_b_16', 'vit_b_16_384']
+    >>> vitzoo.list_models("vit_b_32*")
+    ['vit_b_32', 'vit_b_32_384']
     >>> vitzoo.get_spec("vit_b_16").embed_dim
     768
 
@@ -22,6 +22,9 @@ from vitzoo.errors import (
     SpecError,
     UnknownNameError,
     VitzooError,
+    WriteError,
+    TrainError,
+    TrainingInterrupted,
 )
 from vitzoo.spec import ViTSpec
 from vitzoo.variants import get_spec, list_models, register_variant
@@ -45,6 +48,9 @@ __all__ = [
     "DownloadError",
     "DataError",
     "BackendError",
+    "WriteError",
+    "TrainError",
+    "TrainingInterrupted",
     "list_pretrained",
     "transforms_for",
     "train",

@@ -259,20 +259,52 @@ class VisionTransformer(nn.Cell):
     def _run_graph(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """Run ``method`` as a compiled graph, recompiling if parameters were replaced.
 
-        A MindSpore 2.10 graph compiled in PyNative keeps the parameter buffers it was
-        compiled with: ``Parameter.set_data`` / ``load_param_into_net`` afterwards would
-        go unseen (in-place updates such as optimizer steps are seen). A new buffer
-        shows as a new ``data_ptr`` (~50 µs to check for ViT-B), and then the graphs are
-        rebuilt. MindSpore caches graphs per (code, cell creation time, cell id, input
-        shapes), so a fresh creation time is what makes it compile anew.
+        A graph compiled in PyNative keeps the parameter buffers it was compiled
+        with: ``Parameter.set_data`` / ``load_param_into_net`` afterwards would go
+        unseen (in-place updates such as optimizer steps are seen). A new buffer shows
+        as a new address (:func:`_buffer_address`, ~50 µs to check for ViT-B), and then
+        the graphs are rebuilt. MindSpore caches graphs per (code, cell creation time,
+        cell id, input shapes), so a fresh creation time is what makes it compile anew.
+
+        A buffer with no memory yet (address ``None``: MindSpore 2.7 allocates it on
+        the first graph run) is one no graph holds, so its first address is no change.
         """
-        weights = tuple((id(p), p.data_ptr()) for p in self.get_parameters())
-        if weights != self._graph_weights:
+        weights = self._weight_addresses()
+        if not _same_buffers(self._graph_weights, weights):
             if self._graph_weights:
                 object.__setattr__(self, "_create_time", time.time_ns())
             self._graphs = {}
-            self._graph_weights = weights
+        self._graph_weights = weights
         graph = self._graphs.get(method)
         if graph is None:
             graph = self._graphs[method] = ms.jit(getattr(self, method))
+            out = graph(*args, **kwargs)
+            self._graph_weights = self._weight_addresses()  # what this first run allocated
+            return out
         return graph(*args, **kwargs)
+
+    def _weight_addresses(self) -> tuple:
+        return tuple((id(p), _buffer_address(p)) for p in self.get_parameters())
+
+
+def _same_buffers(before: tuple, now: tuple) -> bool:
+    """True when every parameter still has the buffer it had (``None`` before: not allocated yet)."""
+    if len(before) != len(now):
+        return False
+    return all(a[0] == b[0] and (a[1] is None or a[1] == b[1]) for a, b in zip(before, now))
+
+
+# MindSpore 2.7's ``data_ptr`` logs an ERROR line for a tensor with no memory yet,
+# so there the storage is asked first (it raises, quietly, with "no device").
+_QUIET_DATA_PTR = tuple(int(part) for part in ms.__version__.split(".")[:2]) >= (2, 8)
+
+
+def _buffer_address(param: ms.Parameter) -> Any:
+    """The address of ``param``'s memory, or ``None`` when it has none yet."""
+    if not _QUIET_DATA_PTR:
+        try:
+            param.untyped_storage()
+        except RuntimeError as exc:
+            if "no device" in str(exc):
+                return None
+    return param.data_ptr() or None
