@@ -31,18 +31,21 @@ from vitzoo.features import take_indices
 from vitzoo.transforms import transforms_for
 
 from .data import ImageFolder, eval_dataset
-from .evaluation import model_class_names
+from .evaluation import _LABEL_SET_SIZES, model_class_names
 
 POOLS = ("cls", "avg", "map")
 
 
 def uses_head_output(model: Any) -> bool:
-    """Whether the family's image embedding is ``model(x)`` itself (no classes, or a CLIP projection head)."""
+    """Whether the family's image embedding is ``model(x)`` itself (no classes, or a CLIP projection head).
+
+    A CLIP tower's head is its image projection: pre-norm, no class names, and a width
+    that is no label set's class count (a CLIP fine-tuned classifier carries its labels).
+    """
     spec = model.spec
     if spec.num_classes == 0:
         return True
-    # a CLIP tower's head is its projection: pre-norm, and no class names (a CLIP fine-tuned classifier carries its labels)
-    return bool(spec.pre_norm) and model_class_names(model) is None
+    return bool(spec.pre_norm) and model_class_names(model) is None and spec.num_classes not in _LABEL_SET_SIZES
 
 
 def check_pool(model: Any, pool: Optional[str], layers: bool) -> None:
