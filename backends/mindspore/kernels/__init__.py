@@ -24,7 +24,7 @@ import os
 import sys
 from typing import Optional
 
-from .build import KernelBuildError, build
+from .build import KernelBuildError, build_library
 from .ops import GELU_FORMS, KernelOps
 
 __all__ = ["GELU_FORMS", "KernelOps", "active", "requested", "reason_off"]
@@ -51,7 +51,7 @@ def active() -> Optional[KernelOps]:
         try:
             from vitzoo.hub import cache_dir
 
-            lib = build(cache_dir())
+            lib = build_library(cache_dir())
             ctypes.CDLL(str(lib))  # fail here, with a notice, rather than inside a graph
             _loaded["ops"] = KernelOps(lib)
         except (KernelBuildError, OSError) as err:
@@ -63,14 +63,16 @@ def active() -> Optional[KernelOps]:
 
 
 def reason_off() -> Optional[str]:
-    """Why the last :func:`active` call fell back to primitive operators (None if it did not)."""
-    return _loaded.get("reason")
+    """Why kernels were last found unavailable (no compiler, a failed build, a non-CPU target), else None."""
+    return _last_reason[0] if _last_reason else None
 
 
 _noticed: set = set()
+_last_reason: list = []
 
 
 def _notice(reason: str) -> None:
+    _last_reason[:] = [reason]
     if reason not in _noticed:
         _noticed.add(reason)
         print(f"vitzoo: fused CPU kernels are off ({reason}); using MindSpore's own operators, which are slower "

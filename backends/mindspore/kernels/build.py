@@ -102,7 +102,7 @@ def library_path(cache_root: Path, cxx: str, isa: str) -> Path:
     return cache_root / "kernels" / f"{isa}-{cache_key(cxx, isa)}" / LIB_NAME
 
 
-def build(cache_root: Path, isa: Optional[str] = None) -> Path:
+def build_library(cache_root: Path, isa: Optional[str] = None) -> Path:
     """The compiled library for this machine, built now under a lock if no process built it before.
 
     Raises :class:`KernelBuildError` when there is no compiler or it fails.

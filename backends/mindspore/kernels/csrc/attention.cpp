@@ -37,21 +37,31 @@ inline void gather(const Dims &s, const float *tokens, int part, int64_t h, floa
   }
 }
 
+// Row-wise softmax of the first ``cols`` columns; rows have ``ld`` >= round_up(cols, VL) floats.
 inline void softmax_rows(int64_t rows, int64_t cols, float *x, int64_t ld) {
+  using vz::vf;
+  const int64_t full = cols / vz::VL * vz::VL, rest = cols - full;
   for (int64_t i = 0; i < rows; ++i) {
     float *r = x + i * ld;
-    float m = r[0];
-#pragma omp simd reduction(max : m)
-    for (int64_t j = 0; j < cols; ++j) m = std::max(m, r[j]);
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t j = 0; j < cols; ++j) {
-      r[j] = vz::exp_f(r[j] - m);
-      sum += r[j];
+    vf m = vz::vsplat(r[0]);
+    for (int64_t j = 0; j < full; j += vz::VL) m = vz::vmax(m, vz::vload(r + j));
+    float mx = vz::hmax(m);
+    for (int64_t j = full; j < cols; ++j) mx = std::max(mx, r[j]);
+    vf sum = vz::vsplat(0.0f);
+    for (int64_t j = 0; j < full; j += vz::VL) {
+      const vf e = vz::vexp(vz::vload(r + j) - mx);
+      vz::vstore(r + j, e);
+      sum += e;
     }
-    const float inv = 1.0f / sum;
-#pragma omp simd
-    for (int64_t j = 0; j < cols; ++j) r[j] *= inv;
+    if (rest) {  // padded lanes give exp(-87 or less) ~ 0 only if masked: zero them explicitly
+      vf e = vz::vexp(vz::vload_tail(r + full, rest) - mx);
+      for (int64_t l = rest; l < vz::VL; ++l) e[l] = 0.0f;
+      vz::vstore_tail(r + full, e, rest);
+      sum += e;
+    }
+    const float inv = 1.0f / vz::hsum(sum);
+    for (int64_t j = 0; j < full; j += vz::VL) vz::vstore(r + j, vz::vload(r + j) * inv);
+    if (rest) vz::vstore_tail(r + full, vz::vload_tail(r + full, rest) * inv, rest);
   }
 }
 

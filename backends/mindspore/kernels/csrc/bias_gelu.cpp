@@ -4,7 +4,7 @@
 //   quick x sigmoid(1.702 x)                          (OpenAI CLIP's QuickGELU)
 //   vz_bias_gelu_<form>(h[M..,F], bias[F]) -> y = gelu(h + bias)
 //   vz_bias_gelu_<form>_grad(dy, h, bias) -> dh, dbias
-#include "vz_common.h"
+#include "vz_gemm.h"  // round_up
 
 namespace {
 
@@ -16,28 +16,28 @@ constexpr float kTanhC = 0.044715f;
 constexpr float kQuick = 1.702f;
 
 template <Form F>
-inline float gelu(float x) {
+inline vz::vf gelu(vz::vf x) {
   if (F == ERF) {
-    float e;
-    const float half = 0.5f * x;
-    return half + half * vz::erf_f(x * kSqrtHalf, &e);
+    vz::vf e;
+    const vz::vf half = 0.5f * x;
+    return half + half * vz::verf(x * kSqrtHalf, &e);
   } else if (F == TANH) {
-    return x * vz::sigmoid_f(x * (kTanh2K + kTanh2K * kTanhC * x * x));
+    return x * vz::vsigmoid(x * (kTanh2K + kTanh2K * kTanhC * x * x));
   }
-  return x * vz::sigmoid_f(kQuick * x);
+  return x * vz::vsigmoid(kQuick * x);
 }
 
 template <Form F>
-inline float gelu_grad(float x) {
+inline vz::vf gelu_grad(vz::vf x) {
   if (F == ERF) {
-    float e;  // exp(-x^2/2)
-    const float erf = vz::erf_f(x * kSqrtHalf, &e);
+    vz::vf e;  // exp(-x^2/2)
+    const vz::vf erf = vz::verf(x * kSqrtHalf, &e);
     return 0.5f * (1.0f + erf) + x * kInvSqrt2Pi * e;
   } else if (F == TANH) {
-    const float s = vz::sigmoid_f(x * (kTanh2K + kTanh2K * kTanhC * x * x));
+    const vz::vf s = vz::vsigmoid(x * (kTanh2K + kTanh2K * kTanhC * x * x));
     return s + x * s * (1.0f - s) * kTanh2K * (1.0f + 3.0f * kTanhC * x * x);
   }
-  const float s = vz::sigmoid_f(kQuick * x);
+  const vz::vf s = vz::vsigmoid(kQuick * x);
   return s + kQuick * x * s * (1.0f - s);
 }
 
@@ -51,8 +51,9 @@ int forward(void **params, int *ndims, int64_t **shapes) {
   for (int64_t r = 0; r < rows; ++r) {
     const float *hr = h + r * f;
     float *yr = y + r * f;
-#pragma omp simd
-    for (int64_t i = 0; i < f; ++i) yr[i] = gelu<F>(hr[i] + bias[i]);
+    int64_t i = 0;
+    for (; i + vz::VL <= f; i += vz::VL) vz::vstore(yr + i, gelu<F>(vz::vload(hr + i) + vz::vload(bias + i)));
+    if (i < f) vz::vstore_tail(yr + i, gelu<F>(vz::vload_tail(hr + i, f - i) + vz::vload_tail(bias + i, f - i)), f - i);
   }
   return 0;
 }
@@ -65,24 +66,35 @@ int backward(void **params, int *ndims, int64_t **shapes) {
   float *dh = static_cast<float *>(params[3]);
   float *dbias = static_cast<float *>(params[4]);
   const int64_t f = vz::last_dim(1, ndims, shapes), rows = vz::numel(1, ndims, shapes) / f;
+  const int64_t fpad = vz::round_up(f, vz::VL);
   const int threads = omp_get_max_threads();
-  std::vector<float> partial(threads * f, 0.0f);
+  std::vector<float> partial(threads * fpad, 0.0f);
 #pragma omp parallel num_threads(threads)
   {
-    float *acc = partial.data() + omp_get_thread_num() * f;
+    float *acc = partial.data() + omp_get_thread_num() * fpad;
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
       const float *dyr = dy + r * f, *hr = h + r * f;
       float *dhr = dh + r * f;
-#pragma omp simd
-      for (int64_t i = 0; i < f; ++i) {
-        const float g = dyr[i] * gelu_grad<F>(hr[i] + bias[i]);
-        dhr[i] = g;
-        acc[i] += g;
+      int64_t i = 0;
+      for (; i + vz::VL <= f; i += vz::VL) {
+        const vz::vf g = vz::vload(dyr + i) * gelu_grad<F>(vz::vload(hr + i) + vz::vload(bias + i));
+        vz::vstore(dhr + i, g);
+        vz::vstore(acc + i, vz::vload(acc + i) + g);
+      }
+      if (i < f) {
+        const int64_t n = f - i;
+        const vz::vf g = vz::vload_tail(dyr + i, n) * gelu_grad<F>(vz::vload_tail(hr + i, n) + vz::vload_tail(bias + i, n));
+        vz::vstore_tail(dhr + i, g, n);
+        vz::vstore(acc + i, vz::vload(acc + i) + g);  // acc is padded to whole vectors
       }
     }
   }
-  vz::reduce_partials(partial, threads, f, dbias);
+  for (int64_t c = 0; c < f; ++c) {
+    float sum = 0.0f;
+    for (int t = 0; t < threads; ++t) sum += partial[t * fpad + c];
+    dbias[c] = sum;
+  }
   return 0;
 }
 
