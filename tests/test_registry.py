@@ -20,7 +20,7 @@ def test_contract_short_names_exist():
 
 
 def test_list_models_is_sorted_fnmatch():
-    assert vitzoo.list_models("vit_b*", include_aliases=False) == sorted(
+    assert vitzoo.list_models("vit_b_*", include_aliases=False) == sorted(
         ["vit_b_16", "vit_b_16_384", "vit_b_32", "vit_b_32_384", "vit_b_8"]
     )
     assert vitzoo.list_models("vit_b_16*") == ["vit_b_16", "vit_b_16_384"]

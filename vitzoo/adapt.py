@@ -30,7 +30,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from vitzoo.canonical import expected_shapes
+from vitzoo.canonical import expected_shapes, is_classifier
 from vitzoo.errors import CheckpointError, SpecError
 
 HEAD_INIT_STD = 0.02
@@ -66,7 +66,7 @@ def adapt_checkpoint(
             changes["in_chans"] = in_chans
         if num_classes is not None and num_classes != spec.num_classes:
             new_spec = spec.replace(num_classes=num_classes)
-            state = {k: v for k, v in state.items() if not k.startswith("head.")}
+            state = {k: v for k, v in state.items() if not is_classifier(k)}
             state.update(_fresh_head(new_spec, seed))
             changes["num_classes"] = num_classes
     except SpecError as exc:
@@ -163,7 +163,7 @@ def _fresh_head(spec: Any, seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     head: dict[str, np.ndarray] = {}
     for name, shape in expected_shapes(spec).items():
-        if not name.startswith("head."):
+        if not is_classifier(name):
             continue
         if name.endswith(".bias"):
             head[name] = np.zeros(shape, np.float32)

@@ -14,6 +14,13 @@ from vitzoo.errors import CheckpointError
 from vitzoo.spec import ViTSpec
 
 Shape = tuple[int, ...]
+# The classifier's tensors: replaced together when the class count changes (DeiT distilled has two heads).
+CLASSIFIER_PREFIXES = ("head.", "head_dist.")
+
+
+def is_classifier(name: str) -> bool:
+    """Whether canonical tensor ``name`` belongs to the classifier (``head.*``, ``head_dist.*``)."""
+    return name.startswith(CLASSIFIER_PREFIXES)
 
 
 def expected_shapes(spec: ViTSpec) -> dict[str, Shape]:

@@ -22,10 +22,11 @@ import mindspore as ms
 import numpy as np
 from mindspore import Tensor, nn, ops
 
-from vitzoo.canonical import check_state
+from vitzoo.canonical import check_state, is_classifier
 from vitzoo.init import init_state
 from vitzoo.spec import ViTSpec
 
+from .heads import AttentionPool, DistilledClassifier, LinearClassifier, NoClassifier, borrow, make_pool
 from .layers import Block, LayerNorm, Linear, PatchEmbed, PreLogits, to_parameter
 
 
@@ -53,12 +54,13 @@ class VisionTransformer(nn.Cell):
         self.spec = spec
         self.pretrained_cfg: dict = {}
         self.patch_embed = PatchEmbed(spec, state)
-        self.has_class_token = spec.class_token
-        self.has_reg_tokens = spec.reg_tokens > 0
         if spec.class_token:
             self.cls_token = to_parameter(state["cls_token"])
+        if spec.dist_token:
+            self.dist_token = to_parameter(state["dist_token"])
         if spec.reg_tokens:
             self.reg_token = to_parameter(state["reg_token"])
+        self.prefix_names = tuple(n for n in ("cls_token", "dist_token", "reg_token") if n in state)
         self.pos_embed = to_parameter(state["pos_embed"])
         self.pos_embed_prefix = spec.pos_embed_prefix
         self.num_prefix_tokens = spec.num_prefix_tokens
@@ -72,7 +74,11 @@ class VisionTransformer(nn.Cell):
             self.fc_norm = LayerNorm(state, "fc_norm", spec.norm_eps)
         else:
             self.norm = LayerNorm(state, "norm", spec.norm_eps)
-        self.avg_pool = spec.global_pool == "avg"
+        if spec.global_pool == "map":
+            self.attn_pool = AttentionPool(spec, state, "attn_pool")
+            borrow(self, "pool", self.attn_pool)  # parameters keep the canonical attn_pool.* names
+        else:
+            self.pool = make_pool(spec)
         self.has_pre_logits = spec.pre_logits_dim > 0
         if spec.pre_logits_dim:
             self.pre_logits = PreLogits(state, "pre_logits")
@@ -118,38 +124,34 @@ class VisionTransformer(nn.Cell):
         return self.norm(x)
 
     def _add_tokens(self, x: Tensor) -> Tensor:
-        """Prepend class/register tokens and add the position embedding (timm's order: cls, reg, patches)."""
+        """Prepend the prefix tokens and add the position embedding (timm's order: cls, dist or reg, patches)."""
         b = x.shape[0]
         if not self.pos_embed_prefix:
             x = x + self.pos_embed
-        if self.has_class_token and self.has_reg_tokens:
-            prefix = ops.cat((self.cls_token, self.reg_token), 1)
-            x = ops.cat((ops.broadcast_to(prefix, (b, self.num_prefix_tokens, self.embed_dim)), x), 1)
-        elif self.has_class_token:
-            x = ops.cat((ops.broadcast_to(self.cls_token, (b, 1, self.embed_dim)), x), 1)
-        elif self.has_reg_tokens:
-            x = ops.cat((ops.broadcast_to(self.reg_token, (b, self.num_prefix_tokens, self.embed_dim)), x), 1)
+        if self.num_prefix_tokens:
+            x = ops.cat((ops.broadcast_to(self._prefix_tokens(), (b, self.num_prefix_tokens, self.embed_dim)), x), 1)
         if self.pos_embed_prefix:
             x = x + self.pos_embed
         return x
 
+    def _prefix_tokens(self) -> Tensor:
+        """``[1, prefix, D]``: the class token, then the distillation token or the register tokens."""
+        tokens = [getattr(self, name) for name in self.prefix_names]
+        return tokens[0] if len(tokens) == 1 else ops.cat(tokens, 1)
+
     def _head(self, x: Tensor, pre_logits: bool) -> Tensor:
-        if self.avg_pool:
-            x = x[:, self.num_prefix_tokens :].mean(1)
-        else:
-            x = x[:, 0]
+        x = self.pool(x)
         if self.use_fc_norm:
             x = self.fc_norm(x)
         if self.has_pre_logits:
             x = self.pre_logits(x)
-        if pre_logits or not self.has_head:
-            return x
-        return self.head(x)
+        return self.classifier(x, pre_logits)
 
     # Head management --------------------------------------------------------
     def reset_classifier(self, num_classes: int, seed: int = 0) -> None:
         """Replace the head by a freshly initialised one for ``num_classes`` classes; 0 removes it.
 
+        DeiT distilled models get both heads (``head`` and ``head_dist``) replaced, as in timm.
         The new head uses :func:`vitzoo.init.init_state` (zero bias, truncated-normal
         weight), as the NumPy backend does; ``self.spec`` is updated.
 
@@ -161,16 +163,25 @@ class VisionTransformer(nn.Cell):
             (10, (10, 32))
         """
         spec = self.spec.replace(num_classes=num_classes)
-        fresh = {k: v for k, v in init_state(spec, seed=seed).items() if k.startswith("head.")}
+        fresh = {k: v for k, v in init_state(spec, seed=seed).items() if is_classifier(k)}
         self.spec = spec
         self._set_head(spec, fresh)  # compiled graphs notice the new parameters and recompile
 
     def _set_head(self, spec: ViTSpec, state: Mapping[str, np.ndarray]) -> None:
-        self.has_head = spec.num_classes > 0
-        if self.has_head:
+        """The classifier Linears under their canonical names, and the classifier Cell that uses them."""
+        for name in ("head", "head_dist"):
+            if name in self._cells:
+                delattr(self, name)
+        if spec.num_classes:
             self.head = Linear(state, "head")
-        elif "head" in self._cells:
-            delattr(self, "head")
+        if spec.num_classes and spec.dist_token:
+            self.head_dist = Linear(state, "head_dist")
+        if spec.dist_token:
+            self.classifier = DistilledClassifier(getattr(self, "head", None), getattr(self, "head_dist", None))
+        elif spec.num_classes:
+            self.classifier = LinearClassifier(self.head)
+        else:
+            self.classifier = NoClassifier()
 
     # Graph mode (jit=True) ------------------------------------------------------
     def _run_graph(self, method: str, *args: Any, **kwargs: Any) -> Any:
