@@ -1,7 +1,8 @@
 """Per-kernel timings: vitzoo's fused CPU kernels (each ISA build) vs MindSpore's primitives vs torch.
 
 ViT-B/16 batch-8 shapes: LayerNorm on [8, 197, 768]; fc1 bias + exact GELU on [1576, 3072];
-the attention core from qkv [8, 197, 2304] to [8, 197, 768] (12 heads). Each is timed
+the attention core from qkv [8, 197, 2304] to [8, 197, 768] (12 heads); a bias add on [1576, 768]
+(whose gradient is the column sum; MindSpore's is BiasAddGrad). Each is timed
 forward, and forward + backward (``value_and_grad`` of a weighted sum), as a compiled
 MindSpore graph (``mindspore.jit``) or torch eager; median milliseconds over ``--repeat``
 calls, the sides alternating call by call so they share the machine's load::
@@ -35,9 +36,10 @@ def mindspore_cases(isa_libs: dict) -> dict:
     spec = ViTSpec(embed_dim=768, depth=1, num_heads=12, mlp_dim=3072)
     state = init_state(spec)
     rng = np.random.default_rng(0)
-    shapes = {"layer_norm": (8, 197, 768), "bias_gelu": (1576, 3072), "attention": (8, 197, 2304)}
+    shapes = {"layer_norm": (8, 197, 768), "bias_gelu": (1576, 3072), "attention": (8, 197, 2304), "bias_add": (1576, 768)}
     inputs = {k: ms.Tensor(rng.standard_normal(s, dtype=np.float32)) for k, s in shapes.items()}
     bias = ms.Parameter(ms.Tensor(rng.standard_normal(3072, dtype=np.float32)))
+    bias768 = ms.Parameter(ms.Tensor(rng.standard_normal(768, dtype=np.float32)))
     ln = layers.LayerNorm(state, "blocks.0.norm1", 1e-6)  # only for its weights
     cfg = KernelOps.config(12, 64**-0.5)
     eps = KernelOps.config(1e-6)
@@ -49,6 +51,8 @@ def mindspore_cases(isa_libs: dict) -> dict:
             return lambda x: prim_ln(x, ln.weight, ln.bias)[0]
         if name == "bias_gelu":
             return lambda h: layers.gelu_erf(ms.ops.bias_add(h, bias))
+        if name == "bias_add":
+            return lambda h: ms.ops.bias_add(h, bias768)
 
         def attend(qkv):
             q, k, v = ms.ops.unstack(qkv.reshape(8, 197, 3, 12, 64).transpose(2, 0, 3, 1, 4), 0)
@@ -61,17 +65,18 @@ def mindspore_cases(isa_libs: dict) -> dict:
             return lambda x: ops.layer_norm(x, ln.weight, ln.bias, eps)[0]
         if name == "bias_gelu":
             return lambda h: ops.bias_gelu["exact"](h, bias)
+        if name == "bias_add":
+            return lambda h: ops.bias_add(h, bias768)
         train = ops.attention(12)[1]
         return lambda qkv: train(qkv, cfg)[0]
 
     def pair(fn, x):
         weights = ms.ops.ones_like(fn(x))
-        params = [ln.weight] if fn.__name__ == "ln" else []
         fwd = ms.jit(fn)
 
         def loss(inp):
             return (fn(inp) * weights).sum()
-        both = ms.jit(ms.value_and_grad(loss, 0, params or None))
+        both = ms.jit(ms.value_and_grad(loss, 0, [ln.weight, ln.bias, bias, bias768]))  # parameter grads too
 
         def run_fwd():
             fwd(x).asnumpy()
@@ -99,13 +104,14 @@ def torch_cases() -> dict:
     h = torch.randn(1576, 3072, generator=g, requires_grad=True)
     qkv = torch.randn(8, 197, 2304, generator=g, requires_grad=True)
     w, b, bias = torch.ones(768, requires_grad=True), torch.zeros(768, requires_grad=True), torch.randn(3072, requires_grad=True)
+    h768, bias768 = torch.randn(1576, 768, generator=g, requires_grad=True), torch.randn(768, requires_grad=True)
 
     def attend(t):
         q, k, v = t.reshape(8, 197, 3, 12, 64).permute(2, 0, 3, 1, 4).unbind(0)
         return F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(8, 197, 768)
 
     fns = {"layer_norm": (lambda: F.layer_norm(x, (768,), w, b, 1e-6)), "bias_gelu": (lambda: F.gelu(h + bias)),
-           "attention": (lambda: attend(qkv))}
+           "attention": (lambda: attend(qkv)), "bias_add": (lambda: h768 + bias768)}
 
     def pair(fn):
         def run_fwd():

@@ -90,11 +90,26 @@ def test_layer_norm_kernel_matches_primitive(monkeypatch, jit):
 
 
 @needs_kernels
+def test_bias_add_kernel_matches_primitive(monkeypatch):
+    state = noisy_state(SPEC)
+    fused, plain = build_pair(lambda: layers.Linear(state, "blocks.0.attn.proj"), monkeypatch)
+    check_parity(fused, plain, X)
+
+
+@needs_kernels
 @pytest.mark.parametrize("gelu", ["exact", "tanh", "quick"])
 def test_bias_gelu_kernel_matches_primitive(monkeypatch, gelu):
     spec = SPEC.replace(gelu=gelu)
     state = noisy_state(spec)
     fused, plain = build_pair(lambda: layers.Mlp(spec, state, "blocks.0.mlp"), monkeypatch)
+    check_parity(fused, plain, X)
+
+
+@needs_kernels
+def test_bias_swiglu_kernel_matches_primitive(monkeypatch):
+    spec = SPEC.replace(mlp_type="swiglu")
+    state = noisy_state(spec)
+    fused, plain = build_pair(lambda: layers.SwiGLU(spec, state, "blocks.0.mlp"), monkeypatch)
     check_parity(fused, plain, X)
 
 

@@ -85,6 +85,9 @@ class Linear(nn.Cell):
         if self.has_bias:
             self.bias = to_parameter(state[name + ".bias"])
         self.add_bias = self.has_bias and add_bias  # False: a fused kernel after the GEMM adds it
+        fused = kernels.active() if self.add_bias else None
+        self.fused = fused is not None
+        self.bias_add = ops.BiasAdd() if fused is None else fused.bias_add  # the kernel's bias gradient is fast
         self.out_features = int(self.weight.shape[0])
         self.in_features = int(self.weight.shape[1])
         self.matmul = ops.MatMul(transpose_b=True)
@@ -93,7 +96,7 @@ class Linear(nn.Cell):
         lead = x.shape[:-1]
         y = self.matmul(x.reshape(-1, self.in_features), self.weight)
         if self.add_bias:
-            y = ops.bias_add(y, self.bias)
+            y = self.bias_add(y, self.bias)
         return y.reshape(lead + (self.out_features,))
 
 
@@ -260,11 +263,17 @@ class SwiGLU(nn.Cell):
 
     def __init__(self, spec: ViTSpec, state: State, name: str) -> None:
         super().__init__()
-        self.fc1 = Linear(state, name + ".fc1")
+        fused = kernels.active() if name + ".fc1.bias" in state else None
+        self.fused = fused is not None
+        self.fc1 = Linear(state, name + ".fc1", add_bias=not self.fused)
         self.fc2 = Linear(state, name + ".fc2")
         self.hidden = spec.mlp_dim
+        if self.fused:  # fc1's bias, silu(a)·b in one pass (forward and backward)
+            self.bias_swiglu = fused.bias_swiglu
 
     def construct(self, x: Tensor) -> Tensor:
+        if self.fused:
+            return self.fc2(self.bias_swiglu(self.fc1(x), self.fc1.bias))
         h = self.fc1(x)
         gate, value = h[..., : self.hidden], h[..., self.hidden :]
         return self.fc2(gate * ops.sigmoid(gate) * value)

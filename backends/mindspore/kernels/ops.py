@@ -48,6 +48,20 @@ class KernelOps:
 
         self.bias_gelu = {form: self._bias_gelu(_GELU_SYMBOL[form]) for form in GELU_FORMS}
 
+        bias_grad = aot("vz_bias_add_grad", lambda dy: dy[-1:], _same)
+
+        def bias_bprop(x, b, out, dout):
+            return dout, bias_grad(dout)
+
+        self.bias_add = aot("vz_bias_add", _same, _same, bias_bprop)
+
+        swiglu_grad = aot("vz_bias_swiglu_grad", lambda dy, h, b: (h, b), lambda dy, h, b: (h, b))
+
+        def swiglu_bprop(h, b, out, dout):
+            return swiglu_grad(dout, h, b)
+
+        self.bias_swiglu = aot("vz_bias_swiglu", lambda h, b: h[:-1] + [h[-1] // 2], _same, swiglu_bprop)
+
         self._attention: dict = {}
 
     def attention(self, heads: int) -> tuple:
