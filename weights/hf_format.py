@@ -19,19 +19,16 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import shutil
-import tempfile
-import uuid
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Mapping, Optional
 
 import numpy as np
 
 from vitzoo.errors import CheckpointError
+from vitzoo.fileio import atomic_dir
 from vitzoo.spec import ViTSpec
 from vitzoo.weights import safetensors_io
 from vitzoo.weights.base import Checkpoint, WeightFormat, as_float32, register_format, require_file
@@ -133,7 +130,7 @@ def write(ckpt: Checkpoint, path: Path) -> None:
                     tensors[f"{base}attention.attention.{which}.{kind}"] = value[j * d : (j + 1) * d]
             else:
                 tensors[f"{base}{_DISK_PARTS[part]}.{kind}"] = value
-    with _atomic_dir(path) as tmp:
+    with atomic_dir(path) as tmp:
         (tmp / "config.json").write_text(json.dumps(_hf_config(ckpt), indent=2, sort_keys=True) + "\n", encoding="utf-8")
         safetensors_io.save(tmp / "model.safetensors", tensors, {"format": "pt"})
 
@@ -335,25 +332,6 @@ def _hf_config(ckpt: Checkpoint) -> dict[str, Any]:
         cfg["id2label"] = {str(i): n for i, n in enumerate(names)}
         cfg["label2id"] = {n: i for i, n in enumerate(names)}
     return cfg
-
-
-@contextlib.contextmanager
-def _atomic_dir(target: "str | os.PathLike[str]") -> Iterator[Path]:
-    """Yield a temporary directory beside ``target``; on success it replaces ``target``."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
-        yield tmp
-        old = None
-        if target.exists() or target.is_symlink():  # move the old one aside so the swap is one rename
-            old = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
-            os.replace(target, old)
-        os.replace(tmp, target)
-        if old is not None:
-            shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 FORMAT = register_format(
