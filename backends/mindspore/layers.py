@@ -124,7 +124,7 @@ class PatchProj(nn.Cell):
         b, _, h, w = x.shape
         p, c = self.patch, self.in_chans
         gh, gw = h // p, w // p  # the spec's grid, or any grid with dynamic_img_size (one graph per shape)
-        if gh * p != h or gw * p != w:  # timm's strided conv drops the rows/columns the patches do not cover
+        if gh * p != h or gw * p != w:  # a size the patch does not divide (SigLIP so400m/14 at 384 px): timm's conv drops the rest
             x = x[:, :, : gh * p, : gw * p]
         # [B, C, gh, p, gw, p] → [B, gh, gw, C, p, p]: each row is one patch in the weight's (C, p, p) order
         patches = x.reshape(b, c, gh, p, gw, p).transpose(0, 2, 4, 1, 3, 5).reshape(b * gh * gw, c * p * p)
