@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("timm")
 from safetensors.torch import save_file  # noqa: E402
 
-from family_models import FAMILIES, family_timm, image, max_rel_diff  # noqa: E402
+from family_models import CASES as FAMILIES, family_timm, image, max_rel_diff  # noqa: E402
 from vitzoo import weights  # noqa: E402
 from vitzoo.backends import get_backend  # noqa: E402
 

@@ -23,19 +23,15 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import shutil
-import tempfile
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 
 from vitzoo.errors import CheckpointError
+from vitzoo.fileio import atomic_dir
 from vitzoo.spec import ViTSpec
 from vitzoo.weights import safetensors_io
 from vitzoo.weights.base import Checkpoint, WeightFormat, as_float32, register_format, require_file
@@ -147,7 +143,7 @@ def write(ckpt: Checkpoint, path: Path) -> None:
         raise CheckpointError("No transformers model family can hold these weights; convert them to vitzoo or timm instead.")
     tensors, cfg = family.from_canonical(ckpt)
     cfg.setdefault("dtype", "float32")
-    with _atomic_dir(path) as tmp:
+    with atomic_dir(path) as tmp:
         (tmp / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         safetensors_io.save(tmp / "model.safetensors", tensors, {"format": "pt"})
 
@@ -351,26 +347,6 @@ def _class_names(cfg: Mapping[str, Any], num_classes: int) -> Optional[list[str]
     if len(names) != num_classes or names == [f"LABEL_{i}" for i in range(num_classes)]:
         return None  # transformers' placeholders are not class names
     return names
-
-
-# Writing ------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _atomic_dir(target: "str | os.PathLike[str]") -> Iterator[Path]:
-    """Yield a temporary directory beside ``target``; on success it replaces ``target``."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
-        yield tmp
-        old = None
-        if target.exists() or target.is_symlink():  # move the old one aside so the swap is one rename
-            old = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
-            os.replace(target, old)
-        os.replace(tmp, target)
-        if old is not None:
-            shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 FORMAT = register_format(
