@@ -349,8 +349,6 @@ def _class_names(cfg: Mapping[str, Any], num_classes: int) -> Optional[list[str]
     return names
 
 
-
-
 FORMAT = register_format(
     WeightFormat(
         name="hf",
