@@ -217,7 +217,7 @@ def _failure_message(cfg: TrainConfig, run_dir: Path, failure: Optional[tuple[in
         if status < 0:
             what = f"was killed by {signal.Signals(-status).name}"
         else:
-            what = f"failed: {error}" if error else f"exited with status {status}"
+            what = f"failed: {error.rstrip('.')}" if error else f"exited with status {status}"
         return (f"Data-parallel training on {where} stopped: rank {rank} (pid {pid}) {what}; the other workers were stopped. "
                 f"See {log}; continue the run with --resume.")
     if len(ranks) < cfg.devices:  # a worker announces itself once the whole cluster is built
