@@ -7,7 +7,7 @@ from PIL import Image, ImageDraw, ImageFilter
 import vitzoo
 from vitzoo import VitzooError
 from vitzoo.init import init_state
-from vitzoo.pretrained import get_weight_set
+from vitzoo.pretrained import get_weight_set, list_pretrained
 from vitzoo.transforms import EvalTransform, resolve_cfg, transforms_for
 from vitzoo.weights import Checkpoint
 
@@ -63,7 +63,15 @@ def timm_transform(name):
     return create_transform(**resolve_data_config(pretrained_cfg=dict(cfg, input_size=tuple(cfg["input_size"]))), is_training=False)
 
 
-@pytest.mark.parametrize("name", WEIGHT_SETS)
+def one_weight_set_per_preprocessing():
+    """A weight set for each distinct preprocessing in the registry (sizes, crops, interpolations, means/stds)."""
+    seen = {}
+    for name in list_pretrained():
+        seen.setdefault(repr(sorted(get_weight_set(name).preprocessing.items())), name)
+    return sorted(seen.values())
+
+
+@pytest.mark.parametrize("name", sorted(set(WEIGHT_SETS) | set(one_weight_set_per_preprocessing())))
 def test_matches_timm_eval_transform(name):
     ours, ref = transforms_for(name), timm_transform(name)
     for photo in PHOTOS:

@@ -2,8 +2,8 @@
 
 Example:
     >>> import vitzoo
-    >>> vitzoo.list_models("vit_b_16*")
-    ['vit_b_16', 'vit_b_16_384']
+    >>> vitzoo.list_models("vit_b_32*")
+    ['vit_b_32', 'vit_b_32_384']
     >>> vitzoo.get_spec("vit_b_16").embed_dim
     768
 
@@ -56,6 +56,8 @@ __all__ = [
     "train",
     "evaluate",
     "predict",
+    "embed",
+    "export",
 ]
 
 
@@ -68,6 +70,14 @@ def __getattr__(name: str) -> object:  # light helpers, imported on first use
         from vitzoo.transforms import transforms_for
 
         return transforms_for
+    if name == "export":
+        from vitzoo.exporting import export
+
+        return export
+    if name == "embed":
+        from vitzoo.embedding import embed
+
+        return embed
     if name in ("train", "evaluate", "predict"):  # the workflows; MindSpore loads when one runs
         from vitzoo import tasks
 

@@ -28,7 +28,7 @@ from vitzoo.variants import get_spec, list_models
 
 # Fields that decide tensor shapes and the forward pass, bar the classifier and numerics:
 # a checkpoint "is" a variant when these agree (eps and GELU form are reported separately).
-_IGNORED_FOR_VARIANT = ("num_classes", "norm_eps", "gelu")
+_IGNORED_FOR_VARIANT = ("num_classes", "norm_eps", "gelu", "dynamic_img_size", "dynamic_img_pad")
 # What readers of these formats assume, because the files cannot record it
 # (timm/JAX: eps 1e-6 and exact GELU; MindSpore/MindCV: MindSpore's defaults).
 _IMPLIED = {

@@ -291,6 +291,8 @@ def _check_writable(spec: ViTSpec) -> None:
             (spec.qk_norm, "no q/k norm"),
             (not spec.patch_bias or not spec.pos_embed_prefix, "a patch bias and a class-token position"),
             (spec.pre_logits_dim > 0 and spec.num_classes > 0, "no pre-logits layer before a classifier"),
+            (spec.dist_token or spec.mlp_type != "mlp", "no distillation token or SwiGLU MLP"),
+            (spec.gelu == "quick", "an exact or tanh GELU"),
         )
         if bad
     ]

@@ -11,6 +11,9 @@ GELU is written out from Erf/Sigmoid (MindSpore's own GELU kernels are slow on C
 ``nn.GELU`` also defaults to tanh), attention is two batched matmuls around a fused
 softmax. Each choice is measured in benchmarks/README.md.
 
+Families are compositions: the MLP (GELU forms, QuickGELU, packed SwiGLU) is a
+Cell chosen from the spec when the block is built; heads live in ``heads.py``.
+
 Note: MindSpore's graph parser needs the first method argument to be called ``self``.
 
 Example:
@@ -96,21 +99,21 @@ class PatchProj(nn.Cell):
         self.has_bias = name + ".bias" in state
         if self.has_bias:
             self.bias = to_parameter(state[name + ".bias"])
-        self.grid = spec.grid_size
         self.patch = spec.patch_size
         self.in_chans = spec.in_chans
         self.embed_dim = spec.embed_dim
         self.matmul = ops.MatMul(transpose_b=True)
 
     def construct(self, x: Tensor) -> Tensor:
-        b = x.shape[0]
-        g, p, c = self.grid, self.patch, self.in_chans
-        # [B, C, g, p, g, p] → [B, g, g, C, p, p]: each row is one patch in the weight's (C, p, p) order
-        patches = x.reshape(b, c, g, p, g, p).transpose(0, 2, 4, 1, 3, 5).reshape(b * g * g, c * p * p)
+        b, _, h, w = x.shape
+        p, c = self.patch, self.in_chans
+        gh, gw = h // p, w // p  # the spec's grid, or any grid with dynamic_img_size (one graph per shape)
+        # [B, C, gh, p, gw, p] → [B, gh, gw, C, p, p]: each row is one patch in the weight's (C, p, p) order
+        patches = x.reshape(b, c, gh, p, gw, p).transpose(0, 2, 4, 1, 3, 5).reshape(b * gh * gw, c * p * p)
         y = self.matmul(patches, self.weight.reshape(self.embed_dim, c * p * p))
         if self.has_bias:
             y = ops.bias_add(y, self.bias)
-        return y.reshape(b, g * g, self.embed_dim)
+        return y.reshape(b, gh * gw, self.embed_dim)
 
 
 class PatchEmbed(nn.Cell):
@@ -177,18 +180,64 @@ def gelu_tanh(x: Tensor) -> Tensor:
     return x * ops.sigmoid(x * (_TANH_K + (_TANH_K * 0.044715) * (x * x)))
 
 
+def gelu_quick(x: Tensor) -> Tensor:
+    """OpenAI CLIP's QuickGELU ``x·sigmoid(1.702x)``."""
+    return x * ops.sigmoid(x * 1.702)
+
+
+class GeluErf(nn.Cell):
+    """Exact GELU as a Cell (see :func:`gelu_erf`)."""
+
+    def construct(self, x: Tensor) -> Tensor:
+        return gelu_erf(x)
+
+
+class GeluTanh(nn.Cell):
+    """Tanh-form GELU as a Cell (see :func:`gelu_tanh`)."""
+
+    def construct(self, x: Tensor) -> Tensor:
+        return gelu_tanh(x)
+
+
+class QuickGelu(nn.Cell):
+    """QuickGELU as a Cell (see :func:`gelu_quick`)."""
+
+    def construct(self, x: Tensor) -> Tensor:
+        return gelu_quick(x)
+
+
+GELU_CELLS = {"exact": GeluErf, "tanh": GeluTanh, "quick": QuickGelu}
+
+
 class Mlp(nn.Cell):
-    """fc1 → GELU (erf or tanh form, as the spec says) → fc2."""
+    """fc1 → GELU (the spec's form, chosen once here) → fc2."""
+
+    def __init__(self, spec: ViTSpec, state: State, name: str) -> None:
+        super().__init__()
+        self.fc1 = Linear(state, name + ".fc1")
+        self.act = GELU_CELLS[spec.gelu]()
+        self.fc2 = Linear(state, name + ".fc2")
+
+    def construct(self, x: Tensor) -> Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class SwiGLU(nn.Cell):
+    """timm's packed SwiGLU (``GluMlp``, DINOv2 giant): ``fc2(silu(a) · b)`` with ``fc1(x)`` split into ``[a, b]``."""
 
     def __init__(self, spec: ViTSpec, state: State, name: str) -> None:
         super().__init__()
         self.fc1 = Linear(state, name + ".fc1")
         self.fc2 = Linear(state, name + ".fc2")
-        self.tanh_gelu = spec.gelu == "tanh"
+        self.hidden = spec.mlp_dim
 
     def construct(self, x: Tensor) -> Tensor:
         h = self.fc1(x)
-        return self.fc2(gelu_tanh(h) if self.tanh_gelu else gelu_erf(h))
+        gate, value = h[..., : self.hidden], h[..., self.hidden :]
+        return self.fc2(gate * ops.sigmoid(gate) * value)
+
+
+MLP_CELLS = {"mlp": Mlp, "swiglu": SwiGLU}
 
 
 class LayerScale(nn.Cell):
@@ -210,7 +259,7 @@ class Block(nn.Cell):
         self.norm1 = LayerNorm(state, name + ".norm1", spec.norm_eps)
         self.attn = Attention(spec, state, name + ".attn")
         self.norm2 = LayerNorm(state, name + ".norm2", spec.norm_eps)
-        self.mlp = Mlp(spec, state, name + ".mlp")
+        self.mlp = MLP_CELLS[spec.mlp_type](spec, state, name + ".mlp")
         self.layer_scale = spec.layer_scale
         if spec.layer_scale:
             self.ls1 = LayerScale(state, name + ".ls1")
