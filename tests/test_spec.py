@@ -31,8 +31,15 @@ def test_json_round_trip_is_exact():
     "fields, words",
     [
         (dict(embed_dim=100, num_heads=3), "not divisible by num_heads"),
-        (dict(img_size=225), "not divisible by patch_size"),
-        (dict(gelu="quick"), "Unknown GELU form"),
+        (dict(img_size=8), "smaller than patch_size"),
+        (dict(gelu="swish"), "Unknown GELU form"),
+        (dict(mlp_type="glu"), "Unknown MLP type"),
+        (dict(dist_token="yes"), "true or false"),
+        (dict(dist_token=True, class_token=False, global_pool="avg"), "needs class_token=True"),
+        (dict(dist_token=True, global_pool="avg"), "needs global_pool='token'"),
+        (dict(dist_token=True, reg_tokens=4), "needs reg_tokens=0"),
+        (dict(dist_token=True, fc_norm=True), "needs fc_norm=False"),
+        (dict(class_token=False, global_pool="map", mlp_type="swiglu"), "needs mlp_type='mlp'"),
         (dict(global_pool="max"), "Unknown pooling"),
         (dict(depth=0), "positive integer"),
         (dict(num_classes=-1), "non-negative"),
@@ -46,6 +53,18 @@ def test_impossible_specs_raise_one_sentence(fields, words):
     with pytest.raises(SpecError, match=words) as info:
         ViTSpec(**fields)
     assert isinstance(info.value, VitzooError) and "\n" not in str(info.value)
+
+
+def test_family_fields_round_trip_and_count_prefix_tokens():
+    distilled = ViTSpec(dist_token=True, gelu="quick")
+    assert distilled.num_prefix_tokens == 2 and distilled.pos_embed_len == 198
+    siglip = ViTSpec(class_token=False, global_pool="map")
+    swiglu = ViTSpec(mlp_type="swiglu", mlp_dim=4096, reg_tokens=4, pos_embed_prefix=False, layer_scale=True)
+    assert siglip.num_prefix_tokens == 0 and swiglu.fc1_dim == 8192 and ViTSpec().fc1_dim == 3072
+    for spec in (distilled, siglip, swiglu):
+        assert ViTSpec.from_json(spec.to_json()) == spec
+    old = {k: v for k, v in ViTSpec().to_dict().items() if k not in ("mlp_type", "dist_token")}
+    assert ViTSpec.from_dict(old) == ViTSpec()  # files written before these fields existed still read
 
 
 def test_replace_validates_and_rejects_unknown_fields():

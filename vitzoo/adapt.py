@@ -30,7 +30,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from vitzoo.canonical import expected_shapes
+from vitzoo.canonical import expected_shapes, is_classifier
 from vitzoo.errors import CheckpointError, SpecError
 
 HEAD_INIT_STD = 0.02
@@ -66,7 +66,7 @@ def adapt_checkpoint(
             changes["in_chans"] = in_chans
         if num_classes is not None and num_classes != spec.num_classes:
             new_spec = spec.replace(num_classes=num_classes)
-            state = {k: v for k, v in state.items() if not k.startswith("head.")}
+            state = {k: v for k, v in state.items() if not is_classifier(k)}
             state.update(_fresh_head(new_spec, seed))
             changes["num_classes"] = num_classes
     except SpecError as exc:
@@ -94,7 +94,7 @@ def resample_pos_embed(pos_embed: np.ndarray, new_grid: int, *, num_prefix_token
         raise CheckpointError(f"The position embedding has {grid.shape[1]} patch positions, not a square grid; it cannot be resampled.")
     if old == new_grid:
         return pos
-    rows = _resample_matrix(old, new_grid, interpolation)  # [new, old]
+    rows = resample_matrix(old, new_grid, interpolation)  # [new, old]
     grid = grid.reshape(old, old, -1).astype(np.float64)
     # separable: along height, then width (the order PyTorch uses)
     out = np.einsum("ih,hwd->iwd", rows, grid)
@@ -139,7 +139,7 @@ _FILTERS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], float]] = {
 }
 
 
-def _resample_matrix(n_in: int, n_out: int, interpolation: str) -> np.ndarray:
+def resample_matrix(n_in: int, n_out: int, interpolation: str) -> np.ndarray:
     """``[n_out, n_in]`` weights of antialiased 1-D resampling (half-pixel centres, edge-normalised)."""
     if interpolation not in _FILTERS:
         raise CheckpointError(f"Unknown position-embedding interpolation {interpolation!r}; use bicubic or bilinear.")
@@ -163,7 +163,7 @@ def _fresh_head(spec: Any, seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     head: dict[str, np.ndarray] = {}
     for name, shape in expected_shapes(spec).items():
-        if not name.startswith("head."):
+        if not is_classifier(name):
             continue
         if name.endswith(".bias"):
             head[name] = np.zeros(shape, np.float32)

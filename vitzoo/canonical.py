@@ -14,6 +14,13 @@ from vitzoo.errors import CheckpointError
 from vitzoo.spec import ViTSpec
 
 Shape = tuple[int, ...]
+# The classifier's tensors: replaced together when the class count changes (DeiT distilled has two heads).
+CLASSIFIER_PREFIXES = ("head.", "head_dist.")
+
+
+def is_classifier(name: str) -> bool:
+    """Whether canonical tensor ``name`` belongs to the classifier (``head.*``, ``head_dist.*``)."""
+    return name.startswith(CLASSIFIER_PREFIXES)
 
 
 def expected_shapes(spec: ViTSpec) -> dict[str, Shape]:
@@ -32,6 +39,8 @@ def expected_shapes(spec: ViTSpec) -> dict[str, Shape]:
         shapes["patch_embed.proj.bias"] = (d,)
     if spec.class_token:
         shapes["cls_token"] = (1, 1, d)
+    if spec.dist_token:
+        shapes["dist_token"] = (1, 1, d)
     if spec.reg_tokens:
         shapes["reg_token"] = (1, spec.reg_tokens, d)
     shapes["pos_embed"] = (1, spec.pos_embed_len, d)
@@ -51,20 +60,46 @@ def expected_shapes(spec: ViTSpec) -> dict[str, Shape]:
         if spec.layer_scale:
             shapes[b + "ls1.gamma"] = (d,)
         shapes.update(_norm(b + "norm2", d))
-        shapes[b + "mlp.fc1.weight"] = (m, d)
-        shapes[b + "mlp.fc1.bias"] = (m,)
-        shapes[b + "mlp.fc2.weight"] = (d, m)
-        shapes[b + "mlp.fc2.bias"] = (d,)
+        shapes.update(_mlp(b + "mlp", d, spec.fc1_dim, m))
         if spec.layer_scale:
             shapes[b + "ls2.gamma"] = (d,)
     shapes.update(_norm("fc_norm" if spec.fc_norm else "norm", d))
+    if spec.global_pool == "map":
+        shapes.update(_attention_pool("attn_pool", d, m))
     if spec.pre_logits_dim:
         shapes["pre_logits.fc.weight"] = (spec.pre_logits_dim, d)
         shapes["pre_logits.fc.bias"] = (spec.pre_logits_dim,)
     if spec.num_classes:
         shapes["head.weight"] = (spec.num_classes, spec.num_features)
         shapes["head.bias"] = (spec.num_classes,)
+        if spec.dist_token:
+            shapes["head_dist.weight"] = (spec.num_classes, d)
+            shapes["head_dist.bias"] = (spec.num_classes,)
     return shapes
+
+
+def _mlp(prefix: str, dim: int, fc1_dim: int, hidden: int) -> dict[str, Shape]:
+    return {
+        prefix + ".fc1.weight": (fc1_dim, dim),
+        prefix + ".fc1.bias": (fc1_dim,),
+        prefix + ".fc2.weight": (dim, hidden),
+        prefix + ".fc2.bias": (dim,),
+    }
+
+
+def _attention_pool(prefix: str, dim: int, hidden: int) -> dict[str, Shape]:
+    """timm's ``AttentionPoolLatent`` as ``VisionTransformer`` builds it: one latent query, q/kv biases, no q/k norm."""
+    return {
+        prefix + ".latent": (1, 1, dim),
+        prefix + ".q.weight": (dim, dim),
+        prefix + ".q.bias": (dim,),
+        prefix + ".kv.weight": (2 * dim, dim),
+        prefix + ".kv.bias": (2 * dim,),
+        prefix + ".proj.weight": (dim, dim),
+        prefix + ".proj.bias": (dim,),
+        **_norm(prefix + ".norm", dim),
+        **_mlp(prefix + ".mlp", dim, hidden, hidden),
+    }
 
 
 def _norm(prefix: str, dim: int) -> dict[str, Shape]:

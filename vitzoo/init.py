@@ -1,8 +1,10 @@
 """timm-style random initialisation of a canonical state, framework-agnostic.
 
 Linear and position weights: truncated normal (std 0.02, cut at 2 std); class and
-register tokens: normal (std 1e-6); biases zero; LayerNorm ones/zeros; layer
-scale 1e-5; the patch projection: LeCun-style truncated normal over its fan-in.
+register tokens: normal (std 1e-6); DeiT's distillation token: truncated normal
+(std 0.02); the attention pool's latent query: truncated normal (std D^-0.5);
+biases zero; LayerNorm ones/zeros; layer scale 1e-5; the patch projection:
+LeCun-style truncated normal over its fan-in.
 
 Speed: every random tensor is drawn in blocks of ``_BLOCK`` values, each block from
 its own stream keyed by (seed, tensor name, block number), on a thread pool (NumPy
@@ -44,8 +46,10 @@ def init_state(spec: ViTSpec, seed: Optional[int] = 0) -> dict[str, np.ndarray]:
         leaf = name.rsplit(".", 1)[-1]
         if name in ("cls_token", "reg_token"):
             random = (1e-6, False)
-        elif name == "pos_embed":
+        elif name in ("pos_embed", "dist_token"):
             random = (0.02, True)
+        elif name == "attn_pool.latent":
+            random = (shape[-1] ** -0.5, True)
         elif name == "patch_embed.proj.weight":
             random = ((1.0 / int(np.prod(shape[1:]))) ** 0.5, True)
         elif leaf == "gamma":

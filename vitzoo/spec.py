@@ -9,8 +9,9 @@ from typing import Any, Mapping
 
 from vitzoo.errors import SpecError
 
-GELU_FORMS = ("exact", "tanh")
-POOLING = ("token", "avg")
+GELU_FORMS = ("exact", "tanh", "quick")
+POOLING = ("token", "avg", "map")
+MLP_TYPES = ("mlp", "swiglu")
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,10 @@ class ViTSpec:
         (64, 196)
         >>> ViTSpec.from_json(spec.to_json()) == spec
         True
+        >>> ViTSpec(class_token=False, global_pool="map", dist_token=True)
+        Traceback (most recent call last):
+        ...
+        vitzoo.errors.SpecError: dist_token=True (DeiT distilled) needs class_token=True; the distilled head reads the class and distillation tokens.
     """
 
     img_size: int = 224
@@ -40,15 +45,19 @@ class ViTSpec:
     qkv_bias: bool = True
     qk_norm: bool = False
     norm_eps: float = 1e-6
-    gelu: str = "exact"  # "exact" (erf, torch/timm) or "tanh" (MindSpore's default)
+    gelu: str = "exact"  # "exact" (erf, torch/timm), "tanh" (MindSpore's default) or "quick" (OpenAI CLIP's x·sigmoid(1.702x))
+    mlp_type: str = "mlp"  # "mlp" (fc1 → GELU → fc2) or "swiglu" (packed fc1 [2·mlp_dim, D]: silu(first half) × second half)
     class_token: bool = True
+    dist_token: bool = False  # DeiT distilled: a second prefix token with its own head, logits = mean of both heads
     reg_tokens: int = 0
-    pos_embed_prefix: bool = True  # pos_embed also covers the class/register tokens
-    global_pool: str = "token"  # "token" (class token) or "avg" (mean of patch tokens)
+    pos_embed_prefix: bool = True  # pos_embed also covers the class/distillation/register tokens
+    global_pool: str = "token"  # "token" (class token), "avg" (mean of patch tokens) or "map" (attention pool, SigLIP)
     fc_norm: bool = False  # norm after pooling instead of on every token
     pre_norm: bool = False  # extra LayerNorm before the blocks (CLIP style)
     layer_scale: bool = False  # per-channel residual scales ls1/ls2
     pre_logits_dim: int = 0  # >0: Linear(embed_dim, pre_logits_dim) + tanh before the head
+    dynamic_img_size: bool = False  # any input H×W: pos_embed resampled at run time (timm's keyword)
+    dynamic_img_pad: bool = False  # with dynamic_img_size: pad H, W up to patch multiples (bottom/right)
 
     def __post_init__(self) -> None:
         for name in ("img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads", "mlp_dim"):
@@ -59,7 +68,8 @@ class ViTSpec:
             value = getattr(self, name)
             if not _is_int(value) or value < 0:
                 raise SpecError(f"ViT spec field {name!r} must be a non-negative integer, got {value!r}.")
-        for name in ("patch_bias", "qkv_bias", "qk_norm", "class_token", "pos_embed_prefix", "fc_norm", "pre_norm", "layer_scale"):
+        for name in ("patch_bias", "qkv_bias", "qk_norm", "class_token", "dist_token", "pos_embed_prefix", "fc_norm", "pre_norm",
+                     "layer_scale", "dynamic_img_size", "dynamic_img_pad"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(f"ViT spec field {name!r} must be true or false, got {getattr(self, name)!r}.")
         if not isinstance(self.norm_eps, (int, float)) or isinstance(self.norm_eps, bool) or not 0 < self.norm_eps < 1:
@@ -68,19 +78,35 @@ class ViTSpec:
             raise SpecError(f"Unknown GELU form {self.gelu!r}; use one of {', '.join(GELU_FORMS)}.")
         if self.global_pool not in POOLING:
             raise SpecError(f"Unknown pooling {self.global_pool!r}; use one of {', '.join(POOLING)}.")
+        if self.mlp_type not in MLP_TYPES:
+            raise SpecError(f"Unknown MLP type {self.mlp_type!r}; use one of {', '.join(MLP_TYPES)}.")
         if self.embed_dim % self.num_heads:
             raise SpecError(
                 f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}; "
                 "choose a head count that divides it."
             )
-        if self.img_size % self.patch_size:
-            raise SpecError(
-                f"img_size {self.img_size} is not divisible by patch_size {self.patch_size}; "
-                "choose an image size that is a multiple of the patch size."
-            )
+        if self.img_size < self.patch_size:
+            raise SpecError(f"img_size {self.img_size} is smaller than patch_size {self.patch_size}; choose a larger image size.")
         if self.global_pool == "token" and not self.class_token:
-            raise SpecError("global_pool='token' needs class_token=True; use global_pool='avg' without a class token.")
+            raise SpecError("global_pool='token' needs class_token=True; use global_pool='avg' or 'map' without a class token.")
+        self._check_combinations()
         object.__setattr__(self, "norm_eps", float(self.norm_eps))
+
+    def _check_combinations(self) -> None:
+        """Refuse family features that do not combine (timm builds none of these)."""
+        if self.dist_token:
+            # the distilled head reads tokens 0 and 1 and averages two classifiers
+            for bad, why in (
+                (not self.class_token, "class_token=True"),
+                (self.global_pool != "token", "global_pool='token'"),
+                (self.reg_tokens > 0, "reg_tokens=0"),
+                (self.fc_norm, "fc_norm=False"),
+                (self.pre_logits_dim > 0, "pre_logits_dim=0"),
+            ):
+                if bad:
+                    raise SpecError(f"dist_token=True (DeiT distilled) needs {why}; the distilled head reads the class and distillation tokens.")
+        if self.global_pool == "map" and self.mlp_type != "mlp":
+            raise SpecError("global_pool='map' needs mlp_type='mlp': the attention pool's MLP width is only defined for a plain MLP.")
 
     # Derived sizes -------------------------------------------------------
     @property
@@ -89,7 +115,11 @@ class ViTSpec:
 
     @property
     def grid_size(self) -> int:
-        """Patches along one side of the image."""
+        """Patches along one side of the image.
+
+        Like timm's strided convolution, a size that is not a multiple of the patch
+        (SigLIP so400m/14 at 384 px: 27 patches) leaves the last rows and columns out.
+        """
         return self.img_size // self.patch_size
 
     @property
@@ -98,8 +128,8 @@ class ViTSpec:
 
     @property
     def num_prefix_tokens(self) -> int:
-        """Class token plus register tokens, in front of the patch tokens."""
-        return int(self.class_token) + self.reg_tokens
+        """Class, distillation and register tokens, in front of the patch tokens."""
+        return int(self.class_token) + int(self.dist_token) + self.reg_tokens
 
     @property
     def num_tokens(self) -> int:
@@ -108,6 +138,11 @@ class ViTSpec:
     @property
     def pos_embed_len(self) -> int:
         return self.num_tokens if self.pos_embed_prefix else self.num_patches
+
+    @property
+    def fc1_dim(self) -> int:
+        """Output width of each block's ``mlp.fc1``: twice ``mlp_dim`` for the packed SwiGLU."""
+        return 2 * self.mlp_dim if self.mlp_type == "swiglu" else self.mlp_dim
 
     @property
     def num_features(self) -> int:

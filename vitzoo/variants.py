@@ -40,12 +40,23 @@ def register_variant(*aliases: str) -> Callable[[Callable[[], ViTSpec]], Callabl
     return decorator
 
 
+SUPPORTED_FAMILIES = "ViT, DeiT, DeiT-III, DINOv2, CLIP and SigLIP"
+# timm model files whose attention vitzoo's spec cannot express (rotary / relative position biases).
+_UNSUPPORTED_FAMILIES = {"eva": "EVA/EVA-02", "beit": "BEiT"}
+
+
 def resolve_name(name: str) -> str:
     """The registered short name for ``name`` (a short name or a timm alias); tags are not accepted."""
     if name in _VARIANTS:
         return name
     if name in _ALIASES:
         return _ALIASES[name]
+    family = next((f for prefix, f in _UNSUPPORTED_FAMILIES.items() if name.lower().startswith(prefix)), None)
+    if family is not None:
+        raise UnknownNameError(
+            f"{name!r} belongs to timm's {family} models (rotary or relative position biases), which vitzoo does not support; "
+            f"vitzoo supports the {SUPPORTED_FAMILIES} families (see vitzoo.list_models())."
+        )
     close = difflib.get_close_matches(name, [*_VARIANTS, *_ALIASES], n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(close)}?" if close else " See vitzoo.list_models()."
     raise UnknownNameError(f"Unknown model name {name!r}.{hint}")
@@ -75,11 +86,21 @@ def list_models(pattern: str = "*", include_aliases: bool = True) -> list[str]:
     """Sorted variant names matching an fnmatch ``pattern`` (timm aliases included by default).
 
     Example:
-        >>> list_models("vit_b_16*")
-        ['vit_b_16', 'vit_b_16_384']
+        >>> list_models("vit_b_32*")
+        ['vit_b_32', 'vit_b_32_384']
     """
     names = list(_VARIANTS) + (list(_ALIASES) if include_aliases else [])
     return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
+
+
+def variant_names() -> list[str]:
+    """Short names in registration order: the original ViT first, so it wins among identical architectures.
+
+    Example:
+        >>> variant_names()[0]
+        'vit_ti_16'
+    """
+    return list(_VARIANTS)
 
 
 def aliases_of(name: str) -> list[str]:
@@ -175,3 +196,9 @@ def vit_l_32_384() -> ViTSpec:
 @register_variant("vit_huge_patch14_224")
 def vit_h_14() -> ViTSpec:
     return ViTSpec(patch_size=14, **_H)
+
+
+# The DeiT, DeiT-III, DINOv2, CLIP and SigLIP families register themselves on import.
+from vitzoo import family_variants as _family_variants  # noqa: E402,F401  (after register_variant exists)
+# timm's other plain ViTs (medium/betwixt/so150m register models, I-JEPA, TIPSv2, FlexiViT, ...).
+from vitzoo import timm_variants as _timm_variants  # noqa: E402,F401

@@ -1,9 +1,11 @@
 """Infer a spec from canonical tensors, with hints for what tensors cannot show.
 
-Shapes fix the sizes (patch, width, depth, MLP, tokens, head). They cannot fix
-the head count, LayerNorm eps, GELU form or pooling: those come from the
+Shapes fix the sizes (patch, width, depth, MLP, tokens, head) and the family
+parts: a distillation token, an attention-pool head (``attn_pool.*``), a packed
+SwiGLU MLP (``fc1`` twice as wide as ``fc2``'s input). They cannot fix the head
+count, LayerNorm eps, GELU form or token/average pooling: those come from the
 source's own config, then a ``hint`` spec (``--variant``), then the registered
-variant with the same sizes, then the format's defaults.
+variants with the same architecture (where they all agree), then the format's defaults.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 
 from vitzoo.errors import CheckpointError, SpecError
 from vitzoo.spec import ViTSpec
-from vitzoo.variants import get_spec, list_models
+from vitzoo.variants import get_spec, variant_names
 
 _UNSEEN = ("num_heads", "norm_eps", "gelu", "global_pool")
 
@@ -50,20 +52,26 @@ def infer_spec(
     if len(blocks) != depth:  # checked before a spec of `depth` blocks is built (a damaged name may say 999999)
         gap = next(i for i in range(depth) if i not in blocks)
         raise CheckpointError(f"{source} has tensors of block {depth - 1} but none of block {gap}; the file is incomplete or damaged.")
-    fc1 = state.get("blocks.0.mlp.fc1.weight")
-    if fc1 is None:
-        raise CheckpointError(f"{source} has no 'blocks.0.mlp.fc1.weight' tensor.")
-    for name, ndim in (("blocks.0.mlp.fc1.weight", 2), ("reg_token", 3), ("pre_logits.fc.weight", 2), ("head.weight", 2)):
+    fc1, fc2 = state.get("blocks.0.mlp.fc1.weight"), state.get("blocks.0.mlp.fc2.weight")
+    if fc1 is None or fc2 is None:
+        raise CheckpointError(f"{source} has no 'blocks.0.mlp.fc1.weight' or 'blocks.0.mlp.fc2.weight' tensor.")
+    for name, ndim in (("blocks.0.mlp.fc1.weight", 2), ("blocks.0.mlp.fc2.weight", 2), ("reg_token", 3), ("pre_logits.fc.weight", 2), ("head.weight", 2)):
         if name in state and state[name].ndim != ndim:  # read below for sizes; a wrong rank is a damaged file
             raise CheckpointError(f"{source}: tensor {name!r} has shape {tuple(state[name].shape)}, expected {ndim} dimensions.")
     class_token = "cls_token" in state
+    dist_token = "dist_token" in state
     reg_tokens = int(state["reg_token"].shape[1]) if "reg_token" in state else 0
+    mlp_dim = int(fc2.shape[1])  # fc2's input width, for both MLP types
+    if int(fc1.shape[0]) not in (mlp_dim, 2 * mlp_dim):
+        raise CheckpointError(f"{source}: MLP fc1 {tuple(fc1.shape)} and fc2 {tuple(fc2.shape)} do not fit together.")
     fields: dict[str, Any] = dict(
         patch_size=patch,
         in_chans=in_chans,
         embed_dim=embed_dim,
         depth=depth,
-        mlp_dim=int(fc1.shape[0]),
+        mlp_dim=mlp_dim,
+        mlp_type="swiglu" if int(fc1.shape[0]) == 2 * mlp_dim else "mlp",
+        dist_token=dist_token,
         patch_bias="patch_embed.proj.bias" in state,
         qkv_bias="blocks.0.attn.qkv.bias" in state,
         qk_norm="blocks.0.attn.q_norm.weight" in state,
@@ -75,7 +83,9 @@ def infer_spec(
         pre_logits_dim=int(state["pre_logits.fc.weight"].shape[0]) if "pre_logits.fc.weight" in state else 0,
         num_classes=int(state["head.weight"].shape[0]) if "head.weight" in state else 0,
     )
-    prefix = int(class_token) + reg_tokens
+    if "attn_pool.latent" in state:
+        fields["global_pool"] = "map"  # the tensors show the attention pool; nothing else decides
+    prefix = int(class_token) + int(dist_token) + reg_tokens
     pos_len = int(pos.shape[1])
     config = dict(config or {})
     prefix_in_pos = config.get("pos_embed_prefix")
@@ -86,21 +96,30 @@ def infer_spec(
         raise CheckpointError(f"{source}: position embedding length {pos_len} is not a square patch grid.")
     fields["pos_embed_prefix"] = bool(prefix_in_pos) if prefix else True
     fields["img_size"] = math.isqrt(grid_len) * patch
+    if hint is not None and hint.patch_size == patch and hint.grid_size == math.isqrt(grid_len):
+        fields["img_size"] = hint.img_size  # e.g. 384 px for a 27-patch grid of 14: the tensors cannot tell
 
     sized = {k: v for k, v in fields.items() if k not in ("num_classes",)}
+    registered = [get_spec(name) for name in variant_names()]
+    matches = _agreeing(registered, sized, _MATCH_KEYS)
+    same_size = _agreeing(registered, sized, _SIZE_KEYS)
     resolved: dict[str, Any] = {}
     for name in _UNSEEN:
+        if name in fields:
+            continue
         if name in config:
             resolved[name] = config[name]
         elif hint is not None:
             resolved[name] = getattr(hint, name)
-        elif (match := _registered_match(sized)) is not None and name in ("num_heads",):
-            resolved[name] = getattr(match, name)
+        elif name == "num_heads" and same_size:
+            resolved[name] = getattr(same_size[0], name)
+        elif name in ("norm_eps", "gelu") and len({getattr(m, name) for m in matches}) == 1:
+            resolved[name] = getattr(matches[0], name)  # e.g. every CLIP tower of these sizes uses eps 1e-5
         elif defaults and name in defaults:
             resolved[name] = defaults[name]
     if "num_heads" not in resolved:
         resolved["num_heads"] = max(1, embed_dim // 64)  # the ViT family's head width
-    if "global_pool" not in resolved:
+    if "global_pool" not in resolved and "global_pool" not in fields:
         resolved["global_pool"] = "token" if class_token and not fields["fc_norm"] else "avg"
     extra = {k: v for k, v in config.items() if k not in fields and k not in resolved}
     try:
@@ -115,10 +134,12 @@ def _is_square(n: int) -> bool:
     return n > 0 and math.isqrt(n) ** 2 == n
 
 
-def _registered_match(sized: Mapping[str, Any]) -> Optional[ViTSpec]:
-    keys = ("patch_size", "embed_dim", "depth", "mlp_dim")
-    for name in list_models(include_aliases=False):
-        spec = get_spec(name)
-        if all(getattr(spec, k) == sized[k] for k in keys):
-            return spec
-    return None
+# A registered variant of the same sizes lends its head count; one of the same
+# architecture lends eps and GELU form when all such variants agree on them.
+_SIZE_KEYS = ("patch_size", "embed_dim", "depth", "mlp_dim")
+_MATCH_KEYS = _SIZE_KEYS + ("mlp_type", "dist_token", "class_token", "reg_tokens", "pre_norm", "layer_scale", "patch_bias")
+
+
+def _agreeing(specs: list[ViTSpec], sized: Mapping[str, Any], keys: tuple[str, ...]) -> list[ViTSpec]:
+    """The specs that agree with the tensors on ``keys``, in registration order."""
+    return [spec for spec in specs if all(getattr(spec, k) == sized[k] for k in keys)]

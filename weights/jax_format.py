@@ -104,6 +104,7 @@ def write(ckpt: Checkpoint, path: Path) -> None:
         for cond, text in (
             (spec.reg_tokens or spec.fc_norm or spec.pre_norm or spec.layer_scale or spec.qk_norm, "register tokens, fc_norm, norm_pre, layer scale or q/k norm"),
             (not spec.patch_bias or not spec.qkv_bias, "a model without patch or qkv biases"),
+            (spec.dist_token or spec.mlp_type != "mlp" or spec.global_pool == "map" or spec.gelu == "quick", "distillation token, SwiGLU MLP, attention-pool head or QuickGELU"),
             (spec.class_token and (not spec.pos_embed_prefix or spec.global_pool != "token"), "class-token models that pool otherwise"),
         )
         if cond

@@ -111,6 +111,9 @@ def write(ckpt: Checkpoint, path: "str | os.PathLike[str]") -> None:
         (not spec.reg_tokens, "register tokens"),
         (not spec.pre_logits_dim, "a pre-logits layer"),
         (not (spec.pre_norm and spec.patch_bias), "a patch bias together with a pre-norm"),
+        (not spec.dist_token, "a distillation token"),
+        (spec.mlp_type == "mlp", "a SwiGLU MLP"),
+        (spec.global_pool != "map", "an attention-pool head"),
     ) if not ok]
     if bad:
         raise CheckpointError(f"MindCV's ViT cannot hold {', '.join(bad)}; write the vitzoo format instead.")

@@ -227,7 +227,7 @@ def read(path: "str | os.PathLike[str]", variant: Optional[ViTSpec] = None) -> C
 
 _UNSUPPORTED = {
     "reg_tokens": "register tokens", "qk_norm": "q/k norms", "layer_scale": "layer scale", "fc_norm": "fc_norm",
-    "pre_norm": "a pre-norm", "pre_logits_dim": "a pre-logits layer",
+    "pre_norm": "a pre-norm", "pre_logits_dim": "a pre-logits layer", "dist_token": "a distillation token",
 }
 
 
@@ -244,6 +244,8 @@ def write(ckpt: Checkpoint, path: "str | os.PathLike[str]") -> None:
     bad = [text for field, text in _UNSUPPORTED.items() if getattr(spec, field)]
     if not (spec.class_token and spec.pos_embed_prefix and spec.global_pool == "token"):
         bad.append("pooling other than a class token with a position embedding that covers it")
+    if spec.mlp_type != "mlp":
+        bad.append("a SwiGLU MLP")
     if not (spec.qkv_bias and spec.patch_bias):
         bad.append("bias-free qkv or patch projections")
     if bad:

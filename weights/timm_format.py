@@ -41,7 +41,11 @@ _WRAPPERS = ("state_dict_ema", "model_ema", "state_dict", "model")
 # torch's legacy (pre-zip) format starts with this pickled magic number.
 _LEGACY_MAGIC = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)[:-1]
 _TORCH_SUFFIXES = (".pth", ".pt", ".bin")
-_ACT_LAYERS = {"gelu": "exact", "gelu_tanh": "tanh"}
+_ACT_LAYERS = {"gelu": "exact", "gelu_tanh": "tanh", "quick_gelu": "quick"}
+_POOLS = ("token", "avg", "map")
+# timm's VisionTransformer by construction; CLIP's eps 1e-5, QuickGELU and SigLIP 2's tanh GELU
+# come from the architecture (config.json or --variant), as the tensors cannot show them.
+TIMM_DEFAULTS = {"norm_eps": 1e-6, "gelu": "exact"}
 
 
 def detect(path: Path) -> bool:
@@ -83,14 +87,14 @@ def read(path: Path, variant: Optional[ViTSpec] = None) -> Checkpoint:
         origin[canonical] = name
         state[canonical] = as_float32(value, name, source)
     cfg = read_timm_config(path)
-    config: dict[str, Any] = {"norm_eps": 1e-6, "gelu": "exact"}  # timm's ViT by construction
+    config: dict[str, Any] = {}
     meta: dict[str, Any] = {"source_format": "timm", "source": str(path)}
     if cfg is not None:
         config.update(_config_fields(cfg, source))
         if isinstance(cfg.get("pretrained_cfg"), dict):
             meta["pretrained_cfg"] = cfg["pretrained_cfg"]
     config.setdefault("global_pool", "avg" if "fc_norm.weight" in state or "cls_token" not in state else "token")
-    spec = infer_spec(state, source, config=config, hint=variant)
+    spec = infer_spec(state, source, config=config, hint=variant, defaults=TIMM_DEFAULTS)
     if cfg is not None and (names := _label_names(cfg, spec.num_classes)):
         meta["class_names"] = names
     return Checkpoint(state=state, spec=spec, meta=meta, dropped=dropped).validate(source)
@@ -108,12 +112,24 @@ def write(ckpt: Checkpoint, path: Path) -> None:
             "timm's VisionTransformer has no pre-logits layer, so these weights cannot be written as a timm "
             "state dict; convert them to vitzoo or jax instead."
         )
+    save_state_file(path, ckpt.state)
+
+
+def save_state_file(path: Path, tensors: Mapping[str, np.ndarray]) -> None:
+    """Write a state dict atomically: ``torch.save`` for ``.pth``/``.pt``/``.bin``, else safetensors."""
     if Path(path).suffix in _TORCH_SUFFIXES:
         torch = _import_torch(str(path))
         with atomic_path(path) as tmp:
-            torch.save({k: torch.from_numpy(np.array(v)) for k, v in ckpt.state.items()}, tmp)
+            torch.save({k: torch.from_numpy(np.array(v)) for k, v in tensors.items()}, tmp)
     else:
-        safetensors_io.save(path, ckpt.state, {"format": "pt"})
+        safetensors_io.save(path, dict(tensors), {"format": "pt"})
+
+
+def load_state_file(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The tensors of a safetensors file (memory-mapped) or torch pickle, and the dropped non-tensor entries."""
+    if safetensors_io.try_read_header(path) is not None:
+        return safetensors_io.load_mmap(path)[0], []
+    return load_torch_state(path)
 
 
 def _weights_file(path: Path) -> Optional[Path]:
@@ -209,14 +225,14 @@ def _config_fields(cfg: Mapping[str, Any], source: str) -> dict[str, Any]:
     args = cfg.get("model_args") if isinstance(cfg.get("model_args"), dict) else {}
     fields: dict[str, Any] = {}
     arch = _registered(cfg.get("architecture"))
+    if arch is not None:  # what the architecture's name says; model_args below may refine it
+        fields.update(num_heads=arch.num_heads, norm_eps=arch.norm_eps, gelu=arch.gelu)
     if isinstance(args.get("num_heads"), int):
         fields["num_heads"] = args["num_heads"]
-    elif arch is not None:
-        fields["num_heads"] = arch.num_heads
     pool = args.get("global_pool", cfg.get("global_pool"))
     if pool is not None:
-        if pool not in ("token", "avg"):
-            raise CheckpointError(f"{source}: timm pooling {pool!r} is not supported (only 'token' and 'avg').")
+        if pool not in _POOLS:
+            raise CheckpointError(f"{source}: timm pooling {pool!r} is not supported (only {', '.join(map(repr, _POOLS))}).")
         fields["global_pool"] = pool
     act = args.get("act_layer")
     if act is not None:

@@ -16,16 +16,19 @@ Example:
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence, Union
 
 import mindspore as ms
 import numpy as np
 from mindspore import Tensor, nn, ops
 
-from vitzoo.canonical import check_state
+from vitzoo.canonical import check_state, is_classifier
+from vitzoo.features import check_input
 from vitzoo.init import init_state
 from vitzoo.spec import ViTSpec
 
+from . import features
+from .heads import AttentionPool, DistilledClassifier, LinearClassifier, NoClassifier, borrow, make_pool
 from .layers import Block, LayerNorm, Linear, PatchEmbed, PreLogits, to_parameter
 
 
@@ -53,14 +56,19 @@ class VisionTransformer(nn.Cell):
         self.spec = spec
         self.pretrained_cfg: dict = {}
         self.patch_embed = PatchEmbed(spec, state)
-        self.has_class_token = spec.class_token
-        self.has_reg_tokens = spec.reg_tokens > 0
         if spec.class_token:
             self.cls_token = to_parameter(state["cls_token"])
+        if spec.dist_token:
+            self.dist_token = to_parameter(state["dist_token"])
         if spec.reg_tokens:
             self.reg_token = to_parameter(state["reg_token"])
+        self.prefix_names = tuple(n for n in ("cls_token", "dist_token", "reg_token") if n in state)
         self.pos_embed = to_parameter(state["pos_embed"])
         self.pos_embed_prefix = spec.pos_embed_prefix
+        self.patch_size = spec.patch_size
+        self.grid_size = spec.grid_size
+        self.dynamic_img_size = spec.dynamic_img_size
+        self.dynamic_img_pad = spec.dynamic_img_size and spec.dynamic_img_pad
         self.num_prefix_tokens = spec.num_prefix_tokens
         self.embed_dim = spec.embed_dim
         self.has_norm_pre = spec.pre_norm
@@ -72,7 +80,11 @@ class VisionTransformer(nn.Cell):
             self.fc_norm = LayerNorm(state, "fc_norm", spec.norm_eps)
         else:
             self.norm = LayerNorm(state, "norm", spec.norm_eps)
-        self.avg_pool = spec.global_pool == "avg"
+        if spec.global_pool == "map":
+            self.attn_pool = AttentionPool(spec, state, "attn_pool")
+            borrow(self, "pool", self.attn_pool)  # parameters keep the canonical attn_pool.* names
+        else:
+            self.pool = make_pool(spec)
         self.has_pre_logits = spec.pre_logits_dim > 0
         if spec.pre_logits_dim:
             self.pre_logits = PreLogits(state, "pre_logits")
@@ -86,6 +98,8 @@ class VisionTransformer(nn.Cell):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # Only Python-level calls land here; a graph that contains this cell parses
         # ``construct`` itself, so training steps compiled around the model still work.
+        if args and isinstance(args[0], Tensor):
+            check_input(self.spec, args[0].shape)  # a size the model cannot take: one clear error
         if self.use_jit and ms.get_context("mode") == ms.PYNATIVE_MODE:
             return self._run_graph("construct", *args, **kwargs)
         return super().__call__(*args, **kwargs)
@@ -96,6 +110,7 @@ class VisionTransformer(nn.Cell):
 
     def forward_features(self, x: Tensor) -> Tensor:
         """Tokens ``[B, prefix + patches, D]`` after the final norm (before it, with ``fc_norm``)."""
+        check_input(self.spec, x.shape)
         if self.use_jit:
             return self._run_graph("_features", x)
         return self._features(x)
@@ -106,50 +121,109 @@ class VisionTransformer(nn.Cell):
             return self._run_graph("_head", x, pre_logits)
         return self._head(x, pre_logits)
 
+    def forward_intermediates(
+        self,
+        x: Tensor,
+        indices: Union[int, Sequence[int], None] = None,
+        return_prefix_tokens: bool = False,
+        norm: bool = False,
+        stop_early: bool = False,
+        output_fmt: str = "NCHW",
+        intermediates_only: bool = False,
+        output_dict: bool = False,
+    ) -> Any:
+        """Per-block features, with timm's arguments and results (``timm`` ``forward_intermediates``).
+
+        Args:
+            indices: ``None`` all blocks, an int ``n`` the last ``n``, a list those block indices (negative from the end).
+            return_prefix_tokens: each intermediate becomes ``(spatial, prefix)``; prefix = class/register tokens.
+            norm: pass each intermediate through the final norm.
+            stop_early: stop after the last block asked for (the final features then come from it).
+            output_fmt: ``"NCHW"`` feature maps ``[B, D, H/p, W/p]`` or ``"NLC"`` tokens ``[B, patches, D]``.
+            intermediates_only: return only the list of intermediates.
+            output_dict: a dict with ``image_intermediates`` (``_prefix``) and ``image_features``.
+
+        Returns ``(final_tokens, intermediates)`` by default, final tokens as :meth:`forward_features`.
+
+        Example:
+            >>> spec = ViTSpec(img_size=32, patch_size=8, embed_dim=32, depth=3, num_heads=2, mlp_dim=64)
+            >>> model = VisionTransformer(spec, init_state(spec))
+            >>> final, maps = model.forward_intermediates(ms.Tensor(np.zeros((1, 3, 32, 32), np.float32)), indices=2)
+            >>> tuple(final.shape), [tuple(m.shape) for m in maps]
+            ((1, 17, 32), [(1, 32, 4, 4), (1, 32, 4, 4)])
+        """
+        return features.forward_intermediates(
+            self, x, indices, return_prefix_tokens, norm, stop_early, output_fmt, intermediates_only, output_dict
+        )
+
+    def _intermediates(self, x: Tensor, take: tuple, norm: bool, last: int, nchw: bool) -> tuple:
+        return features.intermediates(self, x, take, norm, last, nchw)
+
+    def _embed(self, x: Tensor, pool: Any, take: tuple, normalize: bool, head_output: bool, layer_pool: str) -> tuple:
+        return features.embed_graph(self, x, pool, take, normalize, head_output, layer_pool)  # vitzoo.embed's graph
+
     def _features(self, x: Tensor) -> Tensor:
-        x = self.patch_embed(x)
-        x = self._add_tokens(x)
-        if self.has_norm_pre:
-            x = self.norm_pre(x)
+        x = self._embed_tokens(x)
         for block in self.blocks:
             x = block(x)
+        return self._final_norm(x)
+
+    def _final_norm(self, x: Tensor) -> Tensor:
         if self.use_fc_norm:
             return x  # timm: the norm moves after pooling
         return self.norm(x)
 
-    def _add_tokens(self, x: Tensor) -> Tensor:
-        """Prepend class/register tokens and add the position embedding (timm's order: cls, reg, patches)."""
-        b = x.shape[0]
-        if not self.pos_embed_prefix:
-            x = x + self.pos_embed
-        if self.has_class_token and self.has_reg_tokens:
-            prefix = ops.cat((self.cls_token, self.reg_token), 1)
-            x = ops.cat((ops.broadcast_to(prefix, (b, self.num_prefix_tokens, self.embed_dim)), x), 1)
-        elif self.has_class_token:
-            x = ops.cat((ops.broadcast_to(self.cls_token, (b, 1, self.embed_dim)), x), 1)
-        elif self.has_reg_tokens:
-            x = ops.cat((ops.broadcast_to(self.reg_token, (b, self.num_prefix_tokens, self.embed_dim)), x), 1)
-        if self.pos_embed_prefix:
-            x = x + self.pos_embed
+    def _patch_grid(self, height: int, width: int) -> tuple:
+        """Patch rows and columns of an input (static shapes: plain ints in a graph too)."""
+        p = self.patch_size
+        if self.dynamic_img_pad:
+            return (height + p - 1) // p, (width + p - 1) // p
+        return height // p, width // p
+
+    def _embed_tokens(self, x: Tensor) -> Tensor:
+        """Image → tokens entering the first block: patches, class/register tokens, positions, ``norm_pre``."""
+        rows, cols = self._patch_grid(x.shape[2], x.shape[3])
+        if self.dynamic_img_pad:
+            x = features.pad_to_patches(x, self.patch_size)
+        x = self.patch_embed(x)
+        x = self._add_tokens(x, rows, cols)
+        if self.has_norm_pre:
+            x = self.norm_pre(x)
         return x
 
+    def _add_tokens(self, x: Tensor, rows: int, cols: int) -> Tensor:
+        """Prepend the prefix tokens and add the position embedding (timm's order: cls, dist or reg, patches)."""
+        b = x.shape[0]
+        pos_embed = self.pos_embed
+        if self.dynamic_img_size:  # resampled to this input's grid (unchanged at the native size)
+            n = self.num_prefix_tokens if self.pos_embed_prefix else 0
+            pos_embed = features.resampled_pos_embed(pos_embed, self.grid_size, rows, cols, n)
+        if not self.pos_embed_prefix:
+            x = x + pos_embed
+        if self.num_prefix_tokens:
+            x = ops.cat((ops.broadcast_to(self._prefix_tokens(), (b, self.num_prefix_tokens, self.embed_dim)), x), 1)
+        if self.pos_embed_prefix:
+            x = x + pos_embed
+        return x
+
+    def _prefix_tokens(self) -> Tensor:
+        """``[1, prefix, D]``: the class token, then the distillation token or the register tokens."""
+        tokens = [getattr(self, name) for name in self.prefix_names]
+        return tokens[0] if len(tokens) == 1 else ops.cat(tokens, 1)
+
     def _head(self, x: Tensor, pre_logits: bool) -> Tensor:
-        if self.avg_pool:
-            x = x[:, self.num_prefix_tokens :].mean(1)
-        else:
-            x = x[:, 0]
+        x = self.pool(x)
         if self.use_fc_norm:
             x = self.fc_norm(x)
         if self.has_pre_logits:
             x = self.pre_logits(x)
-        if pre_logits or not self.has_head:
-            return x
-        return self.head(x)
+        return self.classifier(x, pre_logits)
 
     # Head management --------------------------------------------------------
     def reset_classifier(self, num_classes: int, seed: int = 0) -> None:
         """Replace the head by a freshly initialised one for ``num_classes`` classes; 0 removes it.
 
+        DeiT distilled models get both heads (``head`` and ``head_dist``) replaced, as in timm.
         The new head uses :func:`vitzoo.init.init_state` (zero bias, truncated-normal
         weight), as the NumPy backend does; ``self.spec`` is updated.
 
@@ -161,16 +235,25 @@ class VisionTransformer(nn.Cell):
             (10, (10, 32))
         """
         spec = self.spec.replace(num_classes=num_classes)
-        fresh = {k: v for k, v in init_state(spec, seed=seed).items() if k.startswith("head.")}
+        fresh = {k: v for k, v in init_state(spec, seed=seed).items() if is_classifier(k)}
         self.spec = spec
         self._set_head(spec, fresh)  # compiled graphs notice the new parameters and recompile
 
     def _set_head(self, spec: ViTSpec, state: Mapping[str, np.ndarray]) -> None:
-        self.has_head = spec.num_classes > 0
-        if self.has_head:
+        """The classifier Linears under their canonical names, and the classifier Cell that uses them."""
+        for name in ("head", "head_dist"):
+            if name in self._cells:
+                delattr(self, name)
+        if spec.num_classes:
             self.head = Linear(state, "head")
-        elif "head" in self._cells:
-            delattr(self, "head")
+        if spec.num_classes and spec.dist_token:
+            self.head_dist = Linear(state, "head_dist")
+        if spec.dist_token:
+            self.classifier = DistilledClassifier(getattr(self, "head", None), getattr(self, "head_dist", None))
+        elif spec.num_classes:
+            self.classifier = LinearClassifier(self.head)
+        else:
+            self.classifier = NoClassifier()
 
     # Graph mode (jit=True) ------------------------------------------------------
     def _run_graph(self, method: str, *args: Any, **kwargs: Any) -> Any:

@@ -1,7 +1,8 @@
 """The NumPy reference backend: the ViT forward pass in plain NumPy.
 
 An independent implementation for tests, and the path for users without a
-deep-learning framework. Inference only.
+deep-learning framework. Inference only. As in the MindSpore backend, the MLP,
+the pool and the classifier are chosen from the spec once, when the model is built.
 
 Example:
     >>> import numpy as np, vitzoo
@@ -12,11 +13,12 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from vitzoo.canonical import check_state
+from vitzoo import features
+from vitzoo.canonical import check_state, is_classifier
 from vitzoo.init import init_state
 from vitzoo.spec import ViTSpec
 
@@ -29,64 +31,165 @@ class NumpyViT:
         self.spec = spec
         self.state = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in state.items()}
         self.pretrained_cfg: dict[str, Any] = {}
+        self._act = _ACTIVATIONS[spec.gelu]
+        self._mlp = self._swiglu if spec.mlp_type == "swiglu" else self._plain_mlp
+        if spec.dist_token:
+            self._pool = self._distilled_pool
+        else:
+            self._pool = {"token": self._token_pool, "avg": self._avg_pool, "map": self._attention_pool}[spec.global_pool]
+        self._set_classifier()
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.forward_head(self.forward_features(x))
 
     def forward_features(self, x: np.ndarray) -> np.ndarray:
         """Tokens ``[B, prefix + patches, D]`` after the final norm."""
+        x = self._embed_tokens(x)
+        for i in range(self.spec.depth):
+            x = self._block(x, f"blocks.{i}.")
+        return self._final_norm(x)
+
+    def forward_intermediates(
+        self,
+        x: np.ndarray,
+        indices: Union[int, Sequence[int], None] = None,
+        return_prefix_tokens: bool = False,
+        norm: bool = False,
+        stop_early: bool = False,
+        output_fmt: str = "NCHW",
+        intermediates_only: bool = False,
+        output_dict: bool = False,
+    ) -> Any:
+        """Per-block features with timm's arguments and results (see the MindSpore model's method)."""
+        s = self.spec
+        nchw = features.check_output_fmt(output_fmt)
+        take, max_index = features.take_indices(s.depth, indices)
+        x = np.asarray(x, dtype=np.float32)
+        rows, cols = features.check_input(s, x.shape)
+        x = self._embed_tokens(x)
+        n = s.num_prefix_tokens
+        spatial, prefix = [], []
+        for i in range(max_index + 1 if stop_early else s.depth):
+            x = self._block(x, f"blocks.{i}.")
+            if i in take:
+                y = self._final_norm(x) if norm else x
+                prefix.append(y[:, :n])
+                y = y[:, n:]
+                spatial.append(y.reshape(len(y), rows, cols, -1).transpose(0, 3, 1, 2) if nchw else y)
+        final = self._final_norm(x)
+        if output_dict:
+            out: dict[str, Any] = {"image_intermediates": spatial}
+            if return_prefix_tokens and n:
+                out["image_intermediates_prefix"] = prefix
+            if not intermediates_only:
+                out["image_features"] = final
+            return out
+        if return_prefix_tokens and n:
+            spatial = list(zip(spatial, prefix))  # type: ignore[arg-type]
+        return spatial if intermediates_only else (final, spatial)
+
+    def _final_norm(self, x: np.ndarray) -> np.ndarray:
+        return x if self.spec.fc_norm else self._norm(x, "norm")
+
+    def _embed_tokens(self, x: np.ndarray) -> np.ndarray:
         s, w = self.spec, self.state
         x = np.asarray(x, dtype=np.float32)
+        rows, cols = features.check_input(s, x.shape)
+        p = s.patch_size
         b, c, h, wd = x.shape
-        if (c, h, wd) != (s.in_chans, s.img_size, s.img_size):
-            raise ValueError(f"expected input [B, {s.in_chans}, {s.img_size}, {s.img_size}], got {list(x.shape)}")
-        g, p = s.grid_size, s.patch_size
-        patches = x.reshape(b, c, g, p, g, p).transpose(0, 2, 4, 1, 3, 5).reshape(b, g * g, c * p * p)
+        if (rows * p, cols * p) != (h, wd):  # dynamic_img_pad: zeros at the bottom and right
+            x = np.pad(x, ((0, 0), (0, 0), (0, max(0, rows * p - h)), (0, max(0, cols * p - wd))))
+        x = x[:, :, : rows * p, : cols * p]  # timm's strided conv leaves out what the patches do not cover
+        patches = x.reshape(b, c, rows, p, cols, p).transpose(0, 2, 4, 1, 3, 5).reshape(b, rows * cols, c * p * p)
         x = patches @ w["patch_embed.proj.weight"].reshape(s.embed_dim, -1).T
         if s.patch_bias:
             x = x + w["patch_embed.proj.bias"]
-        prefix = []
-        if s.class_token:
-            prefix.append(np.broadcast_to(w["cls_token"], (b, 1, s.embed_dim)))
-        if s.reg_tokens:
-            prefix.append(np.broadcast_to(w["reg_token"], (b, s.reg_tokens, s.embed_dim)))
+        prefix = [np.broadcast_to(w[n], (b, w[n].shape[1], s.embed_dim)) for n in ("cls_token", "dist_token", "reg_token") if n in w]
+        pos = w["pos_embed"]
+        if s.dynamic_img_size:
+            pos = features.resample_pos_embed_numpy(pos, s.grid_size, rows, cols, s.num_prefix_tokens if s.pos_embed_prefix else 0)
         if s.pos_embed_prefix:
-            x = np.concatenate([*prefix, x], axis=1) + w["pos_embed"]
+            x = np.concatenate([*prefix, x], axis=1) + pos
         else:
-            x = np.concatenate([*prefix, x + w["pos_embed"]], axis=1)
+            x = np.concatenate([*prefix, x + pos], axis=1)
         if s.pre_norm:
             x = self._norm(x, "norm_pre")
-        for i in range(s.depth):
-            x = self._block(x, f"blocks.{i}.")
-        return x if s.fc_norm else self._norm(x, "norm")
+        return x
 
     def forward_head(self, x: np.ndarray, pre_logits: bool = False) -> np.ndarray:
         """Pool the tokens, then classify (or return the pooled features)."""
         s, w = self.spec, self.state
-        x = x[:, 0] if s.global_pool == "token" else x[:, s.num_prefix_tokens :].mean(axis=1)
+        x = self._pool(x)
         if s.fc_norm:
             x = self._norm(x, "fc_norm")
         if s.pre_logits_dim:
             x = np.tanh(x @ w["pre_logits.fc.weight"].T + w["pre_logits.fc.bias"])
-        if pre_logits or not s.num_classes:
-            return x
-        return x @ w["head.weight"].T + w["head.bias"]
+        return self._classify(x, pre_logits)
 
     def reset_classifier(self, num_classes: int, seed: int = 0) -> None:
-        """Replace the head with a freshly initialised one for ``num_classes`` classes (0 removes it)."""
+        """Replace the head(s) with freshly initialised ones for ``num_classes`` classes (0 removes them)."""
         spec = self.spec.replace(num_classes=num_classes)
         fresh = init_state(spec, seed=seed)
-        state = {k: v for k, v in self.state.items() if not k.startswith("head.")}
-        state.update({k: v for k, v in fresh.items() if k.startswith("head.")})
+        state = {k: v for k, v in self.state.items() if not is_classifier(k)}
+        state.update({k: v for k, v in fresh.items() if is_classifier(k)})
         self.spec, self.state = spec, state
+        self._set_classifier()
+
+    # Heads: one pool and one classifier per model, chosen from the spec ----------
+    def _set_classifier(self) -> None:
+        s = self.spec
+        self._classify = self._distilled_classifier if s.dist_token else self._linear_classifier if s.num_classes else self._no_classifier
+
+    def _token_pool(self, x: np.ndarray) -> np.ndarray:
+        return x[:, 0]
+
+    def _avg_pool(self, x: np.ndarray) -> np.ndarray:
+        return x[:, self.spec.num_prefix_tokens :].mean(axis=1)
+
+    def _distilled_pool(self, x: np.ndarray) -> np.ndarray:
+        return x[:, :2]  # class and distillation tokens
+
+    def _attention_pool(self, x: np.ndarray) -> np.ndarray:
+        """timm's AttentionPoolLatent: one learned query attends over the patch tokens, then a residual MLP."""
+        s, w, p = self.spec, self.state, "attn_pool."
+        x = x[:, s.num_prefix_tokens :]
+        b, n, d = x.shape
+        q = self._linear(w[p + "latent"][0], p + "q").reshape(s.num_heads, 1, s.head_dim)
+        kv = self._linear(x, p + "kv").reshape(b, n, 2, s.num_heads, s.head_dim).transpose(2, 0, 3, 1, 4)
+        out = _softmax((q * np.float32(s.head_dim**-0.5)) @ kv[0].transpose(0, 1, 3, 2)) @ kv[1]  # [B, heads, 1, head_dim]
+        out = self._linear(out.reshape(b, d), p + "proj")
+        return out + self._plain_mlp(self._norm(out, p + "norm"), p + "mlp.")
+
+    def _linear_classifier(self, x: np.ndarray, pre_logits: bool) -> np.ndarray:
+        return x if pre_logits else self._linear(x, "head")
+
+    def _no_classifier(self, x: np.ndarray, pre_logits: bool) -> np.ndarray:
+        return x
+
+    def _distilled_classifier(self, x: np.ndarray, pre_logits: bool) -> np.ndarray:
+        """DeiT distilled at eval: the mean of ``head`` on the class token and ``head_dist`` on the distillation token."""
+        if pre_logits or not self.spec.num_classes:
+            return (x[:, 0] + x[:, 1]) * np.float32(0.5)
+        return (self._linear(x[:, 0], "head") + self._linear(x[:, 1], "head_dist")) * np.float32(0.5)
 
     # Building blocks --------------------------------------------------------
     def _block(self, x: np.ndarray, p: str) -> np.ndarray:
         s, w = self.spec, self.state
         y = self._attention(self._norm(x, p + "norm1"), p + "attn.")
         x = x + (y * w[p + "ls1.gamma"] if s.layer_scale else y)
-        y = self._linear(self._gelu(self._linear(self._norm(x, p + "norm2"), p + "mlp.fc1")), p + "mlp.fc2")
+        y = self._mlp(self._norm(x, p + "norm2"), p + "mlp.")
         return x + (y * w[p + "ls2.gamma"] if s.layer_scale else y)
+
+    def _plain_mlp(self, x: np.ndarray, p: str) -> np.ndarray:
+        return self._linear(self._gelu(self._linear(x, p + "fc1")), p + "fc2")
+
+    def _swiglu(self, x: np.ndarray, p: str) -> np.ndarray:
+        """timm's packed SwiGLU: ``fc1`` gives ``[gate, value]``; ``fc2(silu(gate) · value)``."""
+        h = self._linear(x, p + "fc1")
+        gate, value = h[..., : self.spec.mlp_dim], h[..., self.spec.mlp_dim :]
+        with np.errstate(over="ignore"):  # exp(-gate) → inf for very negative gates gives silu = -0, as it should
+            silu = gate / (1 + np.exp(-gate))
+        return self._linear(silu * value, p + "fc2")
 
     def _attention(self, x: np.ndarray, p: str) -> np.ndarray:
         s = self.spec
@@ -96,10 +199,7 @@ class NumpyViT:
         if s.qk_norm:
             q, k = self._norm(q, p + "q_norm"), self._norm(k, p + "k_norm")
         scores = (q * np.float32(s.head_dim**-0.5)) @ k.transpose(0, 1, 3, 2)
-        scores -= scores.max(axis=-1, keepdims=True)  # softmax, in place: [B, heads, N, N] is the largest activation
-        np.exp(scores, out=scores)
-        scores /= scores.sum(axis=-1, keepdims=True)
-        out = (scores @ v).transpose(0, 2, 1, 3).reshape(b, n, d)
+        out = (_softmax(scores) @ v).transpose(0, 2, 1, 3).reshape(b, n, d)
         return self._linear(out, p + "proj")
 
     def _linear(self, x: np.ndarray, name: str) -> np.ndarray:
@@ -126,8 +226,22 @@ class NumpyViT:
         step = 1 << 15
         for i in range(0, flat.size, step):
             part = flat[i : i + step]
-            part[...] = _gelu_tanh(part) if self.spec.gelu == "tanh" else _gelu_erf(part)
+            part[...] = self._act(part)
         return x
+
+
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, in place: ``[B, heads, N, N]`` is the largest activation."""
+    scores -= scores.max(axis=-1, keepdims=True)
+    np.exp(scores, out=scores)
+    scores /= scores.sum(axis=-1, keepdims=True)
+    return scores
+
+
+def _gelu_quick(x: np.ndarray) -> np.ndarray:
+    """OpenAI CLIP's QuickGELU ``x·sigmoid(1.702x)``."""
+    with np.errstate(over="ignore"):  # exp overflow → inf for very negative x gives -0, as it should
+        return x / (1 + np.exp(np.float32(-1.702) * x))
 
 
 def _gelu_tanh(x: np.ndarray) -> np.ndarray:
@@ -165,6 +279,9 @@ def _gelu_erf(x: np.ndarray) -> np.ndarray:
     poly *= np.float32(0.5)  # Q(|x|)
     poly *= x  # x·Q
     return np.where(x >= 0, x - poly, poly)
+
+
+_ACTIVATIONS = {"exact": _gelu_erf, "tanh": _gelu_tanh, "quick": _gelu_quick}
 
 
 class NumpyBackend:

@@ -1,0 +1,72 @@
+"""timm state dicts of every ViT family: read (tensors decide the family parts), write back bit for bit.
+
+The tensors show a distillation token, an attention-pool head, a packed SwiGLU MLP,
+register tokens and layer scale; the GELU form and LayerNorm eps come from the
+variant (``--variant`` / the architecture name).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("timm")
+from safetensors.torch import save_file  # noqa: E402
+
+from family_models import FAMILIES, family_timm, image, max_rel_diff  # noqa: E402
+from vitzoo import weights  # noqa: E402
+from vitzoo.backends import get_backend  # noqa: E402
+
+
+def saved(tmp_path, name: str, kind: str = "safetensors"):
+    model = family_timm(name)
+    path = tmp_path / f"{name}.{kind}"
+    save_file(model.state_dict(), path) if kind == "safetensors" else torch.save(model.state_dict(), path)
+    return model, path
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_family_file_reads_with_its_variant_and_writes_back_bit_exact(tmp_path, name):
+    case = FAMILIES[name]
+    model, src = saved(tmp_path, name)
+    assert weights.detect_format(src) == "timm"
+    ckpt = weights.read(src, variant=case.spec)
+    assert ckpt.spec == case.spec
+    for key, value in model.state_dict().items():
+        assert np.array_equal(ckpt.state[key], value.numpy()), key
+    weights.write(ckpt, tmp_path / "back.safetensors", format="timm")
+    again = weights.read(tmp_path / "back.safetensors", variant=case.spec)
+    assert again.spec == ckpt.spec and all(np.array_equal(again.state[k], v) for k, v in ckpt.state.items())
+    model.load_state_dict(_torch_state(tmp_path / "back.safetensors"), strict=True)  # timm takes it as it is
+    x = image(size=case.spec.img_size)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    assert max_rel_diff(get_backend("numpy").build(ckpt.spec, ckpt.state)(x), ref) <= 1e-4
+
+
+def _torch_state(path):
+    from safetensors.torch import load_file
+
+    return load_file(str(path))
+
+
+@pytest.mark.parametrize("name", ["deit_distilled", "dinov2_reg4", "dinov2_swiglu", "siglip", "siglip_gap", "clip"])
+def test_tensors_alone_show_the_family_parts(tmp_path, name):
+    """Without a variant: everything but the numerics (eps, GELU form, head count) comes from the tensors."""
+    case = FAMILIES[name]
+    _, src = saved(tmp_path, name, kind="pth")
+    spec = weights.read(src).spec
+    unseen = ("norm_eps", "gelu", "num_heads")
+    assert {k: v for k, v in spec.to_dict().items() if k not in unseen} == {k: v for k, v in case.spec.to_dict().items() if k not in unseen}
+
+
+def test_damaged_swiglu_widths_are_refused(tmp_path):
+    from vitzoo.errors import CheckpointError
+
+    model = family_timm("dinov2_swiglu")
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    state["blocks.0.mlp.fc1.weight"] = state["blocks.0.mlp.fc1.weight"][:100]
+    save_file(state, tmp_path / "bad.safetensors")
+    with pytest.raises(CheckpointError, match="do not fit together"):
+        weights.read(tmp_path / "bad.safetensors")
