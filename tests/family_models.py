@@ -48,9 +48,17 @@ FAMILIES = {
 }
 
 
+# FAMILIES plus cases with another input size (the shared family tests feed 32-px images).
+CASES = {
+    **FAMILIES,
+    # so400m/14 at 384 px: the patch does not divide the image; timm's conv leaves the last pixels out
+    "siglip_uneven": Family("vit_so400m_patch14_siglip_384", dict(img_size=36), _spec(**_SIGLIP, global_pool="map", img_size=36, mlp_dim=119)),
+}
+
+
 def family_timm(name: str, seed: int = 0) -> "torch.nn.Module":
-    """The tiny timm model of family ``name`` with seeded, non-trivial random weights, in eval mode."""
-    case = FAMILIES[name]
+    """The tiny timm model of case ``name`` (FAMILIES or CASES) with seeded, non-trivial random weights, in eval mode."""
+    case = CASES[name]
     return randomise_(timm.create_model(case.arch, pretrained=False, **{**SHRINK, **case.timm_args}), seed)
 
 
@@ -59,8 +67,8 @@ def timm_state(model: "torch.nn.Module") -> dict[str, np.ndarray]:
     return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
 
 
-def image(seed: int = 0, batch: int = 2) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal((batch, 3, SHRINK["img_size"], SHRINK["img_size"])).astype(np.float32)
+def image(seed: int = 0, batch: int = 2, size: int = SHRINK["img_size"]) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((batch, 3, size, size)).astype(np.float32)
 
 
 def max_rel_diff(ours: Any, ref: Any) -> float:

@@ -15,7 +15,7 @@ ms = pytest.importorskip("mindspore")
 torch = pytest.importorskip("torch")
 pytest.importorskip("timm")
 
-from family_models import FAMILIES, family_timm, image, max_rel_diff, timm_state  # noqa: E402
+from family_models import CASES as FAMILIES, family_timm, image, max_rel_diff, timm_state  # noqa: E402
 from vitzoo.backends import get_backend  # noqa: E402
 from vitzoo.canonical import expected_shapes  # noqa: E402
 
@@ -27,8 +27,8 @@ BACKENDS = {"numpy": dict(backend="numpy"), "pynative": dict(backend="mindspore"
 def references() -> dict:
     """family → (canonical state, input, timm logits, timm features, timm pre-logits)."""
     out = {}
-    x = image()
-    for name in FAMILIES:
+    for name, case in FAMILIES.items():
+        x = image(size=case.spec.img_size)
         model = family_timm(name)
         with torch.no_grad():
             t = torch.from_numpy(x)

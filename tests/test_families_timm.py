@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("timm")
 from safetensors.torch import save_file  # noqa: E402
 
-from family_models import FAMILIES, family_timm, image, max_rel_diff  # noqa: E402
+from family_models import CASES as FAMILIES, family_timm, image, max_rel_diff  # noqa: E402
 from vitzoo import weights  # noqa: E402
 from vitzoo.backends import get_backend  # noqa: E402
 
@@ -39,7 +39,7 @@ def test_family_file_reads_with_its_variant_and_writes_back_bit_exact(tmp_path, 
     again = weights.read(tmp_path / "back.safetensors", variant=case.spec)
     assert again.spec == ckpt.spec and all(np.array_equal(again.state[k], v) for k, v in ckpt.state.items())
     model.load_state_dict(_torch_state(tmp_path / "back.safetensors"), strict=True)  # timm takes it as it is
-    x = image()
+    x = image(size=case.spec.img_size)
     with torch.no_grad():
         ref = model(torch.from_numpy(x)).numpy()
     assert max_rel_diff(get_backend("numpy").build(ckpt.spec, ckpt.state)(x), ref) <= 1e-4

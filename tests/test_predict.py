@@ -75,5 +75,26 @@ def test_cli_json_and_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path)
 
 def test_model_without_head_is_refused() -> None:
     model = vitzoo.create("vit_ti_16", img_size=32, patch_size=8, depth=1, num_classes=0)
-    with pytest.raises(VitzooError, match="no classifier head"):
+    with pytest.raises(VitzooError, match="no classifier head.*vitzoo embed"):
         vitzoo.predict(demo_images()[0], model)
+
+
+def test_embedding_models_point_to_embed_instead_of_printing_classes(tmp_path, capsys) -> None:
+    from vitzoo.cli.main import main
+
+    tiny = dict(img_size=32, patch_size=8, depth=1)
+    dinov2 = vitzoo.create("dinov2_s_14", **tiny)
+    clip = vitzoo.create("clip_b_16_quickgelu", **tiny)  # 512-wide image projection, no class names
+    for model, words in ((dinov2, "no classifier head"), (clip, "embedding projection \\(512 values\\)")):
+        with pytest.raises(DataError, match=words + ".*image embeddings, not classes.*vitzoo embed"):
+            vitzoo.predict(demo_images()[0], model)
+    clip.pretrained_cfg = {"pretrained_cfg": {"label_set": "none"}}
+    clip.reset_classifier(1000)  # a projection whatever its width, when the weights say so
+    with pytest.raises(DataError, match="embedding projection"):
+        vitzoo.predict(demo_images()[0], clip)
+    clip.pretrained_cfg = {}  # a fine-tuned CLIP with an ImageNet-1k classifier does predict
+    assert len(vitzoo.predict(demo_images()[0], clip, top_k=2)[0]["top"]) == 2
+    vitzoo.save(dinov2, tmp_path / "dinov2.safetensors")
+    assert main(["predict", demo_images()[0], "--weights", str(tmp_path / "dinov2.safetensors")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "vitzoo embed" in err and len(err.splitlines()) == 1

@@ -31,7 +31,7 @@ def test_json_round_trip_is_exact():
     "fields, words",
     [
         (dict(embed_dim=100, num_heads=3), "not divisible by num_heads"),
-        (dict(img_size=225), "not divisible by patch_size"),
+        (dict(img_size=8), "smaller than patch_size"),
         (dict(gelu="swish"), "Unknown GELU form"),
         (dict(mlp_type="glu"), "Unknown MLP type"),
         (dict(dist_token="yes"), "true or false"),

@@ -85,11 +85,8 @@ class ViTSpec:
                 f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}; "
                 "choose a head count that divides it."
             )
-        if self.img_size % self.patch_size:
-            raise SpecError(
-                f"img_size {self.img_size} is not divisible by patch_size {self.patch_size}; "
-                "choose an image size that is a multiple of the patch size."
-            )
+        if self.img_size < self.patch_size:
+            raise SpecError(f"img_size {self.img_size} is smaller than patch_size {self.patch_size}; choose a larger image size.")
         if self.global_pool == "token" and not self.class_token:
             raise SpecError("global_pool='token' needs class_token=True; use global_pool='avg' or 'map' without a class token.")
         self._check_combinations()
@@ -118,7 +115,11 @@ class ViTSpec:
 
     @property
     def grid_size(self) -> int:
-        """Patches along one side of the image."""
+        """Patches along one side of the image.
+
+        Like timm's strided convolution, a size that is not a multiple of the patch
+        (SigLIP so400m/14 at 384 px: 27 patches) leaves the last rows and columns out.
+        """
         return self.img_size // self.patch_size
 
     @property

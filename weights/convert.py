@@ -24,7 +24,7 @@ from typing import Optional, Union
 from vitzoo.errors import CheckpointError, UnknownNameError
 from vitzoo.fileio import sha256_file
 from vitzoo.spec import ViTSpec
-from vitzoo.variants import get_spec, list_models
+from vitzoo.variants import get_spec, variant_names
 
 # Fields that decide tensor shapes and the forward pass, bar the classifier and numerics:
 # a checkpoint "is" a variant when these agree (eps and GELU form are reported separately).
@@ -36,6 +36,8 @@ _IMPLIED = {
     "jax": {"norm_eps": 1e-6, "gelu": "exact"},
     "mindspore": {"norm_eps": 1e-7, "gelu": "tanh"},
     "mindcv": {"norm_eps": 1e-7, "gelu": "tanh"},
+    "open_clip": {"norm_eps": 1e-5, "gelu": "exact"},  # QuickGELU lives in open_clip_config.json, not the weights
+    "dinov2": {"norm_eps": 1e-6, "gelu": "exact"},
 }
 # Weight files inside a directory, in the order whose hash stands for the directory.
 _DIR_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -137,7 +139,7 @@ def convert(
         source_bytes=_size(src_path),
         bytes=_size(Path(dst)),
         seconds=time.perf_counter() - start,
-        notes=_lost_numerics(ckpt.spec, to_format),
+        notes=list(ckpt.notes) + _lost_numerics(ckpt.spec, to_format),
     )
 
 
@@ -151,7 +153,7 @@ def _check_variant(hint: ViTSpec, found: ViTSpec, name: str, source: str) -> Non
 def _variant_name(spec: ViTSpec, asked: Optional[str]) -> Optional[str]:
     """The asked-for variant, or the first registered one with the same architecture."""
     arch = {k: v for k, v in dataclasses.asdict(spec).items() if k not in _IGNORED_FOR_VARIANT}
-    candidates = ([asked] if asked else []) + list_models(include_aliases=False)
+    candidates = ([asked] if asked else []) + variant_names()
     for name in candidates:
         other = {k: v for k, v in get_spec(name).to_dict().items() if k not in _IGNORED_FOR_VARIANT}
         if other == arch:

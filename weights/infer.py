@@ -18,7 +18,7 @@ import numpy as np
 
 from vitzoo.errors import CheckpointError, SpecError
 from vitzoo.spec import ViTSpec
-from vitzoo.variants import get_spec, list_models
+from vitzoo.variants import get_spec, variant_names
 
 _UNSEEN = ("num_heads", "norm_eps", "gelu", "global_pool")
 
@@ -96,9 +96,11 @@ def infer_spec(
         raise CheckpointError(f"{source}: position embedding length {pos_len} is not a square patch grid.")
     fields["pos_embed_prefix"] = bool(prefix_in_pos) if prefix else True
     fields["img_size"] = math.isqrt(grid_len) * patch
+    if hint is not None and hint.patch_size == patch and hint.grid_size == math.isqrt(grid_len):
+        fields["img_size"] = hint.img_size  # e.g. 384 px for a 27-patch grid of 14: the tensors cannot tell
 
     sized = {k: v for k, v in fields.items() if k not in ("num_classes",)}
-    registered = [get_spec(name) for name in list_models(include_aliases=False)]
+    registered = [get_spec(name) for name in variant_names()]
     matches = _agreeing(registered, sized, _MATCH_KEYS)
     same_size = _agreeing(registered, sized, _SIZE_KEYS)
     resolved: dict[str, Any] = {}

@@ -112,12 +112,24 @@ def write(ckpt: Checkpoint, path: Path) -> None:
             "timm's VisionTransformer has no pre-logits layer, so these weights cannot be written as a timm "
             "state dict; convert them to vitzoo or jax instead."
         )
+    save_state_file(path, ckpt.state)
+
+
+def save_state_file(path: Path, tensors: Mapping[str, np.ndarray]) -> None:
+    """Write a state dict atomically: ``torch.save`` for ``.pth``/``.pt``/``.bin``, else safetensors."""
     if Path(path).suffix in _TORCH_SUFFIXES:
         torch = _import_torch(str(path))
         with atomic_path(path) as tmp:
-            torch.save({k: torch.from_numpy(np.array(v)) for k, v in ckpt.state.items()}, tmp)
+            torch.save({k: torch.from_numpy(np.array(v)) for k, v in tensors.items()}, tmp)
     else:
-        safetensors_io.save(path, ckpt.state, {"format": "pt"})
+        safetensors_io.save(path, dict(tensors), {"format": "pt"})
+
+
+def load_state_file(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The tensors of a safetensors file (memory-mapped) or torch pickle, and the dropped non-tensor entries."""
+    if safetensors_io.try_read_header(path) is not None:
+        return safetensors_io.load_mmap(path)[0], []
+    return load_torch_state(path)
 
 
 def _weights_file(path: Path) -> Optional[Path]:

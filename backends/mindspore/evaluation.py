@@ -34,6 +34,33 @@ def model_class_names(model: Any) -> Optional[list[str]]:
     return None
 
 
+# Class counts of the label sets classifiers are trained on (ImageNet-1k, -12k, -21k).
+_LABEL_SET_SIZES = (1000, 11821, 21841, 21843)
+
+
+def no_classifier_reason(model: Any) -> Optional[str]:
+    """One sentence saying why ``model`` gives no classes (``None`` when it has a classifier).
+
+    A model has none when ``num_classes`` is 0 (DINOv2, SigLIP), when its weights
+    say so (label set ``none``), or when it is a CLIP tower whose head is the image
+    projection: a head with no class names whose width is no label set's class count.
+
+    Example:
+        >>> no_classifier_reason(vitzoo.create("dinov2_s_14", img_size=28))  # doctest: +SKIP
+        'The model has no classifier head (num_classes=0): it gives image embeddings, not classes; ...'
+    """
+    spec = model.spec
+    carried = getattr(model, "pretrained_cfg", None) or {}
+    cfg = carried.get("pretrained_cfg") if isinstance(carried.get("pretrained_cfg"), dict) else {}
+    if spec.num_classes == 0:
+        what = "has no classifier head (num_classes=0)"
+    elif cfg.get("label_set") == "none" or (spec.pre_norm and not model_class_names(model) and spec.num_classes not in _LABEL_SET_SIZES):
+        what = f"has an embedding projection ({spec.num_classes} values), not a classifier, as its head"
+    else:
+        return None
+    return f"The model {what}: it gives image embeddings, not classes; use `vitzoo embed` (vitzoo.embed) to get them."
+
+
 def class_mapping(folder: ImageFolder, model: Any) -> np.ndarray:
     """The model's class index for each class folder of ``folder``.
 
@@ -49,8 +76,9 @@ def class_mapping(folder: ImageFolder, model: Any) -> np.ndarray:
 
     n = model.spec.num_classes
     where = f"Class folders of {str(folder.root)!r}"
-    if n == 0:
-        raise DataError(f"The model has no classifier head (num_classes=0), so it cannot be evaluated on {str(folder.root)!r}.")
+    reason = no_classifier_reason(model)
+    if reason is not None:
+        raise DataError(f"Cannot evaluate on {str(folder.root)!r}: {reason[0].lower()}{reason[1:]}")
     names = model_class_names(model)
     if names is not None:
         lookup = {name: i for i, name in enumerate(names)}
@@ -165,8 +193,9 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def predict_files(model: Any, files: Sequence[str], *, top_k: int = 5, batch_size: int = 32) -> list[dict[str, Any]]:
     """The ``top_k`` classes (index, label, probability) of each image file."""
-    if model.spec.num_classes == 0:
-        raise DataError("The model has no classifier head (num_classes=0); it gives features, not classes.")
+    reason = no_classifier_reason(model)
+    if reason is not None:
+        raise DataError(reason)
     if top_k < 1:
         raise DataError(f"top_k must be at least 1, got {top_k}.")
     names = model_class_names(model) or [str(i) for i in range(model.spec.num_classes)]
