@@ -94,6 +94,8 @@ def read(path: Path, variant: Optional[ViTSpec] = None) -> Checkpoint:
         if isinstance(cfg.get("pretrained_cfg"), dict):
             meta["pretrained_cfg"] = cfg["pretrained_cfg"]
     config.setdefault("global_pool", "avg" if "fc_norm.weight" in state or "cls_token" not in state else "token")
+    if variant is None and cfg is not None:  # the architecture named in config.json (e.g. 384 px over a 27-patch grid)
+        variant = _registered(cfg.get("architecture"))
     spec = infer_spec(state, source, config=config, hint=variant, defaults=TIMM_DEFAULTS)
     if cfg is not None and (names := _label_names(cfg, spec.num_classes)):
         meta["class_names"] = names
@@ -239,6 +241,11 @@ def _config_fields(cfg: Mapping[str, Any], source: str) -> dict[str, Any]:
         if act not in _ACT_LAYERS:
             raise CheckpointError(f"{source}: timm act_layer {act!r} is not supported (only {', '.join(_ACT_LAYERS)}).")
         fields["gelu"] = _ACT_LAYERS[act]
+    pcfg = cfg.get("pretrained_cfg") if isinstance(cfg.get("pretrained_cfg"), dict) else {}
+    input_size = pcfg.get("input_size")
+    size = args.get("img_size", input_size[-1] if isinstance(input_size, list) and input_size else None)
+    if isinstance(size, int) and not isinstance(size, bool):
+        fields["img_size"] = size  # used only where it fits the position embedding's grid
     if args.get("no_embed_class"):
         fields["pos_embed_prefix"] = False
     return fields

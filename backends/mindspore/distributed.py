@@ -7,6 +7,14 @@ builds the same seeded model, reads its interleaved shard of every global batch,
 all-reduces gradients; rank 0 evaluates and writes the outputs. ``--batch-size`` is
 the global batch, so the run matches a single-process one with that batch.
 
+The launcher watches the job: a worker that dies or fails ends the whole job within
+seconds (msrun alone waits half a minute for its scheduler), with one error naming
+the rank and its log; SIGTERM/SIGINT reach every worker, which stop at the same step
+after rank 0 saved. ``--nodes M --node-rank R --master-addr HOST`` runs ``--devices``
+workers on each of M machines through msrun's ``--worker_num``, ``--local_worker_num``,
+``--node_rank``, ``--master_addr``; a node that never joins ends the others after
+``--join-timeout`` seconds.
+
 ``msrun`` can also be called by hand on the ``vitzoo`` script: a ``vitzoo train`` that
 finds itself in an msrun worker (``MS_ROLE=MS_WORKER``) joins the group the same way::
 
@@ -35,6 +43,7 @@ from vitzoo.fileio import atomic_path
 from vitzoo.tasks import TrainConfig
 
 RESULT = "train_result.json"
+JOIN_GRACE_S = 10.0  # beyond --join-timeout: a worker's start-up (importing MindSpore) before it starts to wait
 _FAILED = re.compile(r"Worker process (\d+) exit with exception\. Error code: (-?\d+)")
 _ANNOUNCE = re.compile(r"vitzoo worker: rank (\d+) of \d+, pid (\d+)")
 _WORKER = """\
@@ -88,9 +97,11 @@ def launch(cfg: TrainConfig) -> Any:
     # msrun starts workers with the `python` on PATH: make it this interpreter.
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     job = _Job(cmd, env, run_dir)
-    failure = job.wait()
+    failure = job.wait(expected=cfg.devices, join_deadline=cfg.join_timeout + JOIN_GRACE_S)
     result = run_dir / RESULT
-    if failure is not None or job.returncode != 0 or (cfg.node_rank == 0 and not result.exists()):
+    # On one host acting as several nodes, each msrun also starts a scheduler; only node 0's can bind the port.
+    lost_scheduler = cfg.node_rank != 0 and job.scheduler_failed
+    if failure is not None or (job.returncode != 0 and not lost_scheduler) or (cfg.node_rank == 0 and not result.exists()):
         raise BackendError(_failure_message(cfg, run_dir, failure, job))
     _echo_rank0(run_dir)
     if cfg.node_rank != 0:
@@ -113,6 +124,7 @@ class _Job:
         self.lines: list[str] = []
         self.failed: list[tuple[int, int]] = []  # (pid, exit status) as msrun reported them
         self.signum: Optional[int] = None
+        self.scheduler_failed = False
         self.returncode: Optional[int] = None
         self.seconds_to_end: Optional[float] = None  # from the first failure to the end of the job
         self._failed_at: Optional[float] = None
@@ -125,21 +137,36 @@ class _Job:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.lines.append(line)
+            self.scheduler_failed = self.scheduler_failed or "Scheduler process" in line and "exit with exception" in line
             found = _FAILED.search(line)
             if found:
                 self.failed.append((int(found.group(1)), int(found.group(2))))
                 self._failed_at = self._failed_at or time.monotonic()
 
-    def wait(self) -> Optional[tuple[int, int]]:
-        """Wait for the job; return the first failed worker's (pid, status), or ``None``."""
+    def wait(self, expected: int, join_deadline: float) -> Optional[tuple[int, int]]:
+        """Wait for the job; return the first failed worker's (pid, status), or ``None``.
+
+        ``expected`` local workers must announce themselves (they do once every node
+        has joined) within ``join_deadline`` seconds, or the job is ended: msrun's own
+        workers keep retrying the scheduler for a minute or more after its timeout.
+        """
         previous = {}
         if threading.current_thread() is threading.main_thread():
             previous = {sig: signal.signal(sig, self._forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+        started, joined, checked = time.monotonic(), False, 0.0
         try:
             while self.proc.poll() is None:
-                if self._failed_at is not None and time.monotonic() - self._failed_at > self.GRACE_S:
+                now = time.monotonic()
+                if self._failed_at is not None and now - self._failed_at > self.GRACE_S:
                     self._kill_all()
                     break
+                if not joined and now - checked > 1.0:
+                    checked = now
+                    joined = len(worker_pids(self.run_dir)) >= expected
+                    if not joined and now - started > join_deadline:
+                        self._failed_at = self._failed_at or now
+                        self._kill_all()
+                        break
                 time.sleep(0.1)
             self.returncode = self.proc.wait()
             self._reader.join(timeout=5)
@@ -157,11 +184,22 @@ class _Job:
                 os.kill(pid, signal.SIGTERM)
 
     def _kill_all(self) -> None:
-        for pid in worker_pids(self.run_dir).values():
+        for pid in {*worker_pids(self.run_dir).values(), *_children(self.proc.pid)}:
             with contextlib.suppress(OSError):
                 os.killpg(pid, signal.SIGKILL)  # msrun starts each worker in a session (group) of its own
         with contextlib.suppress(OSError):
             os.killpg(self.proc.pid, signal.SIGKILL)  # msrun and its scheduler
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (msrun's workers and scheduler), from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
 
 
 def worker_pids(run_dir: Path) -> dict[int, int]:
@@ -182,12 +220,12 @@ def _failure_message(cfg: TrainConfig, run_dir: Path, failure: Optional[tuple[in
     if failure is not None and failure[0] in ranks:
         pid, status = failure
         rank = ranks[pid]
-        log = run_dir / f"worker_{rank - cfg.node_rank * cfg.devices}.log"
+        log = run_dir / f"worker_{rank}.log"  # msrun names the logs by global rank
         error = _last_error(log)
         if status < 0:
             what = f"was killed by {signal.Signals(-status).name}"
         else:
-            what = f"failed: {error}" if error else f"exited with status {status}"
+            what = f"failed: {error.rstrip('.')}" if error else f"exited with status {status}"
         return (f"Data-parallel training on {where} stopped: rank {rank} (pid {pid}) {what}; the other workers were stopped. "
                 f"See {log}; continue the run with --resume.")
     if len(ranks) < cfg.devices:  # a worker announces itself once the whole cluster is built

@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
-import mindspore as ms
 import numpy as np
 from mindspore import Tensor
 
@@ -31,20 +30,22 @@ from vitzoo.errors import DataError
 from vitzoo.features import take_indices
 from vitzoo.transforms import transforms_for
 
-from . import features
 from .data import ImageFolder, eval_dataset
-from .evaluation import model_class_names
+from .evaluation import _LABEL_SET_SIZES, model_class_names
 
 POOLS = ("cls", "avg", "map")
 
 
 def uses_head_output(model: Any) -> bool:
-    """Whether the family's image embedding is ``model(x)`` itself (no classes, or a CLIP projection head)."""
+    """Whether the family's image embedding is ``model(x)`` itself (no classes, or a CLIP projection head).
+
+    A CLIP tower's head is its image projection: pre-norm, no class names, and a width
+    that is no label set's class count (a CLIP fine-tuned classifier carries its labels).
+    """
     spec = model.spec
     if spec.num_classes == 0:
         return True
-    # a CLIP tower's head is its projection: pre-norm, and no class names (a CLIP fine-tuned classifier carries its labels)
-    return bool(spec.pre_norm) and model_class_names(model) is None
+    return bool(spec.pre_norm) and model_class_names(model) is None and spec.num_classes not in _LABEL_SET_SIZES
 
 
 def check_pool(model: Any, pool: Optional[str], layers: bool) -> None:
@@ -59,54 +60,6 @@ def check_pool(model: Any, pool: Optional[str], layers: bool) -> None:
         raise DataError("pool='map' needs an attention-pool (MAP) head, and this model has none; use pool='cls' or 'avg'.")
     if pool == "map" and layers:
         raise DataError("Per-block features (layers) pool by 'cls' or 'avg'; the MAP head only reads the final tokens.")
-
-
-def _pool_tokens(model: Any, tokens: Tensor, pool: str) -> Tensor:
-    n = model.num_prefix_tokens
-    if pool == "cls":
-        return tokens[:, 0]
-    if pool == "map":
-        return model.attn_pool(tokens)  # it leaves the prefix tokens out itself
-    return tokens[:, n:].mean(1)
-
-
-def _finish(model: Any, pooled: Tensor) -> Tensor:
-    """What the model does between pooling and its head: ``fc_norm``, then a pre-logits layer."""
-    if model.use_fc_norm:
-        pooled = model.fc_norm(pooled)
-    if model.has_pre_logits:
-        pooled = model.pre_logits(pooled)
-    return pooled
-
-
-def embedding_function(model: Any, pool: Optional[str], take: tuple, normalize: bool) -> Callable[[Tensor], tuple]:
-    """``images → (embeddings, per-block pooled features...)`` for one graph (all choices are constants)."""
-    head_output = uses_head_output(model)
-    layer_pool = pool if pool in ("cls", "avg") else ("cls" if model.spec.global_pool == "token" else "avg")
-    last = len(model.blocks) - 1
-
-    def forward(x: Tensor) -> tuple:
-        spatial = []
-        prefix = []
-        if take:
-            tokens, spatial, prefix = features.intermediates(model, x, take, True, last, False)
-        else:
-            tokens = model._features(x)
-        if pool is None:
-            emb = model._head(tokens, not head_output)
-        else:
-            emb = _finish(model, _pool_tokens(model, tokens, pool))
-        outs = [emb]
-        for i in range(len(take)):
-            if layer_pool == "cls":
-                outs.append(prefix[i][:, 0])
-            else:
-                outs.append(spatial[i].mean(1))
-        if normalize:
-            outs = [o / ms.ops.maximum(ms.ops.sqrt((o * o).sum(-1, keepdims=True)), 1e-12) for o in outs]  # torch's F.normalize
-        return tuple(outs)
-
-    return forward
 
 
 def describe_embedding(model: Any, pool: Optional[str]) -> str:
@@ -144,7 +97,9 @@ def embed_files(
     model.set_train(False)
     folder = ImageFolder(root=Path("."), classes=[], samples=[(Path(f), i) for i, f in enumerate(files)])
     pipeline = eval_dataset(folder, transforms_for(model), batch_size, skip_bad=skip_bad, workers=workers)
-    graph = ms.jit(embedding_function(model, pool, take, normalize))
+    head_output = uses_head_output(model)
+    layer_pool = pool if pool in ("cls", "avg") else ("cls" if model.spec.global_pool == "token" else "avg")
+    args = (pool, take, bool(normalize), head_output, layer_pool)
     chunks: list[list[np.ndarray]] = []
     kept: list[np.ndarray] = []
     start = time.perf_counter()
@@ -153,7 +108,8 @@ def embed_files(
             n = images.shape[0]
             if n < batch_size:  # pad the last batch: one graph for the whole run
                 images = np.concatenate([images, np.zeros((batch_size - n, *images.shape[1:]), images.dtype)])
-            outs = [o.asnumpy()[:n] for o in graph(Tensor(images))]
+            # the model's own graph cache: compiled once per choice and shape, recompiled if its weights change
+            outs = [o.asnumpy()[:n] for o in model._run_graph("_embed", Tensor(images), *args)]
             good = index >= 0  # -1: an unreadable image skipped with skip_bad
             chunks.append([o[good] for o in outs])
             kept.append(index[good])

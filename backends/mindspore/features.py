@@ -16,7 +16,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 from mindspore import Tensor, ops
 
@@ -116,3 +116,45 @@ def forward_intermediates(
     if intermediates_only:
         return spatial
     return final, spatial
+
+
+# vitzoo.embed's graph ------------------------------------------------------------
+def _pool_tokens(model: Any, tokens: Tensor, pool: str) -> Tensor:
+    n = model.num_prefix_tokens
+    if pool == "cls":
+        return tokens[:, 0]
+    if pool == "map":
+        return model.attn_pool(tokens)  # it leaves the prefix tokens out itself
+    return tokens[:, n:].mean(1)
+
+
+def _finish(model: Any, pooled: Tensor) -> Tensor:
+    """What the model does between pooling and its head: ``fc_norm``, then a pre-logits layer."""
+    if model.use_fc_norm:
+        pooled = model.fc_norm(pooled)
+    if model.has_pre_logits:
+        pooled = model.pre_logits(pooled)
+    return pooled
+
+
+def embed_graph(model: Any, x: Tensor, pool: Optional[str], take: tuple, normalize: bool, head_output: bool, layer_pool: str) -> tuple:
+    """``images → (embeddings, per-block pooled features...)``; every argument after ``x`` is a graph constant."""
+    spatial = []
+    prefix = []
+    if take:
+        tokens, spatial, prefix = intermediates(model, x, take, True, len(model.blocks) - 1, False)
+    else:
+        tokens = model._features(x)
+    if pool is None:
+        emb = model._head(tokens, not head_output)
+    else:
+        emb = _finish(model, _pool_tokens(model, tokens, pool))
+    outs = [emb]
+    for i in range(len(take)):
+        if layer_pool == "cls":
+            outs.append(prefix[i][:, 0])
+        else:
+            outs.append(spatial[i].mean(1))
+    if normalize:
+        outs = [o / ops.maximum(ops.sqrt((o * o).sum(-1, keepdims=True)), 1e-12) for o in outs]  # torch's F.normalize
+    return tuple(outs)

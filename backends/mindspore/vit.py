@@ -159,6 +159,9 @@ class VisionTransformer(nn.Cell):
     def _intermediates(self, x: Tensor, take: tuple, norm: bool, last: int, nchw: bool) -> tuple:
         return features.intermediates(self, x, take, norm, last, nchw)
 
+    def _embed(self, x: Tensor, pool: Any, take: tuple, normalize: bool, head_output: bool, layer_pool: str) -> tuple:
+        return features.embed_graph(self, x, pool, take, normalize, head_output, layer_pool)  # vitzoo.embed's graph
+
     def _features(self, x: Tensor) -> Tensor:
         x = self._embed_tokens(x)
         for block in self.blocks:
