@@ -11,7 +11,13 @@ Rows (fp32, CPU, the same thread count on both sides):
 * ``create(pretrained, warm cache)`` → first logits vs timm's ``create_model`` on the same
   file (benchmarks/create_bench.py, fresh processes);
 * converting a ViT-L/16 timm checkpoint: GB/s and peak RSS ÷ file size (benchmarks/convert_bench.py);
-* ``import vitzoo`` in a fresh interpreter.
+* ``import vitzoo`` in a fresh interpreter;
+* training steps/s, vitzoo's compiled step (``value_and_grad`` + AdamW in one ``mindspore.jit``,
+  the trainer's ``make_train_step``) ÷ timm's usual loop (zero_grad, forward, backward,
+  ``AdamW.step``): ViT-S/16 at 224 px batch 16, and the digits demo model (32 px, batch 64);
+  both sides alternate round by round in one process (benchmarks/train_bench.py);
+* per-kernel milliseconds: each fused kernel (every ISA build the CPU runs) vs MindSpore's
+  primitives vs torch, forward and forward+backward (benchmarks/kernels_bench.py).
 
 The table is printed and written to ``benchmarks/results.json`` and ``benchmarks/results.md``
 together with the machine, load averages and library versions. Every worker loads the
@@ -150,6 +156,21 @@ def inference(model: str, batch: int, sides: dict[str, list[str]], rounds: int, 
     return out
 
 
+def json_tail(cmd: list[str]) -> dict:
+    """Run a benchmark script in a fresh process; its last stdout line is its JSON result."""
+    out = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
+    if out.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def train_row(flags: list[str], rounds: int) -> dict:
+    """benchmarks/train_bench.py with the MindSpore sides with and without kernels, alternating with timm."""
+    if QUIET["max_wait"] > 0:
+        wait_quiet(QUIET["threshold"], QUIET["max_wait"])
+    return json_tail([sys.executable, str(HERE / "train_bench.py"), *flags, "--rounds", str(rounds), "--primitives"])
+
+
 def import_time(repeat: int) -> dict:
     code = "import time; t = time.perf_counter(); import vitzoo; print(time.perf_counter() - t)"
     times = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=ENV).stdout)
@@ -167,7 +188,11 @@ def machine() -> dict:
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV)
         versions[mod] = proc.stdout.strip().splitlines()[-1] if proc.returncode == 0 else "missing"
     commit = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    return {"cpu": cpu, "cores": os.cpu_count(), "avx512": "avx512f" in flags, "avx2": "avx2" in flags,
+    vector = sorted({f for f in flags.split() if f.startswith(("avx", "fma", "amx"))})
+    isa = subprocess.run([sys.executable, "-c", "from vitzoo.backends.mindspore.kernels.build import cpu_isa; print(cpu_isa())"],
+                         capture_output=True, text=True, env=ENV).stdout.strip()
+    return {"cpu": cpu, "cores": os.cpu_count(), "avx512": "avx512f" in flags, "avx2": "avx2" in flags, "vector_flags": vector,
+            "kernel_isa": isa, "kernels": ENV.get("VITZOO_KERNELS", "1") != "0",
             "python": platform.python_version(), "versions": versions, "commit": commit,
             "date": time.strftime("%Y-%m-%d %H:%M")}
 
@@ -181,13 +206,13 @@ def table_rows(res: dict) -> list[tuple[str, str, str, str, Optional[bool]]]:
             return
         r = res[key]
         s, t = r["sides"][side], r["sides"]["timm"]
-        rows.append((title, f"≥ {goal:.1f}× timm", f"{s['ratio']:.2f}×",
+        rows.append((title, f"≥ {goal:g}× timm", f"{s['ratio']:.2f}×",
                      f"{s['img_per_s']:.2f} vs {t['img_per_s']:.2f} img/s; max abs Δlogit {s['max_diff']:.1e}", s["ratio"] >= goal))
 
-    infer_row("infer_b8", "jit", "ViT-B/16 inference, batch 8, jit=True", 1.0)
-    infer_row("infer_b1", "jit", "ViT-B/16 inference, batch 1, jit=True", 1.0)
-    infer_row("infer_s8", "jit", "ViT-S/16 inference, batch 8, jit=True", 1.0)
-    infer_row("infer_b8", "pynative", "ViT-B/16 inference, batch 8, PyNative", 0.8)
+    infer_row("infer_b8", "jit", "ViT-B/16 inference, batch 8, jit=True", 1.15)
+    infer_row("infer_b1", "jit", "ViT-B/16 inference, batch 1, jit=True", 1.2)
+    infer_row("infer_s8", "jit", "ViT-S/16 inference, batch 8, jit=True", 1.1)
+    infer_row("infer_b8", "pynative", "ViT-B/16 inference, batch 8, PyNative", 0.9)
     infer_row("infer_b8", "numpy", "ViT-B/16 inference, batch 8, NumPy backend", 0.0)
     if "infer_b1" in res:
         s = res["infer_b1"]["sides"]["jit"]
@@ -207,6 +232,12 @@ def table_rows(res: dict) -> list[tuple[str, str, str, str, Optional[bool]]]:
                      f"{row['gb_per_s']:.2f} GB/s, {row['peak_over_size']:.2f}×",
                      f"{row['bytes'] / 1e9:.2f} GB in {row['seconds']:.2f} s, peak RSS {row['peak_kb'] / 1024:.0f} MB",
                      row["gb_per_s"] >= 1.0 and row["peak_over_size"] <= 1.3))
+    for key, title in (("train_s16", "training step ViT-S/16, 224 px, batch 16"), ("train_digits", "training step, digits demo model (32 px, batch 64)")):
+        if key in res:
+            t = res[key]
+            rows.append((title, "≥ 1.0× timm", f"{t['ratio_mindspore_to_timm']:.2f}×",
+                         f"{t['mindspore']:.1f} vs {t['timm']:.1f} img/s (medians); without the kernels "
+                         f"{t['ratio_primitives_to_timm']:.2f}×", t["ratio_mindspore_to_timm"] >= 1.0))
     if "import" in res:
         s = res["import"]["seconds"]
         rows.append(("import vitzoo", "≤ 0.2 s", f"{s:.3f} s", "fresh interpreter, median", s <= 0.2))
@@ -215,7 +246,8 @@ def table_rows(res: dict) -> list[tuple[str, str, str, str, Optional[bool]]]:
 
 def markdown(res: dict) -> str:
     m = res["machine"]
-    lines = [f"Measured {m['date']} on {m['cpu']}, {m['cores']} cores ({'AVX-512' if m['avx512'] else 'AVX2' if m['avx2'] else 'no AVX2'}), "
+    lines = [f"Measured {m['date']} on {m['cpu']}, {m['cores']} cores (vector extensions: {' '.join(m.get('vector_flags', [])) or 'none'}; "
+             f"vitzoo kernels {'built for ' + m.get('kernel_isa', '?') if m.get('kernels', True) else 'off'}), "
              f"Python {m['python']}, " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + f"; vitzoo {m['commit']}; "
              f"{res['threads']} threads each; load average {res['load_before'][0]:.1f} before, {res['load_after'][0]:.1f} after"
              f"{' (--quick)' if res['quick'] else ''}"
@@ -224,8 +256,15 @@ def markdown(res: dict) -> str:
              "| measure | goal | measured | detail | met |", "|---|---|---|---|---|"]
     for title, goal, value, detail, met in table_rows(res):
         mark = "yes" if met else "no"
-        lines.append(f"| {title} | {goal if not goal.startswith('≥ 0.0') else '(reference)'} | {value} | {detail} | "
-                     f"{mark if not goal.startswith('≥ 0.0') else ''} |")
+        lines.append(f"| {title} | {goal if not goal.startswith('≥ 0×') else '(reference)'} | {value} | {detail} | "
+                     f"{mark if not goal.startswith('≥ 0×') else ''} |")
+    if "kernels" in res:
+        lines += ["", "Per kernel, ViT-B/16 batch-8 shapes, median ms (MindSpore sides as compiled graphs, including the "
+                  "graph launch and the copy of the result; torch eager):", "",
+                  "| kernel | side | forward | forward + backward |", "|---|---|---|---|"]
+        for name, sides in res["kernels"].items():
+            if isinstance(sides, dict) and name != "load_after":
+                lines += [f"| {name} | {side} | {r['forward']:.2f} | {r['forward+backward']:.2f} |" for side, r in sides.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -234,7 +273,8 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--quick", action="store_true", help="3 rounds, ViT-B/16 conversion, one create repeat")
     parser.add_argument("--rounds", type=int, help="alternation rounds per inference row (default 7, quick 3)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for both frameworks")
-    parser.add_argument("--only", nargs="+", choices=["infer_b8", "infer_b1", "infer_s8", "create", "convert", "import"])
+    parser.add_argument("--only", nargs="+",
+                        choices=["infer_b8", "infer_b1", "infer_s8", "create", "convert", "import", "train_s16", "train_digits", "kernels"])
     parser.add_argument("--no-numpy", action="store_true", help="skip the NumPy backend side of the ViT-B/16 batch-8 row")
     parser.add_argument("--out", type=Path, default=HERE, help="folder for results.json / results.md")
     parser.add_argument("--quiet-below", type=float, default=0.15,
@@ -243,7 +283,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     args = parser.parse_args(argv)
     rounds = args.rounds or (3 if args.quick else 7)
     QUIET.update(threshold=args.quiet_below, max_wait=args.max_wait)
-    todo = args.only or ["import", "infer_b8", "infer_b1", "infer_s8", "create", "convert"]
+    todo = args.only or ["import", "infer_b8", "infer_b1", "infer_s8", "create", "convert", "train_s16", "train_digits", "kernels"]
 
     res: dict[str, Any] = {"quick": args.quick, "threads": args.threads, "load_before": os.getloadavg(), "machine": machine(),
                            "quiet_below": args.quiet_below, "max_wait": args.max_wait}
@@ -277,6 +317,13 @@ def main(argv: Optional[list[str]] = None) -> None:
                 variant = "vit_b_16" if args.quick else "vit_l_16"
                 size, rows = convert_bench.bench(variant, only_timm=True)
                 res[key] = {"variant": variant, "bytes": size, "rows": rows}
+            elif key == "train_s16":
+                res[key] = train_row(["--img-size", "224", "--patch-size", "16", "--depth", "12", "--embed-dim", "384",
+                                      "--num-heads", "6", "--batch-size", "16", "--steps", "2"], rounds)
+            elif key == "train_digits":
+                res[key] = train_row(["--batch-size", "64", "--steps", "5"], rounds)
+            elif key == "kernels":
+                res[key] = json_tail([sys.executable, str(HERE / "kernels_bench.py"), "--repeat", "5" if args.quick else "11"])
             res[key]["load_after"] = os.getloadavg()[0]  # the 1-minute load as the row ends: how quiet it was
             print(f"[{key}] {time.perf_counter() - t:.0f} s, load {res[key]['load_after']:.2f}", flush=True)
     res["load_after"] = os.getloadavg()

@@ -8,8 +8,10 @@ synthetic data; both measured in the same run, interleaved, median of the rounds
     python benchmarks/train_bench.py --img-size 224 --patch-size 16 --depth 12 --embed-dim 192 --num-heads 3 --batch-size 16
     python benchmarks/train_bench.py --data /tmp/digits    # also time whole epochs with vitzoo's data pipeline
 
-Prints one line per framework and a JSON summary last: median img/s and their ratio, plus
-the fastest round of each (the least disturbed one on a shared machine).
+Prints one line per framework and a JSON summary last: median img/s, the median of the
+same-round ratios (the sides alternate round by round), and the fastest round of each (the
+least disturbed one on a shared machine). ``--primitives`` adds the MindSpore step built
+without vitzoo's fused kernels (``VITZOO_KERNELS=0``).
 """
 
 from __future__ import annotations
@@ -19,14 +21,14 @@ import json
 import os
 import statistics
 import time
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 
 os.environ.setdefault("GLOG_v", "3")
 
 
-def mindspore_step(args: argparse.Namespace) -> Callable[[], None]:
+def mindspore_step(args: argparse.Namespace, kernels: bool = True) -> Callable[[], None]:
     import mindspore as ms
 
     from vitzoo.backends.mindspore.training import build_optimizer, make_train_step
@@ -36,7 +38,12 @@ def mindspore_step(args: argparse.Namespace) -> Callable[[], None]:
     from vitzoo.tasks import TrainConfig
 
     spec = _spec(args, ViTSpec)
-    model = get_backend("mindspore").build(spec, init_state(spec))
+    saved = os.environ.get("VITZOO_KERNELS")
+    os.environ["VITZOO_KERNELS"] = "1" if kernels else "0"  # read when the layers are built
+    try:
+        model = get_backend("mindspore").build(spec, init_state(spec))
+    finally:
+        os.environ.pop("VITZOO_KERNELS") if saved is None else os.environ.update(VITZOO_KERNELS=saved)
     model.set_train(True)
     cfg = TrainConfig("", batch_size=args.batch_size, lr=1e-3, weight_decay=0.05)
     step = make_train_step(model, build_optimizer(model, cfg), cfg)
@@ -113,7 +120,7 @@ def _spec(args: argparse.Namespace, cls: type) -> object:
                num_heads=args.num_heads, mlp_dim=4 * args.embed_dim, num_classes=args.num_classes)
 
 
-def main() -> None:
+def main(argv: Optional[list] = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--img-size", type=int, default=32)
     parser.add_argument("--patch-size", type=int, default=4)
@@ -125,18 +132,26 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="steps per timed round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--data", help="an ImageFolder with train/ and val/: also time whole epochs")
-    args = parser.parse_args()
+    parser.add_argument("--primitives", action="store_true", help="also time the MindSpore step without vitzoo's kernels")
+    args = parser.parse_args(argv)
 
     runners = {"mindspore": mindspore_step(args), "timm": timm_step(args)}
+    if args.primitives:
+        runners["mindspore_primitives"] = mindspore_step(args, kernels=False)
     for fn in runners.values():  # compile / warm up
         for _ in range(3):
             fn()
     rates: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(args.rounds):  # interleaved, so both see the same machine load
-        for name, fn in runners.items():
-            rates[name].append(images_per_second(fn, args.steps, args.batch_size))
+    order = list(runners)
+    for r in range(args.rounds):  # interleaved, so all sides see the same machine load
+        for name in order if r % 2 == 0 else order[::-1]:
+            rates[name].append(images_per_second(runners[name], args.steps, args.batch_size))
     summary: dict[str, object] = {name: round(statistics.median(r), 1) for name, r in rates.items()}
-    summary["ratio_mindspore_to_timm"] = round(statistics.median(rates["mindspore"]) / statistics.median(rates["timm"]), 3)
+    # median of same-round ratios: robust to load that changes between rounds
+    summary["ratio_mindspore_to_timm"] = round(statistics.median(m / t for m, t in zip(rates["mindspore"], rates["timm"])), 3)
+    if args.primitives:
+        summary["ratio_primitives_to_timm"] = round(
+            statistics.median(m / t for m, t in zip(rates["mindspore_primitives"], rates["timm"])), 3)
     # On a shared machine the fastest round is the least disturbed one: report it too.
     summary["best_round"] = {name: round(max(r), 1) for name, r in rates.items()}
     summary["best_round_ratio"] = round(max(rates["mindspore"]) / max(rates["timm"]), 3)
@@ -146,7 +161,9 @@ def main() -> None:
         summary["mindspore_epoch_with_data"] = round(epoch_rate(args), 1)
         print(f"vitzoo train epoch (data pipeline + steps): {summary['mindspore_epoch_with_data']:.1f} img/s")
     summary.update(batch_size=args.batch_size, model=f"img{args.img_size}/p{args.patch_size}/d{args.depth}/w{args.embed_dim}/h{args.num_heads}")
+    summary["rounds"] = {name: [round(v, 2) for v in r] for name, r in rates.items()}
     print(json.dumps(summary))
+    return summary
 
 
 if __name__ == "__main__":

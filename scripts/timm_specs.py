@@ -21,6 +21,7 @@ def build_meta(name: str, **kwargs: Any) -> Any:
     import timm
     import torch
 
+    kwargs.setdefault("weight_init", "skip")  # nothing to initialise on the meta device; init dominates build time
     with torch.device("meta"):
         return timm.create_model(name, pretrained=False, **kwargs)
 

@@ -21,7 +21,8 @@ def test_every_entry_is_complete_and_consistent():
         spec = vitzoo.get_spec(ws.variant)
         assert ws.source_format in weights.FORMATS, ws.name
         pre = ws.preprocessing
-        assert list(pre["input_size"]) == [3, spec.img_size, spec.img_size], ws.name
+        if not (ws.source_format == "hf" and "img_size=" in ws.notes):  # DINOv2's repos evaluate below the model's size
+            assert list(pre["input_size"]) == [3, spec.img_size, spec.img_size], ws.name
         assert pre["interpolation"] in ("bicubic", "bilinear") and pre["crop_mode"] in ("center", "squash")
         assert 0.8 < pre["crop_pct"] <= 1.0 and len(pre["mean"]) == len(pre["std"]) == 3
         assert ws.top1 is None or 70 < ws.top1 < 90
@@ -193,3 +194,23 @@ def test_list_and_info_commands(capsys):
 
 def _plain(value):
     return tuple(value) if isinstance(value, (list, tuple)) else value
+
+
+def test_transformers_family_repos_match_timms_copies_of_the_same_weights():
+    """Each hf_<tag> entry (a transformers repo) agrees with timm's entry of the same training run where timm states it."""
+    hf = [get_weight_set(n) for n in list_pretrained("*.hf_*")]
+    assert {ws.hub_repo.split("/")[0] for ws in hf} == {"facebook", "openai", "google"}
+    assert len(hf) >= 24
+    for ws in hf:
+        assert ws.source_format == "hf" and ws.fallback_file == "pytorch_model.bin", ws.name
+        twin = get_weight_set(f"{ws.variant}.{ws.tag[len('hf_'):]}")  # timm's copy
+        assert twin.source_format == "timm", ws.name
+        assert (ws.license, ws.label_set, ws.num_classes) == (twin.license, twin.label_set, twin.num_classes), ws.name
+        assert ws.preprocessing["mean"] == twin.preprocessing["mean"] and ws.preprocessing["std"] == twin.preprocessing["std"]
+        assert ws.preprocessing["interpolation"] == "bicubic" and ws.notes, ws.name
+    clip = get_weight_set("clip_l_14_quickgelu_336.hf_openai")
+    assert clip.preprocessing["mean"] == (0.48145466, 0.4578275, 0.40821073) and clip.preprocessing["input_size"] == (3, 336, 336)
+    deit = vitzoo.transforms_for("deit_b_16_distilled_384.hf_fb_in1k")
+    assert (deit.resize_size, deit.img_size, deit.crop_mode) == (438, 384, "squash")  # transformers' int(256/224 * 384)
+    dino = vitzoo.transforms_for("dinov2_b_14.hf_lvd142m")
+    assert (dino.resize_size, dino.img_size) == (256, 224)

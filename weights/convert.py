@@ -36,6 +36,8 @@ _IMPLIED = {
     "jax": {"norm_eps": 1e-6, "gelu": "exact"},
     "mindspore": {"norm_eps": 1e-7, "gelu": "tanh"},
     "mindcv": {"norm_eps": 1e-7, "gelu": "tanh"},
+    "open_clip": {"norm_eps": 1e-5, "gelu": "exact"},  # QuickGELU lives in open_clip_config.json, not the weights
+    "dinov2": {"norm_eps": 1e-6, "gelu": "exact"},
 }
 # Weight files inside a directory, in the order whose hash stands for the directory.
 _DIR_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -137,7 +139,7 @@ def convert(
         source_bytes=_size(src_path),
         bytes=_size(Path(dst)),
         seconds=time.perf_counter() - start,
-        notes=_lost_numerics(ckpt.spec, to_format),
+        notes=list(ckpt.notes) + _lost_numerics(ckpt.spec, to_format),
     )
 
 

@@ -7,6 +7,14 @@ builds the same seeded model, reads its interleaved shard of every global batch,
 all-reduces gradients; rank 0 evaluates and writes the outputs. ``--batch-size`` is
 the global batch, so the run matches a single-process one with that batch.
 
+The launcher watches the job: a worker that dies or fails ends the whole job within
+seconds (msrun alone waits half a minute for its scheduler), with one error naming
+the rank and its log; SIGTERM/SIGINT reach every worker, which stop at the same step
+after rank 0 saved. ``--nodes M --node-rank R --master-addr HOST`` runs ``--devices``
+workers on each of M machines through msrun's ``--worker_num``, ``--local_worker_num``,
+``--node_rank``, ``--master_addr``; a node that never joins ends the others after
+``--join-timeout`` seconds.
+
 ``msrun`` can also be called by hand on the ``vitzoo`` script: a ``vitzoo train`` that
 finds itself in an msrun worker (``MS_ROLE=MS_WORKER``) joins the group the same way::
 
@@ -217,7 +225,7 @@ def _failure_message(cfg: TrainConfig, run_dir: Path, failure: Optional[tuple[in
         if status < 0:
             what = f"was killed by {signal.Signals(-status).name}"
         else:
-            what = f"failed: {error}" if error else f"exited with status {status}"
+            what = f"failed: {error.rstrip('.')}" if error else f"exited with status {status}"
         return (f"Data-parallel training on {where} stopped: rank {rank} (pid {pid}) {what}; the other workers were stopped. "
                 f"See {log}; continue the run with --resume.")
     if len(ranks) < cfg.devices:  # a worker announces itself once the whole cluster is built

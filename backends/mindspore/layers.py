@@ -5,7 +5,9 @@ turns each array into a :class:`mindspore.Parameter` at once: there is no random
 initialisation to throw away. Parameters are attributes named like the canonical
 tensors (``weight``, ``bias``, ``gamma``), so the Cell tree yields canonical names.
 
-Kernels: LayerNorm is MindSpore's fused ``LayerNorm`` primitive (the functional
+Kernels: on CPU, LayerNorm, bias + GELU and the attention core run vitzoo's fused C++
+kernels (:mod:`.kernels`, chosen when a layer is built; ``VITZOO_KERNELS=0`` turns them off).
+Without them: LayerNorm is MindSpore's fused ``LayerNorm`` primitive (the functional
 ``ops.layer_norm`` maps to ``LayerNormExt``, which has no CPU kernel in 2.10),
 GELU is written out from Erf/Sigmoid (MindSpore's own GELU kernels are slow on CPU;
 ``nn.GELU`` also defaults to tanh), attention is two batched matmuls around a fused
@@ -33,6 +35,8 @@ from mindspore import Parameter, Tensor, nn, ops
 
 from vitzoo.spec import ViTSpec
 
+from . import kernels
+
 State = Mapping[str, np.ndarray]
 
 
@@ -53,9 +57,17 @@ class LayerNorm(nn.Cell):
         super().__init__()
         self.weight = to_parameter(state[name + ".weight"])
         self.bias = to_parameter(state[name + ".bias"])
-        self.layer_norm = ops.LayerNorm(begin_norm_axis=-1, begin_params_axis=-1, epsilon=eps)
+        fused = kernels.active()
+        self.fused = fused is not None
+        if self.fused:
+            self.layer_norm = fused.layer_norm
+            self.eps = fused.config(eps)
+        else:
+            self.layer_norm = ops.LayerNorm(begin_norm_axis=-1, begin_params_axis=-1, epsilon=eps)
 
     def construct(self, x: Tensor) -> Tensor:
+        if self.fused:
+            return self.layer_norm(x, self.weight, self.bias, self.eps)[0]
         return self.layer_norm(x, self.weight, self.bias)[0]
 
 
@@ -66,12 +78,16 @@ class Linear(nn.Cell):
     time than ``ops.dense`` on the 3-D input (same in graph mode).
     """
 
-    def __init__(self, state: State, name: str) -> None:
+    def __init__(self, state: State, name: str, add_bias: bool = True) -> None:
         super().__init__()
         self.weight = to_parameter(state[name + ".weight"])
         self.has_bias = name + ".bias" in state
         if self.has_bias:
             self.bias = to_parameter(state[name + ".bias"])
+        self.add_bias = self.has_bias and add_bias  # False: a fused kernel after the GEMM adds it
+        fused = kernels.active() if self.add_bias else None
+        self.fused = fused is not None
+        self.bias_add = ops.BiasAdd() if fused is None else fused.bias_add  # the kernel's bias gradient is fast
         self.out_features = int(self.weight.shape[0])
         self.in_features = int(self.weight.shape[1])
         self.matmul = ops.MatMul(transpose_b=True)
@@ -79,8 +95,8 @@ class Linear(nn.Cell):
     def construct(self, x: Tensor) -> Tensor:
         lead = x.shape[:-1]
         y = self.matmul(x.reshape(-1, self.in_features), self.weight)
-        if self.has_bias:
-            y = ops.bias_add(y, self.bias)
+        if self.add_bias:
+            y = self.bias_add(y, self.bias)
         return y.reshape(lead + (self.out_features,))
 
 
@@ -108,7 +124,7 @@ class PatchProj(nn.Cell):
         b, _, h, w = x.shape
         p, c = self.patch, self.in_chans
         gh, gw = h // p, w // p  # the spec's grid, or any grid with dynamic_img_size (one graph per shape)
-        if gh * p != h or gw * p != w:  # timm's strided conv leaves out what the patches do not cover
+        if gh * p != h or gw * p != w:  # a size the patch does not divide (SigLIP so400m/14 at 384 px): timm's conv drops the rest
             x = x[:, :, : gh * p, : gw * p]
         # [B, C, gh, p, gw, p] → [B, gh, gw, C, p, p]: each row is one patch in the weight's (C, p, p) order
         patches = x.reshape(b, c, gh, p, gw, p).transpose(0, 2, 4, 1, 3, 5).reshape(b * gh * gw, c * p * p)
@@ -145,8 +161,17 @@ class Attention(nn.Cell):
         self.proj = Linear(state, name + ".proj")
         self.scores = ops.BatchMatMul(transpose_b=True)  # q·kᵀ without materialising kᵀ
         self.mix = ops.BatchMatMul()
+        fused = None if spec.qk_norm else kernels.active()
+        self.fused = fused is not None
+        if self.fused:  # head split, softmax(q·kᵀ)·v and head merge in one kernel
+            self.attend, self.attend_train = fused.attention(self.num_heads)
+            self.attend_cfg = fused.config(self.num_heads, self.scale)
 
     def construct(self, x: Tensor) -> Tensor:
+        if self.fused:
+            qkv = self.qkv(x)
+            out = self.attend_train(qkv, self.attend_cfg)[0] if self.training else self.attend(qkv, self.attend_cfg)
+            return self.proj(out)
         b, n, d = x.shape
         qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, self.head_dim).transpose(2, 0, 3, 1, 4)
         q, k, v = ops.unstack(qkv, 0)  # each [B, heads, N, head_dim]; 10× cheaper than three slices
@@ -212,15 +237,22 @@ GELU_CELLS = {"exact": GeluErf, "tanh": GeluTanh, "quick": QuickGelu}
 
 
 class Mlp(nn.Cell):
-    """fc1 → GELU (the spec's form, chosen once here) → fc2."""
+    """fc1 → GELU (the spec's form, chosen once here) → fc2; with kernels, fc1's bias and the GELU are one fused op."""
 
     def __init__(self, spec: ViTSpec, state: State, name: str) -> None:
         super().__init__()
-        self.fc1 = Linear(state, name + ".fc1")
-        self.act = GELU_CELLS[spec.gelu]()
+        fused = kernels.active() if name + ".fc1.bias" in state else None
+        self.fused = fused is not None
+        self.fc1 = Linear(state, name + ".fc1", add_bias=not self.fused)
         self.fc2 = Linear(state, name + ".fc2")
+        if self.fused:  # fc1's bias add and the GELU in one pass (forward and backward)
+            self.bias_gelu = fused.bias_gelu[spec.gelu]
+        else:
+            self.act = GELU_CELLS[spec.gelu]()
 
     def construct(self, x: Tensor) -> Tensor:
+        if self.fused:
+            return self.fc2(self.bias_gelu(self.fc1(x), self.fc1.bias))
         return self.fc2(self.act(self.fc1(x)))
 
 
@@ -229,11 +261,17 @@ class SwiGLU(nn.Cell):
 
     def __init__(self, spec: ViTSpec, state: State, name: str) -> None:
         super().__init__()
-        self.fc1 = Linear(state, name + ".fc1")
+        fused = kernels.active() if name + ".fc1.bias" in state else None
+        self.fused = fused is not None
+        self.fc1 = Linear(state, name + ".fc1", add_bias=not self.fused)
         self.fc2 = Linear(state, name + ".fc2")
         self.hidden = spec.mlp_dim
+        if self.fused:  # fc1's bias, silu(a)·b in one pass (forward and backward)
+            self.bias_swiglu = fused.bias_swiglu
 
     def construct(self, x: Tensor) -> Tensor:
+        if self.fused:
+            return self.fc2(self.bias_swiglu(self.fc1(x), self.fc1.bias))
         h = self.fc1(x)
         gate, value = h[..., : self.hidden], h[..., self.hidden :]
         return self.fc2(gate * ops.sigmoid(gate) * value)

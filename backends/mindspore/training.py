@@ -6,7 +6,7 @@ global-norm gradient clipping, a graph-compiled (``mindspore.jit``) train step,
 evaluation every epoch, and crash-safe outputs in the output directory:
 
 ``last.safetensors`` / ``best.safetensors``  canonical checkpoints with class names
-``last.optim.safetensors``                   optimizer state, step and a digest of the weights it belongs to
+``last.optim.safetensors``                   the resumable state: weights, optimizer, position (see run_state)
 ``metrics.jsonl``                            one JSON line per epoch
 ``curves.png``                               loss and accuracy (when matplotlib is installed)
 
@@ -209,7 +209,16 @@ def make_train_step(model: Any, optimizer: Any, cfg: TrainConfig, world_size: in
 
 
 def run_training(cfg: TrainConfig, *, rank: int = 0, world_size: int = 1) -> TrainResult:
-    """Train as ``cfg`` says; in data-parallel runs every rank calls this and rank 0 writes the outputs."""
+    """Train as ``cfg`` says; in data-parallel runs every rank calls this and rank 0 writes the outputs.
+
+    From the start, SIGTERM/SIGINT only ask the run to stop: it finishes the step under
+    way (or its first one), saves, and raises :class:`~vitzoo.errors.TrainingInterrupted`.
+    """
+    with StopSignals() as stop:
+        return _train(cfg, rank, world_size, stop)
+
+
+def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> TrainResult:
     from tqdm import tqdm
 
     from vitzoo.backends import get_backend
@@ -277,72 +286,71 @@ def run_training(cfg: TrainConfig, *, rank: int = 0, world_size: int = 1) -> Tra
     skipped: dict[str, None] = {}  # unreadable images seen so far, in order (skip_bad=True)
     nonfinite_total = saved.get("nonfinite_total", 0) if saved else 0
     end_epoch = min(cfg.epochs, cfg.stop_epoch or cfg.epochs)
-    with StopSignals() as stop:
-        for epoch in range(start_epoch, end_epoch):
-            resume_at = start_step if epoch == start_epoch else 0
-            losses: list[float] = list(saved["losses"]) if resume_at and saved else []
-            nonfinite = int(saved.get("nonfinite", 0)) if resume_at and saved else 0
-            data = pipeline(epoch)
-            model.set_train(True)
-            tic = time.perf_counter()
-            bar = tqdm(total=steps_per_epoch, initial=resume_at, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", disable=not cfg.progress or rank != 0, leave=False)
-            stopping = False
-            for index, (images, labels) in enumerate(data):
-                if index < resume_at:
-                    continue  # replayed, not trained: the random augmentation of the later batches stays the uninterrupted one
-                step = epoch * steps_per_epoch + index
-                lr = lr_at(step, total, warmup, cfg.base_lr, cfg.min_lr)
-                for p in optimizer.lrs:
-                    ops.assign(p, ms.Tensor(lr, ms.float32))  # a Parameter the compiled step reads
-                stop.rearm()
-                flag = ms.Tensor(1.0 if stop.signum else 0.0, ms.float32)
-                status, grads_ok, loss_ok = step_fn(ms.Tensor(images), ms.Tensor(labels.astype(np.int32)), flag)
-                loss, stop_votes = (float(v) for v in status.asnumpy())
-                stop.rearm()
-                if bool(loss_ok.asnumpy()) and (scaler is not None or bool(grads_ok.asnumpy())):
-                    losses.append(loss)
-                else:
-                    nonfinite += 1
-                    nonfinite_total += 1
-                    _diverged(cfg, epoch, index, steps_per_epoch, loss, bool(grads_ok.asnumpy()), nonfinite_total, lr, out, rank)
-                done = index + 1
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
-                stopping = stop_votes > 0
-                if done < steps_per_epoch and (stopping or (cfg.save_every_steps and (step + 1) % cfg.save_every_steps == 0)):
-                    save(epoch, done, losses, nonfinite)
-                    if stopping:
-                        bar.close()
-                        raise _interrupted(stop, epoch, done, steps_per_epoch, out)
-            bar.close()
-            seconds = time.perf_counter() - tic
-            _note_skipped(skipped, data.source.skipped, rank)
-            row: dict[str, Any] = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"), "lr": lr,
-                                   "img_per_s": (steps_per_epoch - resume_at) * cfg.batch_size / seconds, "nonfinite_steps": nonfinite}
-            if world_size > 1:
-                row["replica_max_diff"] = _replica_diff(model, world_size)
-            if rank == 0:
-                model.set_train(False)
-                val = run_eval(evaluate, D.eval_dataset(val_folder, eval_tf, per_rank, skip_bad=cfg.skip_bad, workers=cfg.workers), mapping, progress=cfg.progress, desc="val")
-                _note_skipped(skipped, val["skipped"], rank)
-                row.update(val_top1=val["top1"], val_top5=val["top5"], time_s=seconds)
-                history.append(row)
-            save(epoch + 1, 0, [], 0)
-            if rank == 0:
-                is_best = best is None or row["val_top1"] > best["val_top1"]
-                if is_best:
-                    best = row
-                    _save_checkpoint(model, backend.state_dict(model), out / BEST)
-                _write_metrics(out / METRICS, history)
-                _plot(out / CURVES, history)
-                tqdm.write(
-                    f"epoch {epoch + 1}/{cfg.epochs}  loss {row['loss']:.4f}  lr {lr:.2e}  val top-1 {row['val_top1']:.2f}  "
-                    f"top-5 {row['val_top5']:.2f}  {row['img_per_s']:.0f} img/s" + ("  (best)" if is_best else "")
-                    + (f"  ({nonfinite} non-finite steps skipped)" if nonfinite else ""),
-                    file=sys.stderr,
-                )
-            if stopping and epoch + 1 < end_epoch:
-                raise _interrupted(stop, epoch + 1, 0, steps_per_epoch, out)
+    for epoch in range(start_epoch, end_epoch):
+        resume_at = start_step if epoch == start_epoch else 0
+        losses: list[float] = list(saved["losses"]) if resume_at and saved else []
+        nonfinite = int(saved.get("nonfinite", 0)) if resume_at and saved else 0
+        data = pipeline(epoch)
+        model.set_train(True)
+        tic = time.perf_counter()
+        bar = tqdm(total=steps_per_epoch, initial=resume_at, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", disable=not cfg.progress or rank != 0, leave=False)
+        stopping = False
+        for index, (images, labels) in enumerate(data):
+            if index < resume_at:
+                continue  # replayed, not trained: the random augmentation of the later batches stays the uninterrupted one
+            step = epoch * steps_per_epoch + index
+            lr = lr_at(step, total, warmup, cfg.base_lr, cfg.min_lr)
+            for p in optimizer.lrs:
+                ops.assign(p, ms.Tensor(lr, ms.float32))  # a Parameter the compiled step reads
+            stop.rearm()
+            flag = ms.Tensor(1.0 if stop.signum else 0.0, ms.float32)
+            status, grads_ok, loss_ok = step_fn(ms.Tensor(images), ms.Tensor(labels.astype(np.int32)), flag)
+            loss, stop_votes = (float(v) for v in status.asnumpy())
+            stop.rearm()
+            if bool(loss_ok.asnumpy()) and (scaler is not None or bool(grads_ok.asnumpy())):
+                losses.append(loss)
+            else:
+                nonfinite += 1
+                nonfinite_total += 1
+                _diverged(cfg, epoch, index, steps_per_epoch, loss, bool(grads_ok.asnumpy()), nonfinite_total, lr, out, rank)
+            done = index + 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
+            stopping = stop_votes > 0
+            if done < steps_per_epoch and (stopping or (cfg.save_every_steps and (step + 1) % cfg.save_every_steps == 0)):
+                save(epoch, done, losses, nonfinite)
+                if stopping:
+                    bar.close()
+                    raise _interrupted(stop, epoch, done, steps_per_epoch, out)
+        bar.close()
+        seconds = time.perf_counter() - tic
+        _note_skipped(skipped, data.source.skipped, rank)
+        row: dict[str, Any] = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"), "lr": lr,
+                               "img_per_s": (steps_per_epoch - resume_at) * cfg.batch_size / seconds, "nonfinite_steps": nonfinite}
+        if world_size > 1:
+            row["replica_max_diff"] = _replica_diff(model, world_size)
+        if rank == 0:
+            model.set_train(False)
+            val = run_eval(evaluate, D.eval_dataset(val_folder, eval_tf, per_rank, skip_bad=cfg.skip_bad, workers=cfg.workers), mapping, progress=cfg.progress, desc="val")
+            _note_skipped(skipped, val["skipped"], rank)
+            row.update(val_top1=val["top1"], val_top5=val["top5"], time_s=seconds)
+            history.append(row)
+        save(epoch + 1, 0, [], 0)
+        if rank == 0:
+            is_best = best is None or row["val_top1"] > best["val_top1"]
+            if is_best:
+                best = row
+                _save_checkpoint(model, backend.state_dict(model), out / BEST)
+            _write_metrics(out / METRICS, history)
+            _plot(out / CURVES, history)
+            tqdm.write(
+                f"epoch {epoch + 1}/{cfg.epochs}  loss {row['loss']:.4f}  lr {lr:.2e}  val top-1 {row['val_top1']:.2f}  "
+                f"top-5 {row['val_top5']:.2f}  {row['img_per_s']:.0f} img/s" + ("  (best)" if is_best else "")
+                + (f"  ({nonfinite} non-finite steps skipped)" if nonfinite else ""),
+                file=sys.stderr,
+            )
+        if stopping and epoch + 1 < end_epoch:
+            raise _interrupted(stop, epoch + 1, 0, steps_per_epoch, out)
     model.set_train(False)
     if best is None:
         best = max(history, key=lambda m: m["val_top1"]) if history else {"val_top1": float("nan"), "epoch": 0}
@@ -351,7 +359,7 @@ def run_training(cfg: TrainConfig, *, rank: int = 0, world_size: int = 1) -> Tra
 
 def _diverged(cfg: TrainConfig, epoch: int, index: int, steps: int, loss: float, grads_ok: bool, count: int, lr: float, out: Path, rank: int) -> None:
     """A step whose loss or gradients were not finite (and was not applied): tolerate it, or stop the run."""
-    what = f"loss {loss}" if not math.isfinite(loss) else "non-finite gradients" if not grads_ok else f"loss {loss}"
+    what = f"loss {loss}" if not math.isfinite(loss) else "non-finite gradients"
     where = f"epoch {epoch + 1}, step {index + 1} of {steps}"
     if count > cfg.skip_nonfinite:
         clip = f"--clip-grad {cfg.clip_grad:g} lower" if cfg.clip_grad else "--clip-grad 1.0"

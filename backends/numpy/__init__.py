@@ -97,9 +97,9 @@ class NumpyViT:
         rows, cols = features.check_input(s, x.shape)
         p = s.patch_size
         b, c, h, wd = x.shape
-        if (rows * p, cols * p) != (h, wd):  # dynamic_img_pad: zeros at the bottom and right
-            x = np.pad(x, ((0, 0), (0, 0), (0, max(0, rows * p - h)), (0, max(0, cols * p - wd))))
-        x = x[:, :, : rows * p, : cols * p]  # timm's strided conv leaves out what the patches do not cover
+        if rows * p > h or cols * p > wd:  # dynamic_img_pad: zeros at the bottom and right
+            x = np.pad(x, ((0, 0), (0, 0), (0, rows * p - h), (0, cols * p - wd)))
+        x = x[:, :, : rows * p, : cols * p]  # a fixed size the patch does not divide: timm's strided conv leaves the rest out
         patches = x.reshape(b, c, rows, p, cols, p).transpose(0, 2, 4, 1, 3, 5).reshape(b, rows * cols, c * p * p)
         x = patches @ w["patch_embed.proj.weight"].reshape(s.embed_dim, -1).T
         if s.patch_bias:
