@@ -105,8 +105,8 @@ def test_export_bad_requests_leave_nothing(weights_file, tmp_path, capsys):
     assert "*.mindir or *.onnx" in capsys.readouterr().err
     assert main(["export", "-o", str(tmp_path / "m.onnx")]) == 1
     assert "Name the model" in capsys.readouterr().err
-    assert main(["export", "--weights", str(weights_file), "-o", str(tmp_path / "m.onnx"), "--img-size", "30"]) == 1
-    assert "img_size 30" in capsys.readouterr().err
+    assert main(["export", "--weights", str(weights_file), "-o", str(tmp_path / "m.onnx"), "--img-size", "0"]) == 1
+    assert "img_size must be a positive integer" in capsys.readouterr().err
     with pytest.raises(VitzooError, match="batch_size"):
         vitzoo.export(weights=weights_file, output=tmp_path / "m.onnx", batch_size=0)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
