@@ -164,6 +164,46 @@ def test_model_forward_and_gradients_match_timm(monkeypatch, use_kernels, gelu):
         assert float(np.abs(got - want).max()) <= 1e-4 * max(1.0, float(np.abs(want).max())), name
 
 
+def test_users_own_optimizer_step_matches_the_primitive_path(monkeypatch):
+    """A user's value_and_grad + optimizer step in one jit, as MindSpore's tutorials write it: same new weights."""
+    if kernels.active() is None:
+        pytest.skip(f"kernels unavailable: {kernels.reason_off()}")
+    from mindspore import nn
+
+    from vitzoo.backends.mindspore import VisionTransformer
+
+    spec = ViTSpec(img_size=32, patch_size=8, embed_dim=48, depth=2, num_heads=3, mlp_dim=96, num_classes=5)
+    state = noisy_state(spec, seed=4)
+    x = ms.Tensor(np.random.default_rng(0).standard_normal((4, 3, 32, 32)).astype(np.float32))
+    y = ms.Tensor(np.array([0, 1, 2, 3], np.int32))
+
+    def train_once(flag):
+        monkeypatch.setenv("VITZOO_KERNELS", flag)
+        model = VisionTransformer(spec, state)
+        model.set_train(True)
+        opt = nn.Momentum(model.trainable_params(), learning_rate=0.1, momentum=0.9)  # linear in the gradients: comparable
+        loss_fn = nn.CrossEntropyLoss()
+
+        def forward(images, labels):
+            return loss_fn(model(images), labels)
+
+        grad_fn = ms.value_and_grad(forward, None, opt.parameters)
+
+        @ms.jit
+        def step(images, labels):
+            loss, grads = grad_fn(images, labels)
+            opt(grads)
+            return loss
+
+        losses = [float(step(x, y).asnumpy()) for _ in range(3)]
+        return losses, {p.name: p.asnumpy().copy() for p in model.trainable_params()}
+
+    (loss_k, w_k), (loss_p, w_p) = train_once("1"), train_once("0")
+    assert np.allclose(loss_k, loss_p, rtol=1e-4, atol=1e-5)
+    for name in w_p:
+        assert_close(w_k[name], w_p[name], name)
+
+
 # Building and loading ------------------------------------------------------------
 _BUILD = """
 import sys
