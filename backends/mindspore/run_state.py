@@ -105,15 +105,19 @@ def scaler_state(scaler: Any) -> dict[str, ms.Parameter]:
 
 
 def save_run_state(out: Path, model: Any, state: dict[str, np.ndarray], optimizer: Any, scaler: Any, position: dict[str, Any]) -> None:
-    """Write the resumable state (one atomic file), then the canonical ``last.safetensors``."""
+    """Write the canonical ``last.safetensors``, then the resumable state (one atomic file).
+
+    In this order a kill at any point leaves a state file that resumes on its own (it holds
+    the weights too) beside a ``last.safetensors`` with the run's spec and class names.
+    """
     from vitzoo.weights import Checkpoint, safetensors_io, save_file
 
     tensors: dict[str, np.ndarray] = {k: p.asnumpy() for k, p in optimizer_state(optimizer, model).items()}
     tensors.update({MODEL + k: v for k, v in state.items()})
     tensors.update({AMP + k: p.asnumpy() for k, p in scaler_state(scaler).items()})
     meta = {**position, "weights_digest": state_digest(state)}
-    safetensors_io.save(out / OPTIM, tensors, {"vitzoo_train": json.dumps(meta)})
     save_file(Checkpoint(state=state, spec=model.spec, meta=dict(model.pretrained_cfg)), out / LAST)
+    safetensors_io.save(out / OPTIM, tensors, {"vitzoo_train": json.dumps(meta)})
 
 
 def load_run_state(out: Path, backend: Any, classes: list[str]) -> tuple[Any, dict[str, np.ndarray], dict[str, Any]]:
