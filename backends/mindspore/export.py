@@ -59,13 +59,6 @@ def export_model(model: Any, path: Path, *, batch_size: int = 1, verify: bool = 
     fmt = export_format(path)
     spec = model.spec
     shape = (batch_size, spec.in_chans, spec.img_size, spec.img_size)
-    if fmt == "ONNX" and spec.img_size % spec.patch_size:
-        # measured with MindSpore 2.10: its ONNX exporter fails ("pointer[value] is null") once the image is cropped to the patch grid
-        multiple = spec.img_size - spec.img_size % spec.patch_size
-        raise ExportError(
-            f"MindSpore cannot write ONNX for a {spec.img_size}-px input that patch {spec.patch_size} does not divide; "
-            f"export with img_size {multiple} or {multiple + spec.patch_size}, or as .mindir."
-        )
     net = portable_copy(model)
     if fmt == "ONNX":
         size = sum(int(np.prod(p.shape)) * 4 for p in net.get_parameters())
