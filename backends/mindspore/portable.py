@@ -21,7 +21,9 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import contextlib
+import os
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 from mindspore import Tensor, nn, ops
@@ -157,6 +159,25 @@ def portable_copy(model: Any) -> Any:
 
     spec: ViTSpec = model.spec
     state = backend.state_dict(model)
+    with _primitive_ops():
+        return _portable_copy(model, spec, state, backend)
+
+
+@contextlib.contextmanager
+def _primitive_ops() -> Iterator[None]:
+    """Build with MindSpore's own operators: the fused CPU kernels (``VITZOO_KERNELS``) live in a local ``.so``."""
+    saved = os.environ.get("VITZOO_KERNELS")
+    os.environ["VITZOO_KERNELS"] = "0"
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["VITZOO_KERNELS"]
+        else:
+            os.environ["VITZOO_KERNELS"] = saved
+
+
+def _portable_copy(model: Any, spec: ViTSpec, state: dict, backend: Any) -> Any:
     copy = backend.build(spec.replace(), state)
     copy.pretrained_cfg = dict(getattr(model, "pretrained_cfg", {}) or {})
     swiglu = getattr(spec, "mlp_type", "mlp") == "swiglu"
