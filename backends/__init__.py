@@ -38,10 +38,19 @@ class Backend(Protocol):
         """The model's weights as canonical float32 arrays."""
 
 
+def _registered() -> dict[str, str]:
+    """``{name: "module:attr"}`` of the installed ``vitzoo.backends`` entry points."""
+    found = entry_points()
+    if hasattr(found, "select"):  # Python >= 3.10
+        group = found.select(group=ENTRY_POINT_GROUP)
+    else:  # Python 3.9: a dict of group name -> entry points
+        group = found.get(ENTRY_POINT_GROUP, ())
+    return {ep.name: ep.value for ep in group}
+
+
 def available_backends() -> list[str]:
     """Names of the installed backends."""
-    names = set(_BUILTIN) | {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
-    return sorted(names)
+    return sorted(set(_BUILTIN) | set(_registered()))
 
 
 def get_backend(name: str) -> Backend:
@@ -53,7 +62,7 @@ def get_backend(name: str) -> Backend:
     """
     if name in _LOADED:
         return _LOADED[name]
-    target = {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}.get(name) or _BUILTIN.get(name)
+    target = _registered().get(name) or _BUILTIN.get(name)
     if target is None:
         raise BackendError(f"Unknown backend {name!r}; installed backends: {', '.join(available_backends())}.")
     module_name, _, attr = target.partition(":")

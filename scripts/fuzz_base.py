@@ -103,6 +103,12 @@ READERS = {
         Reader("mindspore", "mindspore", ".ckpt", "ckpt"),
         Reader("mindcv", "mindcv", ".ckpt", "ckpt"),
         Reader("jax", "jax", ".npz", "npz"),
+        Reader("hf-deit", "hf", "", "safetensors", main="model.safetensors"),
+        Reader("hf-dinov2", "hf", "", "safetensors", main="model.safetensors"),
+        Reader("hf-clip", "hf", "", "safetensors", main="model.safetensors"),
+        Reader("hf-siglip", "hf", "", "safetensors", main="model.safetensors"),
+        Reader("open_clip", "open_clip", ".bin", "torch-zip"),
+        Reader("dinov2", "dinov2", ".pth", "torch-zip"),
     )
 }
 
@@ -168,6 +174,8 @@ class Seed:
     reader: str
     files: dict[str, bytes]
     state: dict[str, np.ndarray]
+    spec: ViTSpec = SPEC
+    dropped: tuple[str, ...] = ()  # source tensors the reader drops (a text tower, DINOv2's mask_token)
 
     def case(self, label: str = "valid seed") -> Case:
         return Case(self.reader, label, dict(self.files))

@@ -97,7 +97,66 @@ def make_seeds(workdir: Path, spec: ViTSpec = SPEC) -> dict[str, Seed]:
     hf_dir = workdir / "hf"
     weights.write(ckpt, hf_dir, format="hf")
     seeds["hf"] = Seed("hf", {n: (hf_dir / n).read_bytes() for n in ("config.json", "model.safetensors")}, state)
+    seeds.update(family_seeds(workdir, spec))
     return seeds
+
+
+def family_seeds(workdir: Path, spec: ViTSpec = SPEC) -> dict[str, Seed]:
+    """Seeds of the family sources: transformers DeiT/DINOv2/CLIP/SigLIP folders, open_clip and DINOv2 files.
+
+    The open_clip seed is a whole model (image tower plus a small text tower and
+    ``logit_scale``); the DINOv2 ones have registers (and SwiGLU for transformers) and
+    DINOv2's ``mask_token``: the tensors the readers drop are listed in ``Seed.dropped``.
+    """
+    import torch
+
+    from vitzoo import weights
+    from vitzoo.weights import Checkpoint
+
+    dinov2 = spec.replace(num_classes=0, layer_scale=True, reg_tokens=2, pos_embed_prefix=False)
+    clip = spec.replace(pre_norm=True, patch_bias=False, gelu="quick", norm_eps=1e-5)
+    specs = {
+        "hf-deit": spec.replace(dist_token=True),
+        "hf-dinov2": dinov2.replace(mlp_type="swiglu", mlp_dim=48),  # what transformers builds from mlp_ratio 4 at width 16
+        "hf-clip": clip,
+        "hf-siglip": spec.replace(class_token=False, global_pool="map", num_classes=0, gelu="tanh", norm_eps=1e-6),
+        "open_clip": clip,
+        "dinov2": dinov2,
+    }
+    seeds: dict[str, Seed] = {}
+    for name, fspec in specs.items():
+        state = seed_state(fspec)
+        if "head.bias" in state and fspec.pre_norm:
+            state["head.bias"] = np.zeros_like(state["head.bias"])  # CLIP's projection has no bias
+        ckpt = Checkpoint(state=dict(state), spec=fspec, meta={"class_names": ["a", "b", "c"]})
+        if name.startswith("hf-"):
+            folder = workdir / name
+            weights.write(ckpt, folder, format="hf")
+            files = {n: (folder / n).read_bytes() for n in ("config.json", "model.safetensors")}
+            dropped: tuple[str, ...] = ("embeddings.mask_token",) if name == "hf-dinov2" else ()
+        else:
+            path = workdir / f"{name}.safetensors"
+            weights.write(ckpt, path, format=name)
+            tensors = {k: torch.from_numpy(v.copy()) for k, v in safetensors_np(path).items()}
+            if name == "open_clip":  # a whole model: the text tower rides along
+                rng = np.random.default_rng(1)
+                text = {"token_embedding.weight": (8, fspec.embed_dim), "positional_embedding": (4, fspec.embed_dim),
+                        "ln_final.weight": (fspec.embed_dim,), "text_projection": (fspec.embed_dim, 3), "logit_scale": ()}
+                tensors.update({k: torch.from_numpy(rng.standard_normal(s).astype(np.float32)) for k, s in text.items()})
+                dropped = tuple(text)
+            else:
+                dropped = ("mask_token",)
+            path = workdir / (name + READERS[name].suffix)
+            torch.save(tensors, path)
+            files = {"": path.read_bytes()}
+        seeds[name] = Seed(name, files, state, fspec, dropped)
+    return seeds
+
+
+def safetensors_np(path: Path) -> dict[str, np.ndarray]:
+    from safetensors.numpy import load_file
+
+    return load_file(str(path))
 
 
 # The mutation entry point --------------------------------------------------------------
@@ -106,7 +165,7 @@ def mutate(reader: Reader, seed: Seed, draw: Draw, seeds: Optional[dict[str, See
     kinds = ["truncate", "bitflip", "overwrite", "length", "splice", "struct", "struct", "nonfinite", "foreign"]
     if reader.family in ("torch-zip", "npz"):
         kinds += ["member", "member"]
-    if reader.name == "hf":
+    if reader.format == "hf":
         kinds += ["config", "config", "index"]
     kind = draw.choice(kinds)
     key = reader.main if reader.main else ""
@@ -120,12 +179,17 @@ def mutate(reader: Reader, seed: Seed, draw: Draw, seeds: Optional[dict[str, See
     blob = seed.files[key]
     if kind in ("struct", "nonfinite"):
         label, data, must_fail = STRUCT[reader.family](blob, draw, kind == "nonfinite")
-        return _replace(seed, key, data, f"{kind}: {label}", must_fail)
+        return _replace(seed, key, data, f"{kind}: {label}", None if poisons_dropped(seed, label) else must_fail)
     if kind == "member":
         label, data = _member(blob, draw)
         return _replace(seed, key, data, f"member: {label}")
     label, data = byte_mutation(kind, blob, draw, boundaries(reader.family, blob))
     return _replace(seed, key, data, f"{kind}: {label}")
+
+
+def poisons_dropped(seed: Seed, label: str) -> bool:
+    """Whether a NaN/Inf mutation (labelled ``"name: ..."``) hit a tensor the reader drops: loading it is fine."""
+    return label.split(":", 1)[0] in seed.dropped
 
 
 def _replace(seed: Seed, key: str, data: Any, label: str, must_fail: Optional[str] = None) -> Case:

@@ -307,7 +307,9 @@ def _struct_torch(blob: bytes, draw: Draw, nonfinite: bool, legacy: bool) -> tup
             sd[name] = t.to(dt)
             label += f" {dt}"
         elif op == "shape":
-            sd[name] = draw.choice([t.reshape(-1), t.unsqueeze(0), t.t() if t.ndim == 2 else t.flip(0), t[:1], t.reshape(-1)[:0]])
+            flat = t.reshape(-1)  # a 0-dim tensor (open_clip's logit_scale) cannot be sliced or flipped as is
+            sd[name] = draw.choice([flat, t.unsqueeze(0), t.t() if t.ndim == 2 else flat.flip(0) if t.ndim == 0 else t.flip(0),
+                                    flat[:1] if t.ndim == 0 else t[:1], flat[:0]])
             label += f" {tuple(sd[name].shape)}"
         elif op == "expand":  # a huge tensor that stores one element (stride 0)
             n = draw.choice([2**20, 2**34, 2**40])

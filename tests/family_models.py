@@ -44,15 +44,21 @@ FAMILIES = {
     "siglip": Family("vit_base_patch16_siglip_224", {}, _spec(**_SIGLIP, global_pool="map")),
     "siglip_classifier": Family("vit_base_patch16_siglip_224", dict(num_classes=5), _spec(**{**_SIGLIP, "num_classes": 5}, global_pool="map")),
     "siglip2_tanh": Family("vit_so400m_patch16_siglip_256", {}, _spec(**_SIGLIP, global_pool="map", gelu="tanh", mlp_dim=119)),
-    # so400m/14 at 384 px: the patch does not divide the image; timm's conv leaves the last pixels out
-    "siglip_uneven": Family("vit_so400m_patch14_siglip_384", dict(img_size=36), _spec(**_SIGLIP, global_pool="map", img_size=36, mlp_dim=119)),
     "siglip_gap": Family("vit_base_patch16_siglip_gap_224", {}, _spec(**_SIGLIP, global_pool="avg")),
 }
 
 
+# FAMILIES plus cases with another input size (the shared family tests feed 32-px images).
+CASES = {
+    **FAMILIES,
+    # so400m/14 at 384 px: the patch does not divide the image; timm's conv leaves the last pixels out
+    "siglip_uneven": Family("vit_so400m_patch14_siglip_384", dict(img_size=36), _spec(**_SIGLIP, global_pool="map", img_size=36, mlp_dim=119)),
+}
+
+
 def family_timm(name: str, seed: int = 0) -> "torch.nn.Module":
-    """The tiny timm model of family ``name`` with seeded, non-trivial random weights, in eval mode."""
-    case = FAMILIES[name]
+    """The tiny timm model of case ``name`` (FAMILIES or CASES) with seeded, non-trivial random weights, in eval mode."""
+    case = CASES[name]
     return randomise_(timm.create_model(case.arch, pretrained=False, **{**SHRINK, **case.timm_args}), seed)
 
 

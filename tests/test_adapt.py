@@ -136,8 +136,8 @@ def test_input_conv_matches_timm():
 
 def test_impossible_changes_are_checkpoint_errors():
     ckpt = Checkpoint(_random_state(), SPEC)
-    with pytest.raises(CheckpointError, match="not divisible"):
-        adapt_checkpoint(ckpt, img_size=36)
+    with pytest.raises(CheckpointError, match="smaller than patch_size"):
+        adapt_checkpoint(ckpt, img_size=4)
     with pytest.raises(CheckpointError, match="in_chans"):
         adapt_checkpoint(ckpt, in_chans=0)
     with pytest.raises(CheckpointError, match="interpolation"):

@@ -15,7 +15,7 @@ ms = pytest.importorskip("mindspore")
 torch = pytest.importorskip("torch")
 pytest.importorskip("timm")
 
-from family_models import FAMILIES, family_timm, image, max_rel_diff, timm_state  # noqa: E402
+from family_models import CASES as FAMILIES, family_timm, image, max_rel_diff, timm_state  # noqa: E402
 from vitzoo.backends import get_backend  # noqa: E402
 from vitzoo.canonical import expected_shapes  # noqa: E402
 

@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("timm")
 from safetensors.torch import save_file  # noqa: E402
 
-from family_models import FAMILIES, family_timm, image, max_rel_diff  # noqa: E402
+from family_models import CASES as FAMILIES, family_timm, image, max_rel_diff  # noqa: E402
 from vitzoo import weights  # noqa: E402
 from vitzoo.backends import get_backend  # noqa: E402
 
@@ -70,3 +70,18 @@ def test_damaged_swiglu_widths_are_refused(tmp_path):
     save_file(state, tmp_path / "bad.safetensors")
     with pytest.raises(CheckpointError, match="do not fit together"):
         weights.read(tmp_path / "bad.safetensors")
+
+
+def test_hub_folder_config_names_the_architecture(tmp_path):
+    """timm's config.json decides what the tensors cannot: QuickGELU, eps 1e-5, and 384 px over a 27-patch grid."""
+    import json
+
+    for name, arch in (("clip_quickgelu", "vit_base_patch16_clip_quickgelu_224"), ("siglip_uneven", "vit_so400m_patch14_siglip_384")):
+        folder = tmp_path / name
+        folder.mkdir()
+        save_file(family_timm(name).state_dict(), folder / "model.safetensors")
+        size = FAMILIES[name].spec.img_size
+        cfg = {"architecture": arch, "model_args": {"num_heads": 2}, "pretrained_cfg": {"input_size": [3, size, size]}}
+        (folder / "config.json").write_text(json.dumps(cfg))
+        spec = weights.read(folder).spec
+        assert spec == FAMILIES[name].spec

@@ -76,7 +76,8 @@ def test_valid_seed_loads_exactly(name, seeds, tmp_path):
         assert sorted(ckpt.state) == sorted(seeds[name].state)
         for key, value in seeds[name].state.items():
             np.testing.assert_array_equal(ckpt.state[key], value)
-        assert (ckpt.spec.embed_dim, ckpt.spec.depth, ckpt.spec.mlp_dim, ckpt.spec.num_classes) == (16, 2, 32, 3)
+        want = seeds[name].spec
+        assert (ckpt.spec.embed_dim, ckpt.spec.depth, ckpt.spec.mlp_dim, ckpt.spec.num_classes) == (want.embed_dim, want.depth, want.mlp_dim, want.num_classes)
 
 
 @pytest.mark.parametrize("name", [n for n in READERS if not fc.READERS[n].main])
@@ -122,7 +123,7 @@ def test_nan_and_inf_weights_are_refused(name, seeds, scratch):
     seen = set()
     for i in range(30):
         label, data, must_fail = fc.STRUCT[reader.family](seeds[name].files[key], fc.RandomDraw(random.Random(i)), True)
-        if must_fail is None:
+        if must_fail is None or fc.poisons_dropped(seeds[name], label):
             continue  # NaN in optimizer state that the reader drops is harmless
         path = fc.Case(name, label, {**seeds[name].files, key: data}).write(scratch())
         for fmt in ("auto", reader.format):

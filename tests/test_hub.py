@@ -209,7 +209,7 @@ def test_hub_weights_download_convert_cache_and_go_offline(env, server, register
     assert cfg["class_names"][:2] == ["tench", "goldfish"]
     snapshot = env / "hf" / "hub" / f"models--testorg--{VARIANT}.a_in1k" / "snapshots" / COMMIT
     assert (snapshot / "model.safetensors").is_file() and (snapshot / "config.json").is_file()
-    assert cache_files(env / "vitzoo") == [f"weights/{best}.safetensors"]
+    assert cache_files(env / "vitzoo") == [f"weights/{best}.safetensors", f"weights/{best}.safetensors.sha256.json"]
 
     # warm: one canonical file, no request at all
     seen = len(server.requests)
@@ -318,7 +318,7 @@ def test_mindspore_checkpoint_through_the_mirror(env, server, registered, ms_ckp
     assert np.array_equal(model(X), numpy_logits(model.spec, state, X))
     assert model.pretrained_cfg["source"] == MS_ORIGIN + MS_PATH
     assert vitzoo.transforms_for(model).resize_size == 36  # the tutorial's crop_pct 0.875 at 32 px
-    assert cache_files(env / "vitzoo") == ["downloads/vit_hubtest_8_224.ckpt", f"weights/{name}.safetensors"]
+    assert cache_files(env / "vitzoo") == ["downloads/vit_hubtest_8_224.ckpt", f"weights/{name}.safetensors", f"weights/{name}.safetensors.sha256.json"]
     assert server.requests == [("GET", MS_PATH)]
 
     go_offline(monkeypatch, "VITZOO_OFFLINE")  # cached: no network needed

@@ -26,7 +26,7 @@ import vitzoo
 from vitzoo import VitzooError, weights
 
 CONVERT = Path(sys.executable).with_name("vitzoo-convert")
-FORMATS = ["timm", "hf", "jax", "vitzoo", "mindspore", "mindcv", "vitzoo_ckpt"]
+FORMATS = ["timm", "hf", "jax", "vitzoo", "mindspore", "mindcv", "vitzoo_ckpt", "open_clip", "dinov2"]
 
 
 class TouchWithSystem:

@@ -1,6 +1,8 @@
 """The pretrained-weight registry (checked against timm's own pretrained configs), labels and the CLI."""
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -19,33 +21,72 @@ def test_every_entry_is_complete_and_consistent():
         spec = vitzoo.get_spec(ws.variant)
         assert ws.source_format in weights.FORMATS, ws.name
         pre = ws.preprocessing
-        assert list(pre["input_size"]) == [3, spec.img_size, spec.img_size], ws.name
+        if not (ws.source_format == "hf" and "img_size=" in ws.notes):  # DINOv2's repos evaluate below the model's size
+            assert list(pre["input_size"]) == [3, spec.img_size, spec.img_size], ws.name
         assert pre["interpolation"] in ("bicubic", "bilinear") and pre["crop_mode"] in ("center", "squash")
         assert 0.8 < pre["crop_pct"] <= 1.0 and len(pre["mean"]) == len(pre["std"]) == 3
         assert ws.top1 is None or 70 < ws.top1 < 90
-        assert ws.num_classes == {"imagenet-1k": 1000, "imagenet-21k": 21843, "none": 0}[ws.label_set]
+        assert ws.num_classes == labels.LABEL_SET_SIZES.get(ws.label_set, ws.num_classes) >= 0
         assert ws.sha256 is None or len(ws.sha256) == 64
         if ws.url is not None:
             assert ws.url.startswith(MS_ORIGIN + "/") and ws.url.endswith(".ckpt")
             assert ws.label_set == "imagenet-1k" and pre["crop_pct"] == 0.875 and pre["mean"][0] == 0.485
 
 
+def _timm_table():
+    from importlib import resources
+
+    return json.loads(resources.files("vitzoo.data").joinpath(pretrained.TIMM_TABLE).read_text(encoding="utf-8"))
+
+
 def test_timm_entries_match_timms_own_pretrained_cfg():
-    timm = pytest.importorskip("timm")
+    """Every timm entry: hub repo, classes, label set, license and eval preprocessing exactly as timm's pretrained_cfg."""
+    timm = pytest.importorskip("timm", reason="pip install timm (the test extra) to check the registry against timm")
+    from timm.data import infer_imagenet_subset
     from timm.models import get_pretrained_cfg
 
-    timm_entries = [ws for ws in ALL if ws.hub_repo and ws.hub_repo.startswith("timm/")]
-    assert len(timm_entries) >= 40
-    for ws in timm_entries:
-        timm_name = ws.hub_repo[len("timm/"):]
-        assert timm_name in timm.list_pretrained(timm_name), ws.name
-        cfg = get_pretrained_cfg(timm_name).to_dict()
-        assert cfg["hf_hub_id"] == ws.hub_repo
+    from vitzoo.variants import resolve_name
+
+    rows = _timm_table()["entries"]
+    assert len(rows) >= 90
+    for row in rows:
+        ws = get_weight_set(row["name"])
+        arch, tag = row["timm"].split(".", 1)
+        assert (ws.variant, ws.tag) == (resolve_name(arch), tag), row["timm"]
+        cfg = get_pretrained_cfg(row["timm"]).to_dict()
+        assert ws.hub_repo == cfg["hf_hub_id"] and ws.source_format == "timm", row["timm"]
         for key in ("input_size", "interpolation", "crop_pct", "crop_mode", "mean", "std"):
-            assert _plain(cfg[key]) == _plain(ws.preprocessing[key]), (ws.name, key)
-        assert cfg["num_classes"] == ws.num_classes, ws.name
-        assert cfg.get("license") == ws.license, ws.name
-        assert aliases_of(ws.variant) == [timm_name.split(".")[0]]
+            assert _plain(cfg[key]) == _plain(ws.preprocessing[key]), (row["timm"], key)
+        assert cfg["num_classes"] == ws.num_classes, row["timm"]
+        assert (cfg.get("license") or "unknown") == ws.license, row["timm"]
+        subset = infer_imagenet_subset(cfg)  # timm's own label-set names (it calls Google's 21k "imagenet-21k-goog")
+        assert ws.label_set == {None: ws.label_set, "imagenet-21k-goog": "imagenet-21k"}.get(subset, subset), row["timm"]
+    assert timm.__version__ == _timm_table()["timm_version"] or pytest.skip("the table was generated with another timm")
+
+
+def test_timm_table_accounts_for_every_timm_weight_set():
+    """Each timm ViT/DeiT weight set is either an entry or left out with a reason that still holds."""
+    pytest.importorskip("timm", reason="pip install timm (the test extra) to check the registry against timm")
+    import timm
+
+    from vitzoo.variants import resolve_name
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from make_pretrained_table import in_issue_scope, timm_weight_sets
+
+    table = _timm_table()
+    if timm.__version__ != table["timm_version"]:
+        pytest.skip(f"the table was generated with timm {table['timm_version']}; run scripts/make_pretrained_table.py")
+    covered = [row["timm"] for row in table["entries"]]
+    left_out = {row["timm"]: row["reason"] for row in table["left_out"]}
+    assert sorted(covered + list(left_out)) == sorted(timm_weight_sets())
+    assert all(reason.strip() for reason in left_out.values())
+    for name, reason in left_out.items():
+        if reason == "architecture not registered in vitzoo":  # registering it means regenerating the table
+            with pytest.raises(UnknownNameError):
+                resolve_name(name.split(".")[0])
+    in_scope = [n for n in timm_weight_sets() if in_issue_scope(n)]
+    assert len(in_scope) == 291  # issue #12's count for timm 1.0.31
 
 
 def test_real_names_and_timm_spellings():
@@ -131,8 +172,12 @@ def test_labels_agree_with_timm():
 
 def test_list_and_info_commands(capsys):
     assert main(["list", "--pretrained", "vit_b_32*"]) == 0
-    out = capsys.readouterr().out.split()
+    captured = capsys.readouterr()
+    out = captured.out.split()
     assert out == list_pretrained("vit_b_32*") and "vit_b_32.mindcv_in1k" in out
+    assert captured.err.startswith(f"{len(out)} weight sets for 2 variants (timm ")  # the count stays out of pipes
+    assert main(["list", "--pretrained"]) == 0
+    assert capsys.readouterr().err.startswith(f"{len(list_pretrained())} weight sets for ")
     assert main(["info", "vit_b_16"]) == 0
     text = capsys.readouterr().out
     assert "86.6M parameters" in text and "* vit_b_16.augreg2_in21k_ft_in1k" in text
@@ -149,3 +194,23 @@ def test_list_and_info_commands(capsys):
 
 def _plain(value):
     return tuple(value) if isinstance(value, (list, tuple)) else value
+
+
+def test_transformers_family_repos_match_timms_copies_of_the_same_weights():
+    """Each hf_<tag> entry (a transformers repo) agrees with timm's entry of the same training run where timm states it."""
+    hf = [get_weight_set(n) for n in list_pretrained("*.hf_*")]
+    assert {ws.hub_repo.split("/")[0] for ws in hf} == {"facebook", "openai", "google"}
+    assert len(hf) >= 24
+    for ws in hf:
+        assert ws.source_format == "hf" and ws.fallback_file == "pytorch_model.bin", ws.name
+        twin = get_weight_set(f"{ws.variant}.{ws.tag[len('hf_'):]}")  # timm's copy
+        assert twin.source_format == "timm", ws.name
+        assert (ws.license, ws.label_set, ws.num_classes) == (twin.license, twin.label_set, twin.num_classes), ws.name
+        assert ws.preprocessing["mean"] == twin.preprocessing["mean"] and ws.preprocessing["std"] == twin.preprocessing["std"]
+        assert ws.preprocessing["interpolation"] == "bicubic" and ws.notes, ws.name
+    clip = get_weight_set("clip_l_14_quickgelu_336.hf_openai")
+    assert clip.preprocessing["mean"] == (0.48145466, 0.4578275, 0.40821073) and clip.preprocessing["input_size"] == (3, 336, 336)
+    deit = vitzoo.transforms_for("deit_b_16_distilled_384.hf_fb_in1k")
+    assert (deit.resize_size, deit.img_size, deit.crop_mode) == (438, 384, "squash")  # transformers' int(256/224 * 384)
+    dino = vitzoo.transforms_for("dinov2_b_14.hf_lvd142m")
+    assert (dino.resize_size, dino.img_size) == (256, 224)

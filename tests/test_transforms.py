@@ -7,7 +7,7 @@ from PIL import Image, ImageDraw, ImageFilter
 import vitzoo
 from vitzoo import VitzooError
 from vitzoo.init import init_state
-from vitzoo.pretrained import get_weight_set
+from vitzoo.pretrained import get_weight_set, list_pretrained
 from vitzoo.transforms import EvalTransform, resolve_cfg, transforms_for
 from vitzoo.weights import Checkpoint
 
@@ -63,6 +63,14 @@ def timm_transform(name):
     return create_transform(**resolve_data_config(pretrained_cfg=dict(cfg, input_size=tuple(cfg["input_size"]))), is_training=False)
 
 
+def one_weight_set_per_preprocessing():
+    """A weight set for each distinct preprocessing in the registry (sizes, crops, interpolations, means/stds)."""
+    seen = {}
+    for name in list_pretrained():
+        seen.setdefault(repr(sorted(get_weight_set(name).preprocessing.items())), name)
+    return sorted(seen.values())
+
+
 @pytest.mark.parametrize("name", WEIGHT_SETS)
 def test_matches_timm_eval_transform(name):
     ours, ref = transforms_for(name), timm_transform(name)
@@ -71,6 +79,14 @@ def test_matches_timm_eval_transform(name):
         got = ours(photo)
         assert got.dtype == np.float32 and got.shape == expected.shape
         assert np.array_equal(got, expected)  # same Pillow resize, same float32 arithmetic: bit for bit
+
+
+@pytest.mark.parametrize("name", one_weight_set_per_preprocessing())
+def test_every_registry_preprocessing_matches_timm(name):
+    """Every distinct preprocessing in the registry (CLIP's and SigLIP's means, squash resizes, ...), on two photos."""
+    ours, ref = transforms_for(name), timm_transform(name)
+    for photo in PHOTOS[:2]:  # a landscape and a portrait photo
+        assert np.array_equal(ours(photo), ref(photo.convert("RGB")).numpy()), name
 
 
 def test_uses_the_weights_preprocessing():

@@ -2,8 +2,8 @@
 
 Example:
     >>> import vitzoo
-    >>> vitzoo.list_models("vit_b_16*")
-    ['vit_b_16', 'vit_b_16_384']
+    >>> vitzoo.list_models("vit_b_32*")
+    ['vit_b_32', 'vit_b_32_384']
     >>> vitzoo.get_spec("vit_b_16").embed_dim
     768
 
@@ -22,6 +22,9 @@ from vitzoo.errors import (
     SpecError,
     UnknownNameError,
     VitzooError,
+    WriteError,
+    TrainError,
+    TrainingInterrupted,
 )
 from vitzoo.spec import ViTSpec
 from vitzoo.variants import get_spec, list_models, register_variant
@@ -45,11 +48,16 @@ __all__ = [
     "DownloadError",
     "DataError",
     "BackendError",
+    "WriteError",
+    "TrainError",
+    "TrainingInterrupted",
     "list_pretrained",
     "transforms_for",
     "train",
     "evaluate",
     "predict",
+    "embed",
+    "export",
 ]
 
 
@@ -62,6 +70,14 @@ def __getattr__(name: str) -> object:  # light helpers, imported on first use
         from vitzoo.transforms import transforms_for
 
         return transforms_for
+    if name == "export":
+        from vitzoo.exporting import export
+
+        return export
+    if name == "embed":
+        from vitzoo.embedding import embed
+
+        return embed
     if name in ("train", "evaluate", "predict"):  # the workflows; MindSpore loads when one runs
         from vitzoo import tasks
 

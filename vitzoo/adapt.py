@@ -94,7 +94,7 @@ def resample_pos_embed(pos_embed: np.ndarray, new_grid: int, *, num_prefix_token
         raise CheckpointError(f"The position embedding has {grid.shape[1]} patch positions, not a square grid; it cannot be resampled.")
     if old == new_grid:
         return pos
-    rows = _resample_matrix(old, new_grid, interpolation)  # [new, old]
+    rows = resample_matrix(old, new_grid, interpolation)  # [new, old]
     grid = grid.reshape(old, old, -1).astype(np.float64)
     # separable: along height, then width (the order PyTorch uses)
     out = np.einsum("ih,hwd->iwd", rows, grid)
@@ -139,7 +139,7 @@ _FILTERS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], float]] = {
 }
 
 
-def _resample_matrix(n_in: int, n_out: int, interpolation: str) -> np.ndarray:
+def resample_matrix(n_in: int, n_out: int, interpolation: str) -> np.ndarray:
     """``[n_out, n_in]`` weights of antialiased 1-D resampling (half-pixel centres, edge-normalised)."""
     if interpolation not in _FILTERS:
         raise CheckpointError(f"Unknown position-embedding interpolation {interpolation!r}; use bicubic or bilinear.")

@@ -34,6 +34,31 @@ class BackendError(VitzooError):
     """A backend that is missing, not installed, or cannot run the request."""
 
 
+class WriteError(VitzooError):
+    """An output that cannot be written: a full disk, a read-only file system, no permission.
+
+    The previous file at the path (if any) is left as it was and no partial file remains.
+    """
+
+
+class TrainError(VitzooError):
+    """A training run that cannot go on: its loss or gradients stopped being finite."""
+
+
+class TrainingInterrupted(VitzooError):
+    """A training run stopped by SIGTERM or SIGINT after saving a checkpoint it can resume from.
+
+    ``exit_code`` is the shell's convention for the signal (143 for SIGTERM, 130 for SIGINT);
+    ``output`` is the run's directory.
+    """
+
+    def __init__(self, message: str, *, signum: int, output: str) -> None:
+        super().__init__(message)
+        self.signum = signum
+        self.output = output
+        self.exit_code = 128 + signum
+
+
 def reason(exc: BaseException) -> str:
     """The first line of an exception's message (its type name if empty), for one-sentence errors.
 

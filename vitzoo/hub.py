@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 from urllib.parse import urlsplit
 
+from vitzoo import cache
 from vitzoo.errors import CheckpointError, DownloadError, reason
 from vitzoo.fileio import atomic_path, sha256_file
 from vitzoo.pretrained import MS_ORIGIN, WeightSet
@@ -92,16 +93,22 @@ def load(ws: WeightSet, *, force: bool = False, progress: bool = True) -> Any:
         source = fetch(ws, force=force, progress=progress)
         ckpt = _convert(ws, source)
         weights.save_file(ckpt, target)
+        cache.record(target)  # size and sha256, for `vitzoo cache verify`
     return ckpt
 
 
 def _load_cached(ws: WeightSet, target: Path) -> Any:
+    """The cached checkpoint, after the cheap checks (size, header, finite values; no re-hash)."""
     from vitzoo import weights
 
+    fix = f"run `vitzoo cache verify` to check the whole cache, and `vitzoo cache clear {ws.name}` (or `vitzoo download {ws.name} --force`) to rebuild it"
+    problem = cache.quick_check(target)
+    if problem is not None:
+        raise CheckpointError(f"The cached {target} is damaged ({problem}); {fix}.")
     try:
         return weights.load_file(target)
     except CheckpointError as exc:
-        raise CheckpointError(f"The cached {target} is unreadable ({exc}); run `vitzoo download {ws.name} --force` to rebuild it.") from None
+        raise CheckpointError(f"The cached {target} is damaged ({exc}); {fix}.") from None
 
 
 def fetch(ws: WeightSet, *, force: bool = False, progress: bool = True) -> Path:

@@ -1,4 +1,8 @@
-"""Class names of the label sets pretrained weights are trained on (ImageNet-1k is shipped).
+"""Class names of the label sets pretrained weights are trained on (ImageNet-1k's are shipped).
+
+The other label sets (ImageNet-12k, -21k, -21k-MIIL, Bamboo) are named so each
+weight set says what its classifier predicts, but their class names are not
+shipped: prediction with such weights reports class indices.
 
 ``vitzoo/data/imagenet_classes.txt`` holds one line per ImageNet-1k class, in
 the standard class-index order (the sorted WordNet synset ids that ImageNet's
@@ -24,9 +28,14 @@ from typing import Optional
 from vitzoo.errors import DataError, UnknownNameError
 
 IMAGENET_1K = "imagenet-1k"
-IMAGENET_21K = "imagenet-21k"
-NO_LABELS = "none"
-LABEL_SETS = (IMAGENET_1K, IMAGENET_21K, NO_LABELS)
+IMAGENET_12K = "imagenet-12k"  # timm's 11821-class subset of ImageNet-22k
+IMAGENET_21K = "imagenet-21k"  # Google's 21843-class ImageNet-21k (timm: "imagenet-21k-goog")
+IMAGENET_21K_MIIL = "imagenet-21k-miil"  # Alibaba MIIL's 11221-class "ImageNet-21K-P"
+BAMBOO = "bamboo"  # the Bamboo dataset's 115217 classes (timm names no subset for it)
+NO_LABELS = "none"  # no classifier: features, or an embedding projection (CLIP)
+LABEL_SETS = (IMAGENET_1K, IMAGENET_12K, IMAGENET_21K, IMAGENET_21K_MIIL, BAMBOO, NO_LABELS)
+# classes in each label set (timm's ``infer_imagenet_subset`` uses the same counts)
+LABEL_SET_SIZES = {IMAGENET_1K: 1000, IMAGENET_12K: 11821, IMAGENET_21K: 21843, IMAGENET_21K_MIIL: 11221, BAMBOO: 115217}
 
 
 @functools.lru_cache(maxsize=1)
@@ -64,6 +73,16 @@ def index_of_synset(synset: str) -> int:
 @functools.lru_cache(maxsize=1)
 def _synset_index() -> dict[str, int]:
     return {s: i for i, s in enumerate(imagenet_synsets())}
+
+
+def label_set_for(num_classes: int) -> str:
+    """The label set a classifier of this width was trained on, as timm infers it; ``none`` for others.
+
+    Example:
+        >>> label_set_for(1000), label_set_for(11821), label_set_for(512)
+        ('imagenet-1k', 'imagenet-12k', 'none')
+    """
+    return next((name for name, size in LABEL_SET_SIZES.items() if size == num_classes), NO_LABELS)
 
 
 def class_names_for(label_set: Optional[str], num_classes: int) -> Optional[list[str]]:

@@ -3,11 +3,11 @@
 A weight set is named ``variant.tag`` (``vit_b_16.augreg2_in21k_ft_in1k``); timm's
 long names work too (``vit_base_patch16_224.augreg2_in21k_ft_in1k``). Tags:
 
-* timm's own tags (hub repo ``timm/<arch>.<tag>``, ``model.safetensors``);
-* ``google_in21k_ft_in1k`` / ``google_in21k``: Google's ``google/vit-*`` repos
-  in Hugging Face transformers' layout;
-* ``ms_in1k`` / ``ms_tv_in1k``: MindSpore's ViT tutorial checkpoints on
-  download.mindspore.cn; ``mindcv_in1k``: MindCV's checkpoints.
+* timm's own tags (hub repo ``timm/<arch>.<tag>``, ``model.safetensors``): the
+  table ``vitzoo/data/pretrained_timm.json``, generated from timm's own
+  ``pretrained_cfg``s by ``scripts/make_pretrained_table.py`` and read on first use;
+* the other publishers' weights (Google's and other transformers repos,
+  MindSpore's and MindCV's checkpoints): :mod:`vitzoo.weight_sets`.
 
 Each entry records where the files live, their format, the license, the
 published ImageNet-1k top-1 (``None`` where none is published: timm's
@@ -29,16 +29,18 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import json
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any, Optional
 
 from vitzoo.errors import UnknownNameError, VitzooError
-from vitzoo.labels import IMAGENET_1K, IMAGENET_21K, LABEL_SETS, NO_LABELS
+from vitzoo.labels import IMAGENET_1K, LABEL_SET_SIZES, LABEL_SETS
 from vitzoo.variants import aliases_of, get_spec, split_name
 
 MS_ORIGIN = "https://download.mindspore.cn"
-_INCEPTION = dict(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
-_IMAGENET = dict(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+TIMM_TABLE = "pretrained_timm.json"  # in vitzoo/data, written by scripts/make_pretrained_table.py
+_PREPROCESSING_KEYS = ("input_size", "interpolation", "crop_pct", "crop_mode", "mean", "std")
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ class WeightSet:
     name: str  # "variant.tag", variant by its short name
     source_format: str  # a vitzoo.weights format name: "timm", "hf", "mindspore", "mindcv", "vitzoo", ...
     license: str
-    label_set: str  # imagenet-1k, imagenet-21k or none (no classifier)
+    label_set: str  # what the classifier predicts (vitzoo.labels.LABEL_SETS); "none": no classifier or an embedding head
     num_classes: int
     top1: Optional[float] = None  # published ImageNet-1k top-1 (%), None if none is published
     hub_repo: Optional[str] = None  # Hugging Face hub repo id
@@ -65,6 +67,9 @@ class WeightSet:
             raise VitzooError(f"Weight set {self.name!r} needs exactly one of hub_repo and url.")
         if self.label_set not in LABEL_SETS:
             raise VitzooError(f"Weight set {self.name!r}: unknown label set {self.label_set!r}; use one of {', '.join(LABEL_SETS)}.")
+        size = LABEL_SET_SIZES.get(self.label_set)
+        if size is not None and self.num_classes != size:
+            raise VitzooError(f"Weight set {self.name!r}: label set {self.label_set} has {size} classes, not {self.num_classes}.")
 
     @property
     def variant(self) -> str:
@@ -87,10 +92,41 @@ class WeightSet:
 
 
 _REGISTRY: dict[str, WeightSet] = {}
+_LOADED = False
+
+
+def _registry() -> dict[str, WeightSet]:
+    """The registry, filled on first use (so importing vitzoo reads no table)."""
+    global _LOADED
+    if not _LOADED:
+        _LOADED = True
+        from vitzoo.weight_sets import other_weight_sets
+
+        try:
+            for ws in [*timm_weight_sets(), *other_weight_sets()]:
+                register_pretrained(ws)
+        except BaseException:
+            _LOADED = False
+            _REGISTRY.clear()
+            raise
+    return _REGISTRY
+
+
+def timm_weight_sets() -> list[WeightSet]:
+    """timm's weight sets, in timm's order, from the table generated out of timm's own ``pretrained_cfg``s."""
+    text = resources.files("vitzoo.data").joinpath(TIMM_TABLE).read_text(encoding="utf-8")
+    out = []
+    for row in json.loads(text)["entries"]:
+        pre = {k: tuple(row[k]) if isinstance(row[k], list) else row[k] for k in _PREPROCESSING_KEYS}
+        out.append(WeightSet(row["name"], "timm", row["license"], row["label_set"], row["num_classes"], row["top1"],
+                             hub_repo=row["hub_repo"], files=("model.safetensors", "config.json"), preprocessing=pre,
+                             notes=row.get("notes", "")))
+    return out
 
 
 def register_pretrained(ws: WeightSet, *, overwrite: bool = False) -> WeightSet:
     """Add a weight set (e.g. a private mirror or a test fixture) to the registry."""
+    _registry()
     get_spec(ws.variant)  # the variant must exist
     if ws.variant != split_name(ws.variant)[0]:
         raise VitzooError(f"Register weight set {ws.name!r} under the short variant name {split_name(ws.variant)[0]!r}.")
@@ -102,7 +138,7 @@ def register_pretrained(ws: WeightSet, *, overwrite: bool = False) -> WeightSet:
 
 def unregister_pretrained(name: str) -> None:
     """Remove a weight set registered with :func:`register_pretrained`."""
-    _REGISTRY.pop(name, None)
+    _registry().pop(name, None)
 
 
 def list_pretrained(pattern: str = "*") -> list[str]:
@@ -113,7 +149,7 @@ def list_pretrained(pattern: str = "*") -> list[str]:
         ['vit_b_16_384.augreg_in1k', 'vit_b_16_384.augreg_in21k_ft_in1k', 'vit_b_16_384.google_in21k_ft_in1k', 'vit_b_16_384.ms_in1k', 'vit_b_16_384.orig_in21k_ft_in1k']
     """
     out = []
-    for name, ws in _REGISTRY.items():
+    for name, ws in _registry().items():
         spellings = [name] + [f"{alias}.{ws.tag}" for alias in aliases_of(ws.variant)]
         if any(fnmatch.fnmatchcase(s, pattern) for s in spellings):
             out.append(name)
@@ -124,15 +160,17 @@ def get_weight_set(name: str) -> WeightSet:
     """The weight set for ``variant.tag``, or the variant's default for a bare variant name.
 
     The default is the entry with the best published ImageNet-1k top-1; a variant
-    with no such entry falls back to its first listed one.
+    with no such entry falls back to its first listed one (for timm's weights,
+    timm's own default tag).
     """
     variant, tag = split_name(name)
     if tag is None:
         tag = default_tag(variant)
     full = f"{variant}.{tag}"
-    if full in _REGISTRY:
-        return _REGISTRY[full]
-    tags = [ws.tag for ws in _REGISTRY.values() if ws.variant == variant]
+    registry = _registry()
+    if full in registry:
+        return registry[full]
+    tags = [ws.tag for ws in registry.values() if ws.variant == variant]
     if not tags:
         raise UnknownNameError(f"{variant!r} has no pretrained weights in vitzoo; use pretrained=False, or pass a checkpoint file.")
     close = difflib.get_close_matches(tag, tags, n=3, cutoff=0.4)
@@ -143,7 +181,7 @@ def get_weight_set(name: str) -> WeightSet:
 def default_tag(variant: str) -> str:
     """The tag ``pretrained=True`` loads for a variant."""
     variant, _ = split_name(variant)
-    entries = [ws for ws in _REGISTRY.values() if ws.variant == variant]
+    entries = [ws for ws in _registry().values() if ws.variant == variant]
     if not entries:
         raise UnknownNameError(f"{variant!r} has no pretrained weights in vitzoo; use pretrained=False, or pass a checkpoint file.")
     ranked = [ws for ws in entries if ws.label_set == IMAGENET_1K and ws.top1 is not None]
@@ -162,121 +200,11 @@ def load_pretrained(name: str, *, force: bool = False) -> Any:
 def preprocessing_for_name(name: str) -> dict[str, Any]:
     """The preprocessing config of a weight set (or of a variant's default weights, or timm's defaults)."""
     variant, tag = split_name(name)
-    if tag is not None or any(ws.variant == variant for ws in _REGISTRY.values()):
+    if tag is not None or any(ws.variant == variant for ws in _registry().values()):
         return get_weight_set(name).pretrained_cfg()
     spec = get_spec(variant)
     return {"input_size": [spec.in_chans, spec.img_size, spec.img_size]}
 
-
-# ---------------------------------------------------------------------------
-# The data. Helpers only fill in what every entry of one source shares.
-
-
-def _timm(variant: str, tag: str, top1: Optional[float], *, label_set: str = IMAGENET_1K, license: str = "apache-2.0", **kw: Any) -> WeightSet:
-    size = get_spec(variant).img_size
-    long_name = aliases_of(variant)[0]  # timm's name of the variant
-    num_classes = {IMAGENET_1K: 1000, IMAGENET_21K: 21843, NO_LABELS: 0}[label_set]
-    norm = kw.pop("norm", _INCEPTION)
-    pre = dict(input_size=(3, size, size), interpolation="bicubic", crop_pct=0.9 if size == 224 else 1.0, crop_mode="center", **norm)
-    return WeightSet(f"{variant}.{tag}", "timm", license, label_set, num_classes, top1, hub_repo=f"timm/{long_name}.{tag}",
-                     files=("model.safetensors", "config.json"), preprocessing=pre, **kw)
-
-
-def _google(variant: str, repo: str, *, in21k: bool = False) -> WeightSet:
-    size = get_spec(variant).img_size
-    # ViTImageProcessor: resize both sides to the input size (bilinear), no crop, mean/std 0.5
-    pre = dict(input_size=(3, size, size), interpolation="bilinear", crop_pct=1.0, crop_mode="squash", **_INCEPTION)
-    tag = "google_in21k" if in21k else "google_in21k_ft_in1k"
-    return WeightSet(f"{variant}.{tag}", "hf", "apache-2.0", NO_LABELS if in21k else IMAGENET_1K, 0 if in21k else 1000, None,
-                     hub_repo=repo, files=("model.safetensors", "config.json"), fallback_file="pytorch_model.bin", preprocessing=pre,
-                     notes="ViTModel without a classifier (pooler kept by the reader if present)" if in21k else "")
-
-
-def _mindspore(variant: str, tag: str, path: str, top1: Optional[float], *, fmt: str, interpolation: str = "bilinear", notes: str = "") -> WeightSet:
-    size = get_spec(variant).img_size
-    # the tutorial's eval: resize 256, centre crop 224, ImageNet mean/std (crop_pct 0.875)
-    pre = dict(input_size=(3, size, size), interpolation=interpolation, crop_pct=0.875, crop_mode="center", **_IMAGENET)
-    return WeightSet(f"{variant}.{tag}", fmt, "apache-2.0", IMAGENET_1K, 1000, top1, url=f"{MS_ORIGIN}/{path}", preprocessing=pre, notes=notes)
-
-
-_MS_384 = "preprocessing not published for 384 px; the tutorial's recipe (crop_pct 0.875, bilinear) is assumed"
-_MS_TV = "the '_tv' file of MindSpore's ViT tutorial; accuracy not published"
-_MAE, _DINO = dict(label_set=NO_LABELS, norm=_IMAGENET, license="cc-by-nc-4.0"), dict(label_set=NO_LABELS, norm=_IMAGENET)
-_IN21K, _NOHEAD = dict(label_set=IMAGENET_21K), dict(label_set=NO_LABELS)
-
-# timm's tags (top-1: timm's results-imagenet.csv)
-for _ws in [
-    _timm("vit_ti_16", "augreg_in21k_ft_in1k", 75.454),
-    _timm("vit_ti_16", "augreg_in21k", None, **_IN21K),
-    _timm("vit_ti_16_384", "augreg_in21k_ft_in1k", 78.424),
-    _timm("vit_s_16", "augreg_in21k_ft_in1k", 81.384),
-    _timm("vit_s_16", "augreg_in1k", 78.846),
-    _timm("vit_s_16", "augreg_in21k", None, **_IN21K),
-    _timm("vit_s_16", "dino", None, **_DINO),
-    _timm("vit_s_16_384", "augreg_in21k_ft_in1k", 83.802),
-    _timm("vit_s_16_384", "augreg_in1k", 81.116),
-    _timm("vit_s_32", "augreg_in21k_ft_in1k", 75.994),
-    _timm("vit_s_32", "augreg_in21k", None, **_IN21K),
-    _timm("vit_s_32_384", "augreg_in21k_ft_in1k", 80.486),
-    _timm("vit_b_16", "augreg2_in21k_ft_in1k", 85.096),
-    _timm("vit_b_16", "augreg_in21k_ft_in1k", 84.532),
-    _timm("vit_b_16", "orig_in21k_ft_in1k", 81.786),
-    _timm("vit_b_16", "sam_in1k", 80.244),
-    _timm("vit_b_16", "augreg_in1k", 79.154),
-    _timm("vit_b_16", "augreg_in21k", None, **_IN21K),
-    _timm("vit_b_16", "orig_in21k", None, **_NOHEAD),
-    _timm("vit_b_16", "dino", None, **_DINO),
-    _timm("vit_b_16", "mae", None, **_MAE),
-    _timm("vit_b_16_384", "augreg_in21k_ft_in1k", 85.996),
-    _timm("vit_b_16_384", "orig_in21k_ft_in1k", 84.200),
-    _timm("vit_b_16_384", "augreg_in1k", 81.102),
-    _timm("vit_b_32", "augreg_in21k_ft_in1k", 80.716),
-    _timm("vit_b_32", "augreg_in1k", 74.894),
-    _timm("vit_b_32", "sam_in1k", 73.694),
-    _timm("vit_b_32", "augreg_in21k", None, **_IN21K),
-    _timm("vit_b_32", "orig_in21k", None, **_NOHEAD),
-    _timm("vit_b_32_384", "augreg_in21k_ft_in1k", 83.350),
-    _timm("vit_b_32_384", "augreg_in1k", 78.752),
-    _timm("vit_b_8", "augreg2_in21k_ft_in1k", 86.218),
-    _timm("vit_b_8", "augreg_in21k_ft_in1k", 85.798),
-    _timm("vit_b_8", "augreg_in21k", None, **_IN21K),
-    _timm("vit_b_8", "dino", None, **_DINO),
-    _timm("vit_l_16", "augreg_in21k_ft_in1k", 85.834),
-    _timm("vit_l_16", "augreg_in21k", None, **_IN21K),
-    _timm("vit_l_16", "orig_in21k", None, **_NOHEAD),
-    _timm("vit_l_16", "mae", None, **_MAE),
-    _timm("vit_l_16_384", "augreg_in21k_ft_in1k", 87.084),
-    _timm("vit_l_32", "orig_in21k", None, **_NOHEAD),
-    _timm("vit_l_32_384", "orig_in21k_ft_in1k", 81.510),
-    _timm("vit_h_14", "orig_in21k", None, **_NOHEAD),
-    _timm("vit_h_14", "mae", None, **_MAE),
-    # Google's transformers-format repos (no accuracy published for this preprocessing)
-    _google("vit_b_16", "google/vit-base-patch16-224"),
-    _google("vit_b_16", "google/vit-base-patch16-224-in21k", in21k=True),
-    _google("vit_b_16_384", "google/vit-base-patch16-384"),
-    _google("vit_b_32", "google/vit-base-patch32-224-in21k", in21k=True),
-    _google("vit_b_32_384", "google/vit-base-patch32-384"),
-    _google("vit_l_16", "google/vit-large-patch16-224"),
-    _google("vit_l_16", "google/vit-large-patch16-224-in21k", in21k=True),
-    _google("vit_l_16_384", "google/vit-large-patch16-384"),
-    _google("vit_l_32", "google/vit-large-patch32-224-in21k", in21k=True),
-    _google("vit_l_32_384", "google/vit-large-patch32-384"),
-    _google("vit_h_14", "google/vit-huge-patch14-224-in21k", in21k=True),
-    # MindSpore's ViT tutorial checkpoints (top-1 of vit_b_16_224: the tutorial's 75.24)
-    _mindspore("vit_b_16", "ms_in1k", "vision/classification/vit_b_16_224.ckpt", 75.24, fmt="mindspore"),
-    _mindspore("vit_b_16_384", "ms_in1k", "vision/classification/vit_b_16_384.ckpt", None, fmt="mindspore", notes=_MS_384),
-    _mindspore("vit_l_16", "ms_in1k", "vision/classification/vit_l_16_224.ckpt", None, fmt="mindspore"),
-    _mindspore("vit_l_16_384", "ms_in1k", "vision/classification/vit_l_16_384.ckpt", None, fmt="mindspore", notes=_MS_384),
-    _mindspore("vit_b_32_384", "ms_in1k", "vision/classification/vit_b_32_384.ckpt", None, fmt="mindspore", notes=_MS_384),
-    _mindspore("vit_b_32", "ms_tv_in1k", "vision/classification/vit_b_32_224_tv.ckpt", None, fmt="mindspore", notes=_MS_TV),
-    _mindspore("vit_l_32", "ms_tv_in1k", "vision/classification/vit_l_32_224_tv.ckpt", None, fmt="mindspore", notes=_MS_TV),
-    # MindCV (top-1 from MindCV's ViT model table; eval: resize 256 bicubic, crop 224)
-    _mindspore("vit_b_32", "mindcv_in1k", "toolkits/mindcv/vit/vit_b_32_224-4a1c9d8e.ckpt", 77.45, fmt="mindcv", interpolation="bicubic"),
-    _mindspore("vit_l_16", "mindcv_in1k", "toolkits/mindcv/vit/vit_l_16_224-d2635f8b.ckpt", 81.25, fmt="mindcv", interpolation="bicubic"),
-    _mindspore("vit_l_32", "mindcv_in1k", "toolkits/mindcv/vit/vit_l_32_224-8c8ea164.ckpt", 74.57, fmt="mindcv", interpolation="bicubic"),
-]:
-    register_pretrained(_ws)
-del _ws
 
 __all__ = [
     "WeightSet",

@@ -56,6 +56,8 @@ class ViTSpec:
     pre_norm: bool = False  # extra LayerNorm before the blocks (CLIP style)
     layer_scale: bool = False  # per-channel residual scales ls1/ls2
     pre_logits_dim: int = 0  # >0: Linear(embed_dim, pre_logits_dim) + tanh before the head
+    dynamic_img_size: bool = False  # any input H×W: pos_embed resampled at run time (timm's keyword)
+    dynamic_img_pad: bool = False  # with dynamic_img_size: pad H, W up to patch multiples (bottom/right)
 
     def __post_init__(self) -> None:
         for name in ("img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads", "mlp_dim"):
@@ -66,7 +68,8 @@ class ViTSpec:
             value = getattr(self, name)
             if not _is_int(value) or value < 0:
                 raise SpecError(f"ViT spec field {name!r} must be a non-negative integer, got {value!r}.")
-        for name in ("patch_bias", "qkv_bias", "qk_norm", "class_token", "dist_token", "pos_embed_prefix", "fc_norm", "pre_norm", "layer_scale"):
+        for name in ("patch_bias", "qkv_bias", "qk_norm", "class_token", "dist_token", "pos_embed_prefix", "fc_norm", "pre_norm",
+                     "layer_scale", "dynamic_img_size", "dynamic_img_pad"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(f"ViT spec field {name!r} must be true or false, got {getattr(self, name)!r}.")
         if not isinstance(self.norm_eps, (int, float)) or isinstance(self.norm_eps, bool) or not 0 < self.norm_eps < 1:

@@ -43,6 +43,13 @@ class TrainConfig:
     ``stop_epoch`` ends the run early (the schedule still spans ``epochs``), to
     split a run across jobs: continue it later with ``resume=True``. ``skip_bad``
     passes over unreadable images (listed in the result's ``skipped``) instead of stopping.
+    ``save_every_steps`` also saves the resumable state every N steps (for jobs killed
+    without warning); SIGTERM/SIGINT always save it. ``skip_nonfinite`` tolerates that
+    many steps whose loss or gradients are not finite (skipped, counted in metrics.jsonl)
+    before stopping with :class:`~vitzoo.errors.TrainError`. ``nodes``/``node_rank``/
+    ``master_addr``/``master_port`` run ``devices`` workers on each of several machines
+    (msrun's ``--worker_num``/``--node_rank``/``--master_addr``/``--master_port``);
+    ``join_timeout`` is how long the first node waits for the others.
 
     Example:
         >>> TrainConfig("data", epochs=3).optimizer
@@ -78,6 +85,13 @@ class TrainConfig:
     workers: int = 2
     skip_bad: bool = False
     progress: bool = True
+    save_every_steps: Optional[int] = None
+    skip_nonfinite: int = 0
+    nodes: int = 1
+    node_rank: int = 0
+    master_addr: str = "127.0.0.1"
+    master_port: int = 8118
+    join_timeout: int = 600
 
     def __post_init__(self) -> None:
         self.data_dir = os.fspath(self.data_dir)
@@ -86,13 +100,22 @@ class TrainConfig:
             self.pretrained = os.fspath(self.pretrained)
         if self.optimizer not in OPTIMIZERS:
             raise VitzooError(f"Unknown optimizer {self.optimizer!r}; use one of {', '.join(OPTIMIZERS)}.")
-        for name in ("epochs", "batch_size", "devices", "workers"):
+        for name in ("epochs", "batch_size", "devices", "workers", "nodes", "join_timeout"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise VitzooError(f"{name} must be a positive integer, got {getattr(self, name)!r}.")
         if not 0 <= self.label_smoothing < 1:
             raise VitzooError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}.")
-        if self.batch_size % self.devices:
-            raise VitzooError(f"batch_size {self.batch_size} (the global batch) must be divisible by devices {self.devices}.")
+        if self.batch_size % (self.devices * self.nodes):
+            raise VitzooError(
+                f"batch_size {self.batch_size} (the global batch) must be divisible by the {self.devices * self.nodes} workers "
+                f"(devices {self.devices} x nodes {self.nodes})."
+            )
+        if not 0 <= self.node_rank < self.nodes:
+            raise VitzooError(f"node_rank must be in [0, {self.nodes}), got {self.node_rank!r}.")
+        if self.save_every_steps is not None and (not isinstance(self.save_every_steps, int) or self.save_every_steps < 1):
+            raise VitzooError(f"save_every_steps must be a positive integer, got {self.save_every_steps!r}.")
+        if not isinstance(self.skip_nonfinite, int) or self.skip_nonfinite < 0:
+            raise VitzooError(f"skip_nonfinite must be a non-negative integer, got {self.skip_nonfinite!r}.")
 
     @property
     def base_lr(self) -> float:
@@ -120,7 +143,7 @@ def train(data_dir: PathLike, **options: Any) -> Any:
 
     if distributed.in_msrun_worker():  # started by msrun by hand: join its group
         return distributed.run_worker(config)
-    if config.devices > 1:
+    if config.devices * config.nodes > 1:
         return distributed.launch(config)
     from vitzoo.backends.mindspore.training import run_training
 

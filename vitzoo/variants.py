@@ -86,8 +86,8 @@ def list_models(pattern: str = "*", include_aliases: bool = True) -> list[str]:
     """Sorted variant names matching an fnmatch ``pattern`` (timm aliases included by default).
 
     Example:
-        >>> list_models("vit_b_16*")
-        ['vit_b_16', 'vit_b_16_384']
+        >>> list_models("vit_b_32*")
+        ['vit_b_32', 'vit_b_32_384']
     """
     names = list(_VARIANTS) + (list(_ALIASES) if include_aliases else [])
     return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
@@ -200,3 +200,5 @@ def vit_h_14() -> ViTSpec:
 
 # The DeiT, DeiT-III, DINOv2, CLIP and SigLIP families register themselves on import.
 from vitzoo import family_variants as _family_variants  # noqa: E402,F401  (after register_variant exists)
+# timm's other plain ViTs (medium/betwixt/so150m register models, I-JEPA, TIPSv2, FlexiViT, ...).
+from vitzoo import timm_variants as _timm_variants  # noqa: E402,F401

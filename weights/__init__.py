@@ -23,6 +23,8 @@ from vitzoo.weights import vitzoo_format
 from vitzoo.weights import mindspore_format  # noqa: F401  (registers the format)
 from vitzoo.weights import mindcv_format  # noqa: F401  (registers mindcv and vitzoo_ckpt)
 from vitzoo.weights import hf_format, jax_format, timm_format  # noqa: F401  (register hf, jax, timm)
+from vitzoo.weights import hf_clip, hf_dinov2, hf_vit  # noqa: F401  (register the hf format's families)
+from vitzoo.weights import dinov2_format, open_clip_format  # noqa: F401  (register dinov2, open_clip)
 from vitzoo.weights.base import FORMATS, Checkpoint, WeightFormat, get_format, register_format
 from vitzoo.weights.convert import ConversionReport, convert
 
@@ -41,7 +43,7 @@ __all__ = [
 ]
 
 # Detection order: the most specific layouts first.
-_DETECT_ORDER = ["vitzoo", "mindspore", "mindcv", "vitzoo_ckpt", "hf", "jax", "timm"]
+_DETECT_ORDER = ["vitzoo", "mindspore", "mindcv", "vitzoo_ckpt", "hf", "jax", "open_clip", "dinov2", "timm"]
 
 
 def detect_format(path: "str | os.PathLike[str]") -> str:

@@ -26,13 +26,16 @@ class Checkpoint:
     ``meta`` is provenance and extras that travel with the weights:
     ``source_format``, ``source``, ``source_sha256``, ``class_names`` (list of str),
     ``pretrained_cfg`` (preprocessing), ``name`` (``variant.tag``).
-    ``dropped`` names source tensors that are not model weights (optimizer state, ...).
+    ``dropped`` names source tensors that are not model weights (optimizer state, a
+    text tower, ...); ``notes`` are sentences a conversion report shows (e.g. an
+    assumption the source file could not settle).
     """
 
     state: dict[str, np.ndarray]
     spec: ViTSpec
     meta: dict[str, Any] = field(default_factory=dict)
     dropped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def validate(self, source: str = "the weights") -> "Checkpoint":
         """Raise :class:`CheckpointError` unless ``state`` is exactly what ``spec`` needs, and finite."""

@@ -28,7 +28,7 @@ from vitzoo.variants import get_spec, variant_names
 
 # Fields that decide tensor shapes and the forward pass, bar the classifier and numerics:
 # a checkpoint "is" a variant when these agree (eps and GELU form are reported separately).
-_IGNORED_FOR_VARIANT = ("num_classes", "norm_eps", "gelu")
+_IGNORED_FOR_VARIANT = ("num_classes", "norm_eps", "gelu", "dynamic_img_size", "dynamic_img_pad")
 # What readers of these formats assume, because the files cannot record it
 # (timm/JAX: eps 1e-6 and exact GELU; MindSpore/MindCV: MindSpore's defaults).
 _IMPLIED = {
@@ -36,6 +36,8 @@ _IMPLIED = {
     "jax": {"norm_eps": 1e-6, "gelu": "exact"},
     "mindspore": {"norm_eps": 1e-7, "gelu": "tanh"},
     "mindcv": {"norm_eps": 1e-7, "gelu": "tanh"},
+    "open_clip": {"norm_eps": 1e-5, "gelu": "exact"},  # QuickGELU lives in open_clip_config.json, not the weights
+    "dinov2": {"norm_eps": 1e-6, "gelu": "exact"},
 }
 # Weight files inside a directory, in the order whose hash stands for the directory.
 _DIR_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -137,7 +139,7 @@ def convert(
         source_bytes=_size(src_path),
         bytes=_size(Path(dst)),
         seconds=time.perf_counter() - start,
-        notes=_lost_numerics(ckpt.spec, to_format),
+        notes=list(ckpt.notes) + _lost_numerics(ckpt.spec, to_format),
     )
 
 

@@ -1,13 +1,17 @@
-"""Hugging Face transformers ViT: ``ViTForImageClassification`` and ``ViTModel``.
+"""Hugging Face transformers image models: ViT, DeiT, DINOv2, CLIP and SigLIP image towers.
 
 A source is a directory with ``config.json`` and ``model.safetensors`` (or shards
 listed in ``model.safetensors.index.json``, or ``pytorch_model.bin`` when torch is
-installed), or a bare HF-named safetensors file. Both the on-disk names that
-``save_pretrained`` writes (``vit.encoder.layer.{i}.attention.attention.query``)
-and transformers 5's in-memory names (``vit.layers.{i}.attention.q_proj``) are read;
-q/k/v are concatenated into the canonical ``qkv``. ``ViTModel``'s pooler (Linear +
-tanh on the class token) becomes ``pre_logits.fc``. The writer produces a directory
-that ``ViTForImageClassification.from_pretrained`` (or ``ViTModel``) loads.
+installed), or a bare HF-named safetensors file. ``config.json``'s ``model_type``
+picks the family (without one, the tensor names do); each family is a
+:class:`HFFamily` that maps its names to canonical ones and back. This module holds
+what they share (files, config fields, q/k/v fusion); the families live in ``hf_vit``
+(ViT, DeiT), ``hf_dinov2`` and ``hf_clip`` (CLIP, SigLIP).
+Both the on-disk names that ``save_pretrained`` writes
+(``vit.encoder.layer.{i}.attention.attention.query``) and transformers 5's in-memory
+names (``vit.layers.{i}.attention.q_proj``) are read; q/k/v are concatenated into the
+canonical ``qkv``. The writer picks the family that fits the spec and produces a
+directory that transformers' ``from_pretrained`` loads.
 
 Example:
     >>> from vitzoo import weights
@@ -19,130 +23,240 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import re
-import shutil
-import tempfile
-import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 
 from vitzoo.errors import CheckpointError
+from vitzoo.fileio import atomic_dir
 from vitzoo.spec import ViTSpec
 from vitzoo.weights import safetensors_io
 from vitzoo.weights.base import Checkpoint, WeightFormat, as_float32, register_format, require_file
 from vitzoo.weights.infer import infer_spec
 from vitzoo.weights.timm_format import load_torch_state, torch_file_mentions
 
-ANCHOR = "embeddings.patch_embeddings.projection.weight"
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
-_GELU = {"gelu": "exact", "gelu_new": "tanh", "gelu_pytorch_tanh": "tanh"}
-_TOP = {
-    "embeddings.cls_token": "cls_token",
-    "embeddings.position_embeddings": "pos_embed",
-    "embeddings.patch_embeddings.projection.weight": "patch_embed.proj.weight",
-    "embeddings.patch_embeddings.projection.bias": "patch_embed.proj.bias",
-    "layernorm.weight": "norm.weight",
-    "layernorm.bias": "norm.bias",
-    "pooler.dense.weight": "pre_logits.fc.weight",
-    "pooler.dense.bias": "pre_logits.fc.bias",
-}
-_LAYER = re.compile(r"^(?:encoder\.layer|layers)\.(\d+)\.(.+)\.(weight|bias)$")
-# Sub-module of a layer (on-disk name or transformers 5 in-memory name) -> canonical part.
-_PARTS = {
-    "attention.attention.query": "q", "attention.q_proj": "q",
-    "attention.attention.key": "k", "attention.k_proj": "k",
-    "attention.attention.value": "v", "attention.v_proj": "v",
-    "attention.output.dense": "attn.proj", "attention.o_proj": "attn.proj",
-    "layernorm_before": "norm1", "layernorm_after": "norm2",
-    "intermediate.dense": "mlp.fc1", "mlp.fc1": "mlp.fc1",
-    "output.dense": "mlp.fc2", "mlp.fc2": "mlp.fc2",
-}  # fmt: skip
-# Writer: canonical part -> the on-disk name save_pretrained uses.
-_DISK_PARTS = {
-    "norm1": "layernorm_before", "norm2": "layernorm_after", "attn.proj": "attention.output.dense",
-    "mlp.fc1": "intermediate.dense", "mlp.fc2": "output.dense",
-}  # fmt: skip
+# transformers' hidden_act -> the spec's GELU form, and back
+GELU = {"gelu": "exact", "gelu_new": "tanh", "gelu_pytorch_tanh": "tanh", "quick_gelu": "quick"}
+HIDDEN_ACT = {"exact": "gelu", "tanh": "gelu_pytorch_tanh", "quick": "quick_gelu"}
+
+
+@dataclass
+class Mapped:
+    """A family's reading of the raw tensors: canonical state, what was dropped, and spec fields the layout fixes."""
+
+    state: dict[str, np.ndarray]
+    dropped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HFFamily:
+    """One transformers model family that the ``hf`` format reads and writes.
+
+    ``marker`` is a substring of a tensor name only this layout has (the fallback
+    when no config.json says the ``model_type``); ``defaults`` are the spec fields
+    its config class implies when config.json leaves them out.
+    """
+
+    name: str
+    model_types: tuple[str, ...]
+    marker: str
+    defaults: Mapping[str, Any]
+    to_canonical: Callable[[Mapping[str, np.ndarray], Mapping[str, Any], str], Mapped]
+    owns: Callable[[ViTSpec], bool]  # whether ``--to hf`` writes this spec as this family
+    from_canonical: Callable[[Checkpoint], "tuple[dict[str, np.ndarray], dict[str, Any]]"]
+    fallback: bool = False  # tried last: ViT, whose marker DINOv2 shares and which writes any other spec
+
+
+FAMILIES: list[HFFamily] = []
+
+
+def register_family(family: HFFamily) -> HFFamily:
+    """Add a family (kept in the order they are tried: the fallback last)."""
+    FAMILIES.append(family)
+    FAMILIES.sort(key=lambda f: f.fallback)
+    return family
 
 
 def detect(path: Path) -> bool:
-    """A directory (or safetensors file) whose weights carry HF ViT names, and whose config, if any, says ViT."""
+    """A directory (or safetensors file) whose weights carry one family's names, as its config (if any) says."""
     cfg = _read_config(path if path.is_dir() else path.parent)
-    if cfg is not None and cfg.get("model_type") not in (None, "vit"):
+    candidates = _candidates(cfg)
+    if not candidates:
         return False
     if path.is_dir():
         weights = next((path / n for n in _WEIGHT_FILES if (path / n).is_file()), None)
         if weights is None:
             return False
         if weights.name.endswith(".index.json"):
-            return any(_strip(k) == ANCHOR for k in _weight_map(weights))
+            return _family_of(list(_weight_map(weights)), candidates) is not None
         if weights.suffix == ".bin":
-            return torch_file_mentions(weights, ANCHOR)
+            return any(torch_file_mentions(weights, f.marker) for f in candidates)
         path = weights
     header = safetensors_io.try_read_header(path) if path.is_file() else None
-    return header is not None and any(_strip(k) == ANCHOR for k in header)
+    return header is not None and _family_of(list(header), candidates) is not None
 
 
 def read(path: Path, variant: Optional[ViTSpec] = None) -> Checkpoint:
-    """Read an HF ViT directory or file; its ``config.json`` decides heads, eps and GELU form."""
+    """Read an HF model directory or file; its ``config.json`` decides heads, eps and GELU form."""
     path = require_file(path)
     source = repr(str(path))
-    raw, dropped = _load_tensors(path)
-    state, more_dropped = _to_canonical(raw, source)
     cfg = _read_config(path if path.is_dir() else path.parent) or {}
-    config = {"norm_eps": 1e-12, "gelu": "exact", "global_pool": "token"}  # transformers' ViTConfig defaults
+    candidates = _candidates(cfg)
+    if not candidates:
+        known = ", ".join(sorted(t for f in FAMILIES for t in f.model_types))
+        raise CheckpointError(f"{source}: config.json says model_type {cfg.get('model_type')!r}; vitzoo reads transformers' {known}.")
+    raw, dropped = _load_tensors(path)
+    family = _family_of(list(raw), candidates) or candidates[-1]  # no marker found: the fallback (ViT) names the problem
+    vision = vision_config(cfg)
+    mapped = family.to_canonical(raw, vision, source)
+    config = dict(family.defaults)
     try:
-        config.update(_config_fields(cfg, state, source))
-    except (TypeError, ValueError) as exc:  # a config field of the wrong type
+        config.update(config_fields(vision, mapped.state, source))
+    except (TypeError, ValueError, OverflowError) as exc:  # a config field of the wrong type
         raise CheckpointError(f"{source}: config.json has an invalid field ({exc}).") from None
-    spec = infer_spec(state, source, config=config, hint=variant)
+    config.update(mapped.config)
+    spec = infer_spec(mapped.state, source, config=config, hint=variant)
     meta: dict[str, Any] = {"source_format": "hf", "source": str(path)}
-    if names := _class_names(cfg, spec.num_classes):
+    names = _class_names(cfg, spec.num_classes)
+    if names:
         meta["class_names"] = names
-    return Checkpoint(state=state, spec=spec, meta=meta, dropped=dropped + more_dropped).validate(source)
+    ckpt = Checkpoint(state=mapped.state, spec=spec, meta=meta, dropped=dropped + mapped.dropped, notes=mapped.notes)
+    return ckpt.validate(source)
 
 
 def write(ckpt: Checkpoint, path: Path) -> None:
     """Write a directory with ``config.json`` and ``model.safetensors`` (atomically).
 
-    With classes it is a ``ViTForImageClassification`` (``id2label`` from the class
-    names); without, a ``ViTModel`` (its pooler from ``pre_logits.fc`` if present).
+    The family is the one whose layout the spec has (SigLIP's attention pool,
+    CLIP's pre-norm, DINOv2's layer scale, else ViT or DeiT); ``id2label`` comes
+    from the class names where the model classifies.
     """
     ckpt.validate()
-    spec = ckpt.spec
-    _check_writable(spec)
-    classify = spec.num_classes > 0
-    prefix = "vit." if classify else ""
-    d, state = spec.embed_dim, ckpt.state
-    tensors: dict[str, np.ndarray] = {}
-    inverse_top = {v: k for k, v in _TOP.items()}
-    for name, value in state.items():
-        if name in inverse_top:
-            tensors[prefix + inverse_top[name]] = value
-        elif name.startswith("head."):
-            tensors["classifier." + name[len("head.") :]] = value
-        else:
-            i, part, kind = re.match(r"^blocks\.(\d+)\.(.+)\.(weight|bias)$", name).groups()
-            base = f"{prefix}encoder.layer.{i}."
-            if part == "attn.qkv":  # row blocks of qkv are contiguous views: no copy
-                for j, which in enumerate(("query", "key", "value")):
-                    tensors[f"{base}attention.attention.{which}.{kind}"] = value[j * d : (j + 1) * d]
-            else:
-                tensors[f"{base}{_DISK_PARTS[part]}.{kind}"] = value
-    with _atomic_dir(path) as tmp:
-        (tmp / "config.json").write_text(json.dumps(_hf_config(ckpt), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    family = next((f for f in FAMILIES if f.owns(ckpt.spec)), None)
+    if family is None:
+        raise CheckpointError("No transformers model family can hold these weights; convert them to vitzoo or timm instead.")
+    tensors, cfg = family.from_canonical(ckpt)
+    cfg.setdefault("dtype", "float32")
+    with atomic_dir(path) as tmp:
+        (tmp / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         safetensors_io.save(tmp / "model.safetensors", tensors, {"format": "pt"})
 
 
-# Reading -----------------------------------------------------------------------------
-def _strip(name: str) -> str:
-    return name[len("vit.") :] if name.startswith("vit.") else name
+def _candidates(cfg: Optional[Mapping[str, Any]]) -> list[HFFamily]:
+    """The families config.json allows: the one naming its model_type, or all when it names none."""
+    model_type = cfg.get("model_type") if cfg else None
+    if model_type is None:
+        return list(FAMILIES)
+    return [f for f in FAMILIES if model_type in f.model_types]
 
 
+def _family_of(names: list[str], candidates: list[HFFamily]) -> Optional[HFFamily]:
+    return next((f for f in candidates if any(f.marker in n for n in names)), None)
+
+
+def vision_config(cfg: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The image tower's config: ``vision_config`` of a two-tower model (CLIPModel, SiglipModel), else the config."""
+    inner = cfg.get("vision_config")
+    return inner if isinstance(inner, dict) else cfg
+
+
+# Shared by the family modules ----------------------------------------------------------
+class Renamer:
+    """Collects canonical tensors from source names, refusing two source names for one weight.
+
+    ``qkv`` gathers separate query/key/value projections, fused by :meth:`finish`.
+    """
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.state: dict[str, np.ndarray] = {}
+        self.origin: dict[str, str] = {}  # canonical (or q/k/v) target -> the source name that filled it
+        self.qkv: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+        self.dropped: list[str] = []
+        self.unknown: list[str] = []
+
+    def claim(self, target: str, name: str) -> None:
+        if target in self.origin:  # e.g. both the on-disk and the transformers 5 name, or prefixed and bare names
+            raise CheckpointError(f"{self.source} holds both {self.origin[target]!r} and {name!r}, which are the same weight; the file is damaged.")
+        self.origin[target] = name
+
+    def put(self, target: str, name: str, value: Any) -> None:
+        self.claim(target, name)
+        self.state[target] = as_float32(value, name, self.source)
+
+    def put_qkv(self, layer: str, which: str, kind: str, name: str, value: Any) -> None:
+        self.claim(f"blocks.{layer}.{which}.{kind}", name)
+        self.qkv.setdefault((layer, kind), {})[which] = value
+
+    def finish(self, what: str) -> dict[str, np.ndarray]:
+        """The state with q/k/v fused; unknown names are an error that names ``what`` the file should be."""
+        if self.unknown:
+            shown = ", ".join(self.unknown[:5]) + (f" and {len(self.unknown) - 5} more" if len(self.unknown) > 5 else "")
+            raise CheckpointError(f"{self.source} has tensors that are not part of a transformers {what}: {shown}.")
+        for (i, kind), parts in sorted(self.qkv.items(), key=lambda item: (len(item[0][0]), item[0])):  # numeric order
+            self.state[f"blocks.{i}.attn.qkv.{kind}"] = fuse_qkv(parts, f"layer {i}", kind, self.source)
+        return self.state
+
+
+def fuse_qkv(parts: Mapping[str, Any], where: str, kind: str, source: str) -> np.ndarray:
+    """Concatenate separate q, k, v projections (rows) into one fused tensor."""
+    if sorted(parts) != ["k", "q", "v"]:
+        raise CheckpointError(f"{source}: {where} lacks one of the query/key/value {kind} tensors.")
+    q, k, v = (as_float32(parts[p], f"{where} {p}", source) for p in ("q", "k", "v"))
+    if not (q.ndim == k.ndim == v.ndim >= 1 and q.shape[1:] == k.shape[1:] == v.shape[1:]):
+        raise CheckpointError(f"{source}: {where} query/key/value {kind} shapes {q.shape}, {k.shape}, {v.shape} do not stack.")
+    fused = np.concatenate([q, k, v])
+    for p in parts.values():
+        safetensors_io.release(p)  # only the fused copy is needed from here on
+    return fused
+
+
+def split_rows(value: np.ndarray, n: int) -> list[np.ndarray]:
+    """``n`` equal row blocks of a fused tensor, as views (no copy)."""
+    rows = value.shape[0] // n
+    return [value[j * rows : (j + 1) * rows] for j in range(n)]
+
+
+def unwritable(problems: "list[tuple[bool, str]]", what: str) -> None:
+    """Raise when any problem holds: ``what`` cannot carry these weights."""
+    bad = [text for failed, text in problems if failed]
+    if bad:
+        raise CheckpointError(
+            f"transformers' {what} needs {', '.join(bad)}; these weights cannot be written as a Hugging Face "
+            f"{what}. Convert them to vitzoo or timm instead."
+        )
+
+
+def class_labels(ckpt: Checkpoint) -> dict[str, Any]:
+    """``id2label``/``label2id`` for a classifier (transformers' placeholders without class names)."""
+    n = ckpt.spec.num_classes
+    names = ckpt.class_names if ckpt.class_names and len(ckpt.class_names) == n else None
+    names = names or [f"LABEL_{i}" for i in range(n)]
+    return {"id2label": {str(i): name for i, name in enumerate(names)}, "label2id": {name: i for i, name in enumerate(names)}}
+
+
+def encoder_config(spec: ViTSpec) -> dict[str, Any]:
+    """The config.json fields every transformers image encoder shares."""
+    return {
+        "hidden_size": spec.embed_dim,
+        "num_hidden_layers": spec.depth,
+        "num_attention_heads": spec.num_heads,
+        "intermediate_size": spec.mlp_dim,
+        "hidden_act": HIDDEN_ACT[spec.gelu],
+        "layer_norm_eps": spec.norm_eps,
+        "image_size": spec.img_size,
+        "patch_size": spec.patch_size,
+        "num_channels": spec.in_chans,
+    }
+
+
+# Reading files ---------------------------------------------------------------------------
 def _read_config(folder: Path) -> Optional[dict[str, Any]]:
     path = folder / "config.json"
     if not path.is_file():  # a FIFO or device named config.json would block the read
@@ -195,69 +309,22 @@ def _load_tensors(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
     return tensors, dropped
 
 
-def _to_canonical(raw: Mapping[str, np.ndarray], source: str) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Rename HF tensors to canonical names and fuse q/k/v; return what was dropped too."""
-    classify = any(k.startswith("vit.") for k in raw)
-    state: dict[str, np.ndarray] = {}
-    qkv: dict[tuple[str, str], dict[str, np.ndarray]] = {}
-    dropped, unknown = [], []
-    origin: dict[str, str] = {}  # canonical (or q/k/v) target -> the HF name that filled it
-
-    def claim(target: str, name: str) -> None:
-        if target in origin:  # e.g. both the on-disk and the transformers 5 name, or "vit." and bare names
-            raise CheckpointError(f"{source} holds both {origin[target]!r} and {name!r}, which are the same weight; the file is damaged.")
-        origin[target] = name
-
-    for name, value in raw.items():
-        short = _strip(name)
-        if name.startswith("classifier."):
-            claim("head." + name[len("classifier.") :], name)
-            state["head." + name[len("classifier.") :]] = as_float32(value, name, source)
-        elif short.startswith("embeddings.mask_token") or short.startswith("decoder.") or (classify and short.startswith("pooler.")):
-            dropped.append(name)  # masked-image-modelling extras; a classifier ignores its pooler
-        elif short in _TOP:
-            claim(_TOP[short], name)
-            state[_TOP[short]] = as_float32(value, name, source)
-        elif (m := _LAYER.match(short)) and m.group(2) in _PARTS:
-            i, part, kind = m.group(1), _PARTS[m.group(2)], m.group(3)
-            claim(f"blocks.{i}.{part}.{kind}", name)
-            if part in ("q", "k", "v"):
-                qkv.setdefault((i, kind), {})[part] = value
-            else:
-                state[f"blocks.{i}.{part}.{kind}"] = as_float32(value, name, source)
-        else:
-            unknown.append(name)
-    if unknown:
-        shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
-        raise CheckpointError(f"{source} has tensors that are not part of a transformers ViT: {shown}.")
-    for (i, kind), parts in sorted(qkv.items(), key=lambda item: (len(item[0][0]), item[0])):  # numeric order
-        if sorted(parts) != ["k", "q", "v"]:
-            raise CheckpointError(f"{source}: layer {i} lacks one of the query/key/value {kind} tensors.")
-        q, k, v = (as_float32(parts[p], f"layer {i} {p}", source) for p in ("q", "k", "v"))
-        if not (q.ndim == k.ndim == v.ndim >= 1 and q.shape[1:] == k.shape[1:] == v.shape[1:]):
-            raise CheckpointError(f"{source}: layer {i} query/key/value {kind} shapes {q.shape}, {k.shape}, {v.shape} do not stack.")
-        fused = np.concatenate([q, k, v])
-        for p in parts.values():
-            safetensors_io.release(p)  # only the fused copy is needed from here on
-        state[f"blocks.{i}.attn.qkv.{kind}"] = fused
-    return state, dropped
-
-
-def _config_fields(cfg: Mapping[str, Any], state: Mapping[str, np.ndarray], source: str) -> dict[str, Any]:
-    """Spec fields from config.json, after checking it describes these tensors."""
+def config_fields(cfg: Mapping[str, Any], state: Mapping[str, np.ndarray], source: str) -> dict[str, Any]:
+    """Spec fields from a (vision) config, after checking it describes these tensors."""
     fields: dict[str, Any] = {}
     if "num_attention_heads" in cfg:
         fields["num_heads"] = int(cfg["num_attention_heads"])
     if "layer_norm_eps" in cfg:
         fields["norm_eps"] = float(cfg["layer_norm_eps"])
-    act = cfg.get("hidden_act", "gelu")
-    if act not in _GELU:
-        raise CheckpointError(f"{source}: hidden_act {act!r} is not supported; vitzoo runs {', '.join(_GELU)}.")
-    fields["gelu"] = _GELU[act]
+    if "hidden_act" in cfg:
+        act = cfg["hidden_act"]
+        if not isinstance(act, str) or act not in GELU:
+            raise CheckpointError(f"{source}: hidden_act {act!r} is not supported; vitzoo runs {', '.join(GELU)}.")
+        fields["gelu"] = GELU[act]
     if "pre_logits.fc.weight" in state and cfg.get("pooler_act", "tanh") != "tanh":
         raise CheckpointError(f"{source}: pooler_act {cfg['pooler_act']!r} is not supported (only tanh).")
     proj = state.get("patch_embed.proj.weight")
-    if proj is not None:
+    if proj is not None and proj.ndim == 4:
         found = {"hidden_size": proj.shape[0], "num_channels": proj.shape[1], "patch_size": proj.shape[2]}
         found["num_hidden_layers"] = len({k.split(".")[1] for k in state if k.startswith("blocks.")})
         wrong = [f"{k}={cfg[k]} (weights: {v})" for k, v in found.items() if k in cfg and cfg[k] != v]
@@ -282,84 +349,10 @@ def _class_names(cfg: Mapping[str, Any], num_classes: int) -> Optional[list[str]
     return names
 
 
-# Writing -----------------------------------------------------------------------------
-def _check_writable(spec: ViTSpec) -> None:
-    unsupported = [
-        text
-        for bad, text in (
-            (not spec.class_token or spec.global_pool != "token", "class-token pooling"),
-            (spec.reg_tokens > 0, "no register tokens"),
-            (spec.fc_norm or spec.pre_norm, "no fc_norm/norm_pre"),
-            (spec.layer_scale, "no layer scale"),
-            (spec.qk_norm, "no q/k norm"),
-            (not spec.patch_bias or not spec.pos_embed_prefix, "a patch bias and a class-token position"),
-            (spec.pre_logits_dim > 0 and spec.num_classes > 0, "no pre-logits layer before a classifier"),
-            (spec.dist_token or spec.mlp_type != "mlp", "no distillation token or SwiGLU MLP"),
-            (spec.gelu == "quick", "an exact or tanh GELU"),
-        )
-        if bad
-    ]
-    if unsupported:
-        raise CheckpointError(
-            f"transformers' ViT needs {', '.join(unsupported)}; these weights cannot be written as a Hugging Face "
-            "ViT. Convert them to vitzoo or timm instead."
-        )
-
-
-def _hf_config(ckpt: Checkpoint) -> dict[str, Any]:
-    spec = ckpt.spec
-    cfg: dict[str, Any] = {
-        "architectures": ["ViTForImageClassification" if spec.num_classes else "ViTModel"],
-        "model_type": "vit",
-        "hidden_size": spec.embed_dim,
-        "num_hidden_layers": spec.depth,
-        "num_attention_heads": spec.num_heads,
-        "intermediate_size": spec.mlp_dim,
-        "hidden_act": "gelu" if spec.gelu == "exact" else "gelu_pytorch_tanh",
-        "layer_norm_eps": spec.norm_eps,
-        "image_size": spec.img_size,
-        "patch_size": spec.patch_size,
-        "num_channels": spec.in_chans,
-        "qkv_bias": spec.qkv_bias,
-        "encoder_stride": spec.patch_size,
-        "hidden_dropout_prob": 0.0,
-        "attention_probs_dropout_prob": 0.0,
-        "initializer_range": 0.02,
-        "pooler_act": "tanh",
-        "pooler_output_size": spec.pre_logits_dim or spec.embed_dim,
-        "dtype": "float32",
-    }
-    if spec.num_classes:
-        names = ckpt.class_names if ckpt.class_names and len(ckpt.class_names) == spec.num_classes else None
-        names = names or [f"LABEL_{i}" for i in range(spec.num_classes)]
-        cfg["id2label"] = {str(i): n for i, n in enumerate(names)}
-        cfg["label2id"] = {n: i for i, n in enumerate(names)}
-    return cfg
-
-
-@contextlib.contextmanager
-def _atomic_dir(target: "str | os.PathLike[str]") -> Iterator[Path]:
-    """Yield a temporary directory beside ``target``; on success it replaces ``target``."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
-        yield tmp
-        old = None
-        if target.exists() or target.is_symlink():  # move the old one aside so the swap is one rename
-            old = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
-            os.replace(target, old)
-        os.replace(tmp, target)
-        if old is not None:
-            shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 FORMAT = register_format(
     WeightFormat(
         name="hf",
-        description="Hugging Face transformers ViTForImageClassification / ViTModel (directory with config.json)",
+        description="Hugging Face transformers ViT, DeiT, DINOv2, CLIP and SigLIP image models (directory with config.json)",
         detect=detect,
         read=read,
         write=write,

@@ -95,9 +95,12 @@ def infer_spec(
     if not _is_square(grid_len):
         raise CheckpointError(f"{source}: position embedding length {pos_len} is not a square patch grid.")
     fields["pos_embed_prefix"] = bool(prefix_in_pos) if prefix else True
-    fields["img_size"] = math.isqrt(grid_len) * patch
-    if hint is not None and hint.patch_size == patch and hint.grid_size == math.isqrt(grid_len):
-        fields["img_size"] = hint.img_size  # e.g. 384 px for a 27-patch grid of 14: the tensors cannot tell
+    grid = math.isqrt(grid_len)
+    fields["img_size"] = grid * patch
+    for size in (config.get("img_size"), hint.img_size if hint is not None else None):
+        if _is_int(size) and size // patch == grid:  # e.g. 384 px over a 27-patch grid of 14: the tensors cannot tell
+            fields["img_size"] = size
+            break
 
     sized = {k: v for k, v in fields.items() if k not in ("num_classes",)}
     registered = [get_spec(name) for name in variant_names()]
@@ -128,6 +131,10 @@ def infer_spec(
         raise CheckpointError(f"{source}: cannot build a spec ({exc}).") from None
     except SpecError as exc:  # e.g. a config's head count that does not divide the width
         raise CheckpointError(f"{source} does not describe a valid ViT: {str(exc).rstrip('.')}.") from None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _is_square(n: int) -> bool:

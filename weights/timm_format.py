@@ -94,6 +94,8 @@ def read(path: Path, variant: Optional[ViTSpec] = None) -> Checkpoint:
         if isinstance(cfg.get("pretrained_cfg"), dict):
             meta["pretrained_cfg"] = cfg["pretrained_cfg"]
     config.setdefault("global_pool", "avg" if "fc_norm.weight" in state or "cls_token" not in state else "token")
+    if variant is None and cfg is not None:  # the architecture named in config.json (e.g. 384 px over a 27-patch grid)
+        variant = _registered(cfg.get("architecture"))
     spec = infer_spec(state, source, config=config, hint=variant, defaults=TIMM_DEFAULTS)
     if cfg is not None and (names := _label_names(cfg, spec.num_classes)):
         meta["class_names"] = names
@@ -112,12 +114,24 @@ def write(ckpt: Checkpoint, path: Path) -> None:
             "timm's VisionTransformer has no pre-logits layer, so these weights cannot be written as a timm "
             "state dict; convert them to vitzoo or jax instead."
         )
+    save_state_file(path, ckpt.state)
+
+
+def save_state_file(path: Path, tensors: Mapping[str, np.ndarray]) -> None:
+    """Write a state dict atomically: ``torch.save`` for ``.pth``/``.pt``/``.bin``, else safetensors."""
     if Path(path).suffix in _TORCH_SUFFIXES:
         torch = _import_torch(str(path))
         with atomic_path(path) as tmp:
-            torch.save({k: torch.from_numpy(np.array(v)) for k, v in ckpt.state.items()}, tmp)
+            torch.save({k: torch.from_numpy(np.array(v)) for k, v in tensors.items()}, tmp)
     else:
-        safetensors_io.save(path, ckpt.state, {"format": "pt"})
+        safetensors_io.save(path, dict(tensors), {"format": "pt"})
+
+
+def load_state_file(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The tensors of a safetensors file (memory-mapped) or torch pickle, and the dropped non-tensor entries."""
+    if safetensors_io.try_read_header(path) is not None:
+        return safetensors_io.load_mmap(path)[0], []
+    return load_torch_state(path)
 
 
 def _weights_file(path: Path) -> Optional[Path]:
@@ -227,6 +241,11 @@ def _config_fields(cfg: Mapping[str, Any], source: str) -> dict[str, Any]:
         if act not in _ACT_LAYERS:
             raise CheckpointError(f"{source}: timm act_layer {act!r} is not supported (only {', '.join(_ACT_LAYERS)}).")
         fields["gelu"] = _ACT_LAYERS[act]
+    pcfg = cfg.get("pretrained_cfg") if isinstance(cfg.get("pretrained_cfg"), dict) else {}
+    input_size = pcfg.get("input_size")
+    size = args.get("img_size", input_size[-1] if isinstance(input_size, list) and input_size else None)
+    if isinstance(size, int) and not isinstance(size, bool):
+        fields["img_size"] = size  # used only where it fits the position embedding's grid
     if args.get("no_embed_class"):
         fields["pos_embed_prefix"] = False
     return fields

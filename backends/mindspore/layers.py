@@ -115,25 +115,23 @@ class PatchProj(nn.Cell):
         self.has_bias = name + ".bias" in state
         if self.has_bias:
             self.bias = to_parameter(state[name + ".bias"])
-        self.grid = spec.grid_size
         self.patch = spec.patch_size
-        self.covered = spec.grid_size * spec.patch_size  # < img_size when the patch does not divide it (timm drops the rest)
-        self.crop = self.covered != spec.img_size
         self.in_chans = spec.in_chans
         self.embed_dim = spec.embed_dim
         self.matmul = ops.MatMul(transpose_b=True)
 
     def construct(self, x: Tensor) -> Tensor:
-        b = x.shape[0]
-        g, p, c = self.grid, self.patch, self.in_chans
-        if self.crop:
-            x = x[:, :, : self.covered, : self.covered]
-        # [B, C, g, p, g, p] → [B, g, g, C, p, p]: each row is one patch in the weight's (C, p, p) order
-        patches = x.reshape(b, c, g, p, g, p).transpose(0, 2, 4, 1, 3, 5).reshape(b * g * g, c * p * p)
+        b, _, h, w = x.shape
+        p, c = self.patch, self.in_chans
+        gh, gw = h // p, w // p  # the spec's grid, or any grid with dynamic_img_size (one graph per shape)
+        if gh * p != h or gw * p != w:  # a size the patch does not divide (SigLIP so400m/14 at 384 px): timm's conv drops the rest
+            x = x[:, :, : gh * p, : gw * p]
+        # [B, C, gh, p, gw, p] → [B, gh, gw, C, p, p]: each row is one patch in the weight's (C, p, p) order
+        patches = x.reshape(b, c, gh, p, gw, p).transpose(0, 2, 4, 1, 3, 5).reshape(b * gh * gw, c * p * p)
         y = self.matmul(patches, self.weight.reshape(self.embed_dim, c * p * p))
         if self.has_bias:
             y = ops.bias_add(y, self.bias)
-        return y.reshape(b, g * g, self.embed_dim)
+        return y.reshape(b, gh * gw, self.embed_dim)
 
 
 class PatchEmbed(nn.Cell):

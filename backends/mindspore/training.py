@@ -6,7 +6,7 @@ global-norm gradient clipping, a graph-compiled (``mindspore.jit``) train step,
 evaluation every epoch, and crash-safe outputs in the output directory:
 
 ``last.safetensors`` / ``best.safetensors``  canonical checkpoints with class names
-``last.optim.safetensors``                   optimizer state, step and a digest of the weights it belongs to
+``last.optim.safetensors``                   the resumable state: weights, optimizer, position (see run_state)
 ``metrics.jsonl``                            one JSON line per epoch
 ``curves.png``                               loss and accuracy (when matplotlib is installed)
 
@@ -17,10 +17,10 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
+import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -31,14 +31,15 @@ import mindspore as ms
 import numpy as np
 from mindspore import amp, nn, ops
 
-from vitzoo.errors import DataError, VitzooError
+from vitzoo.errors import DataError, TrainError, TrainingInterrupted, VitzooError
 from vitzoo.fileio import atomic_path
 from vitzoo.tasks import DEFAULT_TRAIN_MODEL, TrainConfig
 
 from . import data as D
 from .evaluation import class_mapping, compiled_forward, run_eval
+from .run_state import LAST, OPTIM, StopSignals, load_run_state, restore_optimizer, save_run_state
 
-LAST, BEST, OPTIM, METRICS, CURVES = "last.safetensors", "best.safetensors", "last.optim.safetensors", "metrics.jsonl", "curves.png"
+BEST, METRICS, CURVES = "best.safetensors", "metrics.jsonl", "curves.png"
 # Settings that change the result: a resumed run warns when they differ from the saved ones.
 _RUN_KEYS = ("batch_size", "img_size", "lr", "min_lr", "warmup_epochs", "weight_decay", "label_smoothing", "optimizer", "momentum", "clip_grad", "augment", "seed", "epochs")
 
@@ -160,8 +161,16 @@ def build_optimizer(model: Any, cfg: TrainConfig) -> Any:
     return optim.SGD(groups, lr=lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
 
 
-def make_train_step(model: Any, optimizer: Any, cfg: TrainConfig, world_size: int = 1) -> Callable[[ms.Tensor, ms.Tensor], ms.Tensor]:
-    """The compiled step ``(images, labels) -> mean loss``: forward, backward, all-reduce, clip, update."""
+def make_train_step(model: Any, optimizer: Any, cfg: TrainConfig, world_size: int = 1) -> tuple[Callable[..., Any], Any]:
+    """The compiled step and its loss scaler (``None`` without AMP).
+
+    ``step(images, labels, stop) -> (status, grads_ok, loss_ok)``: forward, backward,
+    all-reduce, clip, update. ``status`` is ``[mean loss, stop flags]`` summed over the
+    ranks (the loss divided by their number), so every rank sees the same loss, the same
+    stop request and the same finiteness verdict. A step whose loss or gradients are not
+    finite leaves the weights and optimizer as they were (with AMP an overflow of the
+    scaled gradients is the scaler's business, not a divergence).
+    """
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     reducer = nn.DistributedGradReducer(optimizer.parameters, mean=True, degree=world_size) if world_size > 1 else None
     all_reduce = ops.AllReduce() if world_size > 1 else None
@@ -177,50 +186,42 @@ def make_train_step(model: Any, optimizer: Any, cfg: TrainConfig, world_size: in
     grad_fn = ms.value_and_grad(forward, None, optimizer.parameters)
 
     @ms.jit
-    def step(x: ms.Tensor, y: ms.Tensor) -> ms.Tensor:
+    def step(x: ms.Tensor, y: ms.Tensor, stop: ms.Tensor) -> Any:
         loss, grads = grad_fn(x, y)
         if reducer is not None:
             grads = reducer(grads)
         if scaler is not None:
             loss, grads = scaler.unscale(loss), scaler.unscale(grads)
-            finite = amp.all_finite(grads)
-            scaler.adjust(finite)
-            if finite:
-                if cfg.clip_grad:
-                    grads = ops.clip_by_global_norm(grads, cfg.clip_grad)
-                optimizer(grads)
-        else:
+        status = ops.stack([loss, stop])
+        if all_reduce is not None:
+            status = all_reduce(status) / world_size
+        grads_ok = amp.all_finite(grads)
+        loss_ok = ops.isfinite(status[0])
+        if scaler is not None:
+            scaler.adjust(grads_ok)
+        if ops.logical_and(grads_ok, loss_ok):
             if cfg.clip_grad:
                 grads = ops.clip_by_global_norm(grads, cfg.clip_grad)
             optimizer(grads)
-        if all_reduce is not None:
-            loss = all_reduce(loss) / world_size
-        return loss
+        return status, grads_ok, loss_ok
 
-    return step
-
-
-def state_digest(state: dict[str, np.ndarray]) -> str:
-    """sha256 over names and bytes of a state: ties an optimizer file to the weights it belongs to."""
-    digest = hashlib.sha256()
-    for name in sorted(state):
-        digest.update(name.encode())
-        digest.update(np.ascontiguousarray(state[name]).tobytes())
-    return digest.hexdigest()
-
-
-def optimizer_state(optimizer: Any, model: Any) -> dict[str, ms.Parameter]:
-    """The optimizer's own tensors (moments, step count), without the model's parameters."""
-    own = {id(p) for p in model.get_parameters()}
-    return {name: p for name, p in optimizer.parameters_and_names() if id(p) not in own}
+    return step, scaler
 
 
 def run_training(cfg: TrainConfig, *, rank: int = 0, world_size: int = 1) -> TrainResult:
-    """Train as ``cfg`` says; in data-parallel runs every rank calls this and rank 0 writes the outputs."""
+    """Train as ``cfg`` says; in data-parallel runs every rank calls this and rank 0 writes the outputs.
+
+    From the start, SIGTERM/SIGINT only ask the run to stop: it finishes the step under
+    way (or its first one), saves, and raises :class:`~vitzoo.errors.TrainingInterrupted`.
+    """
+    with StopSignals() as stop:
+        return _train(cfg, rank, world_size, stop)
+
+
+def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> TrainResult:
     from tqdm import tqdm
 
     from vitzoo.backends import get_backend
-    from vitzoo.weights import safetensors_io
 
     backend = get_backend("mindspore")
     out = Path(cfg.output)
@@ -229,10 +230,10 @@ def run_training(cfg: TrainConfig, *, rank: int = 0, world_size: int = 1) -> Tra
     if rank == 0:
         check_output(out, cfg.resume)
 
-    start_epoch, saved = 0, None
+    start_epoch, start_step, saved = 0, 0, None
     if cfg.resume:
-        model, optim_state, saved = _load_resume(out, backend, classes)
-        start_epoch = saved["epoch"]
+        model, optim_state, saved = load_run_state(out, backend, classes)
+        start_epoch, start_step = saved["epoch"], saved["step"]
         _warn_changed(saved["config"], cfg, rank)
         augment, preproc = saved["augment"], model.pretrained_cfg["pretrained_cfg"]
     else:
@@ -245,10 +246,10 @@ def run_training(cfg: TrainConfig, *, rank: int = 0, world_size: int = 1) -> Tra
     model.pretrained_cfg = {"class_names": list(classes), "pretrained_cfg": preproc, "source": source}
 
     optimizer = build_optimizer(model, cfg)
-    if saved is not None:
-        _restore_optimizer(optimizer, model, optim_state, out)
     model.set_train(True)
-    step_fn = make_train_step(model, optimizer, cfg, world_size)
+    step_fn, scaler = make_train_step(model, optimizer, cfg, world_size)
+    if saved is not None:
+        restore_optimizer(optimizer, model, scaler, optim_state, out)
     per_rank = cfg.batch_size // world_size
 
     def pipeline(epoch: int) -> D.Pipeline:
@@ -271,55 +272,118 @@ def run_training(cfg: TrainConfig, *, rank: int = 0, world_size: int = 1) -> Tra
         print("note: matplotlib is not installed, so no curves.png is written (pip install 'vitzoo[plot]')", file=sys.stderr)
     if rank == 0:
         print(f"training {model.spec.depth}-block ViT ({_count(model)/1e6:.2f}M params) on {len(train_folder)} images, "
-              f"{len(classes)} classes; augment={augment}, {cfg.optimizer} lr {cfg.base_lr:g}, {world_size} device(s)", file=sys.stderr)
+              f"{len(classes)} classes; augment={augment}, {cfg.optimizer} lr {cfg.base_lr:g}, {world_size} device(s)"
+              + (f"; resuming at epoch {start_epoch + 1} step {start_step + 1}" if cfg.resume else ""), file=sys.stderr)
+
+    def save(epoch: int, done: int, losses: list[float], nonfinite: int) -> None:
+        """Rank 0 writes the resumable state (every rank waits for it, so none exits mid-save)."""
+        if rank == 0:
+            position = {"epoch": epoch, "step": done, "losses": losses, "nonfinite": nonfinite, "nonfinite_total": nonfinite_total,
+                        "augment": augment, "config": cfg.to_dict()}
+            save_run_state(out, model, backend.state_dict(model), optimizer, scaler, position)
+        _barrier(world_size)
 
     skipped: dict[str, None] = {}  # unreadable images seen so far, in order (skip_bad=True)
-    for epoch in range(start_epoch, min(cfg.epochs, cfg.stop_epoch or cfg.epochs)):
+    nonfinite_total = saved.get("nonfinite_total", 0) if saved else 0
+    end_epoch = min(cfg.epochs, cfg.stop_epoch or cfg.epochs)
+    for epoch in range(start_epoch, end_epoch):
+        resume_at = start_step if epoch == start_epoch else 0
+        losses: list[float] = list(saved["losses"]) if resume_at and saved else []
+        nonfinite = int(saved.get("nonfinite", 0)) if resume_at and saved else 0
         data = pipeline(epoch)
-        losses: list[float] = []
         model.set_train(True)
         tic = time.perf_counter()
-        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", disable=not cfg.progress or rank != 0, leave=False)
-        for images, labels in data:
-            step = epoch * steps_per_epoch + len(losses)
+        bar = tqdm(total=steps_per_epoch, initial=resume_at, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", disable=not cfg.progress or rank != 0, leave=False)
+        stopping = False
+        for index, (images, labels) in enumerate(data):
+            if index < resume_at:
+                continue  # replayed, not trained: the random augmentation of the later batches stays the uninterrupted one
+            step = epoch * steps_per_epoch + index
             lr = lr_at(step, total, warmup, cfg.base_lr, cfg.min_lr)
             for p in optimizer.lrs:
                 ops.assign(p, ms.Tensor(lr, ms.float32))  # a Parameter the compiled step reads
-            losses.append(float(step_fn(ms.Tensor(images), ms.Tensor(labels.astype(np.int32))).asnumpy()))
+            stop.rearm()
+            flag = ms.Tensor(1.0 if stop.signum else 0.0, ms.float32)
+            status, grads_ok, loss_ok = step_fn(ms.Tensor(images), ms.Tensor(labels.astype(np.int32)), flag)
+            loss, stop_votes = (float(v) for v in status.asnumpy())
+            stop.rearm()
+            if bool(loss_ok.asnumpy()) and (scaler is not None or bool(grads_ok.asnumpy())):
+                losses.append(loss)
+            else:
+                nonfinite += 1
+                nonfinite_total += 1
+                _diverged(cfg, epoch, index, steps_per_epoch, loss, bool(grads_ok.asnumpy()), nonfinite_total, lr, out, rank)
+            done = index + 1
             bar.update(1)
-            bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{lr:.2e}")
+            bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
+            stopping = stop_votes > 0
+            if done < steps_per_epoch and (stopping or (cfg.save_every_steps and (step + 1) % cfg.save_every_steps == 0)):
+                save(epoch, done, losses, nonfinite)
+                if stopping:
+                    bar.close()
+                    raise _interrupted(stop, epoch, done, steps_per_epoch, out)
         bar.close()
         seconds = time.perf_counter() - tic
         _note_skipped(skipped, data.source.skipped, rank)
-        row: dict[str, Any] = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "lr": lr, "img_per_s": len(losses) * cfg.batch_size / seconds}
+        row: dict[str, Any] = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"), "lr": lr,
+                               "img_per_s": (steps_per_epoch - resume_at) * cfg.batch_size / seconds, "nonfinite_steps": nonfinite}
         if world_size > 1:
             row["replica_max_diff"] = _replica_diff(model, world_size)
-        if rank != 0:
-            continue
-        model.set_train(False)
-        val = run_eval(evaluate, D.eval_dataset(val_folder, eval_tf, per_rank, skip_bad=cfg.skip_bad, workers=cfg.workers), mapping, progress=cfg.progress, desc="val")
-        _note_skipped(skipped, val["skipped"], rank)
-        row.update(val_top1=val["top1"], val_top5=val["top5"], time_s=seconds)
-        history.append(row)
-        state = backend.state_dict(model)
-        is_best = best is None or row["val_top1"] > best["val_top1"]
-        _save_checkpoint(model, state, out / LAST)
-        if is_best:
-            best = row
-            _save_checkpoint(model, state, out / BEST)
-        meta = {"epoch": epoch + 1, "augment": augment, "weights_digest": state_digest(state), "config": cfg.to_dict()}
-        safetensors_io.save(out / OPTIM, {k: p.asnumpy() for k, p in optimizer_state(optimizer, model).items()}, {"vitzoo_train": json.dumps(meta)})
-        _write_metrics(out / METRICS, history)
-        _plot(out / CURVES, history)
-        tqdm.write(
-            f"epoch {epoch + 1}/{cfg.epochs}  loss {row['loss']:.4f}  lr {lr:.2e}  val top-1 {row['val_top1']:.2f}  "
-            f"top-5 {row['val_top5']:.2f}  {row['img_per_s']:.0f} img/s" + ("  (best)" if is_best else ""),
-            file=sys.stderr,
-        )
+        if rank == 0:
+            model.set_train(False)
+            val = run_eval(evaluate, D.eval_dataset(val_folder, eval_tf, per_rank, skip_bad=cfg.skip_bad, workers=cfg.workers), mapping, progress=cfg.progress, desc="val")
+            _note_skipped(skipped, val["skipped"], rank)
+            row.update(val_top1=val["top1"], val_top5=val["top5"], time_s=seconds)
+            history.append(row)
+        save(epoch + 1, 0, [], 0)
+        if rank == 0:
+            is_best = best is None or row["val_top1"] > best["val_top1"]
+            if is_best:
+                best = row
+                _save_checkpoint(model, backend.state_dict(model), out / BEST)
+            _write_metrics(out / METRICS, history)
+            _plot(out / CURVES, history)
+            tqdm.write(
+                f"epoch {epoch + 1}/{cfg.epochs}  loss {row['loss']:.4f}  lr {lr:.2e}  val top-1 {row['val_top1']:.2f}  "
+                f"top-5 {row['val_top5']:.2f}  {row['img_per_s']:.0f} img/s" + ("  (best)" if is_best else "")
+                + (f"  ({nonfinite} non-finite steps skipped)" if nonfinite else ""),
+                file=sys.stderr,
+            )
+        if stopping and epoch + 1 < end_epoch:
+            raise _interrupted(stop, epoch + 1, 0, steps_per_epoch, out)
     model.set_train(False)
     if best is None:
         best = max(history, key=lambda m: m["val_top1"]) if history else {"val_top1": float("nan"), "epoch": 0}
     return TrainResult(output=str(out), best_top1=float(best["val_top1"]), best_epoch=int(best["epoch"]), history=history, skipped=list(skipped), rank=rank)
+
+
+def _diverged(cfg: TrainConfig, epoch: int, index: int, steps: int, loss: float, grads_ok: bool, count: int, lr: float, out: Path, rank: int) -> None:
+    """A step whose loss or gradients were not finite (and was not applied): tolerate it, or stop the run."""
+    what = f"loss {loss}" if not math.isfinite(loss) else "non-finite gradients"
+    where = f"epoch {epoch + 1}, step {index + 1} of {steps}"
+    if count > cfg.skip_nonfinite:
+        clip = f"--clip-grad {cfg.clip_grad:g} lower" if cfg.clip_grad else "--clip-grad 1.0"
+        allowed = f" ({cfg.skip_nonfinite} allowed by --skip-nonfinite)" if cfg.skip_nonfinite else ""
+        raise TrainError(
+            f"Training diverged at {where}: {what}{allowed}; the last good checkpoint in {str(out)!r} is unchanged. "
+            f"Try a lower --lr (this step used {lr:.3g}), {clip}, or --skip-nonfinite K to pass over a few such steps."
+        )
+    if rank == 0:
+        print(f"warning: skipped {where}: {what} ({count} of {cfg.skip_nonfinite} allowed by --skip-nonfinite)", file=sys.stderr)
+
+
+def _interrupted(stop: StopSignals, epoch: int, done: int, steps: int, out: Path) -> TrainingInterrupted:
+    name = stop.name if stop.signum else "SIGTERM"  # a rank that did not get the signal stops with the rank that did
+    where = f"after epoch {epoch}" if done == 0 else f"at epoch {epoch + 1}, step {done} of {steps}"
+    return TrainingInterrupted(
+        f"stopped by {name} {where}; the run is saved in {str(out)!r}, continue it with --resume",
+        signum=stop.signum or signal.SIGTERM, output=str(out),
+    )
+
+
+def _barrier(world_size: int) -> None:
+    if world_size > 1:
+        ops.AllReduce()(ms.Tensor(np.ones(1, np.float32))).asnumpy()
 
 
 def _note_skipped(seen: dict[str, None], paths: list[str], rank: int) -> None:
@@ -340,34 +404,6 @@ def _save_checkpoint(model: Any, state: dict[str, np.ndarray], path: Path) -> No
     from vitzoo.weights import Checkpoint, save_file
 
     save_file(Checkpoint(state=state, spec=model.spec, meta=dict(model.pretrained_cfg)), path)
-
-
-def _load_resume(out: Path, backend: Any, classes: list[str]) -> tuple[Any, dict[str, np.ndarray], dict[str, Any]]:
-    """The model of ``last.safetensors`` and the optimizer state saved with it (checked to belong together)."""
-    from vitzoo.weights import load_file, safetensors_io
-
-    check_output(out, True)
-    ckpt = load_file(out / LAST)
-    tensors, metadata = safetensors_io.load(out / OPTIM)
-    try:
-        saved = json.loads(metadata["vitzoo_train"])
-    except (KeyError, ValueError):
-        raise VitzooError(f"{str(out / OPTIM)!r} is not a vitzoo optimizer-state file; start a new run.") from None
-    if saved.get("weights_digest") != state_digest(ckpt.state):
-        raise VitzooError(f"{str(out / LAST)!r} and {str(out / OPTIM)!r} are from different epochs (a save was interrupted); start a new run.")
-    if list(ckpt.class_names or []) != list(classes):
-        raise DataError(f"The class folders of the data differ from those of the run in {str(out)!r}; resume with the same data.")
-    model = backend.build(ckpt.spec, ckpt.state)
-    model.pretrained_cfg = dict(ckpt.meta)
-    return model, tensors, saved
-
-
-def _restore_optimizer(optimizer: Any, model: Any, tensors: dict[str, np.ndarray], out: Path) -> None:
-    own = optimizer_state(optimizer, model)
-    if set(own) != set(tensors):
-        raise VitzooError(f"The optimizer state in {str(out / OPTIM)!r} does not fit this optimizer; resume with the same --optimizer.")
-    for name, param in own.items():
-        ops.assign(param, ms.Tensor(tensors[name]).astype(param.dtype))
 
 
 def _warn_changed(saved: dict[str, Any], cfg: TrainConfig, rank: int) -> None:

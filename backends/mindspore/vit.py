@@ -16,16 +16,18 @@ Example:
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence, Union
 
 import mindspore as ms
 import numpy as np
 from mindspore import Tensor, nn, ops
 
 from vitzoo.canonical import check_state, is_classifier
+from vitzoo.features import check_input
 from vitzoo.init import init_state
 from vitzoo.spec import ViTSpec
 
+from . import features
 from .heads import AttentionPool, DistilledClassifier, LinearClassifier, NoClassifier, borrow, make_pool
 from .layers import Block, LayerNorm, Linear, PatchEmbed, PreLogits, to_parameter
 
@@ -63,6 +65,10 @@ class VisionTransformer(nn.Cell):
         self.prefix_names = tuple(n for n in ("cls_token", "dist_token", "reg_token") if n in state)
         self.pos_embed = to_parameter(state["pos_embed"])
         self.pos_embed_prefix = spec.pos_embed_prefix
+        self.patch_size = spec.patch_size
+        self.grid_size = spec.grid_size
+        self.dynamic_img_size = spec.dynamic_img_size
+        self.dynamic_img_pad = spec.dynamic_img_size and spec.dynamic_img_pad
         self.num_prefix_tokens = spec.num_prefix_tokens
         self.embed_dim = spec.embed_dim
         self.has_norm_pre = spec.pre_norm
@@ -92,6 +98,8 @@ class VisionTransformer(nn.Cell):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # Only Python-level calls land here; a graph that contains this cell parses
         # ``construct`` itself, so training steps compiled around the model still work.
+        if args and isinstance(args[0], Tensor):
+            check_input(self.spec, args[0].shape)  # a size the model cannot take: one clear error
         if self.use_jit and ms.get_context("mode") == ms.PYNATIVE_MODE:
             return self._run_graph("construct", *args, **kwargs)
         return super().__call__(*args, **kwargs)
@@ -102,6 +110,7 @@ class VisionTransformer(nn.Cell):
 
     def forward_features(self, x: Tensor) -> Tensor:
         """Tokens ``[B, prefix + patches, D]`` after the final norm (before it, with ``fc_norm``)."""
+        check_input(self.spec, x.shape)
         if self.use_jit:
             return self._run_graph("_features", x)
         return self._features(x)
@@ -112,26 +121,89 @@ class VisionTransformer(nn.Cell):
             return self._run_graph("_head", x, pre_logits)
         return self._head(x, pre_logits)
 
+    def forward_intermediates(
+        self,
+        x: Tensor,
+        indices: Union[int, Sequence[int], None] = None,
+        return_prefix_tokens: bool = False,
+        norm: bool = False,
+        stop_early: bool = False,
+        output_fmt: str = "NCHW",
+        intermediates_only: bool = False,
+        output_dict: bool = False,
+    ) -> Any:
+        """Per-block features, with timm's arguments and results (``timm`` ``forward_intermediates``).
+
+        Args:
+            indices: ``None`` all blocks, an int ``n`` the last ``n``, a list those block indices (negative from the end).
+            return_prefix_tokens: each intermediate becomes ``(spatial, prefix)``; prefix = class/register tokens.
+            norm: pass each intermediate through the final norm.
+            stop_early: stop after the last block asked for (the final features then come from it).
+            output_fmt: ``"NCHW"`` feature maps ``[B, D, H/p, W/p]`` or ``"NLC"`` tokens ``[B, patches, D]``.
+            intermediates_only: return only the list of intermediates.
+            output_dict: a dict with ``image_intermediates`` (``_prefix``) and ``image_features``.
+
+        Returns ``(final_tokens, intermediates)`` by default, final tokens as :meth:`forward_features`.
+
+        Example:
+            >>> spec = ViTSpec(img_size=32, patch_size=8, embed_dim=32, depth=3, num_heads=2, mlp_dim=64)
+            >>> model = VisionTransformer(spec, init_state(spec))
+            >>> final, maps = model.forward_intermediates(ms.Tensor(np.zeros((1, 3, 32, 32), np.float32)), indices=2)
+            >>> tuple(final.shape), [tuple(m.shape) for m in maps]
+            ((1, 17, 32), [(1, 32, 4, 4), (1, 32, 4, 4)])
+        """
+        return features.forward_intermediates(
+            self, x, indices, return_prefix_tokens, norm, stop_early, output_fmt, intermediates_only, output_dict
+        )
+
+    def _intermediates(self, x: Tensor, take: tuple, norm: bool, last: int, nchw: bool) -> tuple:
+        return features.intermediates(self, x, take, norm, last, nchw)
+
+    def _embed(self, x: Tensor, pool: Any, take: tuple, normalize: bool, head_output: bool, layer_pool: str) -> tuple:
+        return features.embed_graph(self, x, pool, take, normalize, head_output, layer_pool)  # vitzoo.embed's graph
+
     def _features(self, x: Tensor) -> Tensor:
-        x = self.patch_embed(x)
-        x = self._add_tokens(x)
-        if self.has_norm_pre:
-            x = self.norm_pre(x)
+        x = self._embed_tokens(x)
         for block in self.blocks:
             x = block(x)
+        return self._final_norm(x)
+
+    def _final_norm(self, x: Tensor) -> Tensor:
         if self.use_fc_norm:
             return x  # timm: the norm moves after pooling
         return self.norm(x)
 
-    def _add_tokens(self, x: Tensor) -> Tensor:
+    def _patch_grid(self, height: int, width: int) -> tuple:
+        """Patch rows and columns of an input (static shapes: plain ints in a graph too)."""
+        p = self.patch_size
+        if self.dynamic_img_pad:
+            return (height + p - 1) // p, (width + p - 1) // p
+        return height // p, width // p
+
+    def _embed_tokens(self, x: Tensor) -> Tensor:
+        """Image → tokens entering the first block: patches, class/register tokens, positions, ``norm_pre``."""
+        rows, cols = self._patch_grid(x.shape[2], x.shape[3])
+        if self.dynamic_img_pad:
+            x = features.pad_to_patches(x, self.patch_size)
+        x = self.patch_embed(x)
+        x = self._add_tokens(x, rows, cols)
+        if self.has_norm_pre:
+            x = self.norm_pre(x)
+        return x
+
+    def _add_tokens(self, x: Tensor, rows: int, cols: int) -> Tensor:
         """Prepend the prefix tokens and add the position embedding (timm's order: cls, dist or reg, patches)."""
         b = x.shape[0]
+        pos_embed = self.pos_embed
+        if self.dynamic_img_size:  # resampled to this input's grid (unchanged at the native size)
+            n = self.num_prefix_tokens if self.pos_embed_prefix else 0
+            pos_embed = features.resampled_pos_embed(pos_embed, self.grid_size, rows, cols, n)
         if not self.pos_embed_prefix:
-            x = x + self.pos_embed
+            x = x + pos_embed
         if self.num_prefix_tokens:
             x = ops.cat((ops.broadcast_to(self._prefix_tokens(), (b, self.num_prefix_tokens, self.embed_dim)), x), 1)
         if self.pos_embed_prefix:
-            x = x + self.pos_embed
+            x = x + pos_embed
         return x
 
     def _prefix_tokens(self) -> Tensor:
@@ -187,20 +259,52 @@ class VisionTransformer(nn.Cell):
     def _run_graph(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """Run ``method`` as a compiled graph, recompiling if parameters were replaced.
 
-        A MindSpore 2.10 graph compiled in PyNative keeps the parameter buffers it was
-        compiled with: ``Parameter.set_data`` / ``load_param_into_net`` afterwards would
-        go unseen (in-place updates such as optimizer steps are seen). A new buffer
-        shows as a new ``data_ptr`` (~50 µs to check for ViT-B), and then the graphs are
-        rebuilt. MindSpore caches graphs per (code, cell creation time, cell id, input
-        shapes), so a fresh creation time is what makes it compile anew.
+        A graph compiled in PyNative keeps the parameter buffers it was compiled
+        with: ``Parameter.set_data`` / ``load_param_into_net`` afterwards would go
+        unseen (in-place updates such as optimizer steps are seen). A new buffer shows
+        as a new address (:func:`_buffer_address`, ~50 µs to check for ViT-B), and then
+        the graphs are rebuilt. MindSpore caches graphs per (code, cell creation time,
+        cell id, input shapes), so a fresh creation time is what makes it compile anew.
+
+        A buffer with no memory yet (address ``None``: MindSpore 2.7 allocates it on
+        the first graph run) is one no graph holds, so its first address is no change.
         """
-        weights = tuple((id(p), p.data_ptr()) for p in self.get_parameters())
-        if weights != self._graph_weights:
+        weights = self._weight_addresses()
+        if not _same_buffers(self._graph_weights, weights):
             if self._graph_weights:
                 object.__setattr__(self, "_create_time", time.time_ns())
             self._graphs = {}
-            self._graph_weights = weights
+        self._graph_weights = weights
         graph = self._graphs.get(method)
         if graph is None:
             graph = self._graphs[method] = ms.jit(getattr(self, method))
+            out = graph(*args, **kwargs)
+            self._graph_weights = self._weight_addresses()  # what this first run allocated
+            return out
         return graph(*args, **kwargs)
+
+    def _weight_addresses(self) -> tuple:
+        return tuple((id(p), _buffer_address(p)) for p in self.get_parameters())
+
+
+def _same_buffers(before: tuple, now: tuple) -> bool:
+    """True when every parameter still has the buffer it had (``None`` before: not allocated yet)."""
+    if len(before) != len(now):
+        return False
+    return all(a[0] == b[0] and (a[1] is None or a[1] == b[1]) for a, b in zip(before, now))
+
+
+# MindSpore 2.7's ``data_ptr`` logs an ERROR line for a tensor with no memory yet,
+# so there the storage is asked first (it raises, quietly, with "no device").
+_QUIET_DATA_PTR = tuple(int(part) for part in ms.__version__.split(".")[:2]) >= (2, 8)
+
+
+def _buffer_address(param: ms.Parameter) -> Any:
+    """The address of ``param``'s memory, or ``None`` when it has none yet."""
+    if not _QUIET_DATA_PTR:
+        try:
+            param.untyped_storage()
+        except RuntimeError as exc:
+            if "no device" in str(exc):
+                return None
+    return param.data_ptr() or None

@@ -13,10 +13,11 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from vitzoo import features
 from vitzoo.canonical import check_state, is_classifier
 from vitzoo.init import init_state
 from vitzoo.spec import ViTSpec
@@ -43,27 +44,77 @@ class NumpyViT:
 
     def forward_features(self, x: np.ndarray) -> np.ndarray:
         """Tokens ``[B, prefix + patches, D]`` after the final norm."""
+        x = self._embed_tokens(x)
+        for i in range(self.spec.depth):
+            x = self._block(x, f"blocks.{i}.")
+        return self._final_norm(x)
+
+    def forward_intermediates(
+        self,
+        x: np.ndarray,
+        indices: Union[int, Sequence[int], None] = None,
+        return_prefix_tokens: bool = False,
+        norm: bool = False,
+        stop_early: bool = False,
+        output_fmt: str = "NCHW",
+        intermediates_only: bool = False,
+        output_dict: bool = False,
+    ) -> Any:
+        """Per-block features with timm's arguments and results (see the MindSpore model's method)."""
+        s = self.spec
+        nchw = features.check_output_fmt(output_fmt)
+        take, max_index = features.take_indices(s.depth, indices)
+        x = np.asarray(x, dtype=np.float32)
+        rows, cols = features.check_input(s, x.shape)
+        x = self._embed_tokens(x)
+        n = s.num_prefix_tokens
+        spatial, prefix = [], []
+        for i in range(max_index + 1 if stop_early else s.depth):
+            x = self._block(x, f"blocks.{i}.")
+            if i in take:
+                y = self._final_norm(x) if norm else x
+                prefix.append(y[:, :n])
+                y = y[:, n:]
+                spatial.append(y.reshape(len(y), rows, cols, -1).transpose(0, 3, 1, 2) if nchw else y)
+        final = self._final_norm(x)
+        if output_dict:
+            out: dict[str, Any] = {"image_intermediates": spatial}
+            if return_prefix_tokens and n:
+                out["image_intermediates_prefix"] = prefix
+            if not intermediates_only:
+                out["image_features"] = final
+            return out
+        if return_prefix_tokens and n:
+            spatial = list(zip(spatial, prefix))  # type: ignore[arg-type]
+        return spatial if intermediates_only else (final, spatial)
+
+    def _final_norm(self, x: np.ndarray) -> np.ndarray:
+        return x if self.spec.fc_norm else self._norm(x, "norm")
+
+    def _embed_tokens(self, x: np.ndarray) -> np.ndarray:
         s, w = self.spec, self.state
         x = np.asarray(x, dtype=np.float32)
+        rows, cols = features.check_input(s, x.shape)
+        p = s.patch_size
         b, c, h, wd = x.shape
-        if (c, h, wd) != (s.in_chans, s.img_size, s.img_size):
-            raise ValueError(f"expected input [B, {s.in_chans}, {s.img_size}, {s.img_size}], got {list(x.shape)}")
-        g, p = s.grid_size, s.patch_size
-        x = x[:, :, : g * p, : g * p]  # timm's strided conv leaves out what the patches do not cover
-        patches = x.reshape(b, c, g, p, g, p).transpose(0, 2, 4, 1, 3, 5).reshape(b, g * g, c * p * p)
+        if rows * p > h or cols * p > wd:  # dynamic_img_pad: zeros at the bottom and right
+            x = np.pad(x, ((0, 0), (0, 0), (0, rows * p - h), (0, cols * p - wd)))
+        x = x[:, :, : rows * p, : cols * p]  # a fixed size the patch does not divide: timm's strided conv leaves the rest out
+        patches = x.reshape(b, c, rows, p, cols, p).transpose(0, 2, 4, 1, 3, 5).reshape(b, rows * cols, c * p * p)
         x = patches @ w["patch_embed.proj.weight"].reshape(s.embed_dim, -1).T
         if s.patch_bias:
             x = x + w["patch_embed.proj.bias"]
         prefix = [np.broadcast_to(w[n], (b, w[n].shape[1], s.embed_dim)) for n in ("cls_token", "dist_token", "reg_token") if n in w]
+        pos = w["pos_embed"]
+        if s.dynamic_img_size:
+            pos = features.resample_pos_embed_numpy(pos, s.grid_size, rows, cols, s.num_prefix_tokens if s.pos_embed_prefix else 0)
         if s.pos_embed_prefix:
-            x = np.concatenate([*prefix, x], axis=1) + w["pos_embed"]
+            x = np.concatenate([*prefix, x], axis=1) + pos
         else:
-            x = np.concatenate([*prefix, x + w["pos_embed"]], axis=1)
+            x = np.concatenate([*prefix, x + pos], axis=1)
         if s.pre_norm:
             x = self._norm(x, "norm_pre")
-        for i in range(s.depth):
-            x = self._block(x, f"blocks.{i}.")
-        return x if s.fc_norm else self._norm(x, "norm")
+        return x
 
     def forward_head(self, x: np.ndarray, pre_logits: bool = False) -> np.ndarray:
         """Pool the tokens, then classify (or return the pooled features)."""

@@ -31,14 +31,14 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
-        description="Convert a ViT checkpoint between timm, Hugging Face, MindSpore, MindCV, JAX and vitzoo formats.",
+        description="Convert a ViT checkpoint between timm, Hugging Face, open_clip, DINOv2, MindSpore, MindCV, JAX and vitzoo formats.",
     )
     parser.add_argument("src", metavar="SRC", help="checkpoint file, or a Hugging Face model directory")
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output file (a directory for --to hf)")
     parser.add_argument("--from", dest="from_format", default="auto", metavar="FMT",
-                        help="source format: auto (detect by content), timm, hf, mindspore, mindcv, jax, vitzoo")
+                        help="source format: auto (detect by content), timm, hf, open_clip, dinov2, mindspore, mindcv, jax, vitzoo")
     parser.add_argument("--to", dest="to_format", default="vitzoo", metavar="FMT",
-                        help="output format: vitzoo (canonical safetensors, default), timm, hf, mindspore, jax, ...")
+                        help="output format: vitzoo (canonical safetensors, default), timm, hf, open_clip, dinov2, mindspore, jax, ...")
     parser.add_argument("--variant", metavar="NAME", help="variant for what the weights cannot show, e.g. vit_b_16")
     parser.add_argument("--force", action="store_true", help="replace OUT if it exists")
     return parser

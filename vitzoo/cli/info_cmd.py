@@ -94,7 +94,7 @@ def _format(info: dict[str, Any]) -> str:
         ("source", f"{w['source']} ({', '.join(w['files']) + '; ' if w['source'].startswith('hf-hub:') else ''}{w['format']} format)"),
         ("license", w["license"]),
         ("top-1", top1),
-        ("labels", f"{w['label_set']} ({w['num_classes']} classes)" if w["num_classes"] else "none (no classifier)"),
+        ("labels", _labels_line(w["label_set"], w["num_classes"])),
         ("preprocess", f"{mode} ({pre['interpolation']}), centre crop {pre['input_size'][-1]}, mean {pre['mean']}, std {pre['std']}"),
         ("sha256", w["sha256"] or "not published"),
         ("cached", w["cached"] or "no (`vitzoo download " + w["name"] + "` fetches it)"),
@@ -110,3 +110,12 @@ def _numel(shape: tuple[int, ...]) -> int:
     for d in shape:
         n *= d
     return n
+
+
+def _labels_line(label_set: str, num_classes: int) -> str:
+    from vitzoo.labels import NO_LABELS, class_names_for
+
+    if label_set == NO_LABELS:
+        return f"none (the {num_classes}-wide head is an embedding projection, not classes)" if num_classes else "none (no classifier)"
+    shipped = "" if class_names_for(label_set, num_classes) else "; class names not shipped, predictions show indices"
+    return f"{label_set} ({num_classes} classes{shipped})"

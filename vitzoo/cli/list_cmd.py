@@ -1,8 +1,14 @@
-"""``vitzoo list [PATTERN] [--pretrained]``."""
+"""``vitzoo list [PATTERN] [--pretrained]``.
+
+The names go to stdout, one per line (so they pipe into other commands); the
+count line goes to stderr, e.g. ``114 weight sets for 60 variants (timm 93, hf 11, ...)``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import collections
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -13,13 +19,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.pretrained:
-        from vitzoo.pretrained import list_pretrained
+        from vitzoo.pretrained import get_weight_set, list_pretrained
 
         names = list_pretrained(args.pattern)
+        sets = [get_weight_set(n) for n in names]
+        formats = collections.Counter(ws.source_format for ws in sets)
+        breakdown = ", ".join(f"{fmt} {count}" for fmt, count in formats.most_common())
+        variants = len({ws.variant for ws in sets})
+        count = f"{len(names)} weight sets for {variants} variants" + (f" ({breakdown})" if breakdown else "")
     else:
         from vitzoo.variants import list_models
 
         names = list_models(args.pattern, include_aliases=not args.no_aliases)
+        count = f"{len(names)} {'names' if not args.no_aliases else 'variants'}"
     for name in names:
         print(name)
+    print(count, file=sys.stderr)
     return 0

@@ -17,6 +17,9 @@ COMMANDS = {
     "predict": ("predict_cmd", "classify images and print the top-K classes"),
     "eval": ("eval_cmd", "evaluate top-1/top-5 accuracy on an ImageFolder directory"),
     "train": ("train_cmd", "train or fine-tune on DATA_DIR/train and DATA_DIR/val"),
+    "embed": ("embed_cmd", "write image embeddings (and per-block features) to a safetensors file"),
+    "export": ("export_cmd", "write a model as MindIR or ONNX for deployment"),
+    "cache": ("cache_cmd", "list, verify or clear the cached weight sets ($VITZOO_CACHE)"),
 }
 
 
@@ -34,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # e.g. to print the command that resumes a run
     module = importlib.import_module(f"vitzoo.cli.{COMMANDS[args.command][0]}")
     try:
         return int(module.run(args) or 0)

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 
+from vitzoo.errors import TrainingInterrupted
 from vitzoo.tasks import OPTIMIZERS, TrainConfig
 
 _AUGMENT = ("auto", "light", "rrc", "none")
@@ -43,9 +46,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     opt.add_argument("--seed", type=int, default=d.seed, help="weight init, shuffling and augmentation (default %(default)s)")
     run = parser.add_argument_group("run")
     run.add_argument("--output", "-o", default=d.output, help="directory for checkpoints, metrics.jsonl and curves.png (default %(default)s)")
-    run.add_argument("--resume", action="store_true", help="continue the run in --output from last.safetensors and its optimizer state")
+    run.add_argument("--resume", action="store_true", help="continue the run in --output where it stopped (mid-epoch after SIGTERM/SIGINT or --save-every-steps)")
+    run.add_argument("--save-every-steps", type=int, metavar="N", help="also save the resumable state every N steps (SIGTERM/SIGINT always save it)")
+    run.add_argument("--skip-nonfinite", type=int, default=d.skip_nonfinite, metavar="K",
+                     help="skip up to K steps whose loss or gradients are not finite (counted in metrics.jsonl) before stopping (default %(default)s)")
     run.add_argument("--stop-epoch", type=int, help="stop after this epoch (the schedule still spans --epochs); continue with --resume")
     run.add_argument("--devices", type=int, default=d.devices, help="data-parallel workers, launched with msrun (default %(default)s)")
+    run.add_argument("--nodes", type=int, default=d.nodes, help="machines, each running --devices workers (msrun --worker_num = nodes x devices; default %(default)s)")
+    run.add_argument("--node-rank", type=int, default=d.node_rank, help="this machine's index, 0 .. nodes-1 (node 0 writes the outputs; default %(default)s)")
+    run.add_argument("--master-addr", default=d.master_addr, metavar="HOST", help="address of node 0, reachable from every node (default %(default)s)")
+    run.add_argument("--master-port", type=int, default=d.master_port, help="port of msrun's scheduler on node 0 (default %(default)s)")
+    run.add_argument("--join-timeout", type=int, default=d.join_timeout, metavar="S", help="seconds to wait for every node to join (default %(default)s)")
     run.add_argument("--workers", type=int, default=d.workers, help="data-loading threads (default %(default)s)")
     run.add_argument("--skip-bad", action="store_true", help="pass over unreadable images (each replaced by the next readable one) instead of stopping; they are counted and listed")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -57,7 +68,12 @@ def run(args: argparse.Namespace) -> int:
 
     options = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__ and k != "data_dir"}
     options["progress"] = not args.no_progress
-    result = train(args.data_dir, **options)
+    try:
+        result = train(args.data_dir, **options)
+    except TrainingInterrupted as exc:  # one line: what happened and the exact command that continues the run
+        argv = [a for a in getattr(args, "argv", sys.argv[1:]) if a != "--resume"]
+        print(f"vitzoo train: {exc}: {shlex.join(['vitzoo', *argv, '--resume'])}", file=sys.stderr)
+        return exc.exit_code
     if result.rank != 0:  # another msrun worker: rank 0 reports
         return 0
     print(f"best val top-1 {result.best_top1:.2f}% (epoch {result.best_epoch}); weights: {result.best} and {result.last}")

@@ -1,0 +1,70 @@
+"""``vitzoo embed IMAGE... | DIR --model NAME [--weights FILE] -o OUT.safetensors``: image embeddings to a file.
+
+Rows follow the images' order (directories sorted); the file's metadata names each
+image relative to their common folder, and says which model and preprocessing made them.
+
+Example::
+
+    vitzoo embed photos/ --model dinov2_b_14 -o photos.safetensors --normalize
+    vitzoo embed 'shots/*.png' --weights runs/best.safetensors -o shots.safetensors --pool avg --layers 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def _layers(text: str) -> object:
+    """``4`` = the last 4 blocks; ``0,5,11`` or ``-1`` = those block indices (``--layers=-1,-4`` for several negatives)."""
+    parts = [p for p in text.replace(" ", "").split(",") if p]
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--layers takes an int (the last n blocks) or a comma-separated list of block indices, got {text!r}") from None
+    if len(values) == 1 and "," not in text and values[0] > 0:
+        return values[0]
+    return values
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files, directories (searched recursively) or glob patterns")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--model", help="model name with pretrained weights, e.g. dinov2_b_14")
+    source.add_argument("--weights", metavar="FILE", help="a checkpoint file (any supported format)")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="the .safetensors file to write")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--normalize", action="store_true", help="L2-normalise each embedding (cosine similarity = dot product)")
+    parser.add_argument("--pool", choices=("cls", "avg", "map"), help="pool the final tokens this way instead of the model family's own embedding")
+    parser.add_argument("--layers", type=_layers, metavar="N|I,J,...", help="also write per-block features: the last N blocks, or those block indices")
+    parser.add_argument("--workers", type=int, default=2, help="data-loading threads")
+    parser.add_argument("--skip-bad", action="store_true", help="skip unreadable images (listed in the report) instead of stopping")
+    parser.add_argument("--json", action="store_true", help="print a summary as one JSON object on the last line")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from vitzoo.embedding import embed
+    from vitzoo.errors import VitzooError
+
+    if args.model is None and args.weights is None:
+        raise VitzooError("Name the model: --model NAME (pretrained weights) or --weights FILE.")
+    out = embed(
+        args.images, args.model, weights=args.weights, output=args.output, batch_size=args.batch_size,
+        normalize=args.normalize, pool=args.pool, layers=args.layers, skip_bad=args.skip_bad,
+        progress=not args.no_progress, workers=args.workers,
+    )
+    dim = out["embeddings"].shape[1]
+    print(f"wrote {out['output']}: {out['images']} embeddings of size {dim} ({out['embedding']}), {out['img_per_s']:.1f} img/s")
+    if out["layers"]:
+        print(f"  with per-block features of blocks {', '.join(map(str, sorted(out['layers'])))}")
+    for path in out["skipped"]:
+        print(f"skipped unreadable image: {path}")
+    if out["skipped"]:
+        print(f"skipped {len(out['skipped'])} unreadable images")
+    if args.json:
+        summary = {k: out[k] for k in ("output", "images", "root", "skipped", "img_per_s", "embedding")}
+        summary["dim"] = dim
+        summary["layers"] = sorted(out["layers"])
+        print(json.dumps(summary))
+    return 0
