@@ -46,13 +46,14 @@ def mindspore_step(args: argparse.Namespace, kernels: bool = True) -> Callable[[
         os.environ.pop("VITZOO_KERNELS") if saved is None else os.environ.update(VITZOO_KERNELS=saved)
     model.set_train(True)
     cfg = TrainConfig("", batch_size=args.batch_size, lr=1e-3, weight_decay=0.05)
-    step = make_train_step(model, build_optimizer(model, cfg), cfg)
+    step, _ = make_train_step(model, build_optimizer(model, cfg), cfg)
+    go = ms.Tensor(0.0, ms.float32)  # no stop request
     rng = np.random.default_rng(0)
     x = ms.Tensor(rng.standard_normal((args.batch_size, 3, spec.img_size, spec.img_size), dtype=np.float32))
     y = ms.Tensor(rng.integers(0, spec.num_classes, args.batch_size).astype(np.int32))
 
     def run() -> None:
-        step(x, y).asnumpy()  # asnumpy waits for the step to finish
+        step(x, y, go)[0].asnumpy()  # asnumpy waits for the step to finish
 
     return run
 
@@ -103,13 +104,14 @@ def epoch_rate(args: argparse.Namespace) -> float:
     train, _ = open_folders(args.data)
     model = build_model(cfg, len(train.classes))
     model.set_train(True)
-    step = make_train_step(model, build_optimizer(model, cfg), cfg)
+    step, _ = make_train_step(model, build_optimizer(model, cfg), cfg)
+    go = ms.Tensor(0.0, ms.float32)
     rate = 0.0
     for epoch in range(2):
         pipe = D.train_dataset(train, img_size=args.img_size, mean=[0.5] * 3, std=[0.5] * 3, augment="light", batch_size=args.batch_size, seed=epoch)
         tic, count = time.perf_counter(), 0
         for images, labels in pipe:
-            step(ms.Tensor(images), ms.Tensor(labels)).asnumpy()
+            step(ms.Tensor(images), ms.Tensor(labels), go)[0].asnumpy()
             count += len(labels)
         rate = count / (time.perf_counter() - tic)
     return rate
