@@ -125,7 +125,7 @@ def test_trainer_on_a_full_disk_keeps_the_last_checkpoint(tmp_path: Path) -> Non
         fill(disk, 20_000)  # less than the resumable state needs
         with pytest.raises(WriteError) as err:
             vitzoo.train(data, output=out, resume=True, **opts)
-        assert "run/last.safetensors" in str(err.value)  # the first file of a save and "disk is full" in str(err.value) and "needs" in str(err.value)
+        assert "run/last.safetensors" in str(err.value) and "disk is full" in str(err.value) and "needs" in str(err.value)  # a save writes last.safetensors first
         assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing partial, nothing changed
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
