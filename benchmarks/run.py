@@ -3,7 +3,7 @@
 Rows (fp32, CPU, the same thread count on both sides):
 
 * inference img/s, vitzoo (MindSpore, ``jit=True`` or PyNative) ÷ timm: ViT-B/16 batch 8 and
-  batch 1, ViT-S/16 batch 8, and the NumPy backend for reference. Each model lives in its
+  batch 1, ViT-S/16 batch 8, DINOv2-B/14 (224 px) and CLIP-B/16 batch 8, and the NumPy backend for reference. Each model lives in its
   own worker process (benchmarks/worker.py); the workers are asked in turn, round after
   round (so both see the same machine load; each round starts once other processes leave
   the CPU idle, ``--quiet-below``/``--max-wait``), and the ratio is the median of per-round ratios;
@@ -51,7 +51,7 @@ _WEIGHTS = """
 import sys, torch, timm
 from safetensors.torch import save_file
 torch.manual_seed(0)
-model = timm.create_model(sys.argv[1], pretrained=False)
+model = timm.create_model(sys.argv[1], pretrained=False, img_size=int(sys.argv[3]))
 with torch.no_grad():  # non-trivial norms, so a mismatch would show in the logits
     for name, p in model.named_parameters():
         if p.ndim == 1:
@@ -111,22 +111,23 @@ def wait_quiet(threshold: float, max_wait: float) -> float:
 QUIET = {"threshold": 0.15, "max_wait": 60.0}  # set from the command line; max_wait 0 disables waiting
 
 
-def timm_weights(model: str, folder: Path) -> Path:
-    """Random timm weights for ``model`` (vitzoo short name), written once per run."""
+def timm_weights(model: str, folder: Path, img_size: int = 224) -> Path:
+    """Random timm weights for ``model`` (vitzoo short name) at ``img_size``, written once per run."""
     from worker import TIMM_ARCH
 
-    path = folder / f"{model}.safetensors"
+    path = folder / f"{model}_{img_size}.safetensors"
     if not path.exists():
-        subprocess.run([sys.executable, "-c", _WEIGHTS, TIMM_ARCH[model], str(path)], check=True, env=ENV)
+        subprocess.run([sys.executable, "-c", _WEIGHTS, TIMM_ARCH[model], str(path), str(img_size)], check=True, env=ENV)
     return path
 
 
-def inference(model: str, batch: int, sides: dict[str, list[str]], rounds: int, iters: int, threads: int, folder: Path) -> dict:
+def inference(model: str, batch: int, sides: dict[str, list[str]], rounds: int, iters: int, threads: int, folder: Path,
+              img_size: int = 224) -> dict:
     """Alternate timm and the vitzoo ``sides`` (label → worker flags); img/s and median per-round ratios."""
     import numpy as np
 
-    weights = timm_weights(model, folder)
-    common = ["--model", model, "--weights", str(weights), "--batch", str(batch), "--threads", str(threads)]
+    weights = timm_weights(model, folder, img_size)
+    common = ["--model", model, "--weights", str(weights), "--batch", str(batch), "--threads", str(threads), "--img-size", str(img_size)]
     workers: dict[str, Worker] = {}
     try:
         for label, flags in {"timm": ["--framework", "timm"], **sides}.items():  # built one at a time: clean first-call times
@@ -214,6 +215,8 @@ def table_rows(res: dict) -> list[tuple[str, str, str, str, Optional[bool]]]:
     infer_row("infer_s8", "jit", "ViT-S/16 inference, batch 8, jit=True", 1.1)
     infer_row("infer_b8", "pynative", "ViT-B/16 inference, batch 8, PyNative", 0.9)
     infer_row("infer_b8", "numpy", "ViT-B/16 inference, batch 8, NumPy backend", 0.0)
+    infer_row("infer_dinov2", "jit", "DINOv2-B/14 inference (224 px), batch 8, jit=True", 1.0)
+    infer_row("infer_clip", "jit", "CLIP-B/16 image tower inference, batch 8, jit=True", 1.0)
     if "infer_b1" in res:
         s = res["infer_b1"]["sides"]["jit"]
         rows.append(("first call of a jit model, ViT-B/16 batch 1", "≤ 3 s", f"{s['first_call_s']:.2f} s",
@@ -274,7 +277,8 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--rounds", type=int, help="alternation rounds per inference row (default 7, quick 3)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for both frameworks")
     parser.add_argument("--only", nargs="+",
-                        choices=["infer_b8", "infer_b1", "infer_s8", "create", "convert", "import", "train_s16", "train_digits", "kernels"])
+                        choices=["infer_b8", "infer_b1", "infer_s8", "create", "convert", "import", "train_s16", "train_digits", "kernels",
+                                 "infer_dinov2", "infer_clip"])
     parser.add_argument("--no-numpy", action="store_true", help="skip the NumPy backend side of the ViT-B/16 batch-8 row")
     parser.add_argument("--out", type=Path, default=HERE, help="folder for results.json / results.md")
     parser.add_argument("--quiet-below", type=float, default=0.15,
@@ -283,7 +287,8 @@ def main(argv: Optional[list[str]] = None) -> None:
     args = parser.parse_args(argv)
     rounds = args.rounds or (3 if args.quick else 7)
     QUIET.update(threshold=args.quiet_below, max_wait=args.max_wait)
-    todo = args.only or ["import", "infer_b8", "infer_b1", "infer_s8", "create", "convert", "train_s16", "train_digits", "kernels"]
+    todo = args.only or ["import", "infer_b8", "infer_b1", "infer_s8", "infer_dinov2", "infer_clip", "create", "convert", "train_s16",
+                         "train_digits", "kernels"]
 
     res: dict[str, Any] = {"quick": args.quick, "threads": args.threads, "load_before": os.getloadavg(), "machine": machine(),
                            "quiet_below": args.quiet_below, "max_wait": args.max_wait}
@@ -307,6 +312,10 @@ def main(argv: Optional[list[str]] = None) -> None:
                 res[key] = inference("vit_b_16", 1, {"jit": jit}, rounds, 3, args.threads, folder)
             elif key == "infer_s8":
                 res[key] = inference("vit_s_16", 8, {"jit": jit}, rounds, 2, args.threads, folder)
+            elif key == "infer_dinov2":  # DINOv2 at the 224-px size most feature extraction uses (its weights are for 518)
+                res[key] = inference("dinov2_b_14", 8, {"jit": jit}, rounds, 2, args.threads, folder, img_size=224)
+            elif key == "infer_clip":
+                res[key] = inference("clip_b_16", 8, {"jit": jit}, rounds, 2, args.threads, folder)
             elif key == "create":
                 import create_bench
 

@@ -22,7 +22,7 @@ import time
 
 # Timm names of vitzoo's short names, for the timm side.
 TIMM_ARCH = {"vit_ti_16": "vit_tiny_patch16_224", "vit_s_16": "vit_small_patch16_224", "vit_b_16": "vit_base_patch16_224",
-             "vit_l_16": "vit_large_patch16_224"}
+             "vit_l_16": "vit_large_patch16_224", "dinov2_b_14": "vit_base_patch14_dinov2", "clip_b_16": "vit_base_patch16_clip_224"}
 
 
 def build_vitzoo(args: argparse.Namespace):
@@ -36,7 +36,7 @@ def build_vitzoo(args: argparse.Namespace):
         ms.device_context.cpu.op_tuning.threads_num(args.threads)  # before the first operator
     import vitzoo
 
-    model = vitzoo.create(args.model, pretrained=args.weights, backend=args.backend, jit=args.jit)
+    model = vitzoo.create(args.model, pretrained=args.weights, backend=args.backend, jit=args.jit, img_size=args.img_size)
     if args.backend == "numpy":
         return lambda x: model(x)
     import mindspore as ms
@@ -50,7 +50,7 @@ def build_timm(args: argparse.Namespace):
     import timm
 
     torch.set_num_threads(args.threads)
-    model = timm.create_model(TIMM_ARCH.get(args.model, args.model), pretrained=True,
+    model = timm.create_model(TIMM_ARCH.get(args.model, args.model), pretrained=True, img_size=args.img_size,
                               pretrained_cfg_overlay=dict(file=args.weights)).eval()
 
     def forward(x):
@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("--model", required=True, help="vitzoo short name, e.g. vit_b_16")
     parser.add_argument("--weights", required=True, help="timm-layout safetensors file")
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--img-size", type=int, default=224, help="input size (the weights file is for it)")
     parser.add_argument("--jit", action="store_true")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--logits", help="write the first call's logits here (.npy)")
@@ -77,7 +78,7 @@ def main() -> None:
     t0 = time.perf_counter()
     forward = build_vitzoo(args) if args.framework == "vitzoo" else build_timm(args)
     t1 = time.perf_counter()
-    x = np.random.default_rng(0).standard_normal((args.batch, 3, 224, 224), dtype=np.float32)
+    x = np.random.default_rng(0).standard_normal((args.batch, 3, args.img_size, args.img_size), dtype=np.float32)
     logits = forward(x)
     t2 = time.perf_counter()
     if args.logits:
