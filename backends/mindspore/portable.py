@@ -21,15 +21,14 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import os
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 from mindspore import Tensor, nn, ops
 
 from vitzoo.spec import ViTSpec
 
+from . import kernels
 from .layers import Linear, to_parameter
 
 State = Mapping[str, np.ndarray]
@@ -159,22 +158,8 @@ def portable_copy(model: Any) -> Any:
 
     spec: ViTSpec = model.spec
     state = backend.state_dict(model)
-    with _primitive_ops():
+    with kernels.primitive_ops():  # the fused CPU kernels live in a local .so that no exporter knows
         return _portable_copy(model, spec, state, backend)
-
-
-@contextlib.contextmanager
-def _primitive_ops() -> Iterator[None]:
-    """Build with MindSpore's own operators: the fused CPU kernels (``VITZOO_KERNELS``) live in a local ``.so``."""
-    saved = os.environ.get("VITZOO_KERNELS")
-    os.environ["VITZOO_KERNELS"] = "0"
-    try:
-        yield
-    finally:
-        if saved is None:
-            del os.environ["VITZOO_KERNELS"]
-        else:
-            os.environ["VITZOO_KERNELS"] = saved
 
 
 def _portable_copy(model: Any, spec: ViTSpec, state: dict, backend: Any) -> Any:

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -36,6 +37,7 @@ from vitzoo.fileio import atomic_path
 from vitzoo.tasks import DEFAULT_TRAIN_MODEL, TrainConfig
 
 from . import data as D
+from . import kernels
 from .evaluation import class_mapping, compiled_forward, run_eval
 from .run_state import LAST, OPTIM, StopSignals, load_run_state, restore_optimizer, save_run_state
 
@@ -231,13 +233,14 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
         check_output(out, cfg.resume)
 
     start_epoch, start_step, saved = 0, 0, None
+    # The fused kernels are float32-only: a float16 (AMP) model keeps MindSpore's own operators.
+    with kernels.primitive_ops() if cfg.amp else contextlib.nullcontext():
+        model, optim_state, saved = load_run_state(out, backend, classes) if cfg.resume else (build_model(cfg, len(classes)), None, None)
     if cfg.resume:
-        model, optim_state, saved = load_run_state(out, backend, classes)
         start_epoch, start_step = saved["epoch"], saved["step"]
         _warn_changed(saved["config"], cfg, rank)
         augment, preproc = saved["augment"], model.pretrained_cfg["pretrained_cfg"]
     else:
-        model = build_model(cfg, len(classes))
         augment = D.resolve_augment(cfg.augment, train_folder)
         preproc = preprocessing(model, augment, from_scratch=not cfg.pretrained)
     if model.spec.in_chans != 3:

@@ -19,15 +19,16 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import sys
-from typing import Optional
+from typing import Iterator, Optional
 
 from .build import KernelBuildError, build_library
 from .ops import GELU_FORMS, KernelOps
 
-__all__ = ["GELU_FORMS", "KernelOps", "active", "requested", "reason_off"]
+__all__ = ["GELU_FORMS", "KernelOps", "active", "primitive_ops", "requested", "reason_off"]
 
 _loaded: dict = {}  # "ops" → KernelOps, or "reason" → why the primitive path runs
 
@@ -35,6 +36,26 @@ _loaded: dict = {}  # "ops" → KernelOps, or "reason" → why the primitive pat
 def requested() -> bool:
     """False when ``VITZOO_KERNELS`` is 0/false/off/no."""
     return os.environ.get("VITZOO_KERNELS", "1").strip().lower() not in ("0", "false", "off", "no")
+
+
+@contextlib.contextmanager
+def primitive_ops() -> Iterator[None]:
+    """Models built inside this block use MindSpore's own operators (export copies; float16 training).
+
+    Example:
+        >>> with primitive_ops():
+        ...     active() is None
+        True
+    """
+    saved = os.environ.get("VITZOO_KERNELS")
+    os.environ["VITZOO_KERNELS"] = "0"
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["VITZOO_KERNELS"]
+        else:
+            os.environ["VITZOO_KERNELS"] = saved
 
 
 def active() -> Optional[KernelOps]:

@@ -22,7 +22,7 @@ VZ_KERNEL(vz_bias_add_grad) {
   const float *dy = static_cast<const float *>(params[0]);
   float *dbias = static_cast<float *>(params[1]);
   const int64_t f = vz::last_dim(0, ndims, shapes), rows = vz::numel(0, ndims, shapes) / f;
-  const int threads = omp_get_max_threads();
+  const int threads = omp_get_num_procs();  // a fixed team per machine: partial sums, and so the bits, never depend on the calling thread
   std::vector<float> partial(threads * f, 0.0f);
 #pragma omp parallel num_threads(threads)
   {

@@ -67,7 +67,7 @@ int backward(void **params, int *ndims, int64_t **shapes) {
   float *dbias = static_cast<float *>(params[4]);
   const int64_t f = vz::last_dim(1, ndims, shapes), rows = vz::numel(1, ndims, shapes) / f;
   const int64_t fpad = vz::round_up(f, vz::VL);
-  const int threads = omp_get_max_threads();
+  const int threads = omp_get_num_procs();  // a fixed team per machine: partial sums, and so the bits, never depend on the calling thread
   std::vector<float> partial(threads * fpad, 0.0f);
 #pragma omp parallel num_threads(threads)
   {

@@ -33,7 +33,7 @@ VZ_KERNEL(vz_bias_swiglu_grad) {
   float *dh = static_cast<float *>(params[3]);
   float *dbias = static_cast<float *>(params[4]);
   const int64_t f2 = vz::last_dim(1, ndims, shapes), f = f2 / 2, rows = vz::numel(1, ndims, shapes) / f2;
-  const int threads = omp_get_max_threads();
+  const int threads = omp_get_num_procs();  // a fixed team per machine: partial sums, and so the bits, never depend on the calling thread
   std::vector<float> partial(threads * f2, 0.0f);
 #pragma omp parallel num_threads(threads)
   {

@@ -41,7 +41,7 @@ VZ_KERNEL(vz_layer_norm_grad) {
   float *dw = static_cast<float *>(params[6]);
   float *db = static_cast<float *>(params[7]);
   const int64_t d = vz::last_dim(0, ndims, shapes), rows = vz::numel(0, ndims, shapes) / d;
-  const int threads = omp_get_max_threads();
+  const int threads = omp_get_num_procs();  // a fixed team per machine: partial sums, and so the bits, never depend on the calling thread
   std::vector<float> pw(threads * d, 0.0f), pb(threads * d, 0.0f);
 #pragma omp parallel num_threads(threads)
   {
