@@ -20,7 +20,7 @@ Example:
 from __future__ import annotations
 
 import functools
-from typing import Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
@@ -73,6 +73,22 @@ def check_output_fmt(output_fmt: str) -> bool:
     if output_fmt not in OUTPUT_FORMATS:
         raise FeatureError(f"output_fmt must be 'NCHW' or 'NLC', got {output_fmt!r}.")
     return output_fmt == "NCHW"
+
+
+def pack_intermediates(
+    final: Any, spatial: list, prefix: list, has_prefix: bool, return_prefix_tokens: bool, intermediates_only: bool, output_dict: bool
+) -> Any:
+    """timm's result shapes for ``forward_intermediates``: a list, ``(final, list)`` or a dict (any backend's arrays)."""
+    if output_dict:
+        out: dict = {"image_intermediates": spatial}
+        if return_prefix_tokens and has_prefix:
+            out["image_intermediates_prefix"] = prefix
+        if not intermediates_only:
+            out["image_features"] = final
+        return out
+    if return_prefix_tokens and has_prefix:
+        spatial = list(zip(spatial, prefix))
+    return spatial if intermediates_only else (final, spatial)
 
 
 def grid_for_input(spec: object, height: int, width: int) -> tuple[int, int]:

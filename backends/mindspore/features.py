@@ -20,7 +20,7 @@ from typing import Any, Optional, Union
 
 from mindspore import Tensor, ops
 
-from vitzoo.features import Indices, _matrix, check_input, check_output_fmt, take_indices
+from vitzoo.features import Indices, _matrix, check_input, check_output_fmt, pack_intermediates, take_indices
 
 
 def pad_to_patches(x: Tensor, patch: int) -> Tensor:
@@ -102,20 +102,7 @@ def forward_intermediates(
     last = max_index if stop_early else len(model.blocks) - 1
     args = (x, tuple(take), bool(norm), last, nchw)
     final, spatial, prefix = model._run_graph("_intermediates", *args) if model.use_jit else model._intermediates(*args)
-    spatial, prefix = list(spatial), list(prefix)
-    has_prefix = model.num_prefix_tokens > 0
-    if output_dict:
-        out: dict = {"image_intermediates": spatial}
-        if return_prefix_tokens and has_prefix:
-            out["image_intermediates_prefix"] = prefix
-        if not intermediates_only:
-            out["image_features"] = final
-        return out
-    if return_prefix_tokens and has_prefix:
-        spatial = list(zip(spatial, prefix))
-    if intermediates_only:
-        return spatial
-    return final, spatial
+    return pack_intermediates(final, list(spatial), list(prefix), model.num_prefix_tokens > 0, return_prefix_tokens, intermediates_only, output_dict)
 
 
 # vitzoo.embed's graph ------------------------------------------------------------

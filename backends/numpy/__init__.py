@@ -76,17 +76,7 @@ class NumpyViT:
                 prefix.append(y[:, :n])
                 y = y[:, n:]
                 spatial.append(y.reshape(len(y), rows, cols, -1).transpose(0, 3, 1, 2) if nchw else y)
-        final = self._final_norm(x)
-        if output_dict:
-            out: dict[str, Any] = {"image_intermediates": spatial}
-            if return_prefix_tokens and n:
-                out["image_intermediates_prefix"] = prefix
-            if not intermediates_only:
-                out["image_features"] = final
-            return out
-        if return_prefix_tokens and n:
-            spatial = list(zip(spatial, prefix))  # type: ignore[arg-type]
-        return spatial if intermediates_only else (final, spatial)
+        return features.pack_intermediates(self._final_norm(x), spatial, prefix, n > 0, return_prefix_tokens, intermediates_only, output_dict)
 
     def _final_norm(self, x: np.ndarray) -> np.ndarray:
         return x if self.spec.fc_norm else self._norm(x, "norm")
