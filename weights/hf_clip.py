@@ -85,10 +85,7 @@ def _rename(raw: Mapping[str, np.ndarray], top: Mapping[str, str], source: str, 
             out.put(top[short], name, value)
         elif (m := _LAYER.match(short)) and m.group(2) in _PARTS:
             i, part, kind = m.group(1), _PARTS[m.group(2)], m.group(3)
-            if part in ("q", "k", "v"):
-                out.put_qkv(i, part, kind, name, value)
-            else:
-                out.put(f"blocks.{i}.{part}.{kind}", name, value)
+            out.put_block(i, part, kind, name, value)
         else:
             out.unknown.append(name)
     out.finish(what)

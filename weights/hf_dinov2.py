@@ -67,13 +67,11 @@ def to_canonical(raw: Mapping[str, np.ndarray], cfg: Mapping[str, Any], source: 
         elif m and m.group(3) != "lambda1" and m.group(2) in _PARTS:
             i, part, kind = m.group(1), _PARTS[m.group(2)], m.group(3)
             swiglu = swiglu or m.group(2).startswith(("mlp.weights_", "mlp.gate", "mlp.up", "mlp.down"))
-            if part in ("q", "k", "v"):
-                out.put_qkv(i, part, kind, name, value)
-            elif part in ("gate", "up"):
+            if part in ("gate", "up"):
                 out.claim(f"blocks.{i}.mlp.{part}.{kind}", name)
                 halves.setdefault((i, kind), {})[part] = as_float32(value, name, source)
             else:
-                out.put(f"blocks.{i}.{part}.{kind}", name, value)
+                out.put_block(i, part, kind, name, value)
         else:
             out.unknown.append(name)
     state = out.finish("DINOv2")

@@ -190,6 +190,13 @@ class Renamer:
         self.claim(target, name)
         self.state[target] = as_float32(value, name, self.source)
 
+    def put_block(self, layer: str, part: str, kind: str, name: str, value: Any) -> None:
+        """A block tensor: q/k/v wait to be fused into ``attn.qkv``, the rest lands as ``blocks.{layer}.{part}``."""
+        if part in ("q", "k", "v"):
+            self.put_qkv(layer, part, kind, name, value)
+        else:
+            self.put(f"blocks.{layer}.{part}.{kind}", name, value)
+
     def put_qkv(self, layer: str, which: str, kind: str, name: str, value: Any) -> None:
         self.claim(f"blocks.{layer}.{which}.{kind}", name)
         self.qkv.setdefault((layer, kind), {})[which] = value

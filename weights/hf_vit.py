@@ -87,10 +87,7 @@ def _vit_to_canonical(raw: Mapping[str, np.ndarray], cfg: Mapping[str, Any], sou
             out.put(_VIT_TOP[short], name, value)
         elif (m := _LAYER.match(short)) and m.group(2) in _VIT_PARTS:
             i, part, kind = m.group(1), _VIT_PARTS[m.group(2)], m.group(3)
-            if part in ("q", "k", "v"):
-                out.put_qkv(i, part, kind, name, value)
-            else:
-                out.put(f"blocks.{i}.{part}.{kind}", name, value)
+            out.put_block(i, part, kind, name, value)
         else:
             out.unknown.append(name)
     if distilled and any(k.startswith("classifier.") for k in raw) and not teacher:
@@ -122,7 +119,6 @@ def _vit_from_canonical(ckpt: Checkpoint) -> "tuple[dict[str, np.ndarray], dict[
     prefix = ("deit." if deit else "vit.") if classify else ""
     heads = {"head": "cls_classifier" if deit else "classifier", "head_dist": "distillation_classifier"}
     inverse_top = {v: k for k, v in _VIT_TOP.items()}
-    d = spec.embed_dim
     tensors: dict[str, np.ndarray] = {}
     for name, value in ckpt.state.items():
         module, _, kind = name.rpartition(".")
