@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         damaged = [v for v in verdicts if v.problem is not None]
         for v in verdicts:
             print(f"{v.entry.name}: " + ("ok" if v.problem is None else f"DAMAGED: {v.problem} ({v.entry.path})"))
-        print(f"{len(verdicts) - len(damaged)} of {len(verdicts)} intact" + (f"; remove the damaged ones with `vitzoo cache clear NAME`" if damaged else ""))
+        print(f"{len(verdicts) - len(damaged)} of {len(verdicts)} intact" + ("; remove the damaged ones with `vitzoo cache clear NAME`" if damaged else ""))
         return 1 if damaged else 0
     removed = cache.clear(args.pattern)
     for entry in removed:
