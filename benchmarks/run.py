@@ -16,6 +16,8 @@ Rows (fp32, CPU, the same thread count on both sides):
   the trainer's ``make_train_step``) ÷ timm's usual loop (zero_grad, forward, backward,
   ``AdamW.step``): ViT-S/16 at 224 px batch 16, and the digits demo model (32 px, batch 64);
   both sides alternate round by round in one process (benchmarks/train_bench.py);
+* the README's digits training (``vitzoo train``, 60 epochs; 20 with ``--quick``), wall time of
+  the whole process ÷ the same recipe as a timm/PyTorch script (benchmarks/digits_bench.py);
 * per-kernel milliseconds: each fused kernel (every ISA build the CPU runs) vs MindSpore's
   primitives vs torch, forward and forward+backward (benchmarks/kernels_bench.py).
 
@@ -241,6 +243,11 @@ def table_rows(res: dict) -> list[tuple[str, str, str, str, Optional[bool]]]:
             rows.append((title, "≥ 1.0× timm", f"{t['ratio_mindspore_to_timm']:.2f}×",
                          f"{t['mindspore']:.1f} vs {t['timm']:.1f} img/s (medians); without the kernels "
                          f"{t['ratio_primitives_to_timm']:.2f}×", t["ratio_mindspore_to_timm"] >= 1.0))
+    if "train_digits_run" in res:
+        d = res["train_digits_run"]
+        rows.append((f"digits training of the README ({d['epochs']} epochs), wall time", "≤ 1.2× timm", f"{d['ratio_vitzoo_to_timm']:.2f}×",
+                     f"{d['vitzoo_s']:.1f} vs {d['timm_s']:.1f} s, whole processes; best val top-1 "
+                     f"{d['best_val_top1']['vitzoo']:.1f} vs {d['best_val_top1']['timm']:.1f}%", d["ratio_vitzoo_to_timm"] <= 1.2))
     if "import" in res:
         s = res["import"]["seconds"]
         rows.append(("import vitzoo", "≤ 0.2 s", f"{s:.3f} s", "fresh interpreter, median", s <= 0.2))
@@ -278,7 +285,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for both frameworks")
     parser.add_argument("--only", nargs="+",
                         choices=["infer_b8", "infer_b1", "infer_s8", "create", "convert", "import", "train_s16", "train_digits", "kernels",
-                                 "infer_dinov2", "infer_clip"])
+                                 "infer_dinov2", "infer_clip", "train_digits_run"])
     parser.add_argument("--no-numpy", action="store_true", help="skip the NumPy backend side of the ViT-B/16 batch-8 row")
     parser.add_argument("--out", type=Path, default=HERE, help="folder for results.json / results.md")
     parser.add_argument("--quiet-below", type=float, default=0.15,
@@ -288,7 +295,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     rounds = args.rounds or (3 if args.quick else 7)
     QUIET.update(threshold=args.quiet_below, max_wait=args.max_wait)
     todo = args.only or ["import", "infer_b8", "infer_b1", "infer_s8", "infer_dinov2", "infer_clip", "create", "convert", "train_s16",
-                         "train_digits", "kernels"]
+                         "train_digits", "train_digits_run", "kernels"]
 
     res: dict[str, Any] = {"quick": args.quick, "threads": args.threads, "load_before": os.getloadavg(), "machine": machine(),
                            "quiet_below": args.quiet_below, "max_wait": args.max_wait}
@@ -331,6 +338,8 @@ def main(argv: Optional[list[str]] = None) -> None:
                                       "--num-heads", "6", "--batch-size", "16", "--steps", "2"], rounds)
             elif key == "train_digits":
                 res[key] = train_row(["--batch-size", "64", "--steps", "5"], rounds)
+            elif key == "train_digits_run":
+                res[key] = json_tail([sys.executable, str(HERE / "digits_bench.py"), "--epochs", "20" if args.quick else "60"])
             elif key == "kernels":
                 res[key] = json_tail([sys.executable, str(HERE / "kernels_bench.py"), "--repeat", "5" if args.quick else "11"])
             res[key]["load_after"] = os.getloadavg()[0]  # the 1-minute load as the row ends: how quiet it was

@@ -85,3 +85,55 @@ def test_random_init_model_adopts_fresh_arrays_without_sharing_between_models():
     ms.ops.assign(a.pos_embed, ms.Tensor(np.zeros(tuple(a.pos_embed.shape), np.float32)))
     sb = get_backend("mindspore").state_dict(b)
     assert np.abs(sb["pos_embed"]).max() > 0  # same seed, separate buffers
+
+
+def _generators(dataset):
+    """Every GeneratorDataset node of a mindspore.dataset pipeline."""
+    import mindspore.dataset as ds
+
+    found, todo = [], [dataset]
+    while todo:
+        node = todo.pop()
+        found += [node] if isinstance(node, ds.GeneratorDataset) else []
+        todo += list(node.children)
+    return found
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_data_pipelines_keep_one_generator_worker_and_the_folder_order(tmp_path, workers):
+    """A multi-worker GeneratorDataset polls with 100 ms sleeps; decoding threads live in a map instead."""
+    pytest.importorskip("mindspore")
+    from imagefolders import make_colour_folder
+    from vitzoo.backends.mindspore import data as D
+    from vitzoo.transforms import transforms_for
+
+    folder = D.scan_image_folder(make_colour_folder(tmp_path, {"blue": 5, "red": 6}))
+    tf = transforms_for({"input_size": (3, 32, 32), "crop_pct": 1.0})
+    pipe = D.eval_dataset(folder, tf, batch_size=4, workers=workers)
+    train = D.train_dataset(folder, img_size=32, mean=[0.5] * 3, std=[0.5] * 3, augment="light", batch_size=4, seed=0, workers=workers)
+    assert [g.num_parallel_workers for p in (pipe, train) for g in _generators(p.dataset)] == [1, 1]
+    images, labels = zip(*pipe)
+    assert np.concatenate(labels).tolist() == [label for _, label in folder.samples]
+    from vitzoo.backends.mindspore.data import load_image
+
+    expected = np.stack([tf(load_image(path)) for path, _ in folder.samples])
+    assert np.array_equal(np.concatenate(images), expected)
+
+
+def test_training_redraws_the_curves_at_most_every_plot_interval_and_after_the_last_epoch(tmp_path, monkeypatch):
+    pytest.importorskip("mindspore")
+    import vitzoo
+    from imagefolders import make_train_val
+    from vitzoo.backends.mindspore import training
+
+    drawn = []
+    monkeypatch.setattr(training, "_plot", lambda path, rows: drawn.append(len(rows)))
+    data = make_train_val(tmp_path / "data", train=4, val=2)
+    tiny = dict(img_size=16, patch_size=8, depth=1, embed_dim=16, num_heads=2, batch_size=6, progress=False, workers=1)
+    monkeypatch.setattr(training, "PLOT_EVERY_S", 1e9)
+    vitzoo.train(data, output=tmp_path / "slow", epochs=3, **tiny)
+    assert drawn == [3]
+    drawn.clear()
+    monkeypatch.setattr(training, "PLOT_EVERY_S", 0.0)
+    vitzoo.train(data, output=tmp_path / "every", epochs=3, **tiny)
+    assert drawn == [1, 2, 3]
