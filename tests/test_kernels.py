@@ -303,3 +303,38 @@ def test_isa_override_cannot_exceed_the_cpu(monkeypatch):
     monkeypatch.setenv("VITZOO_KERNELS_ISA", "avx512")
     with pytest.raises(kbuild.KernelBuildError, match="more than this CPU has"):
         kbuild.cpu_isa()
+
+
+def _call_bias_add_grad(lib, dy: np.ndarray) -> np.ndarray:
+    """vz_bias_add_grad through its C entry point (MindSpore's AOT signature), from any thread."""
+    import ctypes
+
+    out = np.empty(dy.shape[1], np.float32)
+    shapes = [(ctypes.c_int64 * 2)(*dy.shape), (ctypes.c_int64 * 1)(dy.shape[1])]
+    params = (ctypes.c_void_p * 2)(dy.ctypes.data, out.ctypes.data)
+    ndims = (ctypes.c_int * 2)(2, 1)
+    shape_ptrs = (ctypes.POINTER(ctypes.c_int64) * 2)(*(ctypes.cast(s, ctypes.POINTER(ctypes.c_int64)) for s in shapes))
+    assert lib.vz_bias_add_grad(2, params, ndims, shape_ptrs, None, None, None) == 0
+    return out
+
+
+@needs_kernels
+def test_kernel_threads_are_vitzoos_own_and_sums_do_not_depend_on_who_calls():
+    """No OpenMP (libgomp's idle threads spin and took a core from MindSpore's GEMMs); concurrent callers get the same bits."""
+    import ctypes
+    import shutil
+    from concurrent.futures import ThreadPoolExecutor
+
+    lib_path = kernels.active().lib
+    if shutil.which("readelf"):
+        needed = subprocess.run(["readelf", "-d", str(lib_path)], capture_output=True, text=True, check=True).stdout
+        assert "NEEDED" in needed and "gomp" not in needed
+    lib = ctypes.CDLL(str(lib_path))
+    dy = np.random.default_rng(3).standard_normal((1001, 77)).astype(np.float32)
+    alone = _call_bias_add_grad(lib, dy)
+    np.testing.assert_allclose(alone, dy.sum(0), rtol=1e-4, atol=1e-4)
+    with ThreadPoolExecutor(4) as pool:  # ctypes drops the GIL: callers overlap, and some run without the pool
+        results = list(pool.map(lambda _: _call_bias_add_grad(lib, dy), range(64)))
+    assert all(np.array_equal(r, alone) for r in results)
+    names = [Path(f"/proc/self/task/{t}/comm").read_text().strip() for t in os.listdir("/proc/self/task")]
+    assert names.count("vitzoo-kernels") == len(os.sched_getaffinity(0)) - 1  # one pool per process, one worker per extra CPU

@@ -1,8 +1,9 @@
 """Fused CPU kernels for the MindSpore backend: LayerNorm, bias + GELU, and the attention core.
 
 MindSpore 2.10's own CPU kernels for these are 3-18x slower than PyTorch's (benchmarks/README.md);
-these C++ kernels (csrc/, one per file, OpenMP + vector code) run as ``ops.Custom`` operators
-with backward passes, so inference and training both use them. The GEMMs stay MindSpore's.
+these C++ kernels (csrc/, one per file: vector code on a pool of threads that sleep between
+calls, csrc/vz_parallel.h) run as ``ops.Custom`` operators with backward passes, so inference
+and training both use them. The GEMMs stay MindSpore's.
 
 :func:`active` is what the layers ask when a model is built: the operators, compiled on
 first use into ``$VITZOO_CACHE/kernels/`` (see :mod:`.build`), or ``None`` — then the

@@ -35,7 +35,7 @@ ISA_FLAGS = {
     "generic": [],
 }
 _ISA_ORDER = ("generic", "avx2", "avx512")
-CFLAGS = ["-O3", "-std=c++17", "-fopenmp", "-fPIC", "-shared", "-fno-math-errno", "-fvisibility=hidden"]
+CFLAGS = ["-O3", "-std=c++17", "-fopenmp-simd", "-pthread", "-fPIC", "-shared", "-fno-math-errno", "-fvisibility=hidden"]
 
 
 class KernelBuildError(VitzooError):

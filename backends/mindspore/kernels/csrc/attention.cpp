@@ -4,7 +4,7 @@
 //   vz_attention(qkv, cfg[2]={heads, scale}) -> out [B, N, D]
 //   vz_attention_train(qkv, cfg) -> out, probs [B, heads, N, N]   (probs kept for backward)
 //   vz_attention_grad(dout, qkv, probs, cfg) -> dqkv [B, N, 3D]
-// One (batch, head) pair per task; every per-head matrix lives in a per-thread buffer.
+// One (batch, head) pair per task; every per-head matrix lives in a per-part buffer.
 #include "vz_gemm.h"
 
 namespace {
@@ -68,11 +68,13 @@ inline void softmax_rows(int64_t rows, int64_t cols, float *x, int64_t ld) {
 int forward(void **params, int64_t **shapes, float *out, float *probs) {
   const float *qkv = static_cast<const float *>(params[0]);
   const Dims s = dims(shapes, static_cast<const float *>(params[1]));
-#pragma omp parallel
-  {
+  const int64_t tasks = s.b * s.heads;
+  vz::parallel_parts([&](int part) {
+    int64_t begin, end;
+    vz::part_range(tasks, part, &begin, &end);
+    if (begin == end) return;
     std::vector<float> q(s.n * s.hdpad), kt(s.hdpad * s.npad), v(s.n * s.hdpad), p(s.n * s.npad), o(s.n * s.hdpad);
-#pragma omp for schedule(static)
-    for (int64_t task = 0; task < s.b * s.heads; ++task) {
+    for (int64_t task = begin; task < end; ++task) {
       const int64_t b = task / s.heads, h = task % s.heads;
       const float *tokens = qkv + b * s.n * 3 * s.d;
       gather(s, tokens, 0, h, s.scale, q.data(), s.hdpad);
@@ -91,7 +93,7 @@ int forward(void **params, int64_t **shapes, float *out, float *probs) {
         for (int64_t i = 0; i < s.n; ++i)
           std::memcpy(probs + (task * s.n + i) * s.n, p.data() + i * s.npad, s.n * sizeof(float));
     }
-  }
+  });
   return 0;
 }
 
@@ -110,12 +112,14 @@ VZ_KERNEL(vz_attention_grad) {
   float *dqkv = static_cast<float *>(params[4]);
   const Dims s = dims(shapes + 1, static_cast<const float *>(params[3]));
   const int64_t n = s.n, hdp = s.hdpad, np = s.npad;
-#pragma omp parallel
-  {
+  const int64_t tasks = s.b * s.heads;
+  vz::parallel_parts([&](int part) {
+    int64_t begin, end;
+    vz::part_range(tasks, part, &begin, &end);
+    if (begin == end) return;
     std::vector<float> dO(n * hdp), vt(hdp * np), ds(n * np), pt(n * np), kk(n * hdp), qq(n * hdp), dst(n * np),
         res(n * hdp);
-#pragma omp for schedule(static)
-    for (int64_t task = 0; task < s.b * s.heads; ++task) {
+    for (int64_t task = begin; task < end; ++task) {
       const int64_t b = task / s.heads, h = task % s.heads;
       const float *tokens = qkv + b * n * 3 * s.d;
       const float *p = probs + task * n * n;
@@ -150,6 +154,6 @@ VZ_KERNEL(vz_attention_grad) {
       for (int64_t i = 0; i < n; ++i)
         std::memcpy(dtok + i * 3 * s.d + s.d + h * s.hd, res.data() + i * hdp, s.hd * sizeof(float));
     }
-  }
+  });
   return 0;
 }

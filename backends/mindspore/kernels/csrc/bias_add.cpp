@@ -8,13 +8,12 @@ VZ_KERNEL(vz_bias_add) {
   const float *bias = static_cast<const float *>(params[1]);
   float *y = static_cast<float *>(params[2]);
   const int64_t f = vz::last_dim(0, ndims, shapes), rows = vz::numel(0, ndims, shapes) / f;
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
+  vz::parallel_for(rows, [&](int64_t r) {
     const float *xr = x + r * f;
     float *yr = y + r * f;
 #pragma omp simd
     for (int64_t i = 0; i < f; ++i) yr[i] = xr[i] + bias[i];
-  }
+  });
   return 0;
 }
 
@@ -22,18 +21,18 @@ VZ_KERNEL(vz_bias_add_grad) {
   const float *dy = static_cast<const float *>(params[0]);
   float *dbias = static_cast<float *>(params[1]);
   const int64_t f = vz::last_dim(0, ndims, shapes), rows = vz::numel(0, ndims, shapes) / f;
-  const int threads = omp_get_num_procs();  // a fixed team per machine: partial sums, and so the bits, never depend on the calling thread
-  std::vector<float> partial(threads * f, 0.0f);
-#pragma omp parallel num_threads(threads)
-  {
-    float *acc = partial.data() + omp_get_thread_num() * f;
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
+  const int parts = vz::num_procs();  // a fixed partition per machine: the sums' bits never depend on the threads
+  std::vector<float> partial(parts * f, 0.0f);
+  vz::parallel_parts([&](int t) {
+    float *acc = partial.data() + t * f;
+    int64_t begin, end;
+    vz::part_range(rows, t, &begin, &end);
+    for (int64_t r = begin; r < end; ++r) {
       const float *g = dy + r * f;
 #pragma omp simd
       for (int64_t i = 0; i < f; ++i) acc[i] += g[i];
     }
-  }
-  vz::reduce_partials(partial, threads, f, dbias);
+  });
+  vz::reduce_partials(partial, parts, f, dbias);
   return 0;
 }

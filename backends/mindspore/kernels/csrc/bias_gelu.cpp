@@ -47,14 +47,13 @@ int forward(void **params, int *ndims, int64_t **shapes) {
   const float *bias = static_cast<const float *>(params[1]);
   float *y = static_cast<float *>(params[2]);
   const int64_t f = vz::last_dim(0, ndims, shapes), rows = vz::numel(0, ndims, shapes) / f;
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
+  vz::parallel_for(rows, [&](int64_t r) {
     const float *hr = h + r * f;
     float *yr = y + r * f;
     int64_t i = 0;
     for (; i + vz::VL <= f; i += vz::VL) vz::vstore(yr + i, gelu<F>(vz::vload(hr + i) + vz::vload(bias + i)));
     if (i < f) vz::vstore_tail(yr + i, gelu<F>(vz::vload_tail(hr + i, f - i) + vz::vload_tail(bias + i, f - i)), f - i);
-  }
+  });
   return 0;
 }
 
@@ -67,13 +66,13 @@ int backward(void **params, int *ndims, int64_t **shapes) {
   float *dbias = static_cast<float *>(params[4]);
   const int64_t f = vz::last_dim(1, ndims, shapes), rows = vz::numel(1, ndims, shapes) / f;
   const int64_t fpad = vz::round_up(f, vz::VL);
-  const int threads = omp_get_num_procs();  // a fixed team per machine: partial sums, and so the bits, never depend on the calling thread
-  std::vector<float> partial(threads * fpad, 0.0f);
-#pragma omp parallel num_threads(threads)
-  {
-    float *acc = partial.data() + omp_get_thread_num() * fpad;
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
+  const int parts = vz::num_procs();  // a fixed partition per machine: the sums' bits never depend on the threads
+  std::vector<float> partial(parts * fpad, 0.0f);
+  vz::parallel_parts([&](int t) {
+    float *acc = partial.data() + t * fpad;
+    int64_t begin, end;
+    vz::part_range(rows, t, &begin, &end);
+    for (int64_t r = begin; r < end; ++r) {
       const float *dyr = dy + r * f, *hr = h + r * f;
       float *dhr = dh + r * f;
       int64_t i = 0;
@@ -89,10 +88,10 @@ int backward(void **params, int *ndims, int64_t **shapes) {
         vz::vstore(acc + i, vz::vload(acc + i) + g);  // acc is padded to whole vectors
       }
     }
-  }
+  });
   for (int64_t c = 0; c < f; ++c) {
     float sum = 0.0f;
-    for (int t = 0; t < threads; ++t) sum += partial[t * fpad + c];
+    for (int t = 0; t < parts; ++t) sum += partial[t * fpad + c];
     dbias[c] = sum;
   }
   return 0;

@@ -8,8 +8,7 @@ VZ_KERNEL(vz_bias_swiglu) {
   const float *bias = static_cast<const float *>(params[1]);
   float *y = static_cast<float *>(params[2]);
   const int64_t f2 = vz::last_dim(0, ndims, shapes), f = f2 / 2, rows = vz::numel(0, ndims, shapes) / f2;
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
+  vz::parallel_for(rows, [&](int64_t r) {
     const float *a = h + r * f2, *b = a + f;
     float *yr = y + r * f;
     auto body = [&](int64_t i, auto ld, auto st) {
@@ -22,7 +21,7 @@ VZ_KERNEL(vz_bias_swiglu) {
       const int64_t n = f - i;
       body(i, [n](const float *p) { return vz::vload_tail(p, n); }, [n](float *p, vz::vf v) { vz::vstore_tail(p, v, n); });
     }
-  }
+  });
   return 0;
 }
 
@@ -33,13 +32,13 @@ VZ_KERNEL(vz_bias_swiglu_grad) {
   float *dh = static_cast<float *>(params[3]);
   float *dbias = static_cast<float *>(params[4]);
   const int64_t f2 = vz::last_dim(1, ndims, shapes), f = f2 / 2, rows = vz::numel(1, ndims, shapes) / f2;
-  const int threads = omp_get_num_procs();  // a fixed team per machine: partial sums, and so the bits, never depend on the calling thread
-  std::vector<float> partial(threads * f2, 0.0f);
-#pragma omp parallel num_threads(threads)
-  {
-    float *acc = partial.data() + omp_get_thread_num() * f2;
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
+  const int parts = vz::num_procs();  // a fixed partition per machine: the sums' bits never depend on the threads
+  std::vector<float> partial(parts * f2, 0.0f);
+  vz::parallel_parts([&](int t) {
+    float *acc = partial.data() + t * f2;
+    int64_t begin, end;
+    vz::part_range(rows, t, &begin, &end);
+    for (int64_t r = begin; r < end; ++r) {
       const float *a = h + r * f2, *b = a + f, *g = dy + r * f;
       float *da = dh + r * f2, *db = da + f;
       auto body = [&](int64_t i, auto ld, auto st) {
@@ -59,7 +58,7 @@ VZ_KERNEL(vz_bias_swiglu_grad) {
         body(i, [n](const float *p) { return vz::vload_tail(p, n); }, [n](float *p, vz::vf v) { vz::vstore_tail(p, v, n); });
       }
     }
-  }
-  vz::reduce_partials(partial, threads, f2, dbias);
+  });
+  vz::reduce_partials(partial, parts, f2, dbias);
   return 0;
 }

@@ -12,8 +12,7 @@ VZ_KERNEL(vz_layer_norm) {
   float *mean = static_cast<float *>(params[5]);
   float *rstd = static_cast<float *>(params[6]);
   const int64_t d = vz::last_dim(0, ndims, shapes), rows = vz::numel(0, ndims, shapes) / d;
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
+  vz::parallel_for(rows, [&](int64_t r) {
     const float *xr = x + r * d;
     float *yr = y + r * d;
     float s = 0.0f;
@@ -27,7 +26,7 @@ VZ_KERNEL(vz_layer_norm) {
     for (int64_t i = 0; i < d; ++i) yr[i] = (xr[i] - mu) * rs * w[i] + b[i];
     mean[r] = mu;
     rstd[r] = rs;
-  }
+  });
   return 0;
 }
 
@@ -41,14 +40,13 @@ VZ_KERNEL(vz_layer_norm_grad) {
   float *dw = static_cast<float *>(params[6]);
   float *db = static_cast<float *>(params[7]);
   const int64_t d = vz::last_dim(0, ndims, shapes), rows = vz::numel(0, ndims, shapes) / d;
-  const int threads = omp_get_num_procs();  // a fixed team per machine: partial sums, and so the bits, never depend on the calling thread
-  std::vector<float> pw(threads * d, 0.0f), pb(threads * d, 0.0f);
-#pragma omp parallel num_threads(threads)
-  {
-    const int t = omp_get_thread_num();
+  const int parts = vz::num_procs();  // a fixed partition per machine: the sums' bits never depend on the threads
+  std::vector<float> pw(parts * d, 0.0f), pb(parts * d, 0.0f);
+  vz::parallel_parts([&](int t) {
     float *tw = pw.data() + t * d, *tb = pb.data() + t * d;
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
+    int64_t begin, end;
+    vz::part_range(rows, t, &begin, &end);
+    for (int64_t r = begin; r < end; ++r) {
       const float *xr = x + r * d, *gr = dy + r * d;
       float *dxr = dx + r * d;
       const float mu = mean[r], rs = rstd[r];
@@ -67,8 +65,8 @@ VZ_KERNEL(vz_layer_norm_grad) {
         dxr[i] = rs * (gr[i] * w[i] - mg - xh * mgx);
       }
     }
-  }
-  vz::reduce_partials(pw, threads, d, dw);
-  vz::reduce_partials(pb, threads, d, db);
+  });
+  vz::reduce_partials(pw, parts, d, dw);
+  vz::reduce_partials(pb, parts, d, db);
   return 0;
 }

@@ -8,7 +8,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <vector>
-#include <omp.h>
+
+#include "vz_parallel.h"
 
 // MindSpore's AOT calling convention: params = inputs then outputs.
 #define VZ_KERNEL(name)                                                                                         \
@@ -84,7 +85,7 @@ inline vf verf(vf x, vf *exp_mx2) {
   return __builtin_bit_cast(vf, out);
 }
 
-// Column sums of per-thread partial rows: partial is [threads, cols], out gets their sum.
+// Column sums of per-part partial rows: partial is [parts, cols], out gets their sum.
 inline void reduce_partials(const std::vector<float> &partial, int threads, int64_t cols, float *out) {
   for (int64_t c = 0; c < cols; ++c) out[c] = 0.0f;
   for (int t = 0; t < threads; ++t) {
