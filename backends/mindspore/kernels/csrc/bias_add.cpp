@@ -21,18 +21,11 @@ VZ_KERNEL(vz_bias_add_grad) {
   const float *dy = static_cast<const float *>(params[0]);
   float *dbias = static_cast<float *>(params[1]);
   const int64_t f = vz::last_dim(0, ndims, shapes), rows = vz::numel(0, ndims, shapes) / f;
-  const int parts = vz::num_procs();  // a fixed partition per machine: the sums' bits never depend on the threads
-  std::vector<float> partial(parts * f, 0.0f);
-  vz::parallel_parts([&](int t) {
-    float *acc = partial.data() + t * f;
-    int64_t begin, end;
-    vz::part_range(rows, t, &begin, &end);
-    for (int64_t r = begin; r < end; ++r) {
-      const float *g = dy + r * f;
+  const std::vector<float> sum = vz::sum_rows(rows, f, [&](int64_t r, float *acc) {
+    const float *g = dy + r * f;
 #pragma omp simd
-      for (int64_t i = 0; i < f; ++i) acc[i] += g[i];
-    }
+    for (int64_t i = 0; i < f; ++i) acc[i] += g[i];
   });
-  vz::reduce_partials(partial, parts, f, dbias);
+  std::copy_n(sum.data(), f, dbias);
   return 0;
 }

@@ -66,34 +66,23 @@ int backward(void **params, int *ndims, int64_t **shapes) {
   float *dbias = static_cast<float *>(params[4]);
   const int64_t f = vz::last_dim(1, ndims, shapes), rows = vz::numel(1, ndims, shapes) / f;
   const int64_t fpad = vz::round_up(f, vz::VL);
-  const int parts = vz::num_procs();  // a fixed partition per machine: the sums' bits never depend on the threads
-  std::vector<float> partial(parts * fpad, 0.0f);
-  vz::parallel_parts([&](int t) {
-    float *acc = partial.data() + t * fpad;
-    int64_t begin, end;
-    vz::part_range(rows, t, &begin, &end);
-    for (int64_t r = begin; r < end; ++r) {
-      const float *dyr = dy + r * f, *hr = h + r * f;
-      float *dhr = dh + r * f;
-      int64_t i = 0;
-      for (; i + vz::VL <= f; i += vz::VL) {
-        const vz::vf g = vz::vload(dyr + i) * gelu_grad<F>(vz::vload(hr + i) + vz::vload(bias + i));
-        vz::vstore(dhr + i, g);
-        vz::vstore(acc + i, vz::vload(acc + i) + g);
-      }
-      if (i < f) {
-        const int64_t n = f - i;
-        const vz::vf g = vz::vload_tail(dyr + i, n) * gelu_grad<F>(vz::vload_tail(hr + i, n) + vz::vload_tail(bias + i, n));
-        vz::vstore_tail(dhr + i, g, n);
-        vz::vstore(acc + i, vz::vload(acc + i) + g);  // acc is padded to whole vectors
-      }
+  const std::vector<float> sum = vz::sum_rows(rows, fpad, [&](int64_t r, float *acc) {  // acc padded to whole vectors
+    const float *dyr = dy + r * f, *hr = h + r * f;
+    float *dhr = dh + r * f;
+    int64_t i = 0;
+    for (; i + vz::VL <= f; i += vz::VL) {
+      const vz::vf g = vz::vload(dyr + i) * gelu_grad<F>(vz::vload(hr + i) + vz::vload(bias + i));
+      vz::vstore(dhr + i, g);
+      vz::vstore(acc + i, vz::vload(acc + i) + g);
+    }
+    if (i < f) {
+      const int64_t n = f - i;
+      const vz::vf g = vz::vload_tail(dyr + i, n) * gelu_grad<F>(vz::vload_tail(hr + i, n) + vz::vload_tail(bias + i, n));
+      vz::vstore_tail(dhr + i, g, n);
+      vz::vstore(acc + i, vz::vload(acc + i) + g);
     }
   });
-  for (int64_t c = 0; c < f; ++c) {
-    float sum = 0.0f;
-    for (int t = 0; t < parts; ++t) sum += partial[t * fpad + c];
-    dbias[c] = sum;
-  }
+  std::copy_n(sum.data(), f, dbias);
   return 0;
 }
 

@@ -32,33 +32,26 @@ VZ_KERNEL(vz_bias_swiglu_grad) {
   float *dh = static_cast<float *>(params[3]);
   float *dbias = static_cast<float *>(params[4]);
   const int64_t f2 = vz::last_dim(1, ndims, shapes), f = f2 / 2, rows = vz::numel(1, ndims, shapes) / f2;
-  const int parts = vz::num_procs();  // a fixed partition per machine: the sums' bits never depend on the threads
-  std::vector<float> partial(parts * f2, 0.0f);
-  vz::parallel_parts([&](int t) {
-    float *acc = partial.data() + t * f2;
-    int64_t begin, end;
-    vz::part_range(rows, t, &begin, &end);
-    for (int64_t r = begin; r < end; ++r) {
-      const float *a = h + r * f2, *b = a + f, *g = dy + r * f;
-      float *da = dh + r * f2, *db = da + f;
-      auto body = [&](int64_t i, auto ld, auto st) {
-        const vz::vf av = ld(a + i) + ld(bias + i), bv = ld(b + i) + ld(bias + f + i), gv = ld(g + i);
-        const vz::vf s = vz::vsigmoid(av);
-        const vz::vf ga = gv * bv * s * (1.0f + av * (1.0f - s));  // d silu(a) = s (1 + a (1 - s))
-        const vz::vf gb = gv * av * s;
-        st(da + i, ga);
-        st(db + i, gb);
-        st(acc + i, ld(acc + i) + ga);
-        st(acc + f + i, ld(acc + f + i) + gb);
-      };
-      int64_t i = 0;
-      for (; i + vz::VL <= f; i += vz::VL) body(i, vz::vload, vz::vstore);
-      if (i < f) {
-        const int64_t n = f - i;
-        body(i, [n](const float *p) { return vz::vload_tail(p, n); }, [n](float *p, vz::vf v) { vz::vstore_tail(p, v, n); });
-      }
+  const std::vector<float> sum = vz::sum_rows(rows, f2, [&](int64_t r, float *acc) {
+    const float *a = h + r * f2, *b = a + f, *g = dy + r * f;
+    float *da = dh + r * f2, *db = da + f;
+    auto body = [&](int64_t i, auto ld, auto st) {
+      const vz::vf av = ld(a + i) + ld(bias + i), bv = ld(b + i) + ld(bias + f + i), gv = ld(g + i);
+      const vz::vf s = vz::vsigmoid(av);
+      const vz::vf ga = gv * bv * s * (1.0f + av * (1.0f - s));  // d silu(a) = s (1 + a (1 - s))
+      const vz::vf gb = gv * av * s;
+      st(da + i, ga);
+      st(db + i, gb);
+      st(acc + i, ld(acc + i) + ga);
+      st(acc + f + i, ld(acc + f + i) + gb);
+    };
+    int64_t i = 0;
+    for (; i + vz::VL <= f; i += vz::VL) body(i, vz::vload, vz::vstore);
+    if (i < f) {
+      const int64_t n = f - i;
+      body(i, [n](const float *p) { return vz::vload_tail(p, n); }, [n](float *p, vz::vf v) { vz::vstore_tail(p, v, n); });
     }
   });
-  vz::reduce_partials(partial, parts, f2, dbias);
+  std::copy_n(sum.data(), f2, dbias);
   return 0;
 }

@@ -40,33 +40,28 @@ VZ_KERNEL(vz_layer_norm_grad) {
   float *dw = static_cast<float *>(params[6]);
   float *db = static_cast<float *>(params[7]);
   const int64_t d = vz::last_dim(0, ndims, shapes), rows = vz::numel(0, ndims, shapes) / d;
-  const int parts = vz::num_procs();  // a fixed partition per machine: the sums' bits never depend on the threads
-  std::vector<float> pw(parts * d, 0.0f), pb(parts * d, 0.0f);
-  vz::parallel_parts([&](int t) {
-    float *tw = pw.data() + t * d, *tb = pb.data() + t * d;
-    int64_t begin, end;
-    vz::part_range(rows, t, &begin, &end);
-    for (int64_t r = begin; r < end; ++r) {
-      const float *xr = x + r * d, *gr = dy + r * d;
-      float *dxr = dx + r * d;
-      const float mu = mean[r], rs = rstd[r];
-      float sg = 0.0f, sgx = 0.0f;  // sums of g = dy*w and g*xhat
+  // acc = [dweight | dbias] partial sums
+  const std::vector<float> sums = vz::sum_rows(rows, 2 * d, [&](int64_t r, float *acc) {
+    float *tw = acc, *tb = acc + d;
+    const float *xr = x + r * d, *gr = dy + r * d;
+    float *dxr = dx + r * d;
+    const float mu = mean[r], rs = rstd[r];
+    float sg = 0.0f, sgx = 0.0f;  // sums of g = dy*w and g*xhat
 #pragma omp simd reduction(+ : sg, sgx)
-      for (int64_t i = 0; i < d; ++i) {
-        const float xh = (xr[i] - mu) * rs, g = gr[i] * w[i];
-        sg += g;
-        sgx += g * xh;
-        tw[i] += gr[i] * xh;
-        tb[i] += gr[i];
-      }
-      const float mg = sg / d, mgx = sgx / d;
-      for (int64_t i = 0; i < d; ++i) {
-        const float xh = (xr[i] - mu) * rs;
-        dxr[i] = rs * (gr[i] * w[i] - mg - xh * mgx);
-      }
+    for (int64_t i = 0; i < d; ++i) {
+      const float xh = (xr[i] - mu) * rs, g = gr[i] * w[i];
+      sg += g;
+      sgx += g * xh;
+      tw[i] += gr[i] * xh;
+      tb[i] += gr[i];
+    }
+    const float mg = sg / d, mgx = sgx / d;
+    for (int64_t i = 0; i < d; ++i) {
+      const float xh = (xr[i] - mu) * rs;
+      dxr[i] = rs * (gr[i] * w[i] - mg - xh * mgx);
     }
   });
-  vz::reduce_partials(pw, parts, d, dw);
-  vz::reduce_partials(pb, parts, d, db);
+  std::copy_n(sums.data(), d, dw);
+  std::copy_n(sums.data() + d, d, db);
   return 0;
 }

@@ -85,13 +85,4 @@ inline vf verf(vf x, vf *exp_mx2) {
   return __builtin_bit_cast(vf, out);
 }
 
-// Column sums of per-part partial rows: partial is [parts, cols], out gets their sum.
-inline void reduce_partials(const std::vector<float> &partial, int threads, int64_t cols, float *out) {
-  for (int64_t c = 0; c < cols; ++c) out[c] = 0.0f;
-  for (int t = 0; t < threads; ++t) {
-    const float *p = partial.data() + t * cols;
-    for (int64_t c = 0; c < cols; ++c) out[c] += p[c];
-  }
-}
-
 }  // namespace vz

@@ -130,4 +130,22 @@ inline void part_range(int64_t n, int p, int64_t *begin, int64_t *end) {
   *end = n * (p + 1) / parts;
 }
 
+// Column sums for a gradient: row(r, acc) adds row r's terms into acc[0, width). The rows are
+// split into num_procs() parts, each with its own zeroed acc, and the parts are added in
+// order, so the bits depend on the machine only, never on which thread ran which part.
+template <class F>
+std::vector<float> sum_rows(int64_t rows, int64_t width, F &&row) {
+  const int parts = num_procs();
+  std::vector<float> partial(parts * width, 0.0f), sum(width, 0.0f);
+  parallel_parts([&](int t) {
+    float *acc = partial.data() + t * width;
+    int64_t begin, end;
+    part_range(rows, t, &begin, &end);
+    for (int64_t r = begin; r < end; ++r) row(r, acc);
+  });
+  for (int t = 0; t < parts; ++t)
+    for (int64_t c = 0; c < width; ++c) sum[c] += partial[t * width + c];
+  return sum;
+}
+
 }  // namespace vz
