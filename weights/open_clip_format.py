@@ -37,10 +37,9 @@ import numpy as np
 
 from vitzoo.errors import CheckpointError
 from vitzoo.spec import ViTSpec
-from vitzoo.weights import safetensors_io
-from vitzoo.weights.base import Checkpoint, WeightFormat, as_float32, register_format, require_file
+from vitzoo.weights.base import Checkpoint, WeightFormat, as_float32, register_format
 from vitzoo.weights.infer import infer_spec
-from vitzoo.weights.timm_format import load_state_file, save_state_file, torch_file_mentions
+from vitzoo.weights.timm_format import holds_tensor, load_state_file, save_state_file, weights_file
 
 ANCHOR = "visual.conv1.weight"
 _WEIGHT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
@@ -68,23 +67,12 @@ _PARTS = {
 
 def detect(path: Path) -> bool:
     """A safetensors file, torch pickle or hub folder whose tensors include open_clip's ``visual.conv1.weight``."""
-    path = _weights_file(path) or path
-    if not path.is_file():
-        return False
-    header = safetensors_io.try_read_header(path)
-    if header is not None:
-        return any(_strip(k) == ANCHOR for k in header)
-    return torch_file_mentions(path, ANCHOR)
+    return holds_tensor(_weights_file(path) or path, ANCHOR, _strip)
 
 
 def read(path: Path, variant: Optional[ViTSpec] = None) -> Checkpoint:
     """Read the image tower; ``variant`` settles the GELU form and head count when no open_clip_config.json does."""
-    path = require_file(path)
-    if path.is_dir():
-        found = _weights_file(path)
-        if found is None:
-            raise CheckpointError(f"{str(path)!r} is a folder without open_clip_model.safetensors or open_clip_pytorch_model.bin.")
-        path = found
+    path = weights_file(path, _weights_file, "open_clip_model.safetensors or open_clip_pytorch_model.bin")
     source = repr(str(path))
     raw, dropped = load_state_file(path)
     state: dict[str, np.ndarray] = {}

@@ -23,7 +23,7 @@ import pickle
 import re
 import zipfile
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 
@@ -50,31 +50,14 @@ TIMM_DEFAULTS = {"norm_eps": 1e-6, "gelu": "exact"}
 
 def detect(path: Path) -> bool:
     """A safetensors file or torch pickle holding timm names (and not a vitzoo file), or a timm hub folder."""
-    path = _weights_file(path) or path
-    if not path.is_file():
-        return False
-    header = safetensors_io.try_read_header(path)
-    if header is not None:
-        meta = header.get("__metadata__")
-        if isinstance(meta, dict) and meta.get("format") == "vitzoo":
-            return False
-        return any(_strip_prefix(k) == ANCHOR for k in header)
-    return torch_file_mentions(path, ANCHOR)
+    return holds_tensor(_weights_file(path) or path, ANCHOR, _strip_prefix)
 
 
 def read(path: Path, variant: Optional[ViTSpec] = None) -> Checkpoint:
     """Read a timm state dict (or hub folder); ``variant`` supplies the head count when no config says it."""
-    path = require_file(path)
-    if path.is_dir():
-        found = _weights_file(path)
-        if found is None:
-            raise CheckpointError(f"{str(path)!r} is a folder without timm's config.json and model.safetensors or pytorch_model.bin.")
-        path = found
+    path = weights_file(path, _weights_file, "timm's config.json and model.safetensors or pytorch_model.bin")
     source = repr(str(path))
-    if safetensors_io.try_read_header(path) is not None:
-        raw, dropped = safetensors_io.load_mmap(path)[0], []
-    else:
-        raw, dropped = load_torch_state(path)
+    raw, dropped = load_state_file(path)
     state: dict[str, np.ndarray] = {}
     origin: dict[str, str] = {}
     for name, value in raw.items():
@@ -132,6 +115,30 @@ def load_state_file(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
     if safetensors_io.try_read_header(path) is not None:
         return safetensors_io.load_mmap(path)[0], []
     return load_torch_state(path)
+
+
+def weights_file(path: Path, find: Callable[[Path], Optional[Path]], wanted: str) -> Path:
+    """``path`` itself, or for a folder the weights file ``find`` picks in it; a folder without one says it lacks ``wanted``."""
+    path = require_file(path)
+    if not path.is_dir():
+        return path
+    found = find(path)
+    if found is None:
+        raise CheckpointError(f"{str(path)!r} is a folder without {wanted}.")
+    return found
+
+
+def holds_tensor(path: Path, name: str, strip: Callable[[str], str]) -> bool:
+    """Whether a safetensors file (not a vitzoo one) or torch pickle names the tensor ``name`` (after ``strip``), from its header alone."""
+    if not path.is_file():
+        return False
+    header = safetensors_io.try_read_header(path)
+    if header is not None:
+        meta = header.get("__metadata__")
+        if isinstance(meta, dict) and meta.get("format") == "vitzoo":
+            return False
+        return any(strip(k) == name for k in header)
+    return torch_file_mentions(path, name)
 
 
 def _weights_file(path: Path) -> Optional[Path]:

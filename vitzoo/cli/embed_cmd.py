@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from vitzoo.cli.options import add_image_reading, add_model_source, require_model
+
 
 def _layers(text: str) -> object:
     """``4`` = the last 4 blocks; ``0,5,11`` or ``-1`` = those block indices (``--layers=-1,-4`` for several negatives)."""
@@ -29,26 +31,20 @@ def _layers(text: str) -> object:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files, directories (searched recursively) or glob patterns")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--model", help="model name with pretrained weights, e.g. dinov2_b_14")
-    source.add_argument("--weights", metavar="FILE", help="a checkpoint file (any supported format)")
+    add_model_source(parser, "dinov2_b_14")
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="the .safetensors file to write")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--normalize", action="store_true", help="L2-normalise each embedding (cosine similarity = dot product)")
     parser.add_argument("--pool", choices=("cls", "avg", "map"), help="pool the final tokens this way instead of the model family's own embedding")
     parser.add_argument("--layers", type=_layers, metavar="N|I,J,...", help="also write per-block features: the last N blocks, or those block indices")
-    parser.add_argument("--workers", type=int, default=2, help="data-loading threads")
-    parser.add_argument("--skip-bad", action="store_true", help="skip unreadable images (listed in the report) instead of stopping")
+    add_image_reading(parser)
     parser.add_argument("--json", action="store_true", help="print a summary as one JSON object on the last line")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
     from vitzoo.embedding import embed
-    from vitzoo.errors import VitzooError
 
-    if args.model is None and args.weights is None:
-        raise VitzooError("Name the model: --model NAME (pretrained weights) or --weights FILE.")
+    require_model(args, "to embed with")
     out = embed(
         args.images, args.model, weights=args.weights, output=args.output, batch_size=args.batch_size,
         normalize=args.normalize, pool=args.pool, layers=args.layers, skip_bad=args.skip_bad,

@@ -9,27 +9,23 @@ Example::
 from __future__ import annotations
 
 import argparse
+
+from vitzoo.cli.options import add_image_reading, add_model_source, require_model
 import json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data_dir", metavar="DATA_DIR", help="folder with one sub-folder of images per class")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--model", help="model name with pretrained weights, e.g. vit_b_16 or vit_b_16.augreg_in1k")
-    source.add_argument("--weights", metavar="FILE", help="a checkpoint file (any supported format)")
+    add_model_source(parser, "vit_b_16 or vit_b_16.augreg_in1k")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--workers", type=int, default=2, help="data-loading threads")
-    parser.add_argument("--skip-bad", action="store_true", help="skip unreadable images (listed in the report) instead of stopping")
+    add_image_reading(parser)
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object on the last line")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
-    from vitzoo.errors import VitzooError
     from vitzoo.tasks import evaluate
 
-    if args.model is None and args.weights is None:
-        raise VitzooError("Name the model to evaluate: --model NAME (pretrained weights) or --weights FILE.")
+    require_model(args, "to evaluate")
     result = evaluate(
         args.data_dir, args.model, weights=args.weights, batch_size=args.batch_size,
         skip_bad=args.skip_bad, progress=not args.no_progress, workers=args.workers,

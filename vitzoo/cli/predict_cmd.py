@@ -17,12 +17,12 @@ import argparse
 import json
 import sys
 
+from vitzoo.cli.options import add_model_source
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="*", metavar="IMAGE", help="image files, directories or glob patterns")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--model", help="model name with pretrained weights, e.g. vit_b_16")
-    source.add_argument("--weights", metavar="FILE", help="a checkpoint file (any supported format)")
+    add_model_source(parser, "vit_b_16")
     parser.add_argument("--demo", action="store_true", help="predict the bundled sample digit images (embedded model unless --model/--weights)")
     parser.add_argument("--top", type=int, default=5, metavar="K", help="how many classes to show per image")
     parser.add_argument("--json", action="store_true", help="print the predictions as one JSON object on the last line")
