@@ -30,6 +30,6 @@ def require_model(args: argparse.Namespace, what: str) -> None:
 
 def add_image_reading(parser: argparse.ArgumentParser) -> None:
     """``--workers``, ``--skip-bad`` and ``--no-progress`` for commands that read a folder of images."""
-    parser.add_argument("--workers", type=int, default=2, help="data-loading threads")
+    parser.add_argument("--workers", type=int, default=2, help="image decoding and preprocessing threads")
     parser.add_argument("--skip-bad", action="store_true", help="skip unreadable images (listed in the report) instead of stopping")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

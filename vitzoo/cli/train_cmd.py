@@ -57,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--master-addr", default=d.master_addr, metavar="HOST", help="address of node 0, reachable from every node (default %(default)s)")
     run.add_argument("--master-port", type=int, default=d.master_port, help="port of msrun's scheduler on node 0 (default %(default)s)")
     run.add_argument("--join-timeout", type=int, default=d.join_timeout, metavar="S", help="seconds to wait for every node to join (default %(default)s)")
-    run.add_argument("--workers", type=int, default=d.workers, help="data-loading threads (default %(default)s)")
+    run.add_argument("--workers", type=int, default=d.workers, help="augmentation threads; images are decoded on one more (default %(default)s)")
     run.add_argument("--skip-bad", action="store_true", help="pass over unreadable images (each replaced by the next readable one) instead of stopping; they are counted and listed")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.add_argument("--json", action="store_true", help="print the result as one JSON object on the last line")
