@@ -2,9 +2,10 @@
 
 CI runs it in a fresh venv per declared Python / MindSpore / NumPy version (``.ci/run``),
 after ``pip install .``; the full test suite runs on the reference versions only.
-It checks ``vitzoo predict --demo``, a model built in PyNative and with ``jit=True``
-(parity with the NumPy backend, one compile, replaced weights seen), a canonical
-save/load round trip and one training epoch, and that MindSpore logged no ERROR line.
+It checks ``vitzoo predict --demo``, that the fused kernels build (where there is a C++
+compiler), a model built in PyNative and with ``jit=True`` (parity with the NumPy
+backend, one compile, replaced weights seen), a canonical save/load round trip and one
+training epoch, and that MindSpore logged no ERROR line.
 It ends with one line, ``SMOKE PASS ...`` or ``SMOKE FAIL ...``, and exit status 0 or 1.
 
 Example:
@@ -45,6 +46,11 @@ def check_models() -> None:
 
     x = np.random.default_rng(0).standard_normal((2, 3, 64, 64)).astype(np.float32)
     eager = vitzoo.create("vit_ti_16", img_size=64, num_classes=7)
+    from vitzoo.backends.mindspore import kernels
+    from vitzoo.backends.mindspore.kernels.build import compiler
+
+    if compiler() is not None and kernels.requested():  # the installed package carries every kernel source it compiles
+        assert kernels.active() is not None, f"the fused kernels did not build: {kernels.reason_off()}"
     state = get_backend("mindspore").state_dict(eager)
     want = get_backend("numpy").build(eager.spec, state)(x)
     scale = max(1.0, float(np.abs(want).max()))
