@@ -9,9 +9,9 @@ Example::
 from __future__ import annotations
 
 import argparse
+import json
 
 from vitzoo.cli.options import add_image_reading, add_model_source, require_model
-import json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

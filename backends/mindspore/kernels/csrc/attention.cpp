@@ -68,11 +68,7 @@ inline void softmax_rows(int64_t rows, int64_t cols, float *x, int64_t ld) {
 int forward(void **params, int64_t **shapes, float *out, float *probs) {
   const float *qkv = static_cast<const float *>(params[0]);
   const Dims s = dims(shapes, static_cast<const float *>(params[1]));
-  const int64_t tasks = s.b * s.heads;
-  vz::parallel_parts([&](int part) {
-    int64_t begin, end;
-    vz::part_range(tasks, part, &begin, &end);
-    if (begin == end) return;
+  vz::parallel_ranges(s.b * s.heads, [&](int, int64_t begin, int64_t end) {
     std::vector<float> q(s.n * s.hdpad), kt(s.hdpad * s.npad), v(s.n * s.hdpad), p(s.n * s.npad), o(s.n * s.hdpad);
     for (int64_t task = begin; task < end; ++task) {
       const int64_t b = task / s.heads, h = task % s.heads;
@@ -112,11 +108,7 @@ VZ_KERNEL(vz_attention_grad) {
   float *dqkv = static_cast<float *>(params[4]);
   const Dims s = dims(shapes + 1, static_cast<const float *>(params[3]));
   const int64_t n = s.n, hdp = s.hdpad, np = s.npad;
-  const int64_t tasks = s.b * s.heads;
-  vz::parallel_parts([&](int part) {
-    int64_t begin, end;
-    vz::part_range(tasks, part, &begin, &end);
-    if (begin == end) return;
+  vz::parallel_ranges(s.b * s.heads, [&](int, int64_t begin, int64_t end) {
     std::vector<float> dO(n * hdp), vt(hdp * np), ds(n * np), pt(n * np), kk(n * hdp), qq(n * hdp), dst(n * np),
         res(n * hdp);
     for (int64_t task = begin; task < end; ++task) {

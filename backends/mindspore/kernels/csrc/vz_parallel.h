@@ -110,24 +110,23 @@ inline Pool &pool() {
   return *p;
 }
 
-// fn(part) for part in [0, num_procs()): the fixed partition reductions rely on.
-inline void parallel_parts(const std::function<void(int)> &fn) { pool().run(num_procs(), fn); }
-
-// fn(i) for i in [0, n), split into num_procs() contiguous ranges (OpenMP's static schedule).
+// fn(part, begin, end) for each non-empty part of [0, n) split into num_procs() contiguous
+// ranges (OpenMP's static schedule): the split depends on n and the machine only.
 template <class F>
-void parallel_for(int64_t n, F &&fn) {
-  const int parts = static_cast<int>(std::min<int64_t>(num_procs(), std::max<int64_t>(n, 1)));
+void parallel_ranges(int64_t n, F &&fn) {
+  const int parts = num_procs();
   pool().run(parts, [&](int p) {
     const int64_t begin = n * p / parts, end = n * (p + 1) / parts;
-    for (int64_t i = begin; i < end; ++i) fn(i);
+    if (begin < end) fn(p, begin, end);
   });
 }
 
-// The rows [begin, end) of part p when n rows are split into num_procs() parts.
-inline void part_range(int64_t n, int p, int64_t *begin, int64_t *end) {
-  const int parts = num_procs();
-  *begin = n * p / parts;
-  *end = n * (p + 1) / parts;
+// fn(i) for i in [0, n), in parallel_ranges' parts.
+template <class F>
+void parallel_for(int64_t n, F &&fn) {
+  parallel_ranges(n, [&](int, int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) fn(i);
+  });
 }
 
 // Column sums for a gradient: row(r, acc) adds row r's terms into acc[0, width). The rows are
@@ -137,10 +136,8 @@ template <class F>
 std::vector<float> sum_rows(int64_t rows, int64_t width, F &&row) {
   const int parts = num_procs();
   std::vector<float> partial(parts * width, 0.0f), sum(width, 0.0f);
-  parallel_parts([&](int t) {
+  parallel_ranges(rows, [&](int t, int64_t begin, int64_t end) {
     float *acc = partial.data() + t * width;
-    int64_t begin, end;
-    part_range(rows, t, &begin, &end);
     for (int64_t r = begin; r < end; ++r) row(r, acc);
   });
   for (int t = 0; t < parts; ++t)
