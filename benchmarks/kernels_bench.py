@@ -28,7 +28,8 @@ def mindspore_cases(isa_libs: dict) -> dict:
     import mindspore as ms
     import numpy as np
 
-    from vitzoo.backends.mindspore import kernels, layers
+    from vitzoo.backends.mindspore import kernels
+    from vitzoo.backends.mindspore.model import layers
     from vitzoo.backends.mindspore.kernels.ops import KernelOps
     from vitzoo.init import init_state
     from vitzoo.spec import ViTSpec
@@ -131,7 +132,7 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from vitzoo.backends.mindspore.kernels.build import ISA_FLAGS, _ISA_ORDER, build_library, cpu_isa
-    from vitzoo.hub import cache_dir
+    from vitzoo.paths import cache_dir
 
     best = cpu_isa()
     isas = [i for i in _ISA_ORDER[1:] if _ISA_ORDER.index(i) <= _ISA_ORDER.index(best)] or [best]

@@ -114,7 +114,7 @@ def gelu_erf(rounds: int) -> dict:
     ms = _ms()
     from mindspore import ops
 
-    from vitzoo.backends.mindspore.layers import gelu_erf as ours
+    from vitzoo.backends.mindspore.model.layers import gelu_erf as ours
 
     h = _rand(ms, B * N, F)
 
@@ -137,7 +137,7 @@ def gelu_tanh(rounds: int) -> dict:
     ms = _ms()
     from mindspore import ops
 
-    from vitzoo.backends.mindspore.layers import gelu_tanh as ours
+    from vitzoo.backends.mindspore.model.layers import gelu_tanh as ours
 
     h = _rand(ms, B * N, F)
 

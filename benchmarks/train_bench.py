@@ -31,11 +31,11 @@ os.environ.setdefault("GLOG_v", "3")
 def mindspore_step(args: argparse.Namespace, kernels: bool = True) -> Callable[[], None]:
     import mindspore as ms
 
-    from vitzoo.backends.mindspore.training import build_optimizer, make_train_step
+    from vitzoo.backends.mindspore.train.step import build_optimizer, make_train_step
     from vitzoo.backends import get_backend
     from vitzoo.init import init_state
     from vitzoo.spec import ViTSpec
-    from vitzoo.tasks import TrainConfig
+    from vitzoo.configs import TrainConfig
 
     spec = _spec(args, ViTSpec)
     saved = os.environ.get("VITZOO_KERNELS")
@@ -95,9 +95,10 @@ def epoch_rate(args: argparse.Namespace) -> float:
     """Whole-epoch img/s of ``vitzoo train`` on ``--data`` (data pipeline + steps, no eval), second epoch."""
     import mindspore as ms
 
-    from vitzoo.backends.mindspore import data as D
-    from vitzoo.backends.mindspore.training import build_model, build_optimizer, make_train_step, open_folders
-    from vitzoo.tasks import TrainConfig
+    from vitzoo.backends.mindspore.train import data as D
+    from vitzoo.backends.mindspore.train.step import build_optimizer, make_train_step
+    from vitzoo.backends.mindspore.train.trainer import build_model, open_folders
+    from vitzoo.configs import TrainConfig
 
     cfg = TrainConfig(args.data, img_size=args.img_size, patch_size=args.patch_size, depth=args.depth, embed_dim=args.embed_dim,
                       num_heads=args.num_heads, batch_size=args.batch_size)

@@ -1,6 +1,6 @@
 """Seed checkpoints and their mutations, for fuzzing vitzoo's weight readers.
 
-Used by ``scripts/fuzz_readers.py`` (the long run) and ``tests/test_fuzz_readers.py``
+Used by ``scripts/fuzz_readers.py`` (the long run) and ``tests/weights/test_fuzz_readers.py``
 (the quick run). A *case* is one small valid checkpoint (a *seed*, written by
 vitzoo's own writers or by torch) damaged once:
 

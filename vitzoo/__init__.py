@@ -28,8 +28,7 @@ from vitzoo.errors import (
 )
 from vitzoo.spec import ViTSpec
 from vitzoo.variants import get_spec, list_models, register_variant
-
-__version__ = "0.1.0"
+from vitzoo.version import __version__
 
 __all__ = [
     "__version__",
@@ -71,15 +70,15 @@ def __getattr__(name: str) -> object:  # light helpers, imported on first use
 
         return transforms_for
     if name == "export":
-        from vitzoo.exporting import export
+        from vitzoo.workflows.exporting import export
 
         return export
     if name == "embed":
-        from vitzoo.embedding import embed
+        from vitzoo.workflows.embedding import embed
 
         return embed
     if name in ("train", "evaluate", "predict"):  # the workflows; MindSpore loads when one runs
-        from vitzoo import tasks
+        from vitzoo.workflows import tasks
 
         return getattr(tasks, name)
     raise AttributeError(f"module 'vitzoo' has no attribute {name!r}")

@@ -119,7 +119,7 @@ def _load_weights(name: Optional[str], pretrained: Pretrained) -> Any:
         return weights.read(pretrained, variant=hint)
     if name is None:
         raise CheckpointError(f"Weight file {str(pretrained)!r} does not exist.")
-    from vitzoo.pretrained import load_pretrained
+    from vitzoo.hub import load_pretrained
 
     variant, tag = split_name(name)
     if isinstance(pretrained, str):

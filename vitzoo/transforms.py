@@ -30,6 +30,8 @@ from typing import Any, Mapping, Optional, Sequence, Union
 import numpy as np
 
 from vitzoo.errors import DataError, VitzooError
+from vitzoo.pretrained import preprocessing_for_name
+from vitzoo.pretrained.weight_set import IMAGENET_MEAN, IMAGENET_STD  # noqa: F401  (re-exported: vitzoo.transforms.IMAGENET_MEAN)
 
 # timm's ViT defaults, used when weights state nothing (random init, bare files).
 DEFAULT_CFG: dict[str, Any] = {
@@ -39,8 +41,6 @@ DEFAULT_CFG: dict[str, Any] = {
     "mean": (0.5, 0.5, 0.5),
     "std": (0.5, 0.5, 0.5),
 }
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "box", "hamming", "lanczos")
 CROP_MODES = ("center", "squash")
 
@@ -179,8 +179,6 @@ def transforms_for(obj: Union[str, Mapping[str, Any], Any]) -> EvalTransform:
         384
     """
     if isinstance(obj, str):
-        from vitzoo.pretrained import preprocessing_for_name
-
         cfg = resolve_cfg(preprocessing_for_name(obj))
     elif isinstance(obj, Mapping):
         cfg = resolve_cfg(obj)

@@ -25,6 +25,7 @@ from vitzoo.errors import CheckpointError, UnknownNameError
 from vitzoo.fileio import sha256_file
 from vitzoo.spec import ViTSpec
 from vitzoo.variants import get_spec, variant_names
+from vitzoo.weights import formats
 
 # Fields that decide tensor shapes and the forward pass, bar the classifier and numerics:
 # a checkpoint "is" a variant when these agree (eps and GELU form are reported separately).
@@ -104,25 +105,23 @@ def convert(
         >>> convert("ViT-B_16.npz", "vit_b_16.safetensors", from_format="jax").variant  # doctest: +SKIP
         'vit_b_16'
     """
-    from vitzoo import weights
-
     start = time.perf_counter()
-    if from_format != "auto" and from_format not in weights.FORMATS:
-        raise UnknownNameError(f"Unknown source format {from_format!r}; use auto or one of {', '.join(sorted(weights.FORMATS))}.")
-    writable = sorted(n for n, f in weights.FORMATS.items() if f.write is not None)
+    if from_format != "auto" and from_format not in formats.FORMATS:
+        raise UnknownNameError(f"Unknown source format {from_format!r}; use auto or one of {', '.join(sorted(formats.FORMATS))}.")
+    writable = sorted(n for n, f in formats.FORMATS.items() if f.write is not None)
     if to_format not in writable:
         raise UnknownNameError(f"Cannot write format {to_format!r}; writable formats: {', '.join(writable)}.")
     src_path = Path(src)
     hint = get_spec(variant) if isinstance(variant, str) else variant
-    fmt = weights.detect_format(src_path) if from_format == "auto" else from_format
+    fmt = formats.detect_format(src_path) if from_format == "auto" else from_format
     hashed = _hashed_file(src_path)
     digest = _sha256_meanwhile(hashed) if hashed else None
-    ckpt = weights.read(src_path, format=fmt, variant=hint)
+    ckpt = formats.read(src_path, format=fmt, variant=hint)
     if hint is not None:
         _check_variant(hint, ckpt.spec, variant if isinstance(variant, str) else "the given spec", str(src_path))
     ckpt.meta.update(source_format=fmt, source=str(src_path), source_sha256=digest)
     try:
-        weights.write(ckpt, dst, format=to_format)
+        formats.write(ckpt, dst, format=to_format)
     except OSError as exc:
         raise CheckpointError(f"Cannot write {str(dst)!r} ({exc.strerror or exc}).") from None
     if digest is not None:

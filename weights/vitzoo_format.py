@@ -63,7 +63,7 @@ def read(path: "str | os.PathLike[str]", variant: Optional[ViTSpec] = None) -> C
 
 def write(ckpt: Checkpoint, path: "str | os.PathLike[str]") -> None:
     """Write ``ckpt`` as a canonical checkpoint (atomically: a temp file renamed into place)."""
-    from vitzoo import __version__
+    from vitzoo.version import __version__
 
     ckpt.validate()
     metadata = {

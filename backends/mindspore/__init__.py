@@ -21,7 +21,7 @@ from vitzoo.init import init_state
 from vitzoo.spec import ViTSpec
 
 from .runtime import tune_cpu_runtime
-from .vit import VisionTransformer
+from .model.vit import VisionTransformer
 
 tune_cpu_runtime()  # synchronous launches on CPU: must come before the first MindSpore operator
 

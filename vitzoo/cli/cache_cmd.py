@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vitzoo import cache
+    from vitzoo.hub import cache
 
     where = cache.weights_dir()
     if args.action == "list":

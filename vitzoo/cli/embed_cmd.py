@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vitzoo.embedding import embed
+    from vitzoo.workflows.embedding import embed
 
     require_model(args, "to embed with")
     out = embed(

@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vitzoo.tasks import evaluate
+    from vitzoo.workflows.tasks import evaluate
 
     require_model(args, "to evaluate")
     result = evaluate(

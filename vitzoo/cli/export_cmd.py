@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from vitzoo.errors import VitzooError
-    from vitzoo.exporting import export
+    from vitzoo.workflows.exporting import export
 
     if args.model is None and args.weights is None:
         raise VitzooError("Name the model to export: MODEL (pretrained weights) or --weights FILE.")

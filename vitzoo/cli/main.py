@@ -25,7 +25,7 @@ COMMANDS = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vitzoo", description="Vision Transformers on MindSpore, with weights from timm, Hugging Face, JAX and MindSpore.")
-    from vitzoo import __version__
+    from vitzoo.version import __version__
 
     parser.add_argument("--version", action="version", version=f"vitzoo {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from vitzoo.errors import VitzooError
-    from vitzoo.tasks import demo_images, predict
+    from vitzoo.workflows.tasks import demo_images, predict
 
     images = list(args.images)
     if args.demo:

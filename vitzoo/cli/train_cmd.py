@@ -16,7 +16,7 @@ import shlex
 import sys
 
 from vitzoo.errors import TrainingInterrupted
-from vitzoo.tasks import OPTIMIZERS, TrainConfig
+from vitzoo.configs import OPTIMIZERS, TrainConfig
 
 _AUGMENT = ("auto", "light", "rrc", "none")
 
@@ -64,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vitzoo.tasks import train
+    from vitzoo.workflows.tasks import train
 
     options = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__ and k != "data_dir"}
     options["progress"] = not args.no_progress

@@ -71,7 +71,7 @@ def active() -> Optional[KernelOps]:
         return None
     if not _loaded:
         try:
-            from vitzoo.hub import cache_dir
+            from vitzoo.paths import cache_dir
 
             lib = build_library(cache_dir())
             ctypes.CDLL(str(lib))  # fail here, with a notice, rather than inside a graph

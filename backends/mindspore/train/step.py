@@ -1,0 +1,95 @@
+"""One optimisation step on MindSpore: the optimizer with its parameter groups, the learning-rate schedule, the compiled step.
+
+The trainer drives these; benchmarks and a user's own loop can use them as they are.
+
+Example:
+    >>> lr_at(0, total=100, warmup=10, base=1e-3)  # doctest: +ELLIPSIS
+    0.0001...
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import mindspore as ms
+from mindspore import amp, nn, ops
+
+from vitzoo.configs import TrainConfig
+
+
+def lr_at(step: int, total: int, warmup: int, base: float, min_lr: float = 0.0) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay from ``base`` to ``min_lr`` at ``total``.
+
+    Example:
+        >>> [round(lr_at(s, 10, 2, 1.0), 3) for s in (0, 1, 2, 6, 9)]
+        [0.5, 1.0, 1.0, 0.345, 0.024]
+    """
+    if step < warmup:
+        return base * (step + 1) / warmup
+    t = (step - warmup) / max(1, total - warmup)
+    return min_lr + 0.5 * (base - min_lr) * (1.0 + math.cos(math.pi * min(t, 1.0)))
+
+
+def build_optimizer(model: Any, cfg: TrainConfig) -> Any:
+    """The optimizer, with no weight decay on 1-D tensors (biases, norms) and the tokens/position embedding."""
+    from mindspore.experimental import optim
+
+    decay, no_decay = [], []
+    for p in model.trainable_params():
+        skip = p.ndim <= 1 or p.name in ("cls_token", "reg_token", "pos_embed")
+        (no_decay if skip else decay).append(p)
+    groups = [g for g in ({"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}) if g["params"]]
+    lr = cfg.base_lr
+    if cfg.optimizer == "adamw":
+        return optim.AdamW(groups, lr=lr)
+    if cfg.optimizer == "adam":
+        return optim.Adam(groups, lr=lr)
+    return optim.SGD(groups, lr=lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
+
+
+def make_train_step(model: Any, optimizer: Any, cfg: TrainConfig, world_size: int = 1) -> tuple[Callable[..., Any], Any]:
+    """The compiled step and its loss scaler (``None`` without AMP).
+
+    ``step(images, labels, stop) -> (status, grads_ok, loss_ok)``: forward, backward,
+    all-reduce, clip, update. ``status`` is ``[mean loss, stop flags]`` summed over the
+    ranks (the loss divided by their number), so every rank sees the same loss, the same
+    stop request and the same finiteness verdict. A step whose loss or gradients are not
+    finite leaves the weights and optimizer as they were (with AMP an overflow of the
+    scaled gradients is the scaler's business, not a divergence).
+    """
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    reducer = nn.DistributedGradReducer(optimizer.parameters, mean=True, degree=world_size) if world_size > 1 else None
+    all_reduce = ops.AllReduce() if world_size > 1 else None
+    scaler = None
+    if cfg.amp:
+        amp.auto_mixed_precision(model, "auto", dtype=ms.float16)
+        scaler = amp.DynamicLossScaler(scale_value=2.0**16, scale_factor=2, scale_window=1000)
+
+    def forward(x: ms.Tensor, y: ms.Tensor) -> ms.Tensor:
+        loss = loss_fn(model(x).astype(ms.float32), y)
+        return scaler.scale(loss) if scaler is not None else loss
+
+    grad_fn = ms.value_and_grad(forward, None, optimizer.parameters)
+
+    @ms.jit
+    def step(x: ms.Tensor, y: ms.Tensor, stop: ms.Tensor) -> Any:
+        loss, grads = grad_fn(x, y)
+        if reducer is not None:
+            grads = reducer(grads)
+        if scaler is not None:
+            loss, grads = scaler.unscale(loss), scaler.unscale(grads)
+        status = ops.stack([loss, stop])
+        if all_reduce is not None:
+            status = all_reduce(status) / world_size
+        grads_ok = amp.all_finite(grads)
+        loss_ok = ops.isfinite(status[0])
+        if scaler is not None:
+            scaler.adjust(grads_ok)
+        if ops.logical_and(grads_ok, loss_ok):
+            if cfg.clip_grad:
+                grads = ops.clip_by_global_norm(grads, cfg.clip_grad)
+            optimizer(grads)
+        return status, grads_ok, loss_ok
+
+    return step, scaler

@@ -1,0 +1,400 @@
+"""Training and fine-tuning on MindSpore: the recipe of MindSpore's ViT tutorial, as timm users expect it.
+
+Label-smoothed cross-entropy, AdamW (or Adam/SGD) without weight decay on biases,
+norms and tokens, cosine learning rate with linear warm-up (per step), optional
+global-norm gradient clipping, a graph-compiled (``mindspore.jit``) train step,
+evaluation every epoch, and crash-safe outputs in the output directory:
+
+``last.safetensors`` / ``best.safetensors``  canonical checkpoints with class names
+``last.optim.safetensors``                   the resumable state: weights, optimizer, position (see run_state)
+``metrics.jsonl``                            one JSON line per epoch
+``curves.png``                               loss and accuracy (when matplotlib is installed)
+
+Example:
+    >>> from vitzoo.configs import TrainConfig
+    >>> run_training(TrainConfig("digits", img_size=32, patch_size=4, depth=4, embed_dim=64, num_heads=4))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mindspore as ms
+import numpy as np
+from mindspore import ops
+
+from vitzoo.errors import DataError, TrainError, TrainingInterrupted, VitzooError
+from vitzoo.fileio import atomic_path
+from vitzoo.configs import DEFAULT_TRAIN_MODEL, TrainConfig
+
+from . import data as D
+from .. import kernels
+from .evaluation import class_mapping, compiled_forward, run_eval
+from .step import build_optimizer, lr_at, make_train_step
+from .run_state import LAST, OPTIM, StopSignals, load_run_state, restore_optimizer, save_run_state
+
+BEST, METRICS, CURVES = "best.safetensors", "metrics.jsonl", "curves.png"
+PLOT_EVERY_S = 30.0  # curves.png is redrawn at most this often, and after the last epoch
+# Settings that change the result: a resumed run warns when they differ from the saved ones.
+_RUN_KEYS = ("batch_size", "img_size", "lr", "min_lr", "warmup_epochs", "weight_decay", "label_smoothing", "optimizer", "momentum", "clip_grad", "augment", "seed", "epochs")
+
+
+@dataclass
+class TrainResult:
+    """What a run produced: its output files, best validation top-1 and the per-epoch metrics."""
+
+    output: str
+    best_top1: float
+    best_epoch: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+    rank: int = 0  # data-parallel runs: only rank 0 evaluates, so only its result has metrics
+    skipped: list[str] = field(default_factory=list)  # unreadable images passed over (skip_bad=True)
+
+    @property
+    def last(self) -> str:
+        return os.path.join(self.output, LAST)
+
+    @property
+    def best(self) -> str:
+        return os.path.join(self.output, BEST)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "last": self.last, "best": self.best}
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The data seed of one epoch: the same on every rank and after a resume."""
+    return (seed * 1_000_003 + epoch) % (2**31)
+
+
+def open_folders(data_dir: str) -> tuple[D.ImageFolder, D.ImageFolder]:
+    """The train and val ImageFolders of ``data_dir``; val classes must be train classes."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise DataError(f"Data directory {str(root)!r} does not exist; it needs train/ and val/ sub-folders of class folders.")
+    for part in ("train", "val"):
+        if not (root / part).is_dir():
+            raise DataError(f"Data directory {str(root)!r} has no {part}/ sub-folder; training needs {root}/train/<class>/ and {root}/val/<class>/.")
+    train, val = D.scan_image_folder(root / "train"), D.scan_image_folder(root / "val")
+    extra = sorted(set(val.classes) - set(train.classes))
+    if extra:
+        raise DataError(f"{str(root / 'val')!r} has class folders that train/ lacks: {', '.join(extra[:5])}; use the same class folders in both.")
+    return train, val
+
+
+def check_output(out: Path, resume: bool) -> None:
+    """Refuse to overwrite an earlier run unless resuming it; a resume needs the earlier run's files."""
+    if resume and not ((out / LAST).exists() and (out / OPTIM).exists()):
+        raise VitzooError(f"Nothing to resume in {str(out)!r}: it needs {LAST} and {OPTIM} from an earlier run.")
+    if not resume and (out / LAST).exists():
+        raise VitzooError(f"{str(out)!r} already holds a training run ({LAST}); pass --resume to continue it, or choose another --output.")
+
+
+def build_model(cfg: TrainConfig, num_classes: int) -> Any:
+    """A fresh model (seeded init) or pretrained weights with a new ``num_classes`` head."""
+    from vitzoo.api import create
+    from vitzoo.backends import get_backend
+    from vitzoo.init import init_state
+    from vitzoo.variants import get_spec
+
+    arch = {k: getattr(cfg, k) for k in ("img_size", "patch_size", "depth", "embed_dim", "num_heads", "mlp_dim") if getattr(cfg, k) is not None}
+    if "embed_dim" in arch and "mlp_dim" not in arch:
+        arch["mlp_dim"] = 4 * arch["embed_dim"]
+    if cfg.pretrained:
+        if set(arch) - {"img_size"}:
+            raise VitzooError(f"Fine-tuning keeps the pretrained architecture; drop {', '.join(sorted(set(arch) - {'img_size'}))}.")
+        pretrained = cfg.pretrained
+        if cfg.model is None and not (isinstance(pretrained, str) and os.path.exists(pretrained)):
+            raise VitzooError(f"--pretrained {pretrained!r} is not a file; name the model too (e.g. --model vit_b_16 --pretrained {pretrained}).")
+        return create(cfg.model, pretrained=pretrained, num_classes=num_classes, **arch)
+    spec = get_spec(cfg.model or DEFAULT_TRAIN_MODEL, num_classes=num_classes, **arch)
+    model = get_backend("mindspore").build(spec, init_state(spec, seed=cfg.seed))
+    model.pretrained_cfg = {}
+    return model
+
+
+def preprocessing(model: Any, augment: str, from_scratch: bool) -> dict[str, Any]:
+    """The eval preprocessing saved with the weights: the pretrained one, or timm's ViT defaults.
+
+    Light/none augmentation trains on the whole (resized) image, so eval does not crop.
+    """
+    from vitzoo.transforms import resolve_cfg
+
+    cfg = resolve_cfg({} if from_scratch else model.pretrained_cfg, img_size=model.spec.img_size, in_chans=model.spec.in_chans)
+    if augment in ("light", "none"):
+        cfg["crop_pct"] = 1.0
+    return cfg
+
+
+def run_training(cfg: TrainConfig, *, rank: int = 0, world_size: int = 1) -> TrainResult:
+    """Train as ``cfg`` says; in data-parallel runs every rank calls this and rank 0 writes the outputs.
+
+    From the start, SIGTERM/SIGINT only ask the run to stop: it finishes the step under
+    way (or its first one), saves, and raises :class:`~vitzoo.errors.TrainingInterrupted`.
+    """
+    with StopSignals() as stop:
+        return _train(cfg, rank, world_size, stop)
+
+
+def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> TrainResult:
+    from tqdm import tqdm
+
+    from vitzoo.backends import get_backend
+
+    backend = get_backend("mindspore")
+    out = Path(cfg.output)
+    train_folder, val_folder = open_folders(cfg.data_dir)
+    classes = train_folder.classes
+    if rank == 0:
+        check_output(out, cfg.resume)
+
+    start_epoch, start_step, saved = 0, 0, None
+    # The fused kernels are float32-only: a float16 (AMP) model keeps MindSpore's own operators.
+    with kernels.primitive_ops() if cfg.amp else contextlib.nullcontext():
+        model, optim_state, saved = load_run_state(out, backend, classes) if cfg.resume else (build_model(cfg, len(classes)), None, None)
+    if cfg.resume:
+        start_epoch, start_step = saved["epoch"], saved["step"]
+        _warn_changed(saved["config"], cfg, rank)
+        augment, preproc = saved["augment"], model.pretrained_cfg["pretrained_cfg"]
+    else:
+        augment = D.resolve_augment(cfg.augment, train_folder)
+        preproc = preprocessing(model, augment, from_scratch=not cfg.pretrained)
+    if model.spec.in_chans != 3:
+        raise VitzooError(f"Training reads RGB images; the model has in_chans={model.spec.in_chans}.")
+    source = f"vitzoo train {cfg.data_dir}" + (f" from {cfg.pretrained}" if cfg.pretrained else "")
+    model.pretrained_cfg = {"class_names": list(classes), "pretrained_cfg": preproc, "source": source}
+
+    optimizer = build_optimizer(model, cfg)
+    model.set_train(True)
+    step_fn, scaler = make_train_step(model, optimizer, cfg, world_size)
+    if saved is not None:
+        restore_optimizer(optimizer, model, scaler, optim_state, out)
+    per_rank = cfg.batch_size // world_size
+
+    def pipeline(epoch: int) -> D.Pipeline:
+        return D.train_dataset(
+            train_folder, img_size=model.spec.img_size, mean=preproc["mean"], std=preproc["std"], augment=augment,
+            batch_size=per_rank, seed=epoch_seed(cfg.seed, epoch), interpolation=preproc["interpolation"],
+            num_shards=world_size, shard_id=rank, workers=cfg.workers, skip_bad=cfg.skip_bad,
+        )
+
+    steps_per_epoch = pipeline(0).num_batches
+    total = steps_per_epoch * cfg.epochs
+    warmup_epochs = cfg.warmup_epochs if cfg.warmup_epochs is not None else 0.1 * cfg.epochs
+    warmup = int(round(warmup_epochs * steps_per_epoch))
+    history = _read_metrics(out / METRICS, start_epoch) if cfg.resume else []
+    best = max(history, key=lambda m: m["val_top1"]) if history else None
+    mapping = class_mapping(val_folder, model)
+    eval_tf = _eval_transform(model)
+    evaluate = compiled_forward(model, per_rank) if rank == 0 else None
+    if rank == 0 and not _can_plot():
+        print("note: matplotlib is not installed, so no curves.png is written (pip install 'vitzoo[plot]')", file=sys.stderr)
+    if rank == 0:
+        print(f"training {model.spec.depth}-block ViT ({_count(model)/1e6:.2f}M params) on {len(train_folder)} images, "
+              f"{len(classes)} classes; augment={augment}, {cfg.optimizer} lr {cfg.base_lr:g}, {world_size} device(s)"
+              + (f"; resuming at epoch {start_epoch + 1} step {start_step + 1}" if cfg.resume else ""), file=sys.stderr)
+
+    def save(epoch: int, done: int, losses: list[float], nonfinite: int) -> None:
+        """Rank 0 writes the resumable state (every rank waits for it, so none exits mid-save)."""
+        if rank == 0:
+            position = {"epoch": epoch, "step": done, "losses": losses, "nonfinite": nonfinite, "nonfinite_total": nonfinite_total,
+                        "augment": augment, "config": cfg.to_dict()}
+            save_run_state(out, model, backend.state_dict(model), optimizer, scaler, position)
+        _barrier(world_size)
+
+    skipped: dict[str, None] = {}  # unreadable images seen so far, in order (skip_bad=True)
+    nonfinite_total = saved.get("nonfinite_total", 0) if saved else 0
+    end_epoch = min(cfg.epochs, cfg.stop_epoch or cfg.epochs)
+    plotted_at = time.monotonic()
+    for epoch in range(start_epoch, end_epoch):
+        resume_at = start_step if epoch == start_epoch else 0
+        losses: list[float] = list(saved["losses"]) if resume_at and saved else []
+        nonfinite = int(saved.get("nonfinite", 0)) if resume_at and saved else 0
+        data = pipeline(epoch)
+        model.set_train(True)
+        tic = time.perf_counter()
+        bar = tqdm(total=steps_per_epoch, initial=resume_at, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", disable=not cfg.progress or rank != 0, leave=False)
+        stopping = False
+        for index, (images, labels) in enumerate(data):
+            if index < resume_at:
+                continue  # replayed, not trained: the random augmentation of the later batches stays the uninterrupted one
+            step = epoch * steps_per_epoch + index
+            lr = lr_at(step, total, warmup, cfg.base_lr, cfg.min_lr)
+            for p in optimizer.lrs:
+                ops.assign(p, ms.Tensor(lr, ms.float32))  # a Parameter the compiled step reads
+            stop.rearm()
+            flag = ms.Tensor(1.0 if stop.signum else 0.0, ms.float32)
+            status, grads_ok, loss_ok = step_fn(ms.Tensor(images), ms.Tensor(labels.astype(np.int32)), flag)
+            loss, stop_votes = (float(v) for v in status.asnumpy())
+            stop.rearm()
+            if bool(loss_ok.asnumpy()) and (scaler is not None or bool(grads_ok.asnumpy())):
+                losses.append(loss)
+            else:
+                nonfinite += 1
+                nonfinite_total += 1
+                _diverged(cfg, epoch, index, steps_per_epoch, loss, bool(grads_ok.asnumpy()), nonfinite_total, lr, out, rank)
+            done = index + 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
+            stopping = stop_votes > 0
+            if done < steps_per_epoch and (stopping or (cfg.save_every_steps and (step + 1) % cfg.save_every_steps == 0)):
+                save(epoch, done, losses, nonfinite)
+                if stopping:
+                    bar.close()
+                    raise _interrupted(stop, epoch, done, steps_per_epoch, out)
+        bar.close()
+        seconds = time.perf_counter() - tic
+        _note_skipped(skipped, data.source.skipped, rank)
+        row: dict[str, Any] = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"), "lr": lr,
+                               "img_per_s": (steps_per_epoch - resume_at) * cfg.batch_size / seconds, "nonfinite_steps": nonfinite}
+        if world_size > 1:
+            row["replica_max_diff"] = _replica_diff(model, world_size)
+        if rank == 0:
+            model.set_train(False)
+            val = run_eval(evaluate, D.eval_dataset(val_folder, eval_tf, per_rank, skip_bad=cfg.skip_bad, workers=cfg.workers), mapping, progress=cfg.progress, desc="val")
+            _note_skipped(skipped, val["skipped"], rank)
+            row.update(val_top1=val["top1"], val_top5=val["top5"], time_s=seconds)
+            history.append(row)
+        save(epoch + 1, 0, [], 0)
+        if rank == 0:
+            is_best = best is None or row["val_top1"] > best["val_top1"]
+            if is_best:
+                best = row
+                _save_checkpoint(model, backend.state_dict(model), out / BEST)
+            _write_metrics(out / METRICS, history)
+            # Drawing takes ~0.27 s, a tenth of a digits epoch: redraw at most every PLOT_EVERY_S and at the end.
+            if epoch + 1 == end_epoch or stopping or time.monotonic() - plotted_at >= PLOT_EVERY_S:
+                _plot(out / CURVES, history)
+                plotted_at = time.monotonic()
+            tqdm.write(
+                f"epoch {epoch + 1}/{cfg.epochs}  loss {row['loss']:.4f}  lr {lr:.2e}  val top-1 {row['val_top1']:.2f}  "
+                f"top-5 {row['val_top5']:.2f}  {row['img_per_s']:.0f} img/s" + ("  (best)" if is_best else "")
+                + (f"  ({nonfinite} non-finite steps skipped)" if nonfinite else ""),
+                file=sys.stderr,
+            )
+        if stopping and epoch + 1 < end_epoch:
+            raise _interrupted(stop, epoch + 1, 0, steps_per_epoch, out)
+    model.set_train(False)
+    if best is None:
+        best = max(history, key=lambda m: m["val_top1"]) if history else {"val_top1": float("nan"), "epoch": 0}
+    return TrainResult(output=str(out), best_top1=float(best["val_top1"]), best_epoch=int(best["epoch"]), history=history, skipped=list(skipped), rank=rank)
+
+
+def _diverged(cfg: TrainConfig, epoch: int, index: int, steps: int, loss: float, grads_ok: bool, count: int, lr: float, out: Path, rank: int) -> None:
+    """A step whose loss or gradients were not finite (and was not applied): tolerate it, or stop the run."""
+    what = f"loss {loss}" if not math.isfinite(loss) else "non-finite gradients"
+    where = f"epoch {epoch + 1}, step {index + 1} of {steps}"
+    if count > cfg.skip_nonfinite:
+        clip = f"--clip-grad {cfg.clip_grad:g} lower" if cfg.clip_grad else "--clip-grad 1.0"
+        allowed = f" ({cfg.skip_nonfinite} allowed by --skip-nonfinite)" if cfg.skip_nonfinite else ""
+        raise TrainError(
+            f"Training diverged at {where}: {what}{allowed}; the last good checkpoint in {str(out)!r} is unchanged. "
+            f"Try a lower --lr (this step used {lr:.3g}), {clip}, or --skip-nonfinite K to pass over a few such steps."
+        )
+    if rank == 0:
+        print(f"warning: skipped {where}: {what} ({count} of {cfg.skip_nonfinite} allowed by --skip-nonfinite)", file=sys.stderr)
+
+
+def _interrupted(stop: StopSignals, epoch: int, done: int, steps: int, out: Path) -> TrainingInterrupted:
+    name = stop.name if stop.signum else "SIGTERM"  # a rank that did not get the signal stops with the rank that did
+    where = f"after epoch {epoch}" if done == 0 else f"at epoch {epoch + 1}, step {done} of {steps}"
+    return TrainingInterrupted(
+        f"stopped by {name} {where}; the run is saved in {str(out)!r}, continue it with --resume",
+        signum=stop.signum or signal.SIGTERM, output=str(out),
+    )
+
+
+def _barrier(world_size: int) -> None:
+    if world_size > 1:
+        ops.AllReduce()(ms.Tensor(np.ones(1, np.float32))).asnumpy()
+
+
+def _note_skipped(seen: dict[str, None], paths: list[str], rank: int) -> None:
+    """Add newly skipped images to ``seen`` and say so once each (rank 0 only)."""
+    new = [p for p in dict.fromkeys(paths) if p not in seen]
+    seen.update(dict.fromkeys(new))
+    if new and rank == 0:
+        print(f"skipped {len(new)} unreadable image(s) ({len(seen)} so far): {', '.join(new[:3])}{' ...' if len(new) > 3 else ''}", file=sys.stderr)
+
+
+def _eval_transform(model: Any) -> Any:
+    from vitzoo.transforms import transforms_for
+
+    return transforms_for(model)
+
+
+def _save_checkpoint(model: Any, state: dict[str, np.ndarray], path: Path) -> None:
+    from vitzoo.weights import Checkpoint, save_file
+
+    save_file(Checkpoint(state=state, spec=model.spec, meta=dict(model.pretrained_cfg)), path)
+
+
+def _warn_changed(saved: dict[str, Any], cfg: TrainConfig, rank: int) -> None:
+    changed = [f"{k} {saved.get(k)!r} -> {getattr(cfg, k)!r}" for k in _RUN_KEYS if saved.get(k) != getattr(cfg, k)]
+    if changed and rank == 0:
+        print(f"warning: resuming with changed settings ({'; '.join(changed)}): the result will differ from an uninterrupted run", file=sys.stderr)
+
+
+def _replica_diff(model: Any, world_size: int) -> float:
+    """Largest difference between the ranks' per-tensor parameter sums (0.0 when the replicas are identical)."""
+    sums = ms.Tensor(np.array([p.asnumpy().astype(np.float64).sum() for p in model.get_parameters()], np.float32))
+    gathered = ops.AllGather()(sums).asnumpy().reshape(world_size, -1)
+    return float(np.abs(gathered - gathered[0]).max())
+
+
+def _read_metrics(path: Path, upto_epoch: int) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in rows if r["epoch"] <= upto_epoch]
+
+
+def _write_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _can_plot() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _plot(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Loss and validation accuracy per epoch; skipped without matplotlib (the ``plot`` extra)."""
+    if not _can_plot():
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    epochs = [r["epoch"] for r in rows]
+    fig, left = plt.subplots(figsize=(6, 3.5))
+    left.plot(epochs, [r["loss"] for r in rows], color="tab:blue", label="train loss")
+    left.set_xlabel("epoch")
+    left.set_ylabel("train loss", color="tab:blue")
+    right = left.twinx()
+    right.plot(epochs, [r["val_top1"] for r in rows], color="tab:orange", label="val top-1")
+    right.plot(epochs, [r["val_top5"] for r in rows], color="tab:orange", linestyle=":", label="val top-5")
+    right.set_ylabel("val accuracy (%)", color="tab:orange")
+    left.xaxis.get_major_locator().set_params(integer=True)
+    fig.legend(loc="center right", bbox_to_anchor=(0.85, 0.5), fontsize="small")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def _count(model: Any) -> int:
+    return sum(int(np.prod(p.shape)) for p in model.get_parameters())

@@ -1,0 +1,120 @@
+"""The settings and constants the workflows and the backends share: a training run's config, image suffixes.
+
+They live in the core so that ``vitzoo.workflows`` (above the backends) and ``vitzoo.backends.mindspore.train``
+(below them) both read them without importing each other.
+
+Example:
+    >>> TrainConfig("data", epochs=3).optimizer
+    'adamw'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from typing import Any, Optional, Union
+
+from vitzoo.errors import VitzooError
+
+PathLike = Union[str, "os.PathLike[str]"]
+DEFAULT_TRAIN_MODEL = "vit_ti_16"
+OPTIMIZERS = ("adamw", "adam", "sgd")
+IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp", ".gif")
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a training run (the ``vitzoo train`` options), with their defaults.
+
+    ``model`` is a variant name (default ``vit_ti_16`` when training from scratch);
+    ``img_size``/``patch_size``/``depth``/``embed_dim``/``num_heads``/``mlp_dim``
+    override its architecture (``mlp_dim`` defaults to 4 × ``embed_dim`` when only
+    the width is given). ``pretrained`` (``True``, a weight tag or a checkpoint file)
+    fine-tunes those weights with a new head sized from the class folders.
+    ``lr`` defaults to 1e-3 from scratch and 1e-4 when fine-tuning; ``warmup_epochs``
+    to 10% of ``epochs``. ``augment``: ``auto`` (light pad + shift crop for small
+    images such as digits, random-resized-crop + flip otherwise), ``light``, ``rrc``, ``none``.
+    ``stop_epoch`` ends the run early (the schedule still spans ``epochs``), to
+    split a run across jobs: continue it later with ``resume=True``. ``skip_bad``
+    passes over unreadable images (listed in the result's ``skipped``) instead of stopping.
+    ``save_every_steps`` also saves the resumable state every N steps (for jobs killed
+    without warning); SIGTERM/SIGINT always save it. ``skip_nonfinite`` tolerates that
+    many steps whose loss or gradients are not finite (skipped, counted in metrics.jsonl)
+    before stopping with :class:`~vitzoo.errors.TrainError`. ``nodes``/``node_rank``/
+    ``master_addr``/``master_port`` run ``devices`` workers on each of several machines
+    (msrun's ``--worker_num``/``--node_rank``/``--master_addr``/``--master_port``);
+    ``join_timeout`` is how long the first node waits for the others.
+
+    Example:
+        >>> TrainConfig("data", epochs=3).optimizer
+        'adamw'
+    """
+
+    data_dir: str
+    model: Optional[str] = None
+    pretrained: Union[bool, str, None] = None
+    img_size: Optional[int] = None
+    patch_size: Optional[int] = None
+    depth: Optional[int] = None
+    embed_dim: Optional[int] = None
+    num_heads: Optional[int] = None
+    mlp_dim: Optional[int] = None
+    epochs: int = 30
+    batch_size: int = 64
+    lr: Optional[float] = None
+    min_lr: float = 0.0
+    warmup_epochs: Optional[float] = None
+    weight_decay: float = 0.05
+    label_smoothing: float = 0.1
+    optimizer: str = "adamw"
+    momentum: float = 0.9
+    clip_grad: Optional[float] = None
+    augment: str = "auto"
+    output: str = "runs/train"
+    resume: bool = False
+    stop_epoch: Optional[int] = None
+    amp: bool = False
+    seed: int = 0
+    devices: int = 1
+    workers: int = 2
+    skip_bad: bool = False
+    progress: bool = True
+    save_every_steps: Optional[int] = None
+    skip_nonfinite: int = 0
+    nodes: int = 1
+    node_rank: int = 0
+    master_addr: str = "127.0.0.1"
+    master_port: int = 8118
+    join_timeout: int = 600
+
+    def __post_init__(self) -> None:
+        self.data_dir = os.fspath(self.data_dir)
+        self.output = os.fspath(self.output)
+        if isinstance(self.pretrained, os.PathLike):
+            self.pretrained = os.fspath(self.pretrained)
+        if self.optimizer not in OPTIMIZERS:
+            raise VitzooError(f"Unknown optimizer {self.optimizer!r}; use one of {', '.join(OPTIMIZERS)}.")
+        for name in ("epochs", "batch_size", "devices", "workers", "nodes", "join_timeout"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise VitzooError(f"{name} must be a positive integer, got {getattr(self, name)!r}.")
+        if not 0 <= self.label_smoothing < 1:
+            raise VitzooError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}.")
+        if self.batch_size % (self.devices * self.nodes):
+            raise VitzooError(
+                f"batch_size {self.batch_size} (the global batch) must be divisible by the {self.devices * self.nodes} workers "
+                f"(devices {self.devices} x nodes {self.nodes})."
+            )
+        if not 0 <= self.node_rank < self.nodes:
+            raise VitzooError(f"node_rank must be in [0, {self.nodes}), got {self.node_rank!r}.")
+        if self.save_every_steps is not None and (not isinstance(self.save_every_steps, int) or self.save_every_steps < 1):
+            raise VitzooError(f"save_every_steps must be a positive integer, got {self.save_every_steps!r}.")
+        if not isinstance(self.skip_nonfinite, int) or self.skip_nonfinite < 0:
+            raise VitzooError(f"skip_nonfinite must be a non-negative integer, got {self.skip_nonfinite!r}.")
+
+    @property
+    def base_lr(self) -> float:
+        return self.lr if self.lr is not None else (1e-4 if self.pretrained else 1e-3)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
