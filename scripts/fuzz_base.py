@@ -28,6 +28,8 @@ from vitzoo.spec import ViTSpec
 
 # Small enough that a read takes milliseconds, big enough to have every kind of tensor.
 SPEC = ViTSpec(img_size=16, patch_size=8, embed_dim=16, depth=2, num_heads=2, mlp_dim=32, num_classes=3)
+# What a caller says about the seeds: the fields their tensors cannot show (``weights.read(path, variant=HINT)``).
+HINT = {"num_heads": SPEC.num_heads, "norm_eps": SPEC.norm_eps, "gelu": SPEC.gelu, "global_pool": SPEC.global_pool}
 HUGE = 2**62
 ABSOLUTE_OUTSIDE = b"@ABSOLUTE-OUTSIDE@"  # replaced, when a case is written, by the absolute path of its bait file
 

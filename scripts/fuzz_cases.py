@@ -38,6 +38,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from fuzz_base import (  # noqa: F401  (re-exported: the tests and the runner use them from here)
+    HINT,
     HUGE, READERS, SPEC, Case, Draw, HypothesisDraw, RandomDraw, Reader, Seed, Special, boundaries, ckpt_bytes,
     ckpt_records, npy, npz_members, read_varint, safetensors_bytes, split_safetensors, varint, zip_bytes,
 )

@@ -55,13 +55,14 @@ def classify(path: Path, fmt: Optional[str], must_fail: Optional[str]) -> dict[s
     """Read ``path`` (auto-detected when ``fmt`` is None) and say how it went."""
     import numpy as np
 
+    from fuzz_base import HINT
     from vitzoo import weights
     from vitzoo.errors import VitzooError
 
     start = time.perf_counter()
     out: dict[str, Any] = {}
     try:
-        ckpt = weights.read(path) if fmt is None else weights.read(path, format=fmt)
+        ckpt = weights.read(path, variant=HINT) if fmt is None else weights.read(path, format=fmt, variant=HINT)
         ckpt.validate()
         bad = [k for k, v in ckpt.state.items() if v.dtype != np.float32 or not np.isfinite(v).all()]
         if bad:
@@ -308,6 +309,7 @@ def _save(case: Any, root: Path, dest: Path, result: dict[str, Any]) -> None:
 def replay(case_dir: Path) -> None:
     """Re-read a saved failing case: the verdict of a fresh worker (memory limit included), then in-process tracebacks."""
     import fuzz_cases as fc
+    from fuzz_base import HINT
 
     from vitzoo import weights
 
@@ -323,7 +325,7 @@ def replay(case_dir: Path) -> None:
         runner.close()
     for name in (fmt, None):
         try:
-            weights.read(path) if name is None else weights.read(path, format=name)
+            weights.read(path, variant=HINT) if name is None else weights.read(path, format=name, variant=HINT)
             print(f"  in-process, {name or 'auto'}: loaded")
         except Exception:  # noqa: BLE001 - shown, not handled
             print(f"  in-process, {name or 'auto'}:\n" + traceback.format_exc())

@@ -25,3 +25,17 @@ def tiny_timm(seed: int = 0, **kwargs) -> "torch.nn.Module":
     args = dict(depth=2, img_size=32, patch_size=8, num_classes=5)
     args.update(kwargs)
     return randomise_(timm.create_model("vit_tiny_patch16_224", pretrained=False, **args), seed)
+
+
+def timm_hint(model: "torch.nn.Module") -> dict:
+    """The fields a timm state dict's tensors cannot show, read off the timm model itself.
+
+    What a caller passes (``weights.read(path, variant=...)`` or ``create(..., **fields)``)
+    for a file saved from a custom timm model without its ``config.json``.
+    """
+    act = type(model.blocks[0].mlp.act).__name__
+    gelu = {"GELU": "exact", "GELUTanh": "tanh", "QuickGELU": "quick"}
+    if act == "GELU" and getattr(model.blocks[0].mlp.act, "approximate", "none") == "tanh":
+        act = "GELUTanh"
+    norm = model.fc_norm if not isinstance(model.fc_norm, torch.nn.Identity) else model.norm
+    return {"num_heads": model.blocks[0].attn.num_heads, "norm_eps": norm.eps, "gelu": gelu[act], "global_pool": model.global_pool or "token"}

@@ -57,6 +57,7 @@ __all__ = [
     "predict",
     "embed",
     "export",
+    "checkpoint_config",
 ]
 
 
@@ -77,6 +78,10 @@ def __getattr__(name: str) -> object:  # light helpers, imported on first use
         from vitzoo.workflows.embedding import embed
 
         return embed
+    if name == "checkpoint_config":  # for MindSpore's own ModelCheckpoint: MindSpore loads here
+        from vitzoo.backends.mindspore.train.checkpoint import checkpoint_config
+
+        return checkpoint_config
     if name in ("train", "evaluate", "predict"):  # the workflows; MindSpore loads when one runs
         from vitzoo.workflows import tasks
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -11,6 +12,13 @@ from vitzoo.spec import ViTSpec
 from vitzoo.variants import get_spec, split_name
 
 Pretrained = Union[bool, str, "os.PathLike[str]", None]
+
+_log = logging.getLogger("vitzoo")
+# Names MindSpore's and torch's optimizers and loss scalers give their state.
+_OPTIMIZER_STATE = frozenset({
+    "moment1", "moment2", "moments", "accum", "adam_m", "adam_v", "beta1_power", "beta2_power", "learning_rate",
+    "global_step", "optimizer", "scale_sense", "loss_scale", "momentum", "vhat",
+})
 
 # Fields that decide tensor shapes: a weight file must agree with the named variant on them.
 _ARCH_FIELDS = ("patch_size", "embed_dim", "depth", "mlp_dim", "mlp_type", "class_token", "dist_token", "reg_tokens")
@@ -39,7 +47,9 @@ def create(
         num_classes, img_size, in_chans: adapt the model (and its weights: new head,
             resampled position embedding, adapted first conv) as timm does.
         jit: compile the forward pass (MindSpore graph mode).
-        **overrides: other spec fields, e.g. ``depth=6`` or ``norm_eps=1e-7``.
+        **overrides: other spec fields, e.g. ``depth=6`` or ``norm_eps=1e-7``. With a weight
+            file they also say what its tensors cannot show (``num_heads=4``); a file that
+            leaves such a field open, with no name or override to settle it, is refused.
 
     Example:
         >>> import numpy as np, vitzoo
@@ -57,7 +67,7 @@ def create(
         model = get_backend(backend).build(spec, None, jit=jit)
         model.pretrained_cfg = {}
         return model
-    ckpt = _load_weights(name, pretrained)
+    ckpt = _load_weights(name, pretrained, overrides)
     return build_from_checkpoint(ckpt, name, backend=backend, jit=jit, adapt=adapt, overrides=overrides)
 
 
@@ -100,7 +110,7 @@ def build_from_checkpoint(
 
     adapt = dict(adapt or {})
     if name is not None:
-        variant = get_spec(name)
+        variant = get_spec(name, **(overrides or {}))
         _check_same_architecture(variant, ckpt.spec, repr(str(ckpt.meta.get("source", "the checkpoint"))))
         adapt.setdefault("img_size", variant.img_size)
     ckpt = adapt_checkpoint(ckpt, **adapt)
@@ -111,12 +121,16 @@ def build_from_checkpoint(
     return model
 
 
-def _load_weights(name: Optional[str], pretrained: Pretrained) -> Any:
+def _load_weights(name: Optional[str], pretrained: Pretrained, overrides: dict[str, Any]) -> Any:
     from vitzoo import weights
 
-    hint = get_spec(name) if name is not None else None
+    # what the caller said settles what the tensors cannot show (head count, eps, GELU, pooling)
+    hint = get_spec(name, **overrides) if name is not None else (dict(overrides) or None)
     if isinstance(pretrained, (str, os.PathLike)) and Path(pretrained).exists():
-        return weights.read(pretrained, variant=hint)
+        ckpt = weights.read(pretrained, variant=hint)
+        if ckpt.dropped:
+            _log.warning("%s", _left_out(str(pretrained), ckpt.dropped))
+        return ckpt
     if name is None:
         raise CheckpointError(f"Weight file {str(pretrained)!r} does not exist.")
     from vitzoo.hub import load_pretrained
@@ -127,6 +141,15 @@ def _load_weights(name: Optional[str], pretrained: Pretrained) -> Any:
             raise VitzooError(f"Two weight tags given: {name!r} and pretrained={pretrained!r}; give one.")
         tag = pretrained
     return load_pretrained(variant if tag is None else f"{variant}.{tag}")
+
+
+def _left_out(source: str, dropped: list[str]) -> str:
+    """One line naming what a file holds beside the model's weights (optimizer state, a text tower, ...)."""
+    groups = list(dict.fromkeys(n.split(".", 1)[0] + (".*" if "." in n else "") for n in dropped))
+    shown = ", ".join(groups[:6]) + (f" and {len(groups) - 6} more" if len(groups) > 6 else "")
+    optimizer = any(g.split(".")[0] in _OPTIMIZER_STATE for g in groups)
+    what = "optimizer and training state" if optimizer else "entries that are not model weights"
+    return f"vitzoo: loaded the model's weights from {source!r} and left out its {what} ({len(dropped)} entries: {shown})."
 
 
 def _check_same_architecture(variant: ViTSpec, found: ViTSpec, source: str) -> None:

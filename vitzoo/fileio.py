@@ -52,7 +52,7 @@ def atomic_path(target: str | os.PathLike[str], *, overwrite: bool = True, size:
         b'ok'
     """
     target = Path(target)
-    with _as_write_error(target, None, size):
+    with _as_write_error(target, None, size, creating=True):
         target.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(target.parent)
         fd, name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}-", suffix=".tmp", dir=target.parent)
@@ -82,7 +82,7 @@ def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
         ['config.json']
     """
     target = Path(target)
-    with _as_write_error(target, None, None):
+    with _as_write_error(target, None, None, creating=True):
         target.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(target.parent)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}-", suffix=".tmp", dir=target.parent))
@@ -146,9 +146,30 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def ensure_folder(target: str | os.PathLike[str]) -> Path:
+    """Create the folder ``target`` will be written into, or raise one :class:`WriteError` sentence saying why it cannot be.
+
+    Every writer calls it (through :func:`atomic_path` and :func:`atomic_dir`, or before
+    long work such as an export), so an unusable location fails first and the same way.
+
+    Example:
+        >>> ensure_folder("/proc/nope/model.onnx")
+        Traceback (most recent call last):
+        ...
+        vitzoo.errors.WriteError: Cannot write '/proc/nope/model.onnx': its folder '/proc/nope' cannot be created (No such file or directory); choose another output location.
+    """
+    target = Path(target)
+    with _as_write_error(target, None, None, creating=True):
+        target.parent.mkdir(parents=True, exist_ok=True)
+    return target.parent
+
+
 @contextlib.contextmanager
-def _as_write_error(target: Path, tmp: Optional[Path], size: Optional[int]) -> Iterator[None]:
-    """Turn the OSErrors of a failed write into one :class:`WriteError` sentence about ``target``."""
+def _as_write_error(target: Path, tmp: Optional[Path], size: Optional[int], creating: bool = False) -> Iterator[None]:
+    """Turn the OSErrors of a failed write into one :class:`WriteError` sentence about ``target``.
+
+    ``creating``: the folder and temporary file are being made, so any OSError means the location is unusable.
+    """
     try:
         yield
     except WriteError as exc:
@@ -170,6 +191,11 @@ def _as_write_error(target: Path, tmp: Optional[Path], size: Optional[int]) -> I
         if code in _READ_ONLY:
             why = "is on a read-only file system" if code == errno.EROFS else "is not writable (permission denied)"
             raise WriteError(f"Cannot write {str(target)!r}: {str(target.parent)!r} {why}; choose another output location.") from None
+        if creating:  # e.g. a parent that is a file, or a folder the file system cannot hold (/proc/...)
+            raise WriteError(
+                f"Cannot write {str(target)!r}: its folder {str(target.parent)!r} cannot be created ({exc.strerror or exc}); "
+                "choose another output location."
+            ) from None
         raise
 
 

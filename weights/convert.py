@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Mapping, Optional, Union
 
 from vitzoo.errors import CheckpointError, UnknownNameError
 from vitzoo.fileio import sha256_file
@@ -89,7 +89,7 @@ def convert(
     *,
     from_format: str = "auto",
     to_format: str = "vitzoo",
-    variant: Union[None, str, ViTSpec] = None,
+    variant: Union[None, str, ViTSpec, Mapping[str, Any]] = None,
 ) -> ConversionReport:
     """Convert the checkpoint ``src`` into ``to_format`` at ``dst`` (written atomically).
 
@@ -99,7 +99,8 @@ def convert(
         from_format: ``"auto"`` (detected by content) or a format name.
         to_format: a writable format name (``vitzoo``, ``timm``, ``hf``, ``jax``, ...).
         variant: a variant name or spec for what the weights cannot show (e.g. the
-            head count of a bare timm file); it must match the weights' shapes.
+            head count of a bare timm file); it must match the weights' shapes. A
+            mapping of fields (``{"num_heads": 4}``) gives just those.
 
     Example:
         >>> convert("ViT-B_16.npz", "vit_b_16.safetensors", from_format="jax").variant  # doctest: +SKIP
@@ -117,7 +118,7 @@ def convert(
     hashed = _hashed_file(src_path)
     digest = _sha256_meanwhile(hashed) if hashed else None
     ckpt = formats.read(src_path, format=fmt, variant=hint)
-    if hint is not None:
+    if isinstance(hint, ViTSpec):
         _check_variant(hint, ckpt.spec, variant if isinstance(variant, str) else "the given spec", str(src_path))
     ckpt.meta.update(source_format=fmt, source=str(src_path), source_sha256=digest)
     try:

@@ -29,10 +29,9 @@ from typing import Any, Optional
 import numpy as np
 
 from vitzoo.errors import CheckpointError
-from vitzoo.spec import ViTSpec
 from vitzoo.weights import safetensors_io
 from vitzoo.weights.base import Checkpoint, WeightFormat, as_float32, register_format, require_file
-from vitzoo.weights.infer import infer_spec
+from vitzoo.weights.infer import Hint, infer_spec
 from vitzoo.weights.timm_format import load_state_file, save_state_file, torch_file_mentions
 
 MARKER = "mask_token"
@@ -56,7 +55,7 @@ def detect(path: Path) -> bool:
     return torch_file_mentions(path, MARKER) and torch_file_mentions(path, "patch_embed.proj.weight")
 
 
-def read(path: Path, variant: Optional[ViTSpec] = None) -> Checkpoint:
+def read(path: Path, variant: Hint = None) -> Checkpoint:
     """Read a DINOv2 backbone file into timm's layout."""
     path = require_file(path)
     source = repr(str(path))

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
 
 from vitzoo.errors import CheckpointError, VitzooError
-from vitzoo.spec import ViTSpec
 
 from . import vitzoo_format
 from . import mindspore_format  # noqa: F401  (registers the format)
@@ -20,6 +18,7 @@ from . import hf_format, jax_format, timm_format  # noqa: F401  (register hf, ja
 from . import hf_clip, hf_dinov2, hf_vit  # noqa: F401  (register the hf format's families)
 from . import dinov2_format, open_clip_format  # noqa: F401  (register dinov2, open_clip)
 from .base import FORMATS, Checkpoint, get_format
+from vitzoo.weights.infer import Hint
 
 # Detection order: the most specific layouts first.
 _DETECT_ORDER = ["vitzoo", "mindspore", "mindcv", "vitzoo_ckpt", "hf", "jax", "open_clip", "dinov2", "timm"]
@@ -49,7 +48,7 @@ def detect_format(path: "str | os.PathLike[str]") -> str:
     )
 
 
-def read(path: "str | os.PathLike[str]", format: str = "auto", variant: Optional[ViTSpec] = None) -> Checkpoint:
+def read(path: "str | os.PathLike[str]", format: str = "auto", variant: Hint = None) -> Checkpoint:
     """Read any supported checkpoint into canonical names, with its spec inferred.
 
     ``variant`` supplies what the tensors cannot show (e.g. the head count of a

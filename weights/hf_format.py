@@ -35,7 +35,7 @@ from vitzoo.fileio import atomic_dir
 from vitzoo.spec import ViTSpec
 from vitzoo.weights import safetensors_io
 from vitzoo.weights.base import Checkpoint, WeightFormat, as_float32, register_format, require_file
-from vitzoo.weights.infer import infer_spec
+from vitzoo.weights.infer import Hint, infer_spec
 from vitzoo.weights.timm_format import load_torch_state, torch_file_mentions
 
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -102,7 +102,7 @@ def detect(path: Path) -> bool:
     return header is not None and _family_of(list(header), candidates) is not None
 
 
-def read(path: Path, variant: Optional[ViTSpec] = None) -> Checkpoint:
+def read(path: Path, variant: Hint = None) -> Checkpoint:
     """Read an HF model directory or file; its ``config.json`` decides heads, eps and GELU form."""
     path = require_file(path)
     source = repr(str(path))
@@ -115,7 +115,7 @@ def read(path: Path, variant: Optional[ViTSpec] = None) -> Checkpoint:
     family = _family_of(list(raw), candidates) or candidates[-1]  # no marker found: the fallback (ViT) names the problem
     vision = vision_config(cfg)
     mapped = family.to_canonical(raw, vision, source)
-    config = dict(family.defaults)
+    config = dict(family.defaults) if cfg else {}  # a config class's defaults are what transformers builds from a config.json that omits them
     try:
         config.update(config_fields(vision, mapped.state, source))
     except (TypeError, ValueError, OverflowError) as exc:  # a config field of the wrong type

@@ -1,18 +1,27 @@
-"""Infer a spec from canonical tensors, with hints for what tensors cannot show.
+"""Infer a spec from canonical tensors; refuse rather than guess what they cannot show.
 
 Shapes fix the sizes (patch, width, depth, MLP, tokens, head) and the family
 parts: a distillation token, an attention-pool head (``attn_pool.*``), a packed
 SwiGLU MLP (``fc1`` twice as wide as ``fc2``'s input). They cannot fix the head
-count, LayerNorm eps, GELU form or token/average pooling: those come from the
-source's own config, then a ``hint`` spec (``--variant``), then the registered
-variants with the same architecture (where they all agree), then the format's defaults.
+count, LayerNorm eps, GELU form or, with a class token, token/average pooling.
+Each of those comes from the first of these that states it:
+
+1. the reader's ``config``: the file's own metadata, a config file beside it, and the
+   values the source format allows no alternative to (MindSpore's official ViT computes
+   eps 1e-7 and tanh GELU; transformers builds a config's missing field with its class
+   default);
+2. the ``hint``: the variant named by the caller with the overrides given (or the
+   overrides alone);
+3. the registered variants of the same architecture, when all of them agree.
+
+Anything still open is a :class:`CheckpointError` that names the fields and how to give them.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Union
 
 import numpy as np
 
@@ -20,7 +29,8 @@ from vitzoo.errors import CheckpointError, SpecError
 from vitzoo.spec import ViTSpec
 from vitzoo.variants import get_spec, variant_names
 
-_UNSEEN = ("num_heads", "norm_eps", "gelu", "global_pool")
+Hint = Union[ViTSpec, Mapping[str, Any], None]
+"""What the caller says about the model: a variant's spec (its name, overrides applied) or just the fields given."""
 
 
 def infer_spec(
@@ -28,15 +38,69 @@ def infer_spec(
     source: str,
     *,
     config: Optional[Mapping[str, Any]] = None,
-    hint: Optional[ViTSpec] = None,
-    defaults: Optional[Mapping[str, Any]] = None,
+    hint: Hint = None,
 ) -> ViTSpec:
     """The spec of a canonical state.
 
-    ``config`` holds fields the source states outright (they win over everything
-    but the tensors); ``hint`` supplies fields the tensors leave open;
-    ``defaults`` are the format's own conventions (e.g. eps 1e-7 for MindSpore).
+    ``config`` holds what the source states (it wins over everything but the tensors);
+    ``hint`` what the caller said. Raises :class:`CheckpointError` for a damaged state,
+    or when a field the tensors cannot show is stated nowhere and the registered
+    variants of this architecture do not settle it.
     """
+    fields = _tensor_fields(state, source)
+    config = dict(config or {})
+    given = _hint_fields(hint)
+    class_token, patch = fields["class_token"], fields["patch_size"]
+    if "attn_pool.latent" in state:
+        fields["global_pool"] = "map"  # the tensors show the attention pool; nothing else decides
+    elif not class_token and "global_pool" not in config:
+        fields["global_pool"] = "avg"  # without a class token the patch tokens' mean is the only pooling (a config saying otherwise is refused by the spec)
+    pos_len = int(state["pos_embed"].shape[1])
+    prefix = int(class_token) + int(fields["dist_token"]) + fields["reg_tokens"]
+    prefix_in_pos = config.get("pos_embed_prefix")
+    if prefix_in_pos is None:  # a square grid tells whether the prefix tokens are included
+        prefix_in_pos = not _is_square(pos_len) or (prefix > 0 and _is_square(pos_len - prefix))
+    grid_len = pos_len - prefix if prefix_in_pos else pos_len
+    if not _is_square(grid_len):
+        raise CheckpointError(f"{source}: position embedding length {pos_len} is not a square patch grid.")
+    fields["pos_embed_prefix"] = bool(prefix_in_pos) if prefix else True
+    grid = math.isqrt(grid_len)
+    fields["img_size"] = grid * patch
+    for size in (config.get("img_size"), given.get("img_size")):
+        if _is_int(size) and size // patch == grid:  # e.g. 384 px over a 27-patch grid of 14: the tensors cannot tell
+            fields["img_size"] = size
+            break
+
+    registered = [(name, get_spec(name)) for name in variant_names()]
+    resolved: dict[str, Any] = {}
+    open_fields: list[str] = []
+    for name in UNSEEN_FIELDS:
+        if name in fields:
+            continue
+        if name in config:
+            resolved[name] = config[name]
+        elif name in given:
+            resolved[name] = given[name]
+        else:
+            keys = _SIZE_KEYS if name == "num_heads" else _MATCH_KEYS
+            values = {getattr(spec, name) for _, spec in _agreeing(registered, fields, keys)}
+            if len(values) == 1:  # e.g. every CLIP tower of these sizes uses eps 1e-5
+                resolved[name] = values.pop()
+            else:
+                open_fields.append(name)
+    if open_fields:
+        raise CheckpointError(_refusal(source, open_fields, fields, registered))
+    extra = {k: v for k, v in config.items() if k not in fields and k not in resolved}
+    try:
+        return ViTSpec(**{**fields, **resolved, **extra})
+    except TypeError as exc:
+        raise CheckpointError(f"{source}: cannot build a spec ({exc}).") from None
+    except SpecError as exc:  # e.g. a config's head count that does not divide the width
+        raise CheckpointError(f"{source} does not describe a valid ViT: {str(exc).rstrip('.')}.") from None
+
+
+def _tensor_fields(state: Mapping[str, np.ndarray], source: str) -> dict[str, Any]:
+    """The spec fields the tensors' names and shapes fix, after checking they fit together."""
     try:
         proj = state["patch_embed.proj.weight"]
         pos = state["pos_embed"]
@@ -58,79 +122,61 @@ def infer_spec(
     for name, ndim in (("blocks.0.mlp.fc1.weight", 2), ("blocks.0.mlp.fc2.weight", 2), ("reg_token", 3), ("pre_logits.fc.weight", 2), ("head.weight", 2)):
         if name in state and state[name].ndim != ndim:  # read below for sizes; a wrong rank is a damaged file
             raise CheckpointError(f"{source}: tensor {name!r} has shape {tuple(state[name].shape)}, expected {ndim} dimensions.")
-    class_token = "cls_token" in state
-    dist_token = "dist_token" in state
-    reg_tokens = int(state["reg_token"].shape[1]) if "reg_token" in state else 0
     mlp_dim = int(fc2.shape[1])  # fc2's input width, for both MLP types
     if int(fc1.shape[0]) not in (mlp_dim, 2 * mlp_dim):
         raise CheckpointError(f"{source}: MLP fc1 {tuple(fc1.shape)} and fc2 {tuple(fc2.shape)} do not fit together.")
-    fields: dict[str, Any] = dict(
+    return dict(
         patch_size=patch,
         in_chans=in_chans,
         embed_dim=embed_dim,
         depth=depth,
         mlp_dim=mlp_dim,
         mlp_type="swiglu" if int(fc1.shape[0]) == 2 * mlp_dim else "mlp",
-        dist_token=dist_token,
+        dist_token="dist_token" in state,
         patch_bias="patch_embed.proj.bias" in state,
         qkv_bias="blocks.0.attn.qkv.bias" in state,
         qk_norm="blocks.0.attn.q_norm.weight" in state,
-        class_token=class_token,
-        reg_tokens=reg_tokens,
+        class_token="cls_token" in state,
+        reg_tokens=int(state["reg_token"].shape[1]) if "reg_token" in state else 0,
         fc_norm="fc_norm.weight" in state,
         pre_norm="norm_pre.weight" in state,
         layer_scale="blocks.0.ls1.gamma" in state,
         pre_logits_dim=int(state["pre_logits.fc.weight"].shape[0]) if "pre_logits.fc.weight" in state else 0,
         num_classes=int(state["head.weight"].shape[0]) if "head.weight" in state else 0,
     )
-    if "attn_pool.latent" in state:
-        fields["global_pool"] = "map"  # the tensors show the attention pool; nothing else decides
-    prefix = int(class_token) + int(dist_token) + reg_tokens
-    pos_len = int(pos.shape[1])
-    config = dict(config or {})
-    prefix_in_pos = config.get("pos_embed_prefix")
-    if prefix_in_pos is None:  # a square grid tells whether the prefix tokens are included
-        prefix_in_pos = not _is_square(pos_len) or (prefix > 0 and _is_square(pos_len - prefix))
-    grid_len = pos_len - prefix if prefix_in_pos else pos_len
-    if not _is_square(grid_len):
-        raise CheckpointError(f"{source}: position embedding length {pos_len} is not a square patch grid.")
-    fields["pos_embed_prefix"] = bool(prefix_in_pos) if prefix else True
-    grid = math.isqrt(grid_len)
-    fields["img_size"] = grid * patch
-    for size in (config.get("img_size"), hint.img_size if hint is not None else None):
-        if _is_int(size) and size // patch == grid:  # e.g. 384 px over a 27-patch grid of 14: the tensors cannot tell
-            fields["img_size"] = size
-            break
 
-    sized = {k: v for k, v in fields.items() if k not in ("num_classes",)}
-    registered = [get_spec(name) for name in variant_names()]
-    matches = _agreeing(registered, sized, _MATCH_KEYS)
-    same_size = _agreeing(registered, sized, _SIZE_KEYS)
-    resolved: dict[str, Any] = {}
-    for name in _UNSEEN:
-        if name in fields:
-            continue
-        if name in config:
-            resolved[name] = config[name]
-        elif hint is not None:
-            resolved[name] = getattr(hint, name)
-        elif name == "num_heads" and same_size:
-            resolved[name] = getattr(same_size[0], name)
-        elif name in ("norm_eps", "gelu") and len({getattr(m, name) for m in matches}) == 1:
-            resolved[name] = getattr(matches[0], name)  # e.g. every CLIP tower of these sizes uses eps 1e-5
-        elif defaults and name in defaults:
-            resolved[name] = defaults[name]
-    if "num_heads" not in resolved:
-        resolved["num_heads"] = max(1, embed_dim // 64)  # the ViT family's head width
-    if "global_pool" not in resolved and "global_pool" not in fields:
-        resolved["global_pool"] = "token" if class_token and not fields["fc_norm"] else "avg"
-    extra = {k: v for k, v in config.items() if k not in fields and k not in resolved}
-    try:
-        return ViTSpec(**{**fields, **resolved, **extra})
-    except TypeError as exc:
-        raise CheckpointError(f"{source}: cannot build a spec ({exc}).") from None
-    except SpecError as exc:  # e.g. a config's head count that does not divide the width
-        raise CheckpointError(f"{source} does not describe a valid ViT: {str(exc).rstrip('.')}.") from None
+
+def _hint_fields(hint: Hint) -> dict[str, Any]:
+    if hint is None:
+        return {}
+    if isinstance(hint, ViTSpec):
+        return hint.to_dict()
+    return dict(hint)
+
+
+def _refusal(source: str, open_fields: list[str], fields: Mapping[str, Any], registered: list[tuple[str, ViTSpec]]) -> str:
+    """One sentence: which fields are open, why, and how to give them."""
+    same_form = _agreeing(registered, fields, _MATCH_KEYS)
+    if same_form:
+        by_values: dict[str, str] = {}  # one variant for each combination of values: the disagreement, not a list
+        for name, spec in same_form:
+            by_values.setdefault(", ".join(f"{f}={getattr(spec, f)!r}" for f in open_fields), name)
+        seen = ", ".join(f"{name} ({values})" for values, name in by_values.items())
+        why = f"the registered variants of this architecture disagree: {seen}"
+    else:
+        why = "no registered variant has this architecture"
+    example = ", ".join(_HOW_TO_GIVE[f] for f in open_fields)
+    flags = " ".join(_FLAGS[f] for f in open_fields)
+    them = "them" if len(open_fields) > 1 else "it"
+    return (
+        f"{source} does not say its {_join(open_fields)} (the tensors cannot show {them}, it has no metadata or config "
+        f"file that does, and {why}); give {them}, e.g. vitzoo.create(..., {example}) or vitzoo-convert {flags}, or name "
+        "the variant it was built from (vitzoo.create(NAME, pretrained=FILE) or --variant NAME)."
+    )
+
+
+def _join(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _is_int(value: Any) -> bool:
@@ -141,12 +187,18 @@ def _is_square(n: int) -> bool:
     return n > 0 and math.isqrt(n) ** 2 == n
 
 
+# Fields no tensor shows, and how a caller gives each one.
+UNSEEN_FIELDS = ("num_heads", "norm_eps", "gelu", "global_pool")
+_HOW_TO_GIVE = {"num_heads": "num_heads=12", "norm_eps": "norm_eps=1e-6", "gelu": "gelu='exact'", "global_pool": "global_pool='token'"}
+_FLAGS = {"num_heads": "--num-heads 12", "norm_eps": "--norm-eps 1e-6", "gelu": "--gelu exact", "global_pool": "--global-pool token"}
 # A registered variant of the same sizes lends its head count; one of the same
-# architecture lends eps and GELU form when all such variants agree on them.
+# architecture lends eps, GELU form and pooling; in both cases only when all such variants agree.
 _SIZE_KEYS = ("patch_size", "embed_dim", "depth", "mlp_dim")
-_MATCH_KEYS = _SIZE_KEYS + ("mlp_type", "dist_token", "class_token", "reg_tokens", "pre_norm", "layer_scale", "patch_bias")
+_MATCH_KEYS = _SIZE_KEYS + (
+    "mlp_type", "dist_token", "class_token", "reg_tokens", "pre_norm", "layer_scale", "patch_bias", "qkv_bias", "qk_norm", "fc_norm",
+)
 
 
-def _agreeing(specs: list[ViTSpec], sized: Mapping[str, Any], keys: tuple[str, ...]) -> list[ViTSpec]:
-    """The specs that agree with the tensors on ``keys``, in registration order."""
-    return [spec for spec in specs if all(getattr(spec, k) == sized[k] for k in keys)]
+def _agreeing(specs: list[tuple[str, ViTSpec]], fields: Mapping[str, Any], keys: tuple[str, ...]) -> list[tuple[str, ViTSpec]]:
+    """The named specs that agree with the tensors on ``keys``, in registration order."""
+    return [(name, spec) for name, spec in specs if all(getattr(spec, k) == fields[k] for k in keys)]

@@ -28,16 +28,15 @@ import re
 import struct
 import zipfile
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
 from vitzoo.errors import CheckpointError, reason
 from vitzoo.fileio import atomic_path
-from vitzoo.spec import ViTSpec
 from vitzoo.weights import safetensors_io
 from vitzoo.weights.base import Checkpoint, WeightFormat, as_float32, register_format, require_file
-from vitzoo.weights.infer import infer_spec
+from vitzoo.weights.infer import Hint, infer_spec
 
 ANCHOR = "embedding/kernel"
 _PREFIXES = ("", "opt/target/")
@@ -73,7 +72,7 @@ def detect(path: Path) -> bool:
     return any(f"{p}{ANCHOR}.npy" in names for p in _PREFIXES)
 
 
-def read(path: Path, variant: Optional[ViTSpec] = None) -> Checkpoint:
+def read(path: Path, variant: Hint = None) -> Checkpoint:
     """Read a JAX ``.npz``; the tensors fix everything, ``variant`` is not needed."""
     path = require_file(path)
     source = repr(str(path))
@@ -88,8 +87,8 @@ def read(path: Path, variant: Optional[ViTSpec] = None) -> Checkpoint:
         except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
             raise CheckpointError(f"{source} cannot be read ({reason(exc)}); it is corrupt, truncated or holds pickled objects.") from None
     config: dict[str, Any] = {"norm_eps": 1e-6, "gelu": "exact", "num_heads": heads}
-    if "cls_token" not in state:
-        config["global_pool"] = "avg"  # the 'gap' classifier
+    # the original ViT's classifier: 'token' when it has a class token, else 'gap' (nothing else writes this layout)
+    config["global_pool"] = "token" if "cls_token" in state else "avg"
     spec = infer_spec(state, source, config=config, hint=variant)
     meta = {"source_format": "jax", "source": str(path)}
     return Checkpoint(state=state, spec=spec, meta=meta, dropped=dropped).validate(source)

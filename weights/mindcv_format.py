@@ -11,8 +11,9 @@ Everything else keeps its name: ``cls_token``, ``pos_embed`` (without the class
 token when MindCV's ``no_embed_class`` is set), ``patch_embed.proj.*``,
 ``blocks.{i}.attn.qkv|proj.*``, ``blocks.{i}.ls1|ls2.gamma`` (layer scale, not a norm),
 ``blocks.{i}.mlp.fc1|fc2.*``, ``head.*``. Semantics: eps 1e-7 and tanh GELU
-(``nn.LayerNorm``/``nn.GELU`` defaults), class-token pooling unless the file has
-``fc_norm`` (MindCV's average pooling). MindCV has no register tokens or pre-logits.
+(``nn.LayerNorm``/``nn.GELU`` defaults); the head count, and the pooling of a model
+with a class token, come from the ``variant`` hint or the registered variants of these
+sizes. MindCV has no register tokens or pre-logits.
 
 The ``vitzoo_ckpt`` format is a ``.ckpt`` holding canonical names exactly (what a
 vitzoo MindSpore model saves) plus a ``vitzoo_spec`` string entry with the spec; the
@@ -27,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -34,10 +36,12 @@ from typing import Optional
 
 from vitzoo.canonical import expected_shapes
 from vitzoo.errors import CheckpointError
-from vitzoo.spec import ViTSpec
 from vitzoo.weights import ms_checkpoint
 from vitzoo.weights.base import Checkpoint, WeightFormat, register_format
-from vitzoo.weights.mindspore_format import MINDSPORE_SEMANTICS, SPEC_ENTRY, build_checkpoint, ordered, split_entries
+from vitzoo.weights.mindspore_format import (
+    META_ENTRY, MINDSPORE_SEMANTICS, PROVENANCE_KEYS, SPEC_ENTRY, build_checkpoint, ordered, provenance, split_entries,
+)
+from vitzoo.weights.infer import Hint
 
 _NORM = r"(?:blocks\.\d+\.(?:norm1|norm2|attn\.q_norm|attn\.k_norm)|norm|fc_norm|norm_pre)"
 _OTHER = (
@@ -90,14 +94,13 @@ def detect(path: Path) -> bool:
     return tags is not None and _has_core(tags) and any(re.fullmatch(r"blocks\.\d+\.norm1\.gamma", t) for t in tags)
 
 
-def read(path: "str | os.PathLike[str]", variant: Optional[ViTSpec] = None) -> Checkpoint:
+def read(path: "str | os.PathLike[str]", variant: Hint = None) -> Checkpoint:
     """Read a MindCV ViT ``.ckpt`` (MindSpore itself is not needed)."""
     path = Path(path)
     ck = ms_checkpoint.read_ckpt(path)
     state, dropped, config = split_entries(ck, mindcv_to_canonical, repr(str(path)), "MindCV")
-    # MindCV pairs fc_norm with average pooling (its default use_fc_norm = global_pool == "avg")
-    pool = "avg" if "fc_norm.weight" in state or "cls_token" not in state else "token"
-    return build_checkpoint(state, dropped, {**MINDSPORE_SEMANTICS, "global_pool": pool, **config}, variant, path, "mindcv")
+    # nn.LayerNorm and nn.GELU fix eps and GELU form; pooling with a class token is the model's choice (the hint or registry decides)
+    return build_checkpoint(state, dropped, {**MINDSPORE_SEMANTICS, **config}, variant, path, "mindcv")
 
 
 def write(ckpt: Checkpoint, path: "str | os.PathLike[str]") -> None:
@@ -127,12 +130,15 @@ def detect_vitzoo(path: Path) -> bool:
     return tags is not None and _has_core(tags) and ("blocks.0.norm1.weight" in tags or SPEC_ENTRY in tags)
 
 
-def read_vitzoo(path: "str | os.PathLike[str]", variant: Optional[ViTSpec] = None) -> Checkpoint:
-    """Read a ``.ckpt`` with canonical names; its ``vitzoo_spec`` entry, when present, gives the spec."""
+def read_vitzoo(path: "str | os.PathLike[str]", variant: Hint = None) -> Checkpoint:
+    """Read a ``.ckpt`` with canonical names; its ``vitzoo_spec`` entry, when present, gives the spec (``vitzoo_meta`` the provenance)."""
     path = Path(path)
     ck = ms_checkpoint.read_ckpt(path)
     state, dropped, config = split_entries(ck, _canonical_name, repr(str(path)), "vitzoo")
-    return build_checkpoint(state, dropped, config, variant, path, "vitzoo_ckpt")
+    recorded = provenance(ck)
+    if "source" in recorded:  # where the trained weights started from; this file is where they are now
+        recorded["trained_from"] = recorded.pop("source")
+    return build_checkpoint(state, dropped, config, variant, path, "vitzoo_ckpt", recorded)
 
 
 def write_vitzoo(ckpt: Checkpoint, path: "str | os.PathLike[str]") -> None:
@@ -141,6 +147,7 @@ def write_vitzoo(ckpt: Checkpoint, path: "str | os.PathLike[str]") -> None:
     names = ordered(expected_shapes(ckpt.spec), ["cls_token", "reg_token", "pos_embed"])
     entries: dict[str, ms_checkpoint.Entry] = {n: ckpt.state[n] for n in names}
     entries[SPEC_ENTRY] = ckpt.spec.to_json()
+    entries[META_ENTRY] = json.dumps({k: ckpt.meta[k] for k in PROVENANCE_KEYS if k in ckpt.meta}, sort_keys=True, default=str)
     ms_checkpoint.write_ckpt(path, entries)
 
 

@@ -16,7 +16,8 @@ Files: ``vit_b_16_224.ckpt``, ``vit_b_16_384.ckpt``, ``vit_l_16_224.ckpt``, ... 
 A ``backbone.`` prefix (mindvision's ``BaseClassifier``) and a ``head.classifier`` head
 are accepted too. Semantics are MindSpore's defaults: LayerNorm eps 1e-7, tanh GELU,
 class-token pooling. The tensors do not show the head count: it comes from the
-``variant`` hint, else the registered variant of the same sizes, else ``embed_dim // 64``.
+``variant`` hint, else the registered variants of the same sizes when they agree; else
+the read is refused.
 Training state saved beside the weights (``moment1.*``, ``moments.*``, ``adam_m.*``,
 ``learning_rate``, ``global_step``, ``beta1_power``, ...) is listed in
 ``Checkpoint.dropped``, never taken as weights.
@@ -31,6 +32,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -42,11 +44,13 @@ from vitzoo.errors import CheckpointError, SpecError
 from vitzoo.spec import ViTSpec
 from vitzoo.weights import ms_checkpoint
 from vitzoo.weights.base import Checkpoint, WeightFormat, as_float32, register_format
-from vitzoo.weights.infer import infer_spec
+from vitzoo.weights.infer import Hint, infer_spec
 
 # What a MindSpore model computes, whatever the tensors say.
 MINDSPORE_SEMANTICS = {"norm_eps": 1e-7, "gelu": "tanh"}
 SPEC_ENTRY = "vitzoo_spec"  # optional string entry: the full spec as JSON
+META_ENTRY = "vitzoo_meta"  # optional string entry: provenance as JSON (source, class names, preprocessing)
+PROVENANCE_KEYS = ("source", "class_names", "pretrained_cfg", "name", "vitzoo_version")
 
 # Bookkeeping scalars MindSpore optimizers, loss scalers and ModelCheckpoint save.
 _TRAINING_NAMES = frozenset({
@@ -166,12 +170,21 @@ def split_entries(
             config = dict(ViTSpec.from_json(ck.strings[SPEC_ENTRY]).to_dict())
         except SpecError as exc:
             raise CheckpointError(f"{source}: its {SPEC_ENTRY!r} entry is not a valid spec ({exc})") from None
-    dropped += [s for s in ck.strings if s != SPEC_ENTRY] + ck.skipped
+    dropped += [s for s in ck.strings if s not in (SPEC_ENTRY, META_ENTRY)] + ck.skipped
     return state, dropped, config
 
 
+def provenance(ck: ms_checkpoint.CkptFile) -> dict[str, object]:
+    """The provenance a ``vitzoo_meta`` entry records (empty without one, or when it is not a JSON object)."""
+    try:
+        meta = json.loads(ck.strings.get(META_ENTRY, "{}"))
+    except ValueError:
+        return {}
+    return {k: meta[k] for k in PROVENANCE_KEYS if isinstance(meta, dict) and k in meta}
+
+
 def build_checkpoint(
-    state: dict[str, np.ndarray], dropped: list[str], config: Mapping[str, object], variant: Optional[ViTSpec],
+    state: dict[str, np.ndarray], dropped: list[str], config: Mapping[str, object], variant: Hint,
     path: Path, source_format: str, extra_meta: Optional[Mapping[str, object]] = None,
 ) -> Checkpoint:
     """A validated :class:`Checkpoint` with its spec inferred (``config`` wins over the tensors' guesses)."""
@@ -213,7 +226,7 @@ def detect(path: Path) -> bool:
     return tags is not None and _layout_of(tags) is not None
 
 
-def read(path: "str | os.PathLike[str]", variant: Optional[ViTSpec] = None) -> Checkpoint:
+def read(path: "str | os.PathLike[str]", variant: Hint = None) -> Checkpoint:
     """Read an official MindSpore ViT ``.ckpt`` (MindSpore itself is not needed)."""
     path = Path(path)
     ck = ms_checkpoint.read_ckpt(path)
@@ -269,4 +282,4 @@ FORMAT = register_format(
     )
 )
 
-__all__ = ["FORMAT", "detect", "read", "write", "official_to_canonical", "canonical_to_official", "MINDSPORE_SEMANTICS"]
+__all__ = ["FORMAT", "detect", "read", "write", "official_to_canonical", "canonical_to_official", "MINDSPORE_SEMANTICS", "SPEC_ENTRY", "META_ENTRY"]

@@ -10,10 +10,11 @@ CLIP layout (what timm's own open_clip conversion does): ``conv1`` → ``patch_e
 ``ln_post`` → ``norm``, and ``proj`` [D, E] → ``head.weight`` [E, D] with a zero bias, so
 the model's output is open_clip's ``encode_image``. The text tower is dropped (reported).
 
-The file does not say whether the tower uses QuickGELU (OpenAI's weights) or exact
-GELU, nor its head count: ``open_clip_config.json`` does, else ``--variant`` (e.g.
-``clip_b_32_quickgelu``), else exact GELU and 64-wide heads are assumed and the
-conversion report says so. LayerNorm eps is open_clip's 1e-5.
+The weights do not say whether the tower uses QuickGELU (OpenAI's weights) or exact
+GELU, nor its head count, eps or pooling: ``open_clip_config.json`` does (with open_clip's
+own defaults for what it leaves out: 64-wide heads, eps 1e-5, class-token pooling), else
+``--variant`` (e.g. ``clip_b_32_quickgelu``) or the fields given, else the registered CLIP
+variants of these sizes when they agree; otherwise the read is refused.
 
 Write: the image tower alone under the same names (``.safetensors``, or torch for
 ``.pth``/``.bin``), bit for bit what was read; load it with
@@ -36,9 +37,8 @@ from typing import Any, Mapping, Optional
 import numpy as np
 
 from vitzoo.errors import CheckpointError
-from vitzoo.spec import ViTSpec
 from vitzoo.weights.base import Checkpoint, WeightFormat, as_float32, register_format
-from vitzoo.weights.infer import infer_spec
+from vitzoo.weights.infer import Hint, infer_spec
 from vitzoo.weights.timm_format import holds_tensor, load_state_file, save_state_file, weights_file
 
 ANCHOR = "visual.conv1.weight"
@@ -70,8 +70,8 @@ def detect(path: Path) -> bool:
     return holds_tensor(_weights_file(path) or path, ANCHOR, _strip)
 
 
-def read(path: Path, variant: Optional[ViTSpec] = None) -> Checkpoint:
-    """Read the image tower; ``variant`` settles the GELU form and head count when no open_clip_config.json does."""
+def read(path: Path, variant: Hint = None) -> Checkpoint:
+    """Read the image tower; ``variant`` settles the GELU form, head count, eps and pooling when no open_clip_config.json does."""
     path = weights_file(path, _weights_file, "open_clip_model.safetensors or open_clip_pytorch_model.bin")
     source = repr(str(path))
     raw, dropped = load_state_file(path)
@@ -100,7 +100,8 @@ def read(path: Path, variant: Optional[ViTSpec] = None) -> Checkpoint:
         shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
         raise CheckpointError(f"{source} has image-tower tensors that are not part of an open_clip VisionTransformer: {shown}.")
     _to_timm_shapes(state, source)
-    config, notes = _config(path, state, variant, source)
+    config = _config(path, state, source)
+    notes: list[str] = []
     spec = infer_spec(state, source, config=config, hint=variant)
     if text_tower:
         notes.insert(0, f"the text tower ({len(text_tower)} tensors) was dropped: vitzoo keeps the image tower.")
@@ -178,28 +179,26 @@ def _to_timm_shapes(state: dict[str, np.ndarray], source: str) -> None:
             state["head.bias"] = np.zeros(value.shape[1], np.float32)
 
 
-def _config(path: Path, state: Mapping[str, np.ndarray], variant: Optional[ViTSpec], source: str) -> "tuple[dict[str, Any], list[str]]":
-    """Spec fields from ``open_clip_config.json`` beside the file (or assumptions, reported)."""
-    config: dict[str, Any] = {"norm_eps": 1e-5, "global_pool": "token"}
-    notes: list[str] = []
+def _config(path: Path, state: Mapping[str, np.ndarray], source: str) -> dict[str, Any]:
+    """Spec fields from ``open_clip_config.json`` beside the file (none without one: the caller's hint or the registry decides)."""
     model_cfg = _open_clip_config(path.parent / "open_clip_config.json")
+    if not model_cfg:
+        return {}
     vision = model_cfg.get("vision_cfg") if isinstance(model_cfg.get("vision_cfg"), dict) else {}
     unsupported = [k for k in ("attentional_pool", "final_ln_after_pool", "timm_model_name") if vision.get(k)]
     if vision.get("pool_type", "tok") != "tok":
         unsupported.append(f"pool_type {vision['pool_type']!r}")
     if unsupported:
         raise CheckpointError(f"{source}: open_clip_config.json asks for {', '.join(unsupported)}, which vitzoo's ViT does not run.")
-    if "quick_gelu" in model_cfg:
-        config["gelu"] = "quick" if model_cfg["quick_gelu"] else "exact"
-    elif variant is None:
-        config["gelu"] = "exact"
-        notes.append("the file does not say whether the tower uses QuickGELU (OpenAI's weights do); exact GELU was assumed: "
-                     "pass --variant with a _quickgelu name for those.")
+    # what open_clip's CLIPVisionCfg and LayerNorm build when the config leaves a field out
+    norm_kwargs = vision.get("norm_kwargs") if isinstance(vision.get("norm_kwargs"), dict) else {}
+    config: dict[str, Any] = {"norm_eps": norm_kwargs.get("eps", 1e-5), "global_pool": "token", "gelu": "quick" if model_cfg.get("quick_gelu") else "exact"}
     width = state["patch_embed.proj.weight"].shape[0] if "patch_embed.proj.weight" in state else None
     head_width = vision.get("head_width", 64)
-    if width is not None and isinstance(head_width, int) and head_width > 0 and width % head_width == 0 and (vision or variant is None):
-        config["num_heads"] = width // head_width
-    return config, notes
+    if not (isinstance(head_width, int) and head_width > 0 and width is not None and width % head_width == 0):
+        raise CheckpointError(f"{source}: open_clip_config.json's head_width {head_width!r} does not divide the tower's width {width}.")
+    config["num_heads"] = width // head_width
+    return config
 
 
 def _open_clip_config(path: Path) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from vitzoo.spec import ViTSpec
 from vitzoo.variants import get_spec
 from vitzoo.weights import safetensors_io, torch_pickle
 from vitzoo.weights.base import Checkpoint, WeightFormat, as_float32, register_format, require_file
-from vitzoo.weights.infer import infer_spec
+from vitzoo.weights.infer import Hint, infer_spec
 
 ANCHOR = "patch_embed.proj.weight"
 # Training checkpoints wrap the weights; EMA weights first, as timm's own loader prefers them.
@@ -43,9 +43,6 @@ _LEGACY_MAGIC = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)[:-1]
 _TORCH_SUFFIXES = (".pth", ".pt", ".bin")
 _ACT_LAYERS = {"gelu": "exact", "gelu_tanh": "tanh", "quick_gelu": "quick"}
 _POOLS = ("token", "avg", "map")
-# timm's VisionTransformer by construction; CLIP's eps 1e-5, QuickGELU and SigLIP 2's tanh GELU
-# come from the architecture (config.json or --variant), as the tensors cannot show them.
-TIMM_DEFAULTS = {"norm_eps": 1e-6, "gelu": "exact"}
 
 
 def detect(path: Path) -> bool:
@@ -53,8 +50,13 @@ def detect(path: Path) -> bool:
     return holds_tensor(_weights_file(path) or path, ANCHOR, _strip_prefix)
 
 
-def read(path: Path, variant: Optional[ViTSpec] = None) -> Checkpoint:
-    """Read a timm state dict (or hub folder); ``variant`` supplies the head count when no config says it."""
+def read(path: Path, variant: Hint = None) -> Checkpoint:
+    """Read a timm state dict (or hub folder).
+
+    The head count, eps, GELU form and pooling come from ``config.json`` beside the file
+    (its architecture and ``model_args``), else ``variant`` (a spec, or the fields given),
+    else the registered variants of these sizes when they agree; else the read is refused.
+    """
     path = weights_file(path, _weights_file, "timm's config.json and model.safetensors or pytorch_model.bin")
     source = repr(str(path))
     raw, dropped = load_state_file(path)
@@ -76,10 +78,10 @@ def read(path: Path, variant: Optional[ViTSpec] = None) -> Checkpoint:
         config.update(_config_fields(cfg, source))
         if isinstance(cfg.get("pretrained_cfg"), dict):
             meta["pretrained_cfg"] = cfg["pretrained_cfg"]
-    config.setdefault("global_pool", "avg" if "fc_norm.weight" in state or "cls_token" not in state else "token")
-    if variant is None and cfg is not None:  # the architecture named in config.json (e.g. 384 px over a 27-patch grid)
-        variant = _registered(cfg.get("architecture"))
-    spec = infer_spec(state, source, config=config, hint=variant, defaults=TIMM_DEFAULTS)
+    arch = _registered(cfg.get("architecture")) if cfg is not None else None
+    if arch is not None and not isinstance(variant, ViTSpec):  # the architecture named in config.json (e.g. 384 px over a 27-patch grid)
+        variant = {**arch.to_dict(), **dict(variant or {})}
+    spec = infer_spec(state, source, config=config, hint=variant)
     if cfg is not None and (names := _label_names(cfg, spec.num_classes)):
         meta["class_names"] = names
     return Checkpoint(state=state, spec=spec, meta=meta, dropped=dropped).validate(source)

@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from vitzoo.errors import CheckpointError, SpecError
 from vitzoo.spec import ViTSpec
 from vitzoo.weights import safetensors_io
 from vitzoo.weights.base import Checkpoint, WeightFormat, register_format
+from vitzoo.weights.infer import Hint
 
 FORMAT_VERSION = "1"
 _JSON_KEYS = ("spec", "class_names", "pretrained_cfg")
@@ -33,7 +34,7 @@ def detect(path: Path) -> bool:
     return isinstance(meta, dict) and meta.get("format") == "vitzoo"
 
 
-def read(path: "str | os.PathLike[str]", variant: Optional[ViTSpec] = None) -> Checkpoint:
+def read(path: "str | os.PathLike[str]", variant: Hint = None) -> Checkpoint:
     """Read a canonical checkpoint; ``variant`` is ignored (the file states its own spec)."""
     path = Path(path)
     # read-only views into a memory map, like the timm and HF readers: a backend copies each

@@ -1,4 +1,4 @@
-"""MindSpore runtime settings that make CPU inference fast, applied once when the backend loads.
+"""MindSpore runtime settings: synchronous CPU launches (applied once when the backend loads) and the execution lock.
 
 On CPU, MindSpore 2.10 runs PyNative operators through an asynchronous launch
 pipeline whose worker threads compete with the compute threads for the cores:
@@ -18,11 +18,32 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import os
+import threading
+from typing import Any, Callable, TypeVar
 
 import mindspore as ms
 
 _done = False
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+# MindSpore 2.10 is not safe to drive from several Python threads at once: PyNative calls
+# can crash the process and compiled graphs can hand one caller another call's values
+# (benchmarks/README.md, "Concurrent callers"). The runtime is shared by every Cell, so one
+# process-wide lock serialises model execution; re-entrant, as a model call runs its parts.
+EXECUTION_LOCK = threading.RLock()
+
+
+def serialized(method: _F) -> _F:
+    """``method`` run while holding :data:`EXECUTION_LOCK` (an uncontended acquire costs well under a microsecond)."""
+
+    @functools.wraps(method)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with EXECUTION_LOCK:
+            return method(*args, **kwargs)
+
+    return run  # type: ignore[return-value]
 
 
 def tune_cpu_runtime() -> bool:

@@ -81,7 +81,8 @@ def test_convert_onto_a_full_disk(to: str, small_disk: Path, tmp_path: Path) -> 
     src = tmp_path / "src.safetensors"
     save_file(init_state(get_spec("vit_ti_16", depth=2, num_classes=10), seed=0), str(src), metadata={"format": "pt"})  # ~3 MB
     out = small_disk / ("out" if to == "hf" else "out.safetensors")
-    proc = subprocess.run([CONVERT, str(src), "-o", str(out), "--to", to], capture_output=True, text=True, timeout=300)
+    given = ["--num-heads", "3", "--norm-eps", "1e-6", "--gelu", "exact", "--global-pool", "token"]  # a bare state dict cannot say these
+    proc = subprocess.run([CONVERT, str(src), "-o", str(out), "--to", to, *given], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1 and str(out) in proc.stderr and "disk is full" in proc.stderr, proc.stderr
     assert list(small_disk.iterdir()) == []

@@ -24,10 +24,12 @@ SPEC = get_spec("vit_ti_16", depth=2, img_size=32, patch_size=8, num_classes=5)
 
 @pytest.fixture()
 def timm_file(tmp_path) -> Path:
-    """A timm-layout state dict (timm names are the canonical names), without vitzoo metadata."""
+    """A timm-layout state dict (timm names are the canonical names), without vitzoo metadata, beside timm's config.json."""
     path = tmp_path / "src" / "vit.safetensors"
     path.parent.mkdir()
     save_file(init_state(SPEC, seed=3), str(path), metadata={"format": "pt"})
+    args = {"depth": 2, "img_size": 32, "patch_size": 8, "num_classes": 5}
+    (path.parent / "config.json").write_text(json.dumps({"architecture": "vit_tiny_patch16_224", "model_args": args}))
     return path
 
 
@@ -108,7 +110,8 @@ def test_failed_directory_write_leaves_nothing(tmp_path, capsys):
     spec = get_spec("vit_ti_16", depth=1, img_size=32, patch_size=8, reg_tokens=2, global_pool="avg")
     save_file(init_state(spec), str(tmp_path / "reg.safetensors"))
     (tmp_path / "out").mkdir()
-    code, _, err = run(capsys, tmp_path / "reg.safetensors", "-o", tmp_path / "out" / "hf", "--to", "hf")
+    given = ("--num-heads", "3", "--norm-eps", "1e-6", "--gelu", "exact", "--global-pool", "avg")  # a bare file cannot say these
+    code, _, err = run(capsys, tmp_path / "reg.safetensors", "-o", tmp_path / "out" / "hf", "--to", "hf", *given)
     assert code == 1 and len(err) == 1 and "Hugging Face" in err[0]
     assert leftovers(tmp_path / "out") == []
 
@@ -119,7 +122,7 @@ def test_every_writable_format_round_trips(tmp_path, timm_file):
         out = tmp_path / f"as_{fmt}"
         report = weights.convert(timm_file, out, to_format=fmt)
         assert report.to_format == fmt and report.bytes > 0 and report.seconds > 0
-        back = weights.read(out)
+        back = weights.read(out, variant=original.spec)  # a bare timm state dict no longer has the config beside it
         assert back.spec.replace(norm_eps=1e-6) == original.spec
         assert all(back.state[k].tobytes() == v.tobytes() for k, v in original.state.items()), fmt
 
@@ -128,6 +131,18 @@ def test_notes_numerics_the_output_cannot_record(tmp_path, timm_file, capsys):
     code, lines, _ = run(capsys, timm_file, "-o", tmp_path / "ms.ckpt", "--to", "mindspore")
     assert code == 0 and lines[-1].startswith("  note: the mindspore format cannot record norm_eps 1e-06, gelu 'exact'")
     assert weights.convert(timm_file, tmp_path / "hf", to_format="hf").notes == []  # HF's config records both
+
+
+def test_fields_the_tensors_cannot_show_are_asked_for_not_guessed(tmp_path, capsys):
+    save_file(init_state(SPEC, seed=3), str(tmp_path / "bare.safetensors"))  # no config.json beside it
+    code, _, err = run(capsys, tmp_path / "bare.safetensors", "-o", tmp_path / "a.safetensors")
+    assert code == 1 and len(err) == 1 and "--num-heads 12 --norm-eps 1e-6 --gelu exact --global-pool token" in err[0], err
+    assert not (tmp_path / "a.safetensors").exists()
+    given = ("--num-heads", "3", "--norm-eps", "1e-6", "--gelu", "exact", "--global-pool", "token")
+    code, lines, _ = run(capsys, tmp_path / "bare.safetensors", "-o", tmp_path / "a.safetensors", *given)
+    assert code == 0 and weights.load_file(tmp_path / "a.safetensors").spec == SPEC
+    code, _, _ = run(capsys, tmp_path / "bare.safetensors", "-o", tmp_path / "b.safetensors", "--variant", "vit_ti_16", "--num-heads", "3")
+    assert code == 1  # the variant's depth 12 does not fit a 2-block file: the check says so
 
 
 def test_unknown_names_raise_vitzoo_errors(timm_file, tmp_path):

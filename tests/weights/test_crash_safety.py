@@ -26,6 +26,7 @@ from vitzoo.spec import ViTSpec
 from vitzoo.weights import safetensors_io
 
 CONVERT = Path(sys.executable).with_name("vitzoo-convert")
+GIVEN = ["--num-heads", "8", "--norm-eps", "1e-6", "--gelu", "exact", "--global-pool", "token"]  # what a bare state dict cannot show
 # ~38M parameters (150 MB): big enough that writing takes a while, small enough for the suite
 BIG = ViTSpec(img_size=224, patch_size=16, embed_dim=512, depth=12, num_heads=8, mlp_dim=2048, num_classes=10)
 TARGETS = {"vitzoo": "out.safetensors", "hf": "out_hf", "jax": "out.npz", "mindspore": "out.ckpt"}
@@ -75,7 +76,7 @@ def kill_while_writing(cmd: list[str], folder: Path, target: str, min_bytes: int
 def test_convert_killed_mid_write_leaves_no_output(to, source, tmp_path):
     target = TARGETS[to]
     out = tmp_path / target
-    kill_while_writing([str(CONVERT), str(source), "-o", str(out), "--to", to], tmp_path, target)
+    kill_while_writing([str(CONVERT), str(source), "-o", str(out), "--to", to, *GIVEN], tmp_path, target)
     assert not out.exists()
     left = leftovers(tmp_path, target)
     assert left, "the kill landed mid-write, so the temporary output is still there"
@@ -85,7 +86,7 @@ def test_convert_killed_mid_write_leaves_no_output(to, source, tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
         weights.read(out)
     # the next run is not confused by the leftover: it writes OUT afresh (no --force needed)
-    done = subprocess.run([str(CONVERT), str(source), "-o", str(out), "--to", to], capture_output=True, text=True, timeout=300)
+    done = subprocess.run([str(CONVERT), str(source), "-o", str(out), "--to", to, *GIVEN], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     ckpt = weights.read(out)
     i = list(expected_shapes(BIG)).index("blocks.11.mlp.fc2.weight")
@@ -96,7 +97,7 @@ def test_forced_replace_killed_mid_write_keeps_the_old_output(source, tmp_path):
     out = tmp_path / "out.safetensors"
     old = b"an older output that must survive"
     out.write_bytes(old)
-    kill_while_writing([str(CONVERT), str(source), "-o", str(out), "--force"], tmp_path, out.name)
+    kill_while_writing([str(CONVERT), str(source), "-o", str(out), "--force", *GIVEN], tmp_path, out.name)
     assert out.read_bytes() == old
 
 
@@ -104,7 +105,7 @@ def test_existing_output_is_not_replaced_without_force(source, tmp_path):
     out = tmp_path / "out.safetensors"
     out.write_bytes(b"keep me")
     before = out.stat().st_mtime_ns
-    proc = subprocess.run([str(CONVERT), str(source), "-o", str(out)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([str(CONVERT), str(source), "-o", str(out), *GIVEN], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1
     assert "already exists; pass --force" in proc.stderr and proc.stderr.count("\n") == 1
     assert out.read_bytes() == b"keep me" and out.stat().st_mtime_ns == before

@@ -16,6 +16,7 @@ from safetensors.torch import save_file  # noqa: E402
 
 from family_models import CASES as FAMILIES, family_timm, image, max_rel_diff  # noqa: E402
 from vitzoo import weights  # noqa: E402
+from vitzoo.errors import CheckpointError  # noqa: E402
 from vitzoo.backends import get_backend  # noqa: E402
 
 
@@ -53,12 +54,14 @@ def _torch_state(path):
 
 @pytest.mark.parametrize("name", ["deit_distilled", "dinov2_reg4", "dinov2_swiglu", "siglip", "siglip_gap", "clip"])
 def test_tensors_alone_show_the_family_parts(tmp_path, name):
-    """Without a variant: everything but the numerics (eps, GELU form, head count) comes from the tensors."""
+    """Given only what tensors cannot show (eps, GELU form, head count, a class token's pooling), the tensors decide the rest."""
     case = FAMILIES[name]
     _, src = saved(tmp_path, name, kind="pth")
-    spec = weights.read(src).spec
-    unseen = ("norm_eps", "gelu", "num_heads")
-    assert {k: v for k, v in spec.to_dict().items() if k not in unseen} == {k: v for k, v in case.spec.to_dict().items() if k not in unseen}
+    unseen = ["norm_eps", "gelu", "num_heads"] + (["global_pool"] if case.spec.class_token else [])
+    with pytest.raises(CheckpointError, match="does not say its"):  # no config, no name: refused, not guessed
+        weights.read(src)
+    spec = weights.read(src, variant={k: getattr(case.spec, k) for k in unseen}).spec
+    assert spec == case.spec
 
 
 def test_damaged_swiglu_widths_are_refused(tmp_path):

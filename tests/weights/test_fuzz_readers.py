@@ -4,7 +4,7 @@ Damaged cases come from ``scripts/fuzz_cases.py``; the long run (``scripts/fuzz_
 draws 10,000 of them per reader. Here they are read in a worker process
 (``fuzz_readers.Runner``) under a memory limit and a timeout, so a hang, a crash or an
 allocation of a size the file merely claims fails the test instead of the test run.
-Every case is read twice: by detection (``weights.read(path)``) and with the reader's
+Every case is read twice: by detection (``weights.read(path, variant=fc.HINT)``) and with the reader's
 explicit format.
 """
 
@@ -72,7 +72,7 @@ def assert_read(runner, case, scratch, allowed=fr.ALLOWED):
 @pytest.mark.parametrize("name", READERS)
 def test_valid_seed_loads_exactly(name, seeds, tmp_path):
     path = seeds[name].case().write(tmp_path)
-    for ckpt in (weights.read(path), weights.read(path, format=fc.READERS[name].format)):
+    for ckpt in (weights.read(path, variant=fc.HINT), weights.read(path, format=fc.READERS[name].format, variant=fc.HINT)):
         assert sorted(ckpt.state) == sorted(seeds[name].state)
         for key, value in seeds[name].state.items():
             np.testing.assert_array_equal(ckpt.state[key], value)
@@ -87,7 +87,7 @@ def test_a_file_under_another_formats_name_is_read_by_content(name, seeds, scrat
         if other.reader == name or fc.READERS[other.reader].main:
             continue
         path = fc.Case(name, f"a {other.reader} file", {"": other.files[""]}).write(scratch())
-        ckpt = weights.read(path)
+        ckpt = weights.read(path, variant=fc.HINT)
         for key, value in other.state.items():
             np.testing.assert_array_equal(ckpt.state[key], value)
 
@@ -128,7 +128,7 @@ def test_nan_and_inf_weights_are_refused(name, seeds, scratch):
         path = fc.Case(name, label, {**seeds[name].files, key: data}).write(scratch())
         for fmt in ("auto", reader.format):
             with pytest.raises(CheckpointError, match="holds NaN or infinite values") as info:
-                weights.read(path, format=fmt)
+                weights.read(path, format=fmt, variant=fc.HINT)
             assert str(path) in str(info.value)
         seen.add(label.rsplit(" x ", 1)[1])
     assert seen == {"nan", "inf", "-inf"}
@@ -245,7 +245,7 @@ def test_duplicate_names_are_refused(seeds, scratch):
         path = fc.Case(name, "duplicate", files).write(scratch())
         for fmt in ("auto", fc.READERS[name].format):
             with pytest.raises(CheckpointError) as info:
-                weights.read(path, format=fmt)
+                weights.read(path, format=fmt, variant=fc.HINT)
             assert str(path) in str(info.value), (name, str(info.value))
 
 
@@ -262,9 +262,9 @@ def test_shard_index_cannot_reach_outside_the_model_directory(seeds, scratch):
         path = case.write(root)
         assert (root / "outside.safetensors").is_file()  # the bait: a valid shard just outside the folder
         with pytest.raises(CheckpointError, match="not a file name inside the model directory"):
-            weights.read(path)
+            weights.read(path, variant=fc.HINT)
     path = fc.index_case(seeds["hf"], fc.RandomDraw(random.Random(0)), "valid").write(scratch())
-    ckpt = weights.read(path)
+    ckpt = weights.read(path, variant=fc.HINT)
     np.testing.assert_array_equal(ckpt.state["blocks.1.attn.qkv.weight"], seeds["hf"].state["blocks.1.attn.qkv.weight"])
 
 

@@ -32,7 +32,9 @@ TOL = 1e-4
 X = np.random.default_rng(0).standard_normal((2, 3, 16, 16)).astype(np.float32)
 BACKENDS = ["numpy", "mindspore"]
 SMALL = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, image_size=16, patch_size=4)
-WIDE = dict(SMALL, hidden_size=128)  # 64-wide heads: what vitzoo assumes when no config.json states the head count
+WIDE = dict(SMALL, hidden_size=128)  # 64-wide heads, as DINOv2's releases
+# What a file without a config cannot show about a WIDE DINOv2: the caller gives it (create(..., num_heads=2)).
+DINOV2_GIVEN = {"num_heads": WIDE["num_attention_heads"], "norm_eps": 1e-6, "gelu": "exact"}
 TEXT = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
 
 
@@ -128,7 +130,7 @@ def test_transformers_in_memory_names_and_siglip2(tmp_path):
     """A bare state_dict (transformers 5's in-memory names, SwiGLU split in gate/up) and SigLIP 2's Linear patch embedding."""
     model = randomise_(T.Dinov2Model(T.Dinov2Config(**WIDE, use_swiglu_ffn=True)))
     save_torch_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "dinov2.safetensors"))
-    diff = max_rel_diff(vitzoo_out(_converted(tmp_path / "dinov2.safetensors", tmp_path / "a.safetensors"), "numpy"),
+    diff = max_rel_diff(vitzoo_out(_converted(tmp_path / "dinov2.safetensors", tmp_path / "a.safetensors", DINOV2_GIVEN), "numpy"),
                         torch_out(_pooled, model, X))
     assert diff <= TOL, diff
     s2 = {k: v for k, v in SMALL.items() if k != "image_size"}
@@ -142,8 +144,8 @@ def test_transformers_in_memory_names_and_siglip2(tmp_path):
     assert max_rel_diff(vitzoo_out(_converted(tmp_path / "siglip2", tmp_path / "b.safetensors"), "numpy"), ref) <= TOL
 
 
-def _converted(src: Path, dst: Path) -> Path:
-    weights.convert(src, dst)
+def _converted(src: Path, dst: Path, given: "dict | None" = None) -> Path:
+    weights.convert(src, dst, variant=given)
     return dst
 
 
@@ -223,9 +225,10 @@ def test_open_clip_training_checkpoint_round_trip(tmp_path):
     model, cfg = open_clip_model(quick_gelu=True)
     sd = model.state_dict()
     torch.save({"epoch": 2, "state_dict": {"module." + k: v for k, v in sd.items()}, "optimizer": {"state": {}}}, tmp_path / "epoch_2.pt")
-    ckpt = weights.read(tmp_path / "epoch_2.pt")
-    assert ckpt.spec.gelu == "exact" and any("QuickGELU" in n for n in ckpt.notes)  # the file cannot say
-    assert weights.read(tmp_path / "epoch_2.pt", variant=ckpt.spec.replace(gelu="quick", num_heads=2)).spec.gelu == "quick"
+    with pytest.raises(CheckpointError, match="does not say its num_heads, norm_eps, gelu and global_pool"):
+        weights.read(tmp_path / "epoch_2.pt")  # the file cannot say, and no registered CLIP has these sizes
+    ckpt = weights.read(tmp_path / "epoch_2.pt", variant={"num_heads": 2, "norm_eps": 1e-5, "gelu": "quick", "global_pool": "token"})
+    assert ckpt.spec.gelu == "quick"
     weights.write(ckpt, tmp_path / "visual.bin", format="open_clip")
     back = torch.load(tmp_path / "visual.bin", weights_only=True)
     assert sorted(back) == sorted(k for k in sd if k.startswith("visual."))
@@ -266,7 +269,9 @@ def test_original_dinov2_file_matches_and_round_trips(kind, backend, tmp_path):
     torch.save(original_dinov2_layout(tmp_path / "hf"), tmp_path / "dinov2_vits14_pretrain.pth")
     src = tmp_path / "dinov2_vits14_pretrain.pth"
     assert weights.detect_format(src) == "dinov2"
-    report = weights.convert(src, tmp_path / "c.safetensors")
+    with pytest.raises(CheckpointError, match=r"does not say its num_heads \("):  # DINOv2's code fixes the rest
+        weights.read(src)
+    report = weights.convert(src, tmp_path / "c.safetensors", variant={"num_heads": 2})
     assert report.dropped == ["mask_token"] and report.spec.mlp_type == ("swiglu" if kind == "swiglu" else "mlp")
     diff = max_rel_diff(vitzoo_out(tmp_path / "c.safetensors", backend), torch_out(_pooled, model, X))
     print(f"max rel diff dinov2 original {kind} {backend}: {diff:.2e}")
@@ -275,7 +280,7 @@ def test_original_dinov2_file_matches_and_round_trips(kind, backend, tmp_path):
     weights.write(ckpt, tmp_path / "back.pth", format="dinov2")
     back, original = torch.load(tmp_path / "back.pth", weights_only=True), torch.load(src, weights_only=True)
     assert sorted(back) == sorted(original)
-    again = weights.read(tmp_path / "back.pth")
+    again = weights.read(tmp_path / "back.pth", variant={"num_heads": 2})
     for key, value in ckpt.state.items():
         np.testing.assert_array_equal(again.state[key], value, err_msg=key)
     if kind != "registers":  # registers: the class token's position row is folded in (same values, see dinov2_format)
@@ -290,7 +295,11 @@ def test_convert_cli_names_the_new_sources(tmp_path, capsys):
     model = randomise_(T.Dinov2Model(T.Dinov2Config(**WIDE)))
     model.save_pretrained(tmp_path / "hf")
     torch.save(original_dinov2_layout(tmp_path / "hf"), tmp_path / "d.pth")
-    assert main([str(tmp_path / "d.pth"), "-o", str(tmp_path / "c.safetensors"), "--from", "dinov2"]) == 0
+    capsys.readouterr()  # save_pretrained's progress bars
+    assert main([str(tmp_path / "d.pth"), "-o", str(tmp_path / "c.safetensors"), "--from", "dinov2"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does not say its num_heads" in err[0], err
+    assert main([str(tmp_path / "d.pth"), "-o", str(tmp_path / "c.safetensors"), "--from", "dinov2", "--num-heads", "2"]) == 0
     assert "dinov2 checkpoint" in capsys.readouterr().out
     assert main([str(tmp_path / "d.pth"), "-o", str(tmp_path / "x.safetensors"), "--from", "open_clip"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
@@ -310,7 +319,8 @@ def test_canonical_tensors_equal_timms_own_conversions(tmp_path):
     torch.save(sd, tmp_path / "oc.pt")
     target = timm.create_model("vit_base_patch16_clip_quickgelu_224", pretrained=False, img_size=16, patch_size=4, embed_dim=32,
                                depth=2, num_heads=2, mlp_ratio=2.0, num_classes=24)
-    sources = [(weights.read(tmp_path / "oc.pt"), checkpoint_filter_fn(dict(sd), target))]
+    clip_given = {"num_heads": 2, "norm_eps": 1e-5, "gelu": "quick", "global_pool": "token"}
+    sources = [(weights.read(tmp_path / "oc.pt", variant=clip_given), checkpoint_filter_fn(dict(sd), target))]
     for registers in (False, True):
         hf = (T.Dinov2WithRegistersModel(T.Dinov2WithRegistersConfig(**WIDE, num_register_tokens=4)) if registers
               else T.Dinov2Model(T.Dinov2Config(**WIDE, use_swiglu_ffn=True)))
@@ -319,7 +329,7 @@ def test_canonical_tensors_equal_timms_own_conversions(tmp_path):
         torch.save(original, tmp_path / f"d{registers}.pth")
         arch = "vit_small_patch14_reg4_dinov2" if registers else "vit_giant_patch14_dinov2"
         target = timm.create_model(arch, pretrained=False, img_size=16, patch_size=4, embed_dim=128, depth=2, num_heads=2)
-        sources.append((weights.read(tmp_path / f"d{registers}.pth"), checkpoint_filter_fn(dict(original), target)))
+        sources.append((weights.read(tmp_path / f"d{registers}.pth", variant={"num_heads": 2}), checkpoint_filter_fn(dict(original), target)))
     for ckpt, theirs in sources:
         assert sorted(ckpt.state) == sorted(theirs)
         for key, value in theirs.items():

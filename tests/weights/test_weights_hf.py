@@ -150,7 +150,8 @@ def test_timm_weights_written_as_hf(tmp_path):
             p.add_(torch.randn(p.shape) * 0.05)
         expected = tmodel(torch.from_numpy(X)).numpy()
     save_file(tmodel.state_dict(), tmp_path / "t.safetensors")
-    weights.convert(tmp_path / "t.safetensors", tmp_path / "hf", to_format="hf")
+    variant = vitzoo.get_spec("vit_tiny_patch16_224", depth=2, img_size=32, patch_size=8, num_classes=5)  # as timm built it
+    weights.convert(tmp_path / "t.safetensors", tmp_path / "hf", to_format="hf", variant=variant)
     reloaded = ViTForImageClassification.from_pretrained(tmp_path / "hf").eval()
     assert reloaded.config.layer_norm_eps == 1e-6
     assert np.abs(hf_out(reloaded) - expected).max() <= 1e-4

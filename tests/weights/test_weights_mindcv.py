@@ -66,7 +66,8 @@ def saved(request, tmp_path_factory, x):
 def test_logits_match_the_mindcv_reference(saved, x, backend):
     case, _, path, expected = saved
     assert weights.detect_format(path) == "mindcv"
-    model = vitzoo.create_from_file(path, backend=backend, num_heads=4)
+    # MindCV's nn.LayerNorm/nn.GELU fix eps and GELU; the head count and (with a class token) the pooling are the model's
+    model = vitzoo.create_from_file(path, backend=backend, num_heads=4, global_pool=CASES[case].get("global_pool", "token"))
     assert model.spec.norm_eps == 1e-7 and model.spec.gelu == "tanh"
     diff = np.abs(run(model, x, backend) - expected).max()
     print(f"mindcv layout [{case}], {backend} backend: max |dlogit| = {diff:.2e}")
@@ -109,7 +110,7 @@ def test_training_state_is_dropped(tmp_path, x):
     assert ckpt.dropped and all(not name.startswith(("blocks", "head", "norm")) for name in ckpt.dropped)
     assert len(ckpt.dropped) >= 2 * len(ckpt.state)  # two Adam slots per weight, plus bookkeeping
     net.set_train(False)
-    model = vitzoo.create_from_file(path, backend="numpy", num_heads=4)
+    model = vitzoo.create_from_file(path, backend="numpy", num_heads=4, global_pool="token")
     assert np.abs(model(x) - logits(net, x)).max() <= TOL
 
 
@@ -122,7 +123,7 @@ def test_writer_output_from_canonical_weights_runs_in_mindcv_model(tmp_path, x):
     ref = MindCVViT(**BASE, qk_norm=True, init_values=0.1)
     assert ms.load_param_into_net(ref, ms.load_checkpoint(str(out))) == ([], [])
     ref.set_train(False)
-    assert np.abs(vitzoo.create_from_file(out, backend="numpy", num_heads=4)(x) - logits(ref, x)).max() <= TOL
+    assert np.abs(vitzoo.create_from_file(out, backend="numpy", num_heads=4, global_pool="token")(x) - logits(ref, x)).max() <= TOL
 
 
 def test_mindcv_writer_refuses_register_tokens(tmp_path):
@@ -158,6 +159,15 @@ def test_mindspore_backend_checkpoint_is_read_as_vitzoo_ckpt(tmp_path):
     back = weights.read(out, variant=model.spec)
     assert back.spec == model.spec
     assert all(np.array_equal(back.state[k], v) for k, v in get_backend("mindspore").state_dict(model).items())
+
+
+def test_token_or_average_pooling_is_not_guessed(tmp_path):
+    """A class token without fc_norm: MindCV can pool either way, so the read asks."""
+    path = tmp_path / "token.ckpt"
+    ms.save_checkpoint(MindCVViT(**BASE), str(path))
+    with pytest.raises(CheckpointError, match=r"does not say its num_heads and global_pool .*global_pool='token'"):
+        weights.read(path)
+    assert weights.read(path, variant={"num_heads": 4, "global_pool": "avg"}).spec.global_pool == "avg"
 
 
 def test_detection_tells_the_layouts_apart(tmp_path):

@@ -97,10 +97,12 @@ def test_logits_match_the_mindspore_reference(trained, x, backend):
     assert diff <= TOL
 
 
-def test_head_count_comes_from_the_hint_else_the_width(trained):
+def test_head_count_comes_from_the_hint_else_the_read_is_refused(trained):
     _, path, _ = trained
     assert weights.read(path, variant=HINT.replace(num_heads=8)).spec.num_heads == 8
-    assert weights.read(path).spec.num_heads == 1  # 64 // 64: no hint, no registered variant of these sizes
+    with pytest.raises(CheckpointError, match=r"does not say its num_heads \(.*no registered variant has this architecture\); give it, e\.g\. vitzoo\.create\(\.\.\., num_heads=12\)"):
+        weights.read(path)  # no hint, no registered variant of these sizes: no guess
+    assert weights.read(path, variant={"num_heads": 4}).spec.num_heads == 4  # the field alone, as create(..., num_heads=4) gives it
 
 
 def test_reader_does_not_need_mindspore(trained, x, tmp_path):
@@ -112,7 +114,7 @@ def test_reader_does_not_need_mindspore(trained, x, tmp_path):
         sys.modules["mindspore"] = None  # any "import mindspore" now fails
         import vitzoo
         from vitzoo import weights
-        ckpt = weights.read({str(path)!r})
+        ckpt = weights.read({str(path)!r}, variant={{"num_heads": 4}})
         model = vitzoo.create_from_file({str(path)!r}, backend="numpy", num_heads=4)
         np.save({str(tmp_path / "out.npy")!r}, model(np.load({str(tmp_path / "x.npy")!r})))
         print(json.dumps({{"format": weights.detect_format({str(path)!r}), "tensors": len(ckpt.state),
@@ -183,7 +185,7 @@ def test_384_checkpoints_get_the_head_dense_names(tmp_path):
     weights.write(Checkpoint(state=init_state(spec), spec=spec), out, format="mindspore")
     tags = ms_checkpoint.list_tags(out)
     assert tags[-2:] == ["head.dense.weight", "head.dense.bias"] and "dense.weight" not in tags
-    back = weights.read(out)
+    back = weights.read(out, variant={"num_heads": 2})
     assert back.meta["ms_head"] == "head.dense" and back.spec.img_size == 384
 
 

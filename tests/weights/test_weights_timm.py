@@ -20,7 +20,7 @@ import vitzoo  # noqa: E402
 from vitzoo import weights  # noqa: E402
 from vitzoo.errors import CheckpointError, VitzooError  # noqa: E402
 from vitzoo.spec import ViTSpec  # noqa: E402
-from timm_models import tiny_timm as tiny  # noqa: E402
+from timm_models import timm_hint, tiny_timm as tiny  # noqa: E402
 
 X = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
 BACKENDS = ["numpy"] + (["mindspore"] if (Path(__file__).parents[2] / "backends/mindspore/__init__.py").exists() else [])
@@ -31,8 +31,8 @@ def timm_out(model: "torch.nn.Module") -> np.ndarray:
         return model(torch.from_numpy(X)).numpy()
 
 
-def vitzoo_out(path: Path, backend: str, **kwargs) -> np.ndarray:
-    model = vitzoo.create_from_file(path, backend=backend, **kwargs)
+def vitzoo_out(path: Path, backend: str, name: "str | None" = None, **kwargs) -> np.ndarray:
+    model = vitzoo.create(name, pretrained=path, backend=backend, **kwargs)
     if backend == "mindspore":
         import mindspore as ms
 
@@ -47,11 +47,14 @@ def test_logits_match_timm(tmp_path, kind, backend):
     src = tmp_path / f"w.{kind}"
     save_file(model.state_dict(), src) if kind == "safetensors" else torch.save(model.state_dict(), src)
     assert weights.detect_format(src) == "timm"
-    report = weights.convert(src, tmp_path / "c.safetensors")
+    report = weights.convert(src, tmp_path / "c.safetensors", variant=timm_hint(model))
     assert (report.source_format, report.tensors, report.dropped) == ("timm", 32, [])
     diff = np.abs(vitzoo_out(tmp_path / "c.safetensors", backend) - timm_out(model)).max()
     assert diff <= 1e-4, diff
-    assert np.abs(vitzoo_out(src, backend) - timm_out(model)).max() <= 1e-4  # straight from the timm file too
+    assert np.abs(vitzoo_out(src, backend, **timm_hint(model)) - timm_out(model)).max() <= 1e-4  # straight from the timm file too
+    # as timm builds it: the architecture's name with the same arguments
+    named = vitzoo_out(src, backend, "vit_tiny_patch16_224", depth=2, img_size=32, patch_size=8)
+    assert np.abs(named - timm_out(model)).max() <= 1e-4
 
 
 def test_exotic_hub_folder(tmp_path):
@@ -73,7 +76,9 @@ def test_exotic_hub_folder(tmp_path):
 def test_head_count_from_hint_when_no_config(tmp_path):
     model = tiny(embed_dim=64, num_heads=4)
     save_file(model.state_dict(), tmp_path / "w.safetensors")
-    assert weights.read(tmp_path / "w.safetensors").spec.num_heads == 1  # 64 / 64: the family default
+    with pytest.raises(CheckpointError, match=r"does not say its num_heads, norm_eps, gelu and global_pool .*num_heads=12"):
+        weights.read(tmp_path / "w.safetensors")  # no config, no name, no registered variant of these sizes: no guess
+    assert weights.read(tmp_path / "w.safetensors", variant={"num_heads": 4, "norm_eps": 1e-6, "gelu": "exact", "global_pool": "token"}).spec.num_heads == 4
     hint = ViTSpec(img_size=32, patch_size=8, embed_dim=64, depth=2, num_heads=4, mlp_dim=256)
     ckpt = weights.read(tmp_path / "w.safetensors", variant=hint)
     assert ckpt.spec.num_heads == 4
@@ -84,9 +89,9 @@ def test_head_count_from_hint_when_no_config(tmp_path):
 def test_headless_file_has_no_classes(tmp_path):
     model = tiny(num_classes=0)
     save_file(model.state_dict(), tmp_path / "w.safetensors")
-    ckpt = weights.read(tmp_path / "w.safetensors")
+    ckpt = weights.read(tmp_path / "w.safetensors", variant=timm_hint(model))
     assert ckpt.spec.num_classes == 0 and "head.weight" not in ckpt.state
-    assert np.abs(vitzoo_out(tmp_path / "w.safetensors", "numpy") - timm_out(model)).max() <= 1e-4
+    assert np.abs(vitzoo_out(tmp_path / "w.safetensors", "numpy", **timm_hint(model)) - timm_out(model)).max() <= 1e-4
 
 
 def test_training_checkpoint_is_unwrapped(tmp_path):
@@ -96,7 +101,7 @@ def test_training_checkpoint_is_unwrapped(tmp_path):
     opt.step()
     ddp_names = {"module." + k: v for k, v in model.state_dict().items()}
     torch.save({"epoch": 3, "state_dict": ddp_names, "optimizer": opt.state_dict()}, tmp_path / "ckpt.pth")
-    ckpt = weights.read(tmp_path / "ckpt.pth")
+    ckpt = weights.read(tmp_path / "ckpt.pth", variant=timm_hint(model))
     assert sorted(ckpt.dropped) == ["epoch", "optimizer"]
     assert set(ckpt.state) == set(model.state_dict())
     assert np.array_equal(ckpt.state["head.weight"], model.head.weight.detach().numpy())
@@ -106,7 +111,7 @@ def test_training_checkpoint_is_unwrapped(tmp_path):
 def test_round_trip_is_bit_exact_and_loads_in_timm(tmp_path, out_name):
     model = tiny()
     save_file(model.state_dict(), tmp_path / "w.safetensors")
-    weights.convert(tmp_path / "w.safetensors", tmp_path / "c.safetensors")
+    weights.convert(tmp_path / "w.safetensors", tmp_path / "c.safetensors", variant=timm_hint(model))
     weights.convert(tmp_path / "c.safetensors", tmp_path / out_name, to_format="timm")
     if out_name.endswith(".pth"):
         back = {k: v.numpy() for k, v in torch.load(tmp_path / out_name, weights_only=True).items()}
@@ -162,7 +167,7 @@ def test_config_with_unsupported_pooling_is_refused(tmp_path):
 
 
 def test_pre_logits_cannot_be_written_for_timm(tmp_path):
-    ckpt = weights.read(_saved(tmp_path))
+    ckpt = weights.read(_saved(tmp_path), variant=timm_hint(tiny()))
     spec = ckpt.spec.replace(pre_logits_dim=16)
     state = dict(ckpt.state)
     state["pre_logits.fc.weight"] = np.zeros((16, spec.embed_dim), np.float32)

@@ -1,4 +1,4 @@
-"""``vitzoo-convert SRC -o OUT [--from FMT] [--to FMT] [--variant NAME] [--force]``.
+"""``vitzoo-convert SRC -o OUT [--from FMT] [--to FMT] [--variant NAME] [--num-heads N ...] [--force]``.
 
 Converts a ViT checkpoint between timm, Hugging Face, MindSpore, MindCV, JAX and
 vitzoo's canonical safetensors. Prints what it did; on bad input it prints one
@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import NoReturn, Optional, Sequence
+from typing import Any, NoReturn, Optional, Sequence
 
 from vitzoo.errors import VitzooError
 
@@ -40,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--to", dest="to_format", default="vitzoo", metavar="FMT",
                         help="output format: vitzoo (canonical safetensors, default), timm, hf, open_clip, dinov2, mindspore, jax, ...")
     parser.add_argument("--variant", metavar="NAME", help="variant for what the weights cannot show, e.g. vit_b_16")
+    given = parser.add_argument_group("what the tensors cannot show (when no config, metadata or --variant says it)")
+    given.add_argument("--num-heads", type=int, metavar="N", help="attention heads per block")
+    given.add_argument("--norm-eps", type=float, metavar="EPS", help="LayerNorm epsilon, e.g. 1e-6")
+    given.add_argument("--gelu", choices=("exact", "tanh", "quick"), help="GELU form (quick: OpenAI CLIP's QuickGELU)")
+    given.add_argument("--global-pool", choices=("token", "avg", "map"), help="pooling before the head")
     parser.add_argument("--force", action="store_true", help="replace OUT if it exists")
     return parser
 
@@ -59,12 +64,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vitzoo.variants import get_spec
     from vitzoo.weights import convert
 
     out = Path(args.output)
     if (out.exists() or out.is_symlink()) and not args.force:
         raise VitzooError(f"{str(out)!r} already exists; pass --force to replace it.")
-    report = convert(args.src, out, from_format=args.from_format, to_format=args.to_format, variant=args.variant)
+    given = {k: v for k, v in (("num_heads", args.num_heads), ("norm_eps", args.norm_eps), ("gelu", args.gelu), ("global_pool", args.global_pool)) if v is not None}
+    variant: Any = args.variant
+    if given:
+        variant = get_spec(args.variant, **given) if args.variant else given
+    report = convert(args.src, out, from_format=args.from_format, to_format=args.to_format, variant=variant)
     print("\n".join(report.summary()))
     return 0
 

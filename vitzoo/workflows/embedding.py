@@ -22,6 +22,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from vitzoo.errors import DataError, VitzooError
+from vitzoo.fileio import ensure_folder
 
 PathLike = Union[str, "os.PathLike[str]"]
 FORMAT = "vitzoo-embeddings/1"
@@ -66,6 +67,8 @@ def embed(
         raise DataError(f"Batch size must be a positive integer, got {batch_size!r}.")
     if output is not None and not os.fspath(output).endswith(".safetensors"):
         raise VitzooError(f"Embeddings are written as safetensors; name the output {os.fspath(output)!r} *.safetensors.")
+    if output is not None:
+        ensure_folder(output)  # an unusable location fails before the model loads and the images are read
     files = expand_images([images] if isinstance(images, (str, os.PathLike)) else list(images))
     net = load_model(model, weights)
     from vitzoo.backends.mindspore.deploy.embed import describe_embedding, embed_files

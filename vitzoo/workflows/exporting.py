@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from vitzoo.errors import VitzooError
+from vitzoo.fileio import ensure_folder
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -49,7 +50,8 @@ def export(
         raise VitzooError(f"batch_size must be a positive integer, got {batch_size!r}.")
     from vitzoo.backends.mindspore.deploy.export import export_format, export_model
 
-    export_format(Path(output))  # a bad suffix fails before any model is loaded
+    export_format(Path(output))  # a bad suffix or an unusable location fails before any model is loaded
+    ensure_folder(output)
     net = load_model(model, weights)
     if img_size is not None and img_size != net.spec.img_size:
         net = _resized(net, img_size)

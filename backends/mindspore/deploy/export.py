@@ -28,7 +28,7 @@ import numpy as np
 from mindspore import nn
 
 from vitzoo.errors import VitzooError, reason
-from vitzoo.fileio import atomic_path
+from vitzoo.fileio import atomic_path, ensure_folder
 
 from .portable import portable_copy
 
@@ -105,7 +105,7 @@ def _write(net: Any, example: ms.Tensor, path: Path, fmt: str) -> list[Path]:
     MindSpore makes the files it writes read-only and chmods their folder to 0700;
     a private folder keeps that away from the user's directory.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_folder(path)
     stem = path.name[: -len(path.suffix)]
     work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".export", dir=path.parent))
     try:

@@ -27,6 +27,7 @@ from vitzoo.features import check_input
 from vitzoo.init import init_state
 from vitzoo.spec import ViTSpec
 
+from ..runtime import serialized
 from . import features
 from .heads import AttentionPool, DistilledClassifier, LinearClassifier, NoClassifier, borrow, make_pool
 from .layers import Block, LayerNorm, Linear, PatchEmbed, PreLogits, to_parameter
@@ -95,6 +96,7 @@ class VisionTransformer(nn.Cell):
         self.set_train(False)
 
     # The forward pass ---------------------------------------------------------
+    @serialized
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # Only Python-level calls land here; a graph that contains this cell parses
         # ``construct`` itself, so training steps compiled around the model still work.
@@ -108,6 +110,7 @@ class VisionTransformer(nn.Cell):
         """Logits ``[B, num_classes]`` (pooled features when the model has no head)."""
         return self._head(self._features(x), False)
 
+    @serialized
     def forward_features(self, x: Tensor) -> Tensor:
         """Tokens ``[B, prefix + patches, D]`` after the final norm (before it, with ``fc_norm``)."""
         check_input(self.spec, x.shape)
@@ -115,12 +118,14 @@ class VisionTransformer(nn.Cell):
             return self._run_graph("_features", x)
         return self._features(x)
 
+    @serialized
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         """Pool the tokens from :meth:`forward_features`, then classify; ``pre_logits=True`` stops before the head."""
         if self.use_jit:
             return self._run_graph("_head", x, pre_logits)
         return self._head(x, pre_logits)
 
+    @serialized
     def forward_intermediates(
         self,
         x: Tensor,
@@ -256,6 +261,7 @@ class VisionTransformer(nn.Cell):
             self.classifier = NoClassifier()
 
     # Graph mode (jit=True) ------------------------------------------------------
+    @serialized
     def _run_graph(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """Run ``method`` as a compiled graph, recompiling if parameters were replaced.
 

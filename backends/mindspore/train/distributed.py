@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from vitzoo.errors import BackendError
-from vitzoo.fileio import atomic_path
+from vitzoo.fileio import atomic_path, ensure_folder
 from vitzoo.configs import TrainConfig
 
 RESULT = "train_result.json"
@@ -76,7 +76,7 @@ def launch(cfg: TrainConfig) -> Any:
     if msrun is None:
         raise BackendError("msrun (MindSpore's launcher) is not on PATH; install MindSpore in this environment.")
     run_dir = out / "msrun" if cfg.nodes == 1 else out / "msrun" / f"node_{cfg.node_rank}"
-    run_dir.mkdir(parents=True, exist_ok=True)
+    ensure_folder(run_dir / RESULT)
     (run_dir / RESULT).unlink(missing_ok=True)
     for old in run_dir.glob("worker_*.log"):
         old.unlink()

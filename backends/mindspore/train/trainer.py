@@ -1,9 +1,8 @@
 """Training and fine-tuning on MindSpore: the recipe of MindSpore's ViT tutorial, as timm users expect it.
 
-Label-smoothed cross-entropy, AdamW (or Adam/SGD) without weight decay on biases,
-norms and tokens, cosine learning rate with linear warm-up (per step), optional
-global-norm gradient clipping, a graph-compiled (``mindspore.jit``) train step,
-evaluation every epoch, and crash-safe outputs in the output directory:
+Label-smoothed cross-entropy, AdamW (or Adam/SGD) without weight decay on biases, norms and tokens, cosine
+learning rate with linear warm-up (per step), optional global-norm gradient clipping, a graph-compiled
+(``mindspore.jit``) train step, evaluation every epoch, and crash-safe outputs in the output directory:
 
 ``last.safetensors`` / ``best.safetensors``  canonical checkpoints with class names
 ``last.optim.safetensors``                   the resumable state: weights, optimizer, position (see run_state)
@@ -33,7 +32,7 @@ import numpy as np
 from mindspore import ops
 
 from vitzoo.errors import DataError, TrainError, TrainingInterrupted, VitzooError
-from vitzoo.fileio import atomic_path
+from vitzoo.fileio import atomic_path, ensure_folder
 from vitzoo.configs import DEFAULT_TRAIN_MODEL, TrainConfig
 
 from . import data as D
@@ -97,6 +96,7 @@ def check_output(out: Path, resume: bool) -> None:
         raise VitzooError(f"Nothing to resume in {str(out)!r}: it needs {LAST} and {OPTIM} from an earlier run.")
     if not resume and (out / LAST).exists():
         raise VitzooError(f"{str(out)!r} already holds a training run ({LAST}); pass --resume to continue it, or choose another --output.")
+    ensure_folder(out / LAST)  # an unusable --output fails before any data is read
 
 
 def build_model(cfg: TrainConfig, num_classes: int) -> Any:
