@@ -10,7 +10,6 @@ import vitzoo
 from vitzoo import UnknownNameError, VitzooError, labels, pretrained, weights
 from vitzoo.cli.main import main
 from vitzoo.pretrained import MS_ORIGIN, WeightSet, default_tag, get_weight_set, list_pretrained
-from vitzoo.variants import aliases_of
 
 ALL = [get_weight_set(n) for n in list_pretrained()]
 
