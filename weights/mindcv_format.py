@@ -28,7 +28,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -39,7 +38,7 @@ from vitzoo.errors import CheckpointError
 from vitzoo.weights import ms_checkpoint
 from vitzoo.weights.base import Checkpoint, WeightFormat, register_format
 from vitzoo.weights.mindspore_format import (
-    META_ENTRY, MINDSPORE_SEMANTICS, PROVENANCE_KEYS, SPEC_ENTRY, build_checkpoint, ordered, provenance, split_entries,
+    META_ENTRY, MINDSPORE_SEMANTICS, SPEC_ENTRY, build_checkpoint, ordered, provenance, provenance_entry, split_entries,
 )
 from vitzoo.weights.infer import Hint
 
@@ -147,7 +146,7 @@ def write_vitzoo(ckpt: Checkpoint, path: "str | os.PathLike[str]") -> None:
     names = ordered(expected_shapes(ckpt.spec), ["cls_token", "reg_token", "pos_embed"])
     entries: dict[str, ms_checkpoint.Entry] = {n: ckpt.state[n] for n in names}
     entries[SPEC_ENTRY] = ckpt.spec.to_json()
-    entries[META_ENTRY] = json.dumps({k: ckpt.meta[k] for k in PROVENANCE_KEYS if k in ckpt.meta}, sort_keys=True, default=str)
+    entries[META_ENTRY] = provenance_entry(ckpt.meta)
     ms_checkpoint.write_ckpt(path, entries)
 
 

@@ -174,6 +174,11 @@ def split_entries(
     return state, dropped, config
 
 
+def provenance_entry(meta: Mapping[str, object]) -> str:
+    """The ``vitzoo_meta`` string entry for ``meta``: its provenance keys as JSON (read back by :func:`provenance`)."""
+    return json.dumps({k: meta[k] for k in PROVENANCE_KEYS if k in meta}, sort_keys=True, default=str)
+
+
 def provenance(ck: ms_checkpoint.CkptFile) -> dict[str, object]:
     """The provenance a ``vitzoo_meta`` entry records (empty without one, or when it is not a JSON object)."""
     try:

@@ -17,13 +17,12 @@ Example:
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from mindspore.train import CheckpointConfig
 
 from vitzoo.errors import VitzooError
-from vitzoo.weights.mindspore_format import META_ENTRY, PROVENANCE_KEYS, SPEC_ENTRY
+from vitzoo.weights.mindspore_format import META_ENTRY, SPEC_ENTRY, provenance_entry
 
 
 def checkpoint_config(model: Any, **kwargs: Any) -> CheckpointConfig:
@@ -36,12 +35,10 @@ def checkpoint_config(model: Any, **kwargs: Any) -> CheckpointConfig:
     spec = getattr(model, "spec", None)
     if spec is None or not hasattr(spec, "to_json"):
         raise VitzooError(f"checkpoint_config() needs a vitzoo model (one built by vitzoo.create), got a {type(model).__name__}.")
-    carried = dict(getattr(model, "pretrained_cfg", {}) or {})
-    provenance = {k: carried[k] for k in PROVENANCE_KEYS if k in carried}
     from vitzoo.version import __version__
 
-    provenance["vitzoo_version"] = __version__
-    ours = {SPEC_ENTRY: spec.to_json(), META_ENTRY: json.dumps(provenance, sort_keys=True, default=str)}
+    carried = {**(getattr(model, "pretrained_cfg", {}) or {}), "vitzoo_version": __version__}
+    ours = {SPEC_ENTRY: spec.to_json(), META_ENTRY: provenance_entry(carried)}
     append: list[Any] = []
     for item in list(kwargs.pop("append_info", None) or []):
         if isinstance(item, dict):  # MindSpore takes a single dict: merge the caller's into ours
