@@ -56,9 +56,10 @@ def adapt_checkpoint(
     try:
         if img_size is not None and img_size != spec.img_size:
             new_spec = spec.replace(img_size=img_size)
-            state["pos_embed"] = resample_pos_embed(
-                state["pos_embed"], new_spec.grid_size, num_prefix_tokens=spec.num_prefix_tokens if spec.pos_embed_prefix else 0
-            )
+            if spec.abs_pos_embed:  # rotary positions (DINOv3) follow the grid by themselves
+                state["pos_embed"] = resample_pos_embed(
+                    state["pos_embed"], new_spec.grid_size, num_prefix_tokens=spec.num_prefix_tokens if spec.pos_embed_prefix else 0
+                )
             changes["img_size"] = img_size
         if in_chans is not None and in_chans != spec.in_chans:
             spec.replace(in_chans=in_chans)  # validates the count

@@ -67,7 +67,7 @@ def create(
         model = get_backend(backend).build(spec, None, jit=jit)
         model.pretrained_cfg = {}
         return model
-    ckpt = _load_weights(name, pretrained, overrides)
+    ckpt = _load_weights(name, pretrained, overrides, img_size)
     return build_from_checkpoint(ckpt, name, backend=backend, jit=jit, adapt=adapt, overrides=overrides)
 
 
@@ -121,11 +121,13 @@ def build_from_checkpoint(
     return model
 
 
-def _load_weights(name: Optional[str], pretrained: Pretrained, overrides: dict[str, Any]) -> Any:
+def _load_weights(name: Optional[str], pretrained: Pretrained, overrides: dict[str, Any], img_size: Optional[int] = None) -> Any:
     from vitzoo import weights
 
-    # what the caller said settles what the tensors cannot show (head count, eps, GELU, pooling)
-    hint = get_spec(name, **overrides) if name is not None else (dict(overrides) or None)
+    # what the caller said settles what the tensors cannot show (head count, eps, GELU, pooling; the
+    # size of a model with no position embedding to show it)
+    said = {**overrides, **({"img_size": img_size} if img_size is not None else {})}
+    hint = get_spec(name, **overrides) if name is not None else (said or None)
     if isinstance(pretrained, (str, os.PathLike)) and Path(pretrained).exists():
         ckpt = weights.read(pretrained, variant=hint)
         if ckpt.dropped:

@@ -31,7 +31,7 @@ def expected_shapes(spec: ViTSpec) -> dict[str, Shape]:
         >>> expected_shapes(ViTSpec(depth=1))["blocks.0.attn.qkv.weight"]
         (2304, 768)
     """
-    d, m, hd = spec.embed_dim, spec.mlp_dim, spec.head_dim
+    d, m = spec.embed_dim, spec.mlp_dim
     shapes: dict[str, Shape] = {
         "patch_embed.proj.weight": (d, spec.in_chans, spec.patch_size, spec.patch_size),
     }
@@ -43,29 +43,17 @@ def expected_shapes(spec: ViTSpec) -> dict[str, Shape]:
         shapes["dist_token"] = (1, 1, d)
     if spec.reg_tokens:
         shapes["reg_token"] = (1, spec.reg_tokens, d)
-    shapes["pos_embed"] = (1, spec.pos_embed_len, d)
+    if spec.abs_pos_embed:
+        shapes["pos_embed"] = (1, spec.pos_embed_len, d)
     if spec.pre_norm:
         shapes.update(_norm("norm_pre", d))
+    block = _eva_block if spec.block == "eva" else _vit_block
     for i in range(spec.depth):
-        b = f"blocks.{i}."
-        shapes.update(_norm(b + "norm1", d))
-        shapes[b + "attn.qkv.weight"] = (3 * d, d)
-        if spec.qkv_bias:
-            shapes[b + "attn.qkv.bias"] = (3 * d,)
-        if spec.qk_norm:
-            shapes.update(_norm(b + "attn.q_norm", hd))
-            shapes.update(_norm(b + "attn.k_norm", hd))
-        shapes[b + "attn.proj.weight"] = (d, d)
-        shapes[b + "attn.proj.bias"] = (d,)
-        if spec.layer_scale:
-            shapes[b + "ls1.gamma"] = (d,)
-        shapes.update(_norm(b + "norm2", d))
-        shapes.update(_mlp(b + "mlp", d, spec.fc1_dim, m))
-        if spec.layer_scale:
-            shapes[b + "ls2.gamma"] = (d,)
-    shapes.update(_norm("fc_norm" if spec.fc_norm else "norm", d))
+        shapes.update(block(spec, f"blocks.{i}."))
+    if spec.final_norm:
+        shapes.update(_norm("fc_norm" if spec.fc_norm else "norm", d))
     if spec.global_pool == "map":
-        shapes.update(_attention_pool("attn_pool", d, m))
+        shapes.update(_attention_pool("attn_pool", d, spec.pool_mlp_dim or m))
     if spec.pre_logits_dim:
         shapes["pre_logits.fc.weight"] = (spec.pre_logits_dim, d)
         shapes["pre_logits.fc.bias"] = (spec.pre_logits_dim,)
@@ -75,6 +63,73 @@ def expected_shapes(spec: ViTSpec) -> dict[str, Shape]:
         if spec.dist_token:
             shapes["head_dist.weight"] = (spec.num_classes, d)
             shapes["head_dist.bias"] = (spec.num_classes,)
+    return shapes
+
+
+def _vit_block(spec: ViTSpec, b: str) -> dict[str, Shape]:
+    """timm's ``VisionTransformer`` block: packed qkv, layer scale as ``ls1.gamma``/``ls2.gamma``."""
+    d, hd = spec.embed_dim, spec.head_dim
+    shapes: dict[str, Shape] = {**_norm(b + "norm1", d), b + "attn.qkv.weight": (3 * d, d)}
+    if spec.qkv_bias:
+        shapes[b + "attn.qkv.bias"] = (3 * d,)
+    if spec.qk_norm:
+        shapes.update(_norm(b + "attn.q_norm", hd))
+        shapes.update(_norm(b + "attn.k_norm", hd))
+    shapes[b + "attn.proj.weight"] = (d, d)
+    shapes[b + "attn.proj.bias"] = (d,)
+    if spec.layer_scale:
+        shapes[b + "ls1.gamma"] = (d,)
+    shapes.update(_norm(b + "norm2", d))
+    shapes.update(_block_mlp(spec, b + "mlp"))
+    if spec.layer_scale:
+        shapes[b + "ls2.gamma"] = (d,)
+    return shapes
+
+
+def _eva_block(spec: ViTSpec, b: str) -> dict[str, Shape]:
+    """timm's ``EvaBlock`` (and BEiT's): layer scale as ``gamma_1``/``gamma_2``, k without a bias when ``k_bias`` is off."""
+    d, hd = spec.embed_dim, spec.head_dim
+    shapes: dict[str, Shape] = {}
+    if spec.layer_scale:
+        shapes[b + "gamma_1"] = (d,)
+        shapes[b + "gamma_2"] = (d,)
+    shapes.update(_norm(b + "norm1", d))
+    a = b + "attn."
+    if spec.qkv_fused:
+        if spec.qkv_bias and not spec.k_bias:
+            shapes[a + "q_bias"] = (d,)
+            shapes[a + "v_bias"] = (d,)
+        shapes[a + "qkv.weight"] = (3 * d, d)
+        if spec.qkv_bias and spec.k_bias:
+            shapes[a + "qkv.bias"] = (3 * d,)
+    else:
+        for part in "qkv":
+            shapes[f"{a}{part}_proj.weight"] = (d, d)
+            if spec.qkv_bias and (part != "k" or spec.k_bias):
+                shapes[f"{a}{part}_proj.bias"] = (d,)
+    if spec.qk_norm:
+        shapes.update(_norm(a + "q_norm", hd))
+        shapes.update(_norm(a + "k_norm", hd))
+    if spec.attn_norm:
+        shapes.update(_norm(a + "norm", d))
+    shapes[a + "proj.weight"] = (d, d)
+    shapes[a + "proj.bias"] = (d,)
+    shapes.update(_norm(b + "norm2", d))
+    shapes.update(_block_mlp(spec, b + "mlp"))
+    return shapes
+
+
+def _block_mlp(spec: ViTSpec, prefix: str) -> dict[str, Shape]:
+    d, m = spec.embed_dim, spec.mlp_dim
+    if spec.mlp_type == "swiglu_split":  # timm's SwiGLU: gate and value projections apart
+        shapes = {prefix + ".fc1_g.weight": (m, d), prefix + ".fc1_g.bias": (m,),
+                  prefix + ".fc1_x.weight": (m, d), prefix + ".fc1_x.bias": (m,)}
+    else:
+        shapes = {prefix + ".fc1.weight": (spec.fc1_dim, d), prefix + ".fc1.bias": (spec.fc1_dim,)}
+    if spec.mlp_norm:
+        shapes.update(_norm(prefix + ".norm", m))
+    shapes[prefix + ".fc2.weight"] = (d, m)
+    shapes[prefix + ".fc2.bias"] = (d,)
     return shapes
 
 

@@ -52,10 +52,10 @@ def init_state(spec: ViTSpec, seed: Optional[int] = 0) -> dict[str, np.ndarray]:
             random = (shape[-1] ** -0.5, True)
         elif name == "patch_embed.proj.weight":
             random = ((1.0 / int(np.prod(shape[1:]))) ** 0.5, True)
-        elif leaf == "gamma":
+        elif leaf in ("gamma", "gamma_1", "gamma_2"):
             state[name] = np.full(shape, LAYER_SCALE_INIT, np.float32)
             continue
-        elif leaf == "bias":
+        elif leaf.endswith("bias"):  # also EVA's attn.q_bias / attn.v_bias
             state[name] = np.zeros(shape, np.float32)
             continue
         elif len(shape) == 1:  # LayerNorm weight

@@ -11,7 +11,9 @@ from vitzoo.errors import SpecError
 
 GELU_FORMS = ("exact", "tanh", "quick")
 POOLING = ("token", "avg", "map")
-MLP_TYPES = ("mlp", "swiglu")
+MLP_TYPES = ("mlp", "swiglu", "swiglu_split")
+BLOCKS = ("vit", "eva")
+ROPE_FORMS = ("none", "cat", "dinov3")
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,8 @@ class ViTSpec:
     qk_norm: bool = False
     norm_eps: float = 1e-6
     gelu: str = "exact"  # "exact" (erf, torch/timm), "tanh" (MindSpore's default) or "quick" (OpenAI CLIP's x·sigmoid(1.702x))
-    mlp_type: str = "mlp"  # "mlp" (fc1 → GELU → fc2) or "swiglu" (packed fc1 [2·mlp_dim, D]: silu(first half) × second half)
+    mlp_type: str = "mlp"  # "mlp" (fc1 → GELU → fc2), "swiglu" (packed fc1 [2·mlp_dim, D]: silu(first half) × second half)
+    # or "swiglu_split" (timm's SwiGLU: fc2(silu(fc1_g(x)) · fc1_x(x)), EVA-02 B/L, DINOv3 S+/H+/7B, AIMv2)
     class_token: bool = True
     dist_token: bool = False  # DeiT distilled: a second prefix token with its own head, logits = mean of both heads
     reg_tokens: int = 0
@@ -58,18 +61,36 @@ class ViTSpec:
     pre_logits_dim: int = 0  # >0: Linear(embed_dim, pre_logits_dim) + tanh before the head
     dynamic_img_size: bool = False  # any input H×W: pos_embed resampled at run time (timm's keyword)
     dynamic_img_pad: bool = False  # with dynamic_img_size: pad H, W up to patch multiples (bottom/right)
+    # Families II (timm's eva.py: EVA-02, DINOv3, PE, RoPE-ViT). The defaults are the plain ViT.
+    block: str = "vit"  # tensor names of a block: "vit" (ls1.gamma, attn.qkv.bias) or "eva" (gamma_1/gamma_2, attn.q_bias/v_bias)
+    abs_pos_embed: bool = True  # a learned absolute pos_embed (DINOv3 has none: rotary positions only)
+    k_bias: bool = True  # with qkv_bias: False gives q and v a bias and k none (EVA/BEiT's q_bias, v_bias)
+    qkv_fused: bool = True  # False: separate attn.q_proj/k_proj/v_proj (EVA-02 CLIP B/L)
+    attn_norm: bool = False  # a LayerNorm on the attention output before attn.proj (EVA-CLIP's scale_attn_inner)
+    mlp_norm: bool = False  # a LayerNorm on the MLP's hidden units before fc2 (EVA-02's scale_mlp)
+    final_norm: bool = True  # False: no norm after the blocks at all (PE-Spatial)
+    pool_heads: int = 0  # heads of the MAP pool (0: num_heads; PE-Core uses 8)
+    pool_mlp_dim: int = 0  # hidden width of the MAP pool's MLP (0: mlp_dim; PE-Core G differs)
+    pool_include_prefix: bool = False  # the MAP pool also reads the class/register tokens (timm's eva.py always does)
+    rope: str = "none"  # rotary positions: "none", "cat" (timm's RotaryEmbeddingCat: EVA-02, PE) or "dinov3"
+    rope_temperature: float = 10000.0  # the frequency base (DINOv3: 100)
+    rope_ref_grid: int = 0  # "cat": coordinates scaled so the grid spans this many patches (EVA's ref_feat_shape; 0: none)
+    rope_grid_offset: float = 0.0  # added to every coordinate (PE: 1)
+    rope_grid_xy: bool = False  # coordinate channels (x, y) instead of (row, column) (PE's 'xy' indexing)
+    rope_half: bool = False  # rotate-half layout (DINOv3) instead of interleaved pairs (EVA-02, PE)
 
     def __post_init__(self) -> None:
         for name in ("img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads", "mlp_dim"):
             value = getattr(self, name)
             if not _is_int(value) or value <= 0:
                 raise SpecError(f"ViT spec field {name!r} must be a positive integer, got {value!r}.")
-        for name in ("num_classes", "reg_tokens", "pre_logits_dim"):
+        for name in ("num_classes", "reg_tokens", "pre_logits_dim", "pool_heads", "pool_mlp_dim", "rope_ref_grid"):
             value = getattr(self, name)
             if not _is_int(value) or value < 0:
                 raise SpecError(f"ViT spec field {name!r} must be a non-negative integer, got {value!r}.")
         for name in ("patch_bias", "qkv_bias", "qk_norm", "class_token", "dist_token", "pos_embed_prefix", "fc_norm", "pre_norm",
-                     "layer_scale", "dynamic_img_size", "dynamic_img_pad"):
+                     "layer_scale", "dynamic_img_size", "dynamic_img_pad", "abs_pos_embed", "k_bias", "qkv_fused", "attn_norm",
+                     "mlp_norm", "final_norm", "rope_grid_xy", "rope_half", "pool_include_prefix"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(f"ViT spec field {name!r} must be true or false, got {getattr(self, name)!r}.")
         if not isinstance(self.norm_eps, (int, float)) or isinstance(self.norm_eps, bool) or not 0 < self.norm_eps < 1:
@@ -80,6 +101,17 @@ class ViTSpec:
             raise SpecError(f"Unknown pooling {self.global_pool!r}; use one of {', '.join(POOLING)}.")
         if self.mlp_type not in MLP_TYPES:
             raise SpecError(f"Unknown MLP type {self.mlp_type!r}; use one of {', '.join(MLP_TYPES)}.")
+        if self.block not in BLOCKS:
+            raise SpecError(f"Unknown block form {self.block!r}; use one of {', '.join(BLOCKS)}.")
+        if self.rope not in ROPE_FORMS:
+            raise SpecError(f"Unknown rotary form {self.rope!r}; use one of {', '.join(ROPE_FORMS)}.")
+        for name in ("rope_temperature", "rope_grid_offset"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value or abs(value) == float("inf"):
+                raise SpecError(f"ViT spec field {name!r} must be a finite number, got {value!r}.")
+            object.__setattr__(self, name, float(value))
+        if self.rope_temperature <= 0:
+            raise SpecError(f"ViT spec field 'rope_temperature' must be positive, got {self.rope_temperature!r}.")
         if self.embed_dim % self.num_heads:
             raise SpecError(
                 f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}; "
@@ -107,6 +139,29 @@ class ViTSpec:
                     raise SpecError(f"dist_token=True (DeiT distilled) needs {why}; the distilled head reads the class and distillation tokens.")
         if self.global_pool == "map" and self.mlp_type != "mlp":
             raise SpecError("global_pool='map' needs mlp_type='mlp': the attention pool's MLP width is only defined for a plain MLP.")
+        if self.block == "vit":  # timm's VisionTransformer block has none of eva.py's options
+            for bad, why in ((not self.k_bias, "k_bias"), (not self.qkv_fused, "qkv_fused"), (self.attn_norm, "attn_norm"),
+                             (self.mlp_norm, "mlp_norm"), (self.mlp_type == "swiglu_split", "mlp_type='swiglu_split'")):
+                if bad:
+                    raise SpecError(f"{why} is an option of the EVA block (timm's eva.py); set block='eva' to use it.")
+        if self.rope != "none" and self.block != "eva":
+            raise SpecError("Rotary positions are built into the EVA block; set block='eva' (timm's eva.py models).")
+        if self.block == "eva" and self.qk_norm:
+            raise SpecError("qk_norm in the EVA block is not supported yet; no timm eva.py weights that vitzoo registers use it.")
+        if self.mlp_norm and self.mlp_type == "swiglu":
+            raise SpecError("mlp_norm needs mlp_type 'mlp' or 'swiglu_split' (timm packs the SwiGLU only without the norm).")
+        if self.rope != "none" and self.head_dim % 4:
+            raise SpecError(f"Rotary positions need a head width divisible by 4, got {self.head_dim}.")
+        if self.rope == "none" and not self.abs_pos_embed:
+            raise SpecError("A model with neither abs_pos_embed nor rotary positions has no position information; set one.")
+        if self.pool_include_prefix and self.global_pool != "map":
+            raise SpecError("pool_include_prefix is an option of the MAP pool; it needs global_pool='map'.")
+        if self.pool_mlp_dim and self.global_pool != "map":
+            raise SpecError(f"pool_mlp_dim={self.pool_mlp_dim} is the MAP pool's width; it needs global_pool='map'.")
+        if self.pool_heads and (self.global_pool != "map" or self.embed_dim % self.pool_heads):
+            raise SpecError(f"pool_heads={self.pool_heads} needs global_pool='map' and a head count that divides embed_dim {self.embed_dim}.")
+        if not self.final_norm and self.fc_norm:
+            raise SpecError("final_norm=False removes the norm after the blocks; it cannot also be an fc_norm.")
 
     # Derived sizes -------------------------------------------------------
     @property
@@ -134,6 +189,11 @@ class ViTSpec:
     @property
     def num_tokens(self) -> int:
         return self.num_prefix_tokens + self.num_patches
+
+    @property
+    def map_heads(self) -> int:
+        """Heads of the attention pool (``global_pool='map'``)."""
+        return self.pool_heads or self.num_heads
 
     @property
     def pos_embed_len(self) -> int:

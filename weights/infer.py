@@ -50,11 +50,66 @@ def infer_spec(
     fields = _tensor_fields(state, source)
     config = dict(config or {})
     given = _hint_fields(hint)
-    class_token, patch = fields["class_token"], fields["patch_size"]
+    class_token = fields["class_token"]
     if "attn_pool.latent" in state:
         fields["global_pool"] = "map"  # the tensors show the attention pool; nothing else decides
     elif not class_token and "global_pool" not in config:
         fields["global_pool"] = "avg"  # without a class token the patch tokens' mean is the only pooling (a config saying otherwise is refused by the spec)
+    if "attn_pool.latent" not in state:
+        fields.update(pool_heads=0, pool_include_prefix=False)  # no attention pool: nothing to say about it
+    elif not class_token and not fields["reg_tokens"]:
+        fields["pool_include_prefix"] = False  # no prefix tokens: the option changes nothing
+    if "pos_embed" in state:
+        _position_fields(state, source, fields, config, given)
+    # Where no registered variant has these sizes, a file with a learned position embedding and the plain
+    # ViT's names is timm's VisionTransformer: no rotary positions, its MAP pool. EVA-style names leave that open.
+    plain_names = fields["abs_pos_embed"] and fields.get("block") != "eva" and "blocks.0.gamma_1" not in state
+
+    registered = [(name, get_spec(name)) for name in variant_names()]
+    resolved: dict[str, Any] = {}
+    open_fields: list[str] = []
+    for name in UNSEEN_FIELDS:
+        if name in fields:
+            continue
+        if name.startswith("rope_") and resolved.get("rope", fields.get("rope")) == "none":
+            resolved[name] = getattr(_PLAIN, name)  # no rotary positions: their settings do not exist
+            continue
+        if name in config:
+            resolved[name] = config[name]
+        elif name in given:
+            resolved[name] = given[name]
+        else:
+            keys = _SIZE_KEYS if name == "num_heads" else _MATCH_KEYS
+            agreeing = _agreeing(registered, fields, keys)
+            values = {getattr(spec, name) for _, spec in agreeing}
+            if len(values) == 1:  # e.g. every CLIP tower of these sizes uses eps 1e-5
+                resolved[name] = values.pop()
+            elif not agreeing and plain_names and name in _PLAIN_VIT_FIELDS:
+                resolved[name] = getattr(_PLAIN, name)
+            else:
+                open_fields.append(name)
+    if open_fields:
+        raise CheckpointError(_refusal(source, open_fields, fields, registered))
+    for name in _BEHAVIOUR_FIELDS:  # how the model treats other input sizes, not what its weights compute: never refused
+        if name not in config and name in given:
+            resolved[name] = given[name]
+        elif name not in config:
+            values = {getattr(spec, name) for _, spec in _agreeing(registered, fields, _MATCH_KEYS)}
+            resolved[name] = values.pop() if len(values) == 1 else getattr(_PLAIN, name)
+    if "block" not in fields:  # the names fit both blocks: rotary positions exist only in the EVA block
+        fields["block"] = "vit" if resolved.get("rope", "none") == "none" else "eva"
+    extra = {k: v for k, v in config.items() if k not in fields and k not in resolved}
+    try:
+        return ViTSpec(**{**fields, **resolved, **extra})
+    except TypeError as exc:
+        raise CheckpointError(f"{source}: cannot build a spec ({exc}).") from None
+    except SpecError as exc:  # e.g. a config's head count that does not divide the width
+        raise CheckpointError(f"{source} does not describe a valid ViT: {str(exc).rstrip('.')}.") from None
+
+
+def _position_fields(state: Mapping[str, np.ndarray], source: str, fields: dict[str, Any], config: Mapping[str, Any], given: Mapping[str, Any]) -> None:
+    """Image size and prefix layout from a learned position embedding's length."""
+    class_token, patch = fields["class_token"], fields["patch_size"]
     pos_len = int(state["pos_embed"].shape[1])
     prefix = int(class_token) + int(fields["dist_token"]) + fields["reg_tokens"]
     prefix_in_pos = config.get("pos_embed_prefix")
@@ -71,43 +126,19 @@ def infer_spec(
             fields["img_size"] = size
             break
 
-    registered = [(name, get_spec(name)) for name in variant_names()]
-    resolved: dict[str, Any] = {}
-    open_fields: list[str] = []
-    for name in UNSEEN_FIELDS:
-        if name in fields:
-            continue
-        if name in config:
-            resolved[name] = config[name]
-        elif name in given:
-            resolved[name] = given[name]
-        else:
-            keys = _SIZE_KEYS if name == "num_heads" else _MATCH_KEYS
-            values = {getattr(spec, name) for _, spec in _agreeing(registered, fields, keys)}
-            if len(values) == 1:  # e.g. every CLIP tower of these sizes uses eps 1e-5
-                resolved[name] = values.pop()
-            else:
-                open_fields.append(name)
-    if open_fields:
-        raise CheckpointError(_refusal(source, open_fields, fields, registered))
-    extra = {k: v for k, v in config.items() if k not in fields and k not in resolved}
-    try:
-        return ViTSpec(**{**fields, **resolved, **extra})
-    except TypeError as exc:
-        raise CheckpointError(f"{source}: cannot build a spec ({exc}).") from None
-    except SpecError as exc:  # e.g. a config's head count that does not divide the width
-        raise CheckpointError(f"{source} does not describe a valid ViT: {str(exc).rstrip('.')}.") from None
-
 
 def _tensor_fields(state: Mapping[str, np.ndarray], source: str) -> dict[str, Any]:
     """The spec fields the tensors' names and shapes fix, after checking they fit together."""
     try:
         proj = state["patch_embed.proj.weight"]
-        pos = state["pos_embed"]
     except KeyError as exc:
         raise CheckpointError(f"{source} has no {exc.args[0]!r} tensor; it does not look like a ViT checkpoint.") from None
-    if proj.ndim != 4 or proj.shape[2] != proj.shape[3] or pos.ndim != 3:
-        raise CheckpointError(f"{source}: patch embedding {tuple(proj.shape)} or position embedding {tuple(pos.shape)} has an unexpected shape.")
+    pos = state.get("pos_embed")
+    if pos is None and "blocks.0.attn.qkv.weight" not in state and "blocks.0.attn.q_proj.weight" not in state:
+        raise CheckpointError(f"{source} has no 'pos_embed' tensor; it does not look like a ViT checkpoint.")
+    if proj.ndim != 4 or proj.shape[2] != proj.shape[3] or (pos is not None and pos.ndim != 3):
+        shown = tuple(pos.shape) if pos is not None else None
+        raise CheckpointError(f"{source}: patch embedding {tuple(proj.shape)} or position embedding {shown} has an unexpected shape.")
     embed_dim, in_chans, patch, _ = (int(v) for v in proj.shape)
     blocks = {int(m.group(1)) for k in state if (m := re.match(r"blocks\.(\d{1,6})\.", k))}
     depth = 1 + max(blocks, default=-1)
@@ -116,31 +147,52 @@ def _tensor_fields(state: Mapping[str, np.ndarray], source: str) -> dict[str, An
     if len(blocks) != depth:  # checked before a spec of `depth` blocks is built (a damaged name may say 999999)
         gap = next(i for i in range(depth) if i not in blocks)
         raise CheckpointError(f"{source} has tensors of block {depth - 1} but none of block {gap}; the file is incomplete or damaged.")
-    fc1, fc2 = state.get("blocks.0.mlp.fc1.weight"), state.get("blocks.0.mlp.fc2.weight")
+    split = "blocks.0.mlp.fc1_g.weight" in state  # timm's SwiGLU with gate and value apart
+    fc1 = state.get("blocks.0.mlp.fc1_g.weight" if split else "blocks.0.mlp.fc1.weight")
+    fc2 = state.get("blocks.0.mlp.fc2.weight")
     if fc1 is None or fc2 is None:
         raise CheckpointError(f"{source} has no 'blocks.0.mlp.fc1.weight' or 'blocks.0.mlp.fc2.weight' tensor.")
     for name, ndim in (("blocks.0.mlp.fc1.weight", 2), ("blocks.0.mlp.fc2.weight", 2), ("reg_token", 3), ("pre_logits.fc.weight", 2), ("head.weight", 2)):
         if name in state and state[name].ndim != ndim:  # read below for sizes; a wrong rank is a damaged file
             raise CheckpointError(f"{source}: tensor {name!r} has shape {tuple(state[name].shape)}, expected {ndim} dimensions.")
-    mlp_dim = int(fc2.shape[1])  # fc2's input width, for both MLP types
-    if int(fc1.shape[0]) not in (mlp_dim, 2 * mlp_dim):
+    mlp_dim = int(fc2.shape[1])  # fc2's input width, for every MLP type
+    if int(fc1.shape[0]) not in ((mlp_dim,) if split else (mlp_dim, 2 * mlp_dim)):
         raise CheckpointError(f"{source}: MLP fc1 {tuple(fc1.shape)} and fc2 {tuple(fc2.shape)} do not fit together.")
+    a = "blocks.0.attn."
+    fused = a + "qkv.weight" in state
+    qkv_bias = any(a + n in state for n in ("qkv.bias", "q_bias", "q_proj.bias"))
+    k_bias = not qkv_bias or a + "qkv.bias" in state or a + "k_proj.bias" in state
+    fields: dict[str, Any] = dict(
+        abs_pos_embed=pos is not None,
+        qkv_fused=fused,
+        k_bias=k_bias,
+        attn_norm=a + "norm.weight" in state,
+        mlp_norm="blocks.0.mlp.norm.weight" in state,
+        final_norm="norm.weight" in state or "fc_norm.weight" in state,
+    )
+    eva_only = not fields["abs_pos_embed"] or not fused or not k_bias or fields["attn_norm"] or fields["mlp_norm"] or split
+    if eva_only:
+        fields["block"] = "eva"  # names or parts only timm's EVA block has
+    elif "blocks.0.ls1.gamma" in state:
+        fields["block"] = "vit"
+    # else: the tensors fit both blocks (``gamma_1`` is also DeiT-III's old name): the block is settled below
     return dict(
+        **fields,
         patch_size=patch,
         in_chans=in_chans,
         embed_dim=embed_dim,
         depth=depth,
         mlp_dim=mlp_dim,
-        mlp_type="swiglu" if int(fc1.shape[0]) == 2 * mlp_dim else "mlp",
+        mlp_type="swiglu_split" if split else "swiglu" if int(fc1.shape[0]) == 2 * mlp_dim else "mlp",
         dist_token="dist_token" in state,
         patch_bias="patch_embed.proj.bias" in state,
-        qkv_bias="blocks.0.attn.qkv.bias" in state,
+        qkv_bias=qkv_bias,
         qk_norm="blocks.0.attn.q_norm.weight" in state,
         class_token="cls_token" in state,
         reg_tokens=int(state["reg_token"].shape[1]) if "reg_token" in state else 0,
         fc_norm="fc_norm.weight" in state,
         pre_norm="norm_pre.weight" in state,
-        layer_scale="blocks.0.ls1.gamma" in state,
+        layer_scale="blocks.0.ls1.gamma" in state or "blocks.0.gamma_1" in state,
         pre_logits_dim=int(state["pre_logits.fc.weight"].shape[0]) if "pre_logits.fc.weight" in state else 0,
         num_classes=int(state["head.weight"].shape[0]) if "head.weight" in state else 0,
     )
@@ -166,7 +218,7 @@ def _refusal(source: str, open_fields: list[str], fields: Mapping[str, Any], reg
     else:
         why = "no registered variant has this architecture"
     example = ", ".join(_HOW_TO_GIVE[f] for f in open_fields)
-    flags = " ".join(_FLAGS[f] for f in open_fields)
+    flags = " ".join(_FLAGS[f] for f in open_fields if f in _FLAGS) or "--variant NAME"
     them = "them" if len(open_fields) > 1 else "it"
     return (
         f"{source} does not say its {_join(open_fields)} (the tensors cannot show {them}, it has no metadata or config "
@@ -187,18 +239,32 @@ def _is_square(n: int) -> bool:
     return n > 0 and math.isqrt(n) ** 2 == n
 
 
-# Fields no tensor shows, and how a caller gives each one.
-UNSEEN_FIELDS = ("num_heads", "norm_eps", "gelu", "global_pool")
-_HOW_TO_GIVE = {"num_heads": "num_heads=12", "norm_eps": "norm_eps=1e-6", "gelu": "gelu='exact'", "global_pool": "global_pool='token'"}
+# Fields no tensor shows (some only in some files: the image size without a position embedding, the
+# block's form when its names fit both), and how a caller gives each one.
+UNSEEN_FIELDS = (
+    "num_heads", "norm_eps", "gelu", "global_pool", "img_size", "pool_heads", "pool_include_prefix",
+    "rope", "rope_temperature", "rope_ref_grid", "rope_grid_offset", "rope_grid_xy", "rope_half",
+)
+_PLAIN = ViTSpec()
+_PLAIN_VIT_FIELDS = ("pool_heads", "pool_include_prefix", "rope")
+_BEHAVIOUR_FIELDS = ("dynamic_img_size", "dynamic_img_pad")  # timm builds DINOv3 with dynamic_img_size
+_HOW_TO_GIVE = {"num_heads": "num_heads=12", "norm_eps": "norm_eps=1e-6", "gelu": "gelu='exact'", "global_pool": "global_pool='token'",
+                "img_size": "img_size=224", "pool_heads": "pool_heads=8", "pool_include_prefix": "pool_include_prefix=True",
+                "rope": "rope='cat'", "rope_temperature": "rope_temperature=100.0", "rope_ref_grid": "rope_ref_grid=16",
+                "rope_grid_offset": "rope_grid_offset=1.0", "rope_grid_xy": "rope_grid_xy=True", "rope_half": "rope_half=True"}
 _FLAGS = {"num_heads": "--num-heads 12", "norm_eps": "--norm-eps 1e-6", "gelu": "--gelu exact", "global_pool": "--global-pool token"}
 # A registered variant of the same sizes lends its head count; one of the same
 # architecture lends eps, GELU form and pooling; in both cases only when all such variants agree.
 _SIZE_KEYS = ("patch_size", "embed_dim", "depth", "mlp_dim")
 _MATCH_KEYS = _SIZE_KEYS + (
     "mlp_type", "dist_token", "class_token", "reg_tokens", "pre_norm", "layer_scale", "patch_bias", "qkv_bias", "qk_norm", "fc_norm",
+    "block", "abs_pos_embed", "k_bias", "qkv_fused", "attn_norm", "mlp_norm", "final_norm",
 )
 
 
 def _agreeing(specs: list[tuple[str, ViTSpec]], fields: Mapping[str, Any], keys: tuple[str, ...]) -> list[tuple[str, ViTSpec]]:
-    """The named specs that agree with the tensors on ``keys``, in registration order."""
-    return [(name, spec) for name, spec in specs if all(getattr(spec, k) == fields[k] for k in keys)]
+    """The named specs that agree with the tensors on ``keys`` (those the tensors fix) and on having a MAP head."""
+    keys = tuple(k for k in keys if k in fields)
+    is_map = fields.get("global_pool") == "map"
+    return [(name, spec) for name, spec in specs
+            if all(getattr(spec, k) == fields[k] for k in keys) and (spec.global_pool == "map") == is_map]

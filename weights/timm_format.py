@@ -33,7 +33,7 @@ from vitzoo.spec import ViTSpec
 from vitzoo.variants import get_spec
 from vitzoo.weights import safetensors_io, torch_pickle
 from vitzoo.weights.base import Checkpoint, WeightFormat, as_float32, register_format, require_file
-from vitzoo.weights.infer import Hint, infer_spec
+from vitzoo.weights.infer import UNSEEN_FIELDS, Hint, infer_spec
 
 ANCHOR = "patch_embed.proj.weight"
 # Training checkpoints wrap the weights; EMA weights first, as timm's own loader prefers them.
@@ -82,6 +82,8 @@ def read(path: Path, variant: Hint = None) -> Checkpoint:
     if arch is not None and not isinstance(variant, ViTSpec):  # the architecture named in config.json (e.g. 384 px over a 27-patch grid)
         variant = {**arch.to_dict(), **dict(variant or {})}
     spec = infer_spec(state, source, config=config, hint=variant)
+    if spec.block == "vit":  # DeiT-III's old layer-scale names; in an EVA block they are the names
+        state = {_vit_layer_scale(k): v for k, v in state.items()}
     if cfg is not None and (names := _label_names(cfg, spec.num_classes)):
         meta["class_names"] = names
     return Checkpoint(state=state, spec=spec, meta=meta, dropped=dropped).validate(source)
@@ -237,7 +239,7 @@ def _config_fields(cfg: Mapping[str, Any], source: str) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     arch = _registered(cfg.get("architecture"))
     if arch is not None:  # what the architecture's name says; model_args below may refine it
-        fields.update(num_heads=arch.num_heads, norm_eps=arch.norm_eps, gelu=arch.gelu)
+        fields.update({k: getattr(arch, k) for k in UNSEEN_FIELDS if k not in ("global_pool", "img_size")})
     if isinstance(args.get("num_heads"), int):
         fields["num_heads"] = args["num_heads"]
     pool = args.get("global_pool", cfg.get("global_pool"))
@@ -288,8 +290,11 @@ def _strip_prefix(name: str) -> str:
 
 
 def _canonical_name(name: str) -> str:
-    name = _strip_prefix(name)
-    return re.sub(r"^(blocks\.\d+)\.gamma_([12])$", r"\1.ls\2.gamma", name)  # DeiT-III's old layer-scale names
+    return _strip_prefix(name)
+
+
+def _vit_layer_scale(name: str) -> str:
+    return re.sub(r"^(blocks\.\d+)\.gamma_([12])$", r"\1.ls\2.gamma", name)
 
 
 FORMAT = register_format(

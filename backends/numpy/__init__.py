@@ -17,7 +17,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from vitzoo import features
+from vitzoo import features, rotary
 from vitzoo.canonical import check_state, is_classifier
 from vitzoo.init import init_state
 from vitzoo.spec import ViTSpec
@@ -32,7 +32,9 @@ class NumpyViT:
         self.state = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in state.items()}
         self.pretrained_cfg: dict[str, Any] = {}
         self._act = _ACTIVATIONS[spec.gelu]
-        self._mlp = self._swiglu if spec.mlp_type == "swiglu" else self._plain_mlp
+        self._mlp = {"mlp": self._normed_mlp if spec.mlp_norm else self._plain_mlp, "swiglu": self._swiglu,
+                     "swiglu_split": self._swiglu_split}[spec.mlp_type]
+        self._ls = ("gamma_1", "gamma_2") if spec.block == "eva" else ("ls1.gamma", "ls2.gamma")
         if spec.dist_token:
             self._pool = self._distilled_pool
         else:
@@ -44,10 +46,19 @@ class NumpyViT:
 
     def forward_features(self, x: np.ndarray) -> np.ndarray:
         """Tokens ``[B, prefix + patches, D]`` after the final norm."""
+        rope = self._positions(x)
         x = self._embed_tokens(x)
         for i in range(self.spec.depth):
-            x = self._block(x, f"blocks.{i}.")
+            x = self._block(x, f"blocks.{i}.", rope)
         return self._final_norm(x)
+
+    def _positions(self, x: np.ndarray) -> Any:
+        """``(cos, sin)`` rotary tables for this input's patch grid, or ``None`` (kept per call: no shared state)."""
+        s = self.spec
+        if s.rope == "none":
+            return None
+        rows, cols = features.check_input(s, np.shape(x))
+        return rotary.tables(s, rows, cols, s.num_prefix_tokens)
 
     def forward_intermediates(
         self,
@@ -66,11 +77,12 @@ class NumpyViT:
         take, max_index = features.take_indices(s.depth, indices)
         x = np.asarray(x, dtype=np.float32)
         rows, cols = features.check_input(s, x.shape)
+        rope = self._positions(x)
         x = self._embed_tokens(x)
         n = s.num_prefix_tokens
         spatial, prefix = [], []
         for i in range(max_index + 1 if stop_early else s.depth):
-            x = self._block(x, f"blocks.{i}.")
+            x = self._block(x, f"blocks.{i}.", rope)
             if i in take:
                 y = self._final_norm(x) if norm else x
                 prefix.append(y[:, :n])
@@ -79,7 +91,7 @@ class NumpyViT:
         return features.pack_intermediates(self._final_norm(x), spatial, prefix, n > 0, return_prefix_tokens, intermediates_only, output_dict)
 
     def _final_norm(self, x: np.ndarray) -> np.ndarray:
-        return x if self.spec.fc_norm else self._norm(x, "norm")
+        return self._norm(x, "norm") if self.spec.final_norm and not self.spec.fc_norm else x
 
     def _embed_tokens(self, x: np.ndarray) -> np.ndarray:
         s, w = self.spec, self.state
@@ -95,6 +107,8 @@ class NumpyViT:
         if s.patch_bias:
             x = x + w["patch_embed.proj.bias"]
         prefix = [np.broadcast_to(w[n], (b, w[n].shape[1], s.embed_dim)) for n in ("cls_token", "dist_token", "reg_token") if n in w]
+        if not s.abs_pos_embed:
+            return np.concatenate([*prefix, x], axis=1)
         pos = w["pos_embed"]
         if s.dynamic_img_size:
             pos = features.resample_pos_embed_numpy(pos, s.grid_size, rows, cols, s.num_prefix_tokens if s.pos_embed_prefix else 0)
@@ -110,7 +124,7 @@ class NumpyViT:
         """Pool the tokens, then classify (or return the pooled features)."""
         s, w = self.spec, self.state
         x = self._pool(x)
-        if s.fc_norm:
+        if s.fc_norm and s.final_norm:
             x = self._norm(x, "fc_norm")
         if s.pre_logits_dim:
             x = np.tanh(x @ w["pre_logits.fc.weight"].T + w["pre_logits.fc.bias"])
@@ -142,11 +156,13 @@ class NumpyViT:
     def _attention_pool(self, x: np.ndarray) -> np.ndarray:
         """timm's AttentionPoolLatent: one learned query attends over the patch tokens, then a residual MLP."""
         s, w, p = self.spec, self.state, "attn_pool."
-        x = x[:, s.num_prefix_tokens :]
+        x = x if s.pool_include_prefix else x[:, s.num_prefix_tokens :]
         b, n, d = x.shape
-        q = self._linear(w[p + "latent"][0], p + "q").reshape(s.num_heads, 1, s.head_dim)
-        kv = self._linear(x, p + "kv").reshape(b, n, 2, s.num_heads, s.head_dim).transpose(2, 0, 3, 1, 4)
-        out = _softmax((q * np.float32(s.head_dim**-0.5)) @ kv[0].transpose(0, 1, 3, 2)) @ kv[1]  # [B, heads, 1, head_dim]
+        heads = s.map_heads
+        hd = d // heads
+        q = self._linear(w[p + "latent"][0], p + "q").reshape(heads, 1, hd)
+        kv = self._linear(x, p + "kv").reshape(b, n, 2, heads, hd).transpose(2, 0, 3, 1, 4)
+        out = _softmax((q * np.float32(hd**-0.5)) @ kv[0].transpose(0, 1, 3, 2)) @ kv[1]  # [B, heads, 1, head_dim]
         out = self._linear(out.reshape(b, d), p + "proj")
         return out + self._plain_mlp(self._norm(out, p + "norm"), p + "mlp.")
 
@@ -163,15 +179,27 @@ class NumpyViT:
         return (self._linear(x[:, 0], "head") + self._linear(x[:, 1], "head_dist")) * np.float32(0.5)
 
     # Building blocks --------------------------------------------------------
-    def _block(self, x: np.ndarray, p: str) -> np.ndarray:
+    def _block(self, x: np.ndarray, p: str, rope: Any = None) -> np.ndarray:
         s, w = self.spec, self.state
-        y = self._attention(self._norm(x, p + "norm1"), p + "attn.")
-        x = x + (y * w[p + "ls1.gamma"] if s.layer_scale else y)
+        y = self._attention(self._norm(x, p + "norm1"), p + "attn.", rope)
+        x = x + (y * w[p + self._ls[0]] if s.layer_scale else y)
         y = self._mlp(self._norm(x, p + "norm2"), p + "mlp.")
-        return x + (y * w[p + "ls2.gamma"] if s.layer_scale else y)
+        return x + (y * w[p + self._ls[1]] if s.layer_scale else y)
 
     def _plain_mlp(self, x: np.ndarray, p: str) -> np.ndarray:
         return self._linear(self._gelu(self._linear(x, p + "fc1")), p + "fc2")
+
+    def _normed_mlp(self, x: np.ndarray, p: str) -> np.ndarray:
+        return self._linear(self._norm(self._gelu(self._linear(x, p + "fc1")), p + "norm"), p + "fc2")
+
+    def _swiglu_split(self, x: np.ndarray, p: str) -> np.ndarray:
+        """timm's SwiGLU: ``fc2(norm(silu(fc1_g(x)) · fc1_x(x)))`` (the norm with ``mlp_norm``)."""
+        gate = self._linear(x, p + "fc1_g")
+        with np.errstate(over="ignore"):
+            h = gate / (1 + np.exp(-gate)) * self._linear(x, p + "fc1_x")
+        if self.spec.mlp_norm:
+            h = self._norm(h, p + "norm")
+        return self._linear(h, p + "fc2")
 
     def _swiglu(self, x: np.ndarray, p: str) -> np.ndarray:
         """timm's packed SwiGLU: ``fc1`` gives ``[gate, value]``; ``fc2(silu(gate) · value)``."""
@@ -181,16 +209,32 @@ class NumpyViT:
             silu = gate / (1 + np.exp(-gate))
         return self._linear(silu * value, p + "fc2")
 
-    def _attention(self, x: np.ndarray, p: str) -> np.ndarray:
+    def _attention(self, x: np.ndarray, p: str, rope: Any = None) -> np.ndarray:
         s = self.spec
         b, n, d = x.shape
-        qkv = self._linear(x, p + "qkv").reshape(b, n, 3, s.num_heads, s.head_dim).transpose(2, 0, 3, 1, 4)
+        qkv = self._qkv(x, p).reshape(b, n, 3, s.num_heads, s.head_dim).transpose(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]
+        if rope is not None:  # timm: x·cos + rotate(x)·sin on q and k (prefix rows: cos 1, sin 0)
+            cos, sin = rope
+            turn = rotary.rotation(s.head_dim, s.rope_half)
+            q, k = q * cos + (q @ turn) * sin, k * cos + (k @ turn) * sin
         if s.qk_norm:
             q, k = self._norm(q, p + "q_norm"), self._norm(k, p + "k_norm")
         scores = (q * np.float32(s.head_dim**-0.5)) @ k.transpose(0, 1, 3, 2)
         out = (_softmax(scores) @ v).transpose(0, 2, 1, 3).reshape(b, n, d)
+        if s.attn_norm:
+            out = self._norm(out, p + "norm")
         return self._linear(out, p + "proj")
+
+    def _qkv(self, x: np.ndarray, p: str) -> np.ndarray:
+        """The packed ``[.., 3D]`` projection, from ``qkv`` (plus EVA's q/v biases) or from q/k/v apart."""
+        w = self.state
+        if not self.spec.qkv_fused:
+            return np.concatenate([self._linear(x, p + part + "_proj") for part in "qkv"], axis=-1)
+        qkv = self._linear(x, p + "qkv")
+        if p + "q_bias" in w:
+            qkv += np.concatenate([w[p + "q_bias"], np.zeros_like(w[p + "q_bias"]), w[p + "v_bias"]])
+        return qkv
 
     def _linear(self, x: np.ndarray, name: str) -> np.ndarray:
         # one 2-D GEMM over all tokens (a 3-D matmul is one BLAS call per image), bias added in place

@@ -40,9 +40,9 @@ def register_variant(*aliases: str) -> Callable[[Callable[[], ViTSpec]], Callabl
     return decorator
 
 
-SUPPORTED_FAMILIES = "ViT, DeiT, DeiT-III, DINOv2, CLIP and SigLIP"
-# timm model files whose attention vitzoo's spec cannot express (rotary / relative position biases).
-_UNSUPPORTED_FAMILIES = {"eva": "EVA/EVA-02", "beit": "BEiT"}
+SUPPORTED_FAMILIES = "ViT, DeiT, DeiT-III, DINOv2, CLIP, SigLIP, EVA/EVA-02, DINOv3, PE and RoPE-ViT"
+# timm model files whose attention vitzoo's spec cannot express (relative position biases).
+_UNSUPPORTED_FAMILIES = {"beit": "BEiT"}
 
 
 def resolve_name(name: str) -> str:
@@ -54,7 +54,7 @@ def resolve_name(name: str) -> str:
     family = next((f for prefix, f in _UNSUPPORTED_FAMILIES.items() if name.lower().startswith(prefix)), None)
     if family is not None:
         raise UnknownNameError(
-            f"{name!r} belongs to timm's {family} models (rotary or relative position biases), which vitzoo does not support; "
+            f"{name!r} belongs to timm's {family} models (relative position biases), which vitzoo does not support yet; "
             f"vitzoo supports the {SUPPORTED_FAMILIES} families (see vitzoo.list_models())."
         )
     close = difflib.get_close_matches(name, [*_VARIANTS, *_ALIASES], n=3, cutoff=0.5)

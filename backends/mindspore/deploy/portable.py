@@ -166,7 +166,8 @@ def _portable_copy(model: Any, spec: ViTSpec, state: dict, backend: Any) -> Any:
     copy = backend.build(spec.replace(), state)
     copy.pretrained_cfg = dict(getattr(model, "pretrained_cfg", {}) or {})
     swiglu = getattr(spec, "mlp_type", "mlp") == "swiglu"
-    for i, block in enumerate(copy.blocks):
+    blocks = copy.blocks if spec.block == "vit" else []  # EVA blocks: built on primitive ops above (MindIR)
+    for i, block in enumerate(blocks):
         name = f"blocks.{i}"
         block.attn = PortableAttention(spec, state, name + ".attn")
         block.mlp = PortableMlp(spec, state, name + ".mlp", swiglu=swiglu)

@@ -66,13 +66,14 @@ def intermediates(model: Any, x: Tensor, take: tuple, norm: bool, last: int, nch
     """
     b = x.shape[0]
     rows, cols = model._patch_grid(x.shape[2], x.shape[3])
+    rope = model._positions(x.shape[2], x.shape[3])
     x = model._embed_tokens(x)
     n = model.num_prefix_tokens
     spatial = []
     prefix = []
     for i, block in enumerate(model.blocks):
         if i <= last:
-            x = block(x)
+            x = block(x, rope)
             if i in take:
                 y = model._final_norm(x) if norm else x
                 if n:

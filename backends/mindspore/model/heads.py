@@ -82,10 +82,10 @@ class AttentionPool(nn.Cell):
         self.proj = Linear(state, name + ".proj")
         self.norm = LayerNorm(state, name + ".norm", spec.norm_eps)
         self.mlp = Mlp(spec, state, name + ".mlp")
-        self.start = spec.num_prefix_tokens  # timm pools the patch tokens only
-        self.num_heads = spec.num_heads
-        self.head_dim = spec.head_dim
-        self.scale = spec.head_dim**-0.5
+        self.start = 0 if spec.pool_include_prefix else spec.num_prefix_tokens  # timm's ViT pools the patch tokens only
+        self.num_heads = spec.map_heads  # PE-Core's pool has its own head count
+        self.head_dim = spec.embed_dim // spec.map_heads
+        self.scale = self.head_dim**-0.5
         self.scores = ops.BatchMatMul(transpose_b=True)
         self.mix = ops.BatchMatMul()
 

@@ -28,7 +28,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 from mindspore import Parameter, Tensor, nn, ops
@@ -305,7 +305,8 @@ class Block(nn.Cell):
             self.ls1 = LayerScale(state, name + ".ls1")
             self.ls2 = LayerScale(state, name + ".ls2")
 
-    def construct(self, x: Tensor) -> Tensor:
+    def construct(self, x: Tensor, rope: Any = None) -> Tensor:
+        # ``rope``: the rotary tables every block receives; this block has no use for them
         if self.layer_scale:
             x = x + self.ls1(self.attn(self.norm1(x)))
             return x + self.ls2(self.mlp(self.norm2(x)))

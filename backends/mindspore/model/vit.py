@@ -30,7 +30,10 @@ from vitzoo.spec import ViTSpec
 from ..runtime import serialized
 from . import features
 from .heads import AttentionPool, DistilledClassifier, LinearClassifier, NoClassifier, borrow, make_pool
+from .eva import EvaBlock, make_rotary
 from .layers import Block, LayerNorm, Linear, PatchEmbed, PreLogits, to_parameter
+
+BLOCKS = {"vit": Block, "eva": EvaBlock}
 
 
 class VisionTransformer(nn.Cell):
@@ -64,7 +67,10 @@ class VisionTransformer(nn.Cell):
         if spec.reg_tokens:
             self.reg_token = to_parameter(state["reg_token"])
         self.prefix_names = tuple(n for n in ("cls_token", "dist_token", "reg_token") if n in state)
-        self.pos_embed = to_parameter(state["pos_embed"])
+        self.has_pos_embed = spec.abs_pos_embed
+        if spec.abs_pos_embed:
+            self.pos_embed = to_parameter(state["pos_embed"])
+        self.rotary = make_rotary(spec)  # rotary tables per input grid, or none
         self.pos_embed_prefix = spec.pos_embed_prefix
         self.patch_size = spec.patch_size
         self.grid_size = spec.grid_size
@@ -75,11 +81,12 @@ class VisionTransformer(nn.Cell):
         self.has_norm_pre = spec.pre_norm
         if spec.pre_norm:
             self.norm_pre = LayerNorm(state, "norm_pre", spec.norm_eps)
-        self.blocks = nn.CellList([Block(spec, state, f"blocks.{i}") for i in range(spec.depth)])
-        self.use_fc_norm = spec.fc_norm
-        if spec.fc_norm:
+        self.blocks = nn.CellList([BLOCKS[spec.block](spec, state, f"blocks.{i}") for i in range(spec.depth)])
+        self.use_fc_norm = spec.fc_norm and spec.final_norm
+        self.use_norm = spec.final_norm and not spec.fc_norm
+        if self.use_fc_norm:
             self.fc_norm = LayerNorm(state, "fc_norm", spec.norm_eps)
-        else:
+        if self.use_norm:
             self.norm = LayerNorm(state, "norm", spec.norm_eps)
         if spec.global_pool == "map":
             self.attn_pool = AttentionPool(spec, state, "attn_pool")
@@ -168,15 +175,20 @@ class VisionTransformer(nn.Cell):
         return features.embed_graph(self, x, pool, take, normalize, head_output, layer_pool)  # vitzoo.embed's graph
 
     def _features(self, x: Tensor) -> Tensor:
+        rope = self._positions(x.shape[2], x.shape[3])
         x = self._embed_tokens(x)
         for block in self.blocks:
-            x = block(x)
+            x = block(x, rope)
         return self._final_norm(x)
 
+    def _positions(self, height: int, width: int) -> Any:
+        """The rotary tables for an input of this size (``None`` for models without rotary positions)."""
+        return self.rotary(*self._patch_grid(height, width))
+
     def _final_norm(self, x: Tensor) -> Tensor:
-        if self.use_fc_norm:
-            return x  # timm: the norm moves after pooling
-        return self.norm(x)
+        if self.use_norm:
+            return self.norm(x)
+        return x  # timm: the norm moves after pooling (fc_norm), or there is none (PE-Spatial)
 
     def _patch_grid(self, height: int, width: int) -> tuple:
         """Patch rows and columns of an input (static shapes: plain ints in a graph too)."""
@@ -199,6 +211,10 @@ class VisionTransformer(nn.Cell):
     def _add_tokens(self, x: Tensor, rows: int, cols: int) -> Tensor:
         """Prepend the prefix tokens and add the position embedding (timm's order: cls, dist or reg, patches)."""
         b = x.shape[0]
+        if not self.has_pos_embed:  # rotary positions only (DINOv3): the blocks add them
+            if self.num_prefix_tokens:
+                x = ops.cat((ops.broadcast_to(self._prefix_tokens(), (b, self.num_prefix_tokens, self.embed_dim)), x), 1)
+            return x
         pos_embed = self.pos_embed
         if self.dynamic_img_size:  # resampled to this input's grid (unchanged at the native size)
             n = self.num_prefix_tokens if self.pos_embed_prefix else 0

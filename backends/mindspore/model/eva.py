@@ -1,0 +1,217 @@
+"""The EVA family's Cells (timm's ``eva.py``: EVA-02, DINOv3, PE, RoPE-ViT): rotary positions and the EVA block.
+
+Chosen from the spec when a model is built (``spec.block == "eva"``, ``spec.rope``), so the
+plain ViT's Cells stay as they are. Parameter names are timm's ``EvaBlock`` names:
+``gamma_1``/``gamma_2`` for layer scale, ``attn.q_bias``/``attn.v_bias`` (k has no bias),
+``attn.q_proj``/``k_proj``/``v_proj`` when q, k and v are apart, ``attn.norm`` and ``mlp.norm``
+for EVA-CLIP's inner norms, ``mlp.fc1_g``/``fc1_x`` for the split SwiGLU.
+
+Rotary positions act on the packed ``qkv`` projection ``[B, N, 3, heads, head_dim]``: q and k
+channels rotate (``x·cos + (x @ R)·sin``, ``R`` a signed permutation, so exact), v and the
+prefix tokens get ``cos = 1, sin = 0``. So the attention core afterwards is the same as
+for the plain ViT, fused kernel included. The tables are computed with MindSpore operators
+from the patch grid of each input (static shapes: constants in a graph), mirroring
+:mod:`vitzoo.rotary`.
+
+Example:
+    >>> import numpy as np, mindspore as ms
+    >>> from vitzoo.spec import ViTSpec
+    >>> spec = ViTSpec(embed_dim=32, num_heads=2, depth=1, mlp_dim=64, rope="dinov3", rope_half=True, abs_pos_embed=False)
+    >>> cos, sin = Rotary(spec)(2, 3)
+    >>> tuple(cos.shape)
+    (7, 3, 1, 16)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+import mindspore as ms
+import numpy as np
+from mindspore import Tensor, nn, ops
+
+from vitzoo import rotary
+from vitzoo.spec import ViTSpec
+
+from .. import kernels
+from .layers import GELU_CELLS, MLP_CELLS, LayerNorm, Linear, to_parameter
+
+State = Mapping[str, np.ndarray]
+
+
+class NoRotary(nn.Cell):
+    """Models without rotary positions: no tables."""
+
+    def construct(self, rows: int, cols: int) -> Any:
+        return None
+
+
+class Rotary(nn.Cell):
+    """``(rows, cols) → (cos, sin)``, each ``[prefix + rows·cols, 3, 1, head_dim]`` for the packed qkv."""
+
+    def __init__(self, spec: ViTSpec) -> None:
+        super().__init__()
+        self.freq = Tensor(rotary.frequencies(spec).astype(np.float32))
+        self.nb = spec.head_dim // 4
+        self.head_dim = spec.head_dim
+        self.dinov3 = spec.rope == "dinov3"
+        self.offset = spec.rope_grid_offset
+        self.ref = float(spec.rope_ref_grid)
+        self.xy = spec.rope_grid_xy
+        self.half = spec.rope_half
+        self.prefix = spec.num_prefix_tokens
+
+    def _axis(self, size: int) -> Tensor:
+        t = ops.arange(0, size, dtype=ms.float32)
+        if self.dinov3:
+            return ((t + (0.5 + self.offset)) / size) * 2.0 - 1.0
+        t = t + self.offset
+        if self.ref:
+            t = t / size * self.ref
+        return t
+
+    def construct(self, rows: int, cols: int) -> tuple:
+        nb, hd = self.nb, self.head_dim
+        a_row = ops.broadcast_to((self._axis(rows).reshape(rows, 1) * self.freq).reshape(rows, 1, nb), (rows, cols, nb))
+        a_col = ops.broadcast_to((self._axis(cols).reshape(cols, 1) * self.freq).reshape(1, cols, nb), (rows, cols, nb))
+        pair = (a_col, a_row) if self.xy else (a_row, a_col)
+        a = ops.cat(pair, -1).reshape(rows * cols, 2 * nb)
+        a = ops.cat((a, a), -1) if self.half else ops.stack((a, a), -1).reshape(rows * cols, hd)
+        cos, sin = ops.cos(a), ops.sin(a)
+        if self.prefix:
+            cos = ops.cat((ops.ones((self.prefix, hd), ms.float32), cos), 0)
+            sin = ops.cat((ops.zeros((self.prefix, hd), ms.float32), sin), 0)
+        n = cos.shape[0]
+        cos3 = ops.stack((cos, cos, ops.ones_like(cos)), 1).reshape(n, 3, 1, hd)  # v keeps its values
+        sin3 = ops.stack((sin, sin, ops.zeros_like(sin)), 1).reshape(n, 3, 1, hd)
+        return cos3, sin3
+
+
+def make_rotary(spec: ViTSpec) -> nn.Cell:
+    return NoRotary() if spec.rope == "none" else Rotary(spec)
+
+
+class EvaAttention(nn.Cell):
+    """timm's ``EvaAttention``/``AttentionRope``: q/k/v packed or apart, k without a bias, RoPE, inner norm."""
+
+    def __init__(self, spec: ViTSpec, state: State, name: str) -> None:
+        super().__init__()
+        d = spec.embed_dim
+        self.num_heads = spec.num_heads
+        self.head_dim = spec.head_dim
+        self.scale = spec.head_dim**-0.5
+        self.fused_qkv = spec.qkv_fused
+        self.qv_bias = spec.qkv_bias and not spec.k_bias and spec.qkv_fused
+        if spec.qkv_fused:
+            self.qkv = Linear(state, name + ".qkv")
+            if self.qv_bias:  # timm concatenates (q_bias, zeros, v_bias): k's bias is no parameter
+                self.q_bias = to_parameter(state[name + ".q_bias"])
+                self.v_bias = to_parameter(state[name + ".v_bias"])
+                self.k_zero = Tensor(np.zeros(d, np.float32))
+        else:
+            self.q_proj = Linear(state, name + ".q_proj")
+            self.k_proj = Linear(state, name + ".k_proj")
+            self.v_proj = Linear(state, name + ".v_proj")
+        self.has_norm = spec.attn_norm
+        if spec.attn_norm:
+            self.norm = LayerNorm(state, name + ".norm", spec.norm_eps)
+        self.proj = Linear(state, name + ".proj")
+        self.rotation = Tensor(rotary.rotation(spec.head_dim, spec.rope_half))
+        self.matmul = ops.MatMul()
+        self.scores = ops.BatchMatMul(transpose_b=True)
+        self.mix = ops.BatchMatMul()
+        fused = kernels.active()
+        self.fused = fused is not None
+        if self.fused:
+            self.attend, self.attend_train = fused.attention(self.num_heads)
+            self.attend_cfg = fused.config(self.num_heads, self.scale)
+
+    def _qkv(self, x: Tensor) -> Tensor:
+        if not self.fused_qkv:
+            return ops.cat((self.q_proj(x), self.k_proj(x), self.v_proj(x)), -1)
+        qkv = self.qkv(x)
+        if self.qv_bias:
+            qkv = qkv + ops.cat((self.q_bias, self.k_zero, self.v_bias))
+        return qkv
+
+    def construct(self, x: Tensor, rope: Optional[tuple] = None) -> Tensor:
+        b, n, d = x.shape
+        qkv = self._qkv(x)
+        if rope is not None:
+            cos, sin = rope
+            qkv5 = qkv.reshape(b, n, 3, self.num_heads, self.head_dim)
+            turned = self.matmul(qkv5.reshape(-1, self.head_dim), self.rotation).reshape(b, n, 3, self.num_heads, self.head_dim)
+            qkv = (qkv5 * cos + turned * sin).reshape(b, n, 3 * d)
+        if self.fused:
+            out = self.attend_train(qkv, self.attend_cfg)[0] if self.training else self.attend(qkv, self.attend_cfg)
+        else:
+            q, k, v = ops.unstack(qkv.reshape(b, n, 3, self.num_heads, self.head_dim).transpose(2, 0, 3, 1, 4), 0)
+            attn = ops.softmax(self.scores(q * self.scale, k), -1)
+            out = self.mix(attn, v).transpose(0, 2, 1, 3).reshape(b, n, d)
+        if self.has_norm:
+            out = self.norm(out)
+        return self.proj(out)
+
+
+class SwiGLUSplit(nn.Cell):
+    """timm's ``SwiGLU``: ``fc2(norm(silu(fc1_g(x)) · fc1_x(x)))``, the norm only with ``mlp_norm``."""
+
+    def __init__(self, spec: ViTSpec, state: State, name: str) -> None:
+        super().__init__()
+        self.fc1_g = Linear(state, name + ".fc1_g")
+        self.fc1_x = Linear(state, name + ".fc1_x")
+        self.has_norm = spec.mlp_norm
+        if spec.mlp_norm:
+            self.norm = LayerNorm(state, name + ".norm", spec.norm_eps)
+        self.fc2 = Linear(state, name + ".fc2")
+
+    def construct(self, x: Tensor) -> Tensor:
+        gate = self.fc1_g(x)
+        h = gate * ops.sigmoid(gate) * self.fc1_x(x)
+        if self.has_norm:
+            h = self.norm(h)
+        return self.fc2(h)
+
+
+class NormedMlp(nn.Cell):
+    """timm's ``Mlp`` with a norm on the hidden units: ``fc2(norm(gelu(fc1(x))))``."""
+
+    def __init__(self, spec: ViTSpec, state: State, name: str) -> None:
+        super().__init__()
+        self.fc1 = Linear(state, name + ".fc1")
+        self.act = GELU_CELLS[spec.gelu]()
+        self.norm = LayerNorm(state, name + ".norm", spec.norm_eps)
+        self.fc2 = Linear(state, name + ".fc2")
+
+    def construct(self, x: Tensor) -> Tensor:
+        return self.fc2(self.norm(self.act(self.fc1(x))))
+
+
+def make_mlp(spec: ViTSpec, state: State, name: str) -> nn.Cell:
+    if spec.mlp_type == "swiglu_split":
+        return SwiGLUSplit(spec, state, name)
+    if spec.mlp_norm:
+        return NormedMlp(spec, state, name)
+    return MLP_CELLS[spec.mlp_type](spec, state, name)
+
+
+class EvaBlock(nn.Cell):
+    """timm's ``EvaBlock``: ``x + gamma_1·attn(norm1(x), rope)``, then ``x + gamma_2·mlp(norm2(x))``."""
+
+    def __init__(self, spec: ViTSpec, state: State, name: str) -> None:
+        super().__init__()
+        self.norm1 = LayerNorm(state, name + ".norm1", spec.norm_eps)
+        self.attn = EvaAttention(spec, state, name + ".attn")
+        self.norm2 = LayerNorm(state, name + ".norm2", spec.norm_eps)
+        self.mlp = make_mlp(spec, state, name + ".mlp")
+        self.layer_scale = spec.layer_scale
+        if spec.layer_scale:
+            self.gamma_1 = to_parameter(state[name + ".gamma_1"])
+            self.gamma_2 = to_parameter(state[name + ".gamma_2"])
+
+    def construct(self, x: Tensor, rope: Optional[tuple] = None) -> Tensor:
+        if self.layer_scale:
+            x = x + self.gamma_1 * self.attn(self.norm1(x), rope)
+            return x + self.gamma_2 * self.mlp(self.norm2(x))
+        x = x + self.attn(self.norm1(x), rope)
+        return x + self.mlp(self.norm2(x))
