@@ -68,6 +68,8 @@ def infer_spec(
     registered = [(name, get_spec(name)) for name in variant_names()]
     resolved: dict[str, Any] = {}
     open_fields: list[str] = []
+    # the registered variants these tensors fit: of the same sizes (they lend a head count), of the same form (the rest)
+    lenders = {keys: _agreeing(registered, fields, keys) for keys in (_SIZE_KEYS, _MATCH_KEYS)}
     for name in UNSEEN_FIELDS:
         if name in fields:
             continue
@@ -79,8 +81,7 @@ def infer_spec(
         elif name in given:
             resolved[name] = given[name]
         else:
-            keys = _SIZE_KEYS if name == "num_heads" else _MATCH_KEYS
-            agreeing = _agreeing(registered, fields, keys)
+            agreeing = lenders[_SIZE_KEYS if name == "num_heads" else _MATCH_KEYS]
             values = {getattr(spec, name) for _, spec in agreeing}
             if len(values) == 1:  # e.g. every CLIP tower of these sizes uses eps 1e-5
                 resolved[name] = values.pop()
@@ -94,7 +95,7 @@ def infer_spec(
         if name not in config and name in given:
             resolved[name] = given[name]
         elif name not in config:
-            values = {getattr(spec, name) for _, spec in _agreeing(registered, fields, _MATCH_KEYS)}
+            values = {getattr(spec, name) for _, spec in lenders[_MATCH_KEYS]}
             resolved[name] = values.pop() if len(values) == 1 else getattr(_PLAIN, name)
     if "block" not in fields:  # the names fit both blocks: rotary positions exist only in the EVA block
         fields["block"] = "vit" if resolved.get("rope", "none") == "none" else "eva"
