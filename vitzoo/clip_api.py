@@ -80,7 +80,7 @@ def _random(name: Optional[str]) -> Any:
 
     from vitzoo.init import init_state
     from vitzoo.text_spec import init_text_state
-    from vitzoo.weights.clip_model import ClipCheckpoint
+    from vitzoo.weights.clip_model import ClipCheckpoint, open_clip_preprocessing
     from vitzoo.weights.open_clip_models import clip_spec_from_config, open_clip_model_config, open_clip_model_names
 
     if name is None:
@@ -95,4 +95,4 @@ def _random(name: Optional[str]) -> Any:
     state["logit_scale"] = np.asarray(math.log(1 / 0.07), np.float32)
     if spec.logit_bias:
         state["logit_bias"] = np.asarray(-10.0, np.float32)
-    return ClipCheckpoint(spec=spec, state=state, tokenizer={"kind": "open_clip", "context_length": spec.text.context_length}, meta={"name": name})
+    return ClipCheckpoint(spec=spec, state=state, tokenizer={"kind": "open_clip", "context_length": spec.text.context_length}, meta={"name": name, "pretrained_cfg": open_clip_preprocessing(spec.vision.img_size)})

@@ -30,6 +30,8 @@ from vitzoo.weights.open_clip_models import clip_spec_from_config, open_clip_mod
 from vitzoo.weights.timm_format import load_state_file
 
 _HF_TYPES = {"clip": "clip", "siglip": "siglip"}
+OPENAI_MEAN, OPENAI_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
+_PIL_RESAMPLE = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box", 5: "hamming"}
 
 
 @dataclass
@@ -89,7 +91,7 @@ def _read_open_clip(path: Path, name: Optional[str]) -> ClipCheckpoint:
     extra = clip_text.logit_params(raw, "", source, need_bias="logit_bias" in raw)
     family = "siglip" if "logit_bias" in raw else "clip"
     spec = _clip_spec(vision.spec, text_spec, family, source)
-    meta = {"source_format": "open_clip", "source": str(weights)}
+    meta = {"source_format": "open_clip", "source": str(weights), "pretrained_cfg": open_clip_preprocessing(spec.vision.img_size, weights.parent)}
     return _finish(spec, vision, text_state, extra, {"kind": "open_clip", "context_length": text_spec.context_length}, meta, source)
 
 
@@ -104,7 +106,7 @@ def _read_hf(path: Path, cfg: dict[str, Any], name: Optional[str]) -> ClipCheckp
     extra = clip_text.logit_params(raw, "", source, need_bias=family == "siglip")
     spec = _clip_spec(vision.spec, text_spec, family, source)
     tokenizer = {"kind": "open_clip" if family == "clip" else "files", "folder": str(path), "context_length": text_spec.context_length}
-    meta = {"source_format": "hf", "source": str(path), "model_type": cfg["model_type"]}
+    meta = {"source_format": "hf", "source": str(path), "model_type": cfg["model_type"], "pretrained_cfg": _hf_preprocessing(family, spec.vision.img_size, path)}
     return _finish(spec, vision, text_state, extra, tokenizer, meta, source)
 
 
@@ -124,3 +126,45 @@ def _finish(spec: ClipSpec, vision: Checkpoint, text_state: dict, extra: dict, t
     state.update(extra)
     check_finite(state, source)
     return ClipCheckpoint(spec=spec, state=state, tokenizer=tokenizer, meta=meta, notes=[n for n in vision.notes if "text tower" not in n])
+
+
+def open_clip_preprocessing(img_size: int, folder: Optional[Path] = None) -> dict[str, Any]:
+    """open_clip's eval transform (shorter side to the size, bicubic, centre crop, OpenAI mean/std), or its config's ``preprocess_cfg``."""
+    out = {"input_size": [3, img_size, img_size], "interpolation": "bicubic", "crop_pct": 1.0, "crop_mode": "center",
+           "mean": list(OPENAI_MEAN), "std": list(OPENAI_STD)}
+    cfg = _json(folder / "open_clip_config.json").get("preprocess_cfg") if folder is not None else None
+    if isinstance(cfg, dict):
+        out.update({k: list(cfg[k]) for k in ("mean", "std") if isinstance(cfg.get(k), (list, tuple))})
+        if cfg.get("interpolation") in ("bicubic", "bilinear"):
+            out["interpolation"] = cfg["interpolation"]
+        if cfg.get("resize_mode") == "squash":
+            out["crop_mode"] = "squash"
+    return out
+
+
+def _hf_preprocessing(family: str, img_size: int, folder: Path) -> dict[str, Any]:
+    """CLIPImageProcessor (shorter side, bicubic, centre crop) or SiglipImageProcessor (squash, bicubic, mean/std 0.5), as its file says.
+
+    vitzoo resizes with Pillow, as transformers' ``*ImageProcessorPil`` do; the torchvision
+    processors (transformers 5's default) resize tensors, off by a few 1e-3 per pixel.
+    """
+    if family == "clip":
+        out = open_clip_preprocessing(img_size)
+    else:
+        out = {"input_size": [3, img_size, img_size], "interpolation": "bicubic", "crop_pct": 1.0, "crop_mode": "squash",
+               "mean": [0.5] * 3, "std": [0.5] * 3}
+    cfg = _json(folder / "preprocessor_config.json")
+    out.update({k: list(cfg["image_" + k]) for k in ("mean", "std") if isinstance(cfg.get("image_" + k), (list, tuple))})
+    if cfg.get("resample") in _PIL_RESAMPLE:
+        out["interpolation"] = _PIL_RESAMPLE[cfg["resample"]]
+    return out
+
+
+def _json(path: Path) -> dict[str, Any]:
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, ValueError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
