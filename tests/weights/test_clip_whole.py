@@ -191,3 +191,26 @@ def test_missing_file_and_unknown_name(tmp_path):
         vitzoo.create_clip("ViT-B-16", pretrained=tmp_path / "nope.safetensors")
     with pytest.raises(vitzoo.UnknownNameError, match="Unknown open_clip model"):
         vitzoo.create_clip("ViT-Q-99", backend="numpy")
+
+
+@pytest.fixture(scope="module")
+def vit_b_16(tmp_path_factory):
+    model = open_clip.create_model("ViT-B-16", pretrained=None).eval()
+    path = tmp_path_factory.mktemp("b16") / "open_clip_model.safetensors"
+    save_torch_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    return model, path
+
+
+@pytest.mark.parametrize("backend", ["numpy", "mindspore"])
+def test_real_size_vit_b_16(backend, vit_b_16):
+    """open_clip's own ViT-B-16 (random weights, saved bare): the name settles the rest; both towers match."""
+    model, path = vit_b_16
+    clip = vitzoo.create_clip("ViT-B-16", pretrained=path, backend=backend)
+    x = np.random.default_rng(4).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    ids = clip.tokenize(["a photo of a dog.", "a diagram of a jet engine"])
+    with torch.no_grad():
+        ref = [t.numpy() for t in (model.encode_image(torch.from_numpy(x)), model.encode_text(torch.from_numpy(ids)),
+                                    model.get_logits(torch.from_numpy(x), torch.from_numpy(ids))[0])]
+    diffs = [max_rel_diff(to_numpy(out), r) for out, r in zip((clip.encode_image(x), clip.encode_text(ids), clip(x, ids)), ref)]
+    print(f"ViT-B-16 {backend}: image {diffs[0]:.1e} text {diffs[1]:.1e} logits {diffs[2]:.1e}")
+    assert max(diffs) <= TOL, diffs
