@@ -54,6 +54,7 @@ def create_clip(
         from vitzoo.weights.clip_model import read_clip
 
         ckpt = read_clip(pretrained, name)
+        _check_image_tower_name(name, ckpt.spec.vision, str(pretrained))
     chosen = get_backend(backend)
     build = getattr(chosen, "build_clip", None)
     if build is None:
@@ -61,6 +62,17 @@ def create_clip(
     model = build(ckpt.spec, ckpt.state, make_tokenizer(ckpt.tokenizer), jit=jit)
     model.pretrained_cfg = dict(ckpt.meta)
     return model
+
+
+def _check_image_tower_name(name: Optional[str], found: Any, source: str) -> None:
+    """A vitzoo / timm image-tower name given with the weights must describe their image tower (as ``create`` checks)."""
+    from vitzoo.api import _check_same_architecture
+    from vitzoo.variants import get_spec
+    from vitzoo.weights.open_clip_models import open_clip_model_config
+
+    if name is None or open_clip_model_config(name) is not None:
+        return
+    _check_same_architecture(get_spec(name), found, repr(source))
 
 
 def make_tokenizer(info: dict) -> Any:
@@ -95,4 +107,5 @@ def _random(name: Optional[str]) -> Any:
     state["logit_scale"] = np.asarray(math.log(1 / 0.07), np.float32)
     if spec.logit_bias:
         state["logit_bias"] = np.asarray(-10.0, np.float32)
-    return ClipCheckpoint(spec=spec, state=state, tokenizer={"kind": "open_clip", "context_length": spec.text.context_length}, meta={"name": name, "pretrained_cfg": open_clip_preprocessing(spec.vision.img_size)})
+    tokenizer = {"kind": "open_clip", "context_length": spec.text.context_length}
+    return ClipCheckpoint(spec=spec, state=state, tokenizer=tokenizer, meta={"name": name, "pretrained_cfg": open_clip_preprocessing(spec.vision.img_size)})

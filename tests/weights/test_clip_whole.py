@@ -169,10 +169,9 @@ def test_transformers_folder_matches_transformers(hf_folder, backend, jit):
     compare(clip, *hf_reference(model, ids), ids, f"{kind} {backend} jit={jit}")
 
 
+@pytest.mark.parametrize("hf_folder", ["siglip"], indirect=True)
 def test_siglip_logit_bias_is_part_of_the_logits(hf_folder):
     kind, folder, model = hf_folder
-    if kind != "siglip":
-        pytest.skip("SigLIP only")
     clip = vitzoo.create_clip(None, pretrained=folder, backend="numpy")
     assert float(clip.logit_bias) == pytest.approx(float(model.logit_bias))
     ids = np.random.default_rng(3).integers(0, 200, (2, 12))
@@ -214,3 +213,16 @@ def test_real_size_vit_b_16(backend, vit_b_16):
     diffs = [max_rel_diff(to_numpy(out), r) for out, r in zip((clip.encode_image(x), clip.encode_text(ids), clip(x, ids)), ref)]
     print(f"ViT-B-16 {backend}: image {diffs[0]:.1e} text {diffs[1]:.1e} logits {diffs[2]:.1e}")
     assert max(diffs) <= TOL, diffs
+
+
+def test_image_tower_names_must_fit_the_file(vit_b_16, tmp_path):
+    """A vitzoo / timm image-tower name works where open_clip_config.json gives the text tower, and must describe the file."""
+    model, path = vit_b_16
+    (tmp_path / "open_clip_model.safetensors").symlink_to(path)
+    (tmp_path / "open_clip_config.json").write_text(json.dumps({"model_cfg": open_clip.get_model_config("ViT-B-16")}))
+    clip = vitzoo.create_clip("clip_b_16", pretrained=tmp_path, backend="numpy")
+    assert clip.spec.vision.num_heads == 12 and clip.spec.text.heads == 8
+    with pytest.raises(CheckpointError, match="do not match the named variant"):
+        vitzoo.create_clip("clip_b_32", pretrained=tmp_path, backend="numpy")
+    with pytest.raises(CheckpointError, match="give the open_clip model name"):
+        vitzoo.create_clip("clip_b_16", pretrained=path, backend="numpy")  # no config: the text tower is still unknown
