@@ -50,12 +50,15 @@ class TextAttention(nn.Cell):
 class TextBlock(nn.Cell):
     """Pre-norm block ``x + attn(norm1(x))``, then ``x + mlp(norm2(x))`` (the ViT's ``Block`` with a mask)."""
 
+    attention_cls: Any = TextAttention  # export swaps in portable versions (deploy/text_export.py)
+    mlp_cls: Any = Mlp
+
     def __init__(self, spec: TextSpec, state: Mapping[str, np.ndarray], name: str) -> None:
         super().__init__()
         self.norm1 = LayerNorm(state, name + ".norm1", spec.norm_eps)
-        self.attn = TextAttention(spec, state, name + ".attn")
+        self.attn = self.attention_cls(spec, state, name + ".attn")
         self.norm2 = LayerNorm(state, name + ".norm2", spec.norm_eps)
-        self.mlp = Mlp(spec, state, name + ".mlp")  # reads only spec.gelu
+        self.mlp = self.mlp_cls(spec, state, name + ".mlp")  # reads only spec.gelu
 
     def construct(self, x: Tensor, mask: Tensor) -> Tensor:
         x = x + self.attn(self.norm1(x), mask)
@@ -74,6 +77,8 @@ class TextTransformer(nn.Cell):
     transformers does); the embedding is the pooled token after the final norm, projected.
     """
 
+    block_cls: Any = TextBlock
+
     def __init__(self, spec: TextSpec, state: Mapping[str, np.ndarray], *, jit: bool = False) -> None:
         super().__init__()
         check_text_state(state, spec)
@@ -82,7 +87,7 @@ class TextTransformer(nn.Cell):
         self.token_embed = nn.Cell()  # a holder, so the parameter is named token_embed.weight
         self.token_embed.weight = to_parameter(state["token_embed.weight"])
         self.pos_embed = to_parameter(state["pos_embed"])
-        self.blocks = nn.CellList([TextBlock(spec, state, f"blocks.{i}") for i in range(spec.layers)])
+        self.blocks = nn.CellList([self.block_cls(spec, state, f"blocks.{i}") for i in range(spec.layers)])
         self.norm = LayerNorm(state, "norm", spec.norm_eps)
         self.has_head = spec.proj_dim > 0
         if self.has_head:
@@ -112,7 +117,7 @@ class TextTransformer(nn.Cell):
             x = block(x, mask)
         x = self.norm(x)
         if self.pool == "last":
-            pooled = x[:, -1]
+            pooled = x[:, length - 1]  # a positive index: ONNX export mis-shapes a negative one
         else:
             at = ops.argmax(ids, -1) if self.pool == "argmax" else ops.argmax((ids == self.eos).astype(ms.int32), -1)  # first of ties, as torch
             pooled = ops.gather_elements(x, 1, ops.broadcast_to(at.reshape(-1, 1, 1), (x.shape[0], 1, x.shape[2])))[:, 0]
