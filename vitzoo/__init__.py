@@ -14,6 +14,7 @@ first time a model is built on it.
 from __future__ import annotations
 
 from vitzoo.api import build_from_checkpoint, create, create_from_file, save
+from vitzoo.clip_api import create_clip
 from vitzoo.errors import (
     BackendError,
     CheckpointError,
@@ -35,6 +36,8 @@ __all__ = [
     "ViTSpec",
     "create",
     "create_from_file",
+    "create_clip",
+    "zero_shot_classifier",
     "build_from_checkpoint",
     "save",
     "get_spec",
@@ -70,6 +73,10 @@ def __getattr__(name: str) -> object:  # light helpers, imported on first use
         from vitzoo.transforms import transforms_for
 
         return transforms_for
+    if name == "zero_shot_classifier":
+        from vitzoo.zero_shot import zero_shot_classifier
+
+        return zero_shot_classifier
     if name == "export":
         from vitzoo.workflows.exporting import export
 

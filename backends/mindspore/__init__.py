@@ -11,7 +11,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from typing import Any, Mapping, Optional
 
 import numpy as np
 
@@ -48,6 +48,13 @@ class MindSporeBackend:
             raise BackendError(f"The MindSpore backend cannot read weights from a {type(model).__name__}; pass a model it built.")
         params = {p.name: p for p in model.get_parameters()}
         return {name: np.array(params[name].asnumpy(), dtype=np.float32, copy=True) for name in expected_shapes(model.spec)}
+
+
+    def build_clip(self, spec: Any, state: Mapping[str, np.ndarray], tokenizer: Any, *, jit: bool = False) -> Any:
+        """A whole CLIP / SigLIP model (:class:`~.model.clip.CLIP`) from a canonical whole-model state."""
+        from .model.clip import CLIP
+
+        return CLIP(spec, state, tokenizer, jit=jit)
 
 
 backend = MindSporeBackend()

@@ -22,6 +22,8 @@ from vitzoo.canonical import check_state, is_classifier
 from vitzoo.init import init_state
 from vitzoo.spec import ViTSpec
 
+from .ops import ACTIVATIONS as _ACTIVATIONS, softmax as _softmax
+
 
 class NumpyViT:
     """A ViT whose weights are a dict of canonical float32 arrays."""
@@ -264,60 +266,6 @@ class NumpyViT:
         return x
 
 
-def _softmax(scores: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis, in place: ``[B, heads, N, N]`` is the largest activation."""
-    scores -= scores.max(axis=-1, keepdims=True)
-    np.exp(scores, out=scores)
-    scores /= scores.sum(axis=-1, keepdims=True)
-    return scores
-
-
-def _gelu_quick(x: np.ndarray) -> np.ndarray:
-    """OpenAI CLIP's QuickGELU ``x·sigmoid(1.702x)``."""
-    with np.errstate(over="ignore"):  # exp overflow → inf for very negative x gives -0, as it should
-        return x / (1 + np.exp(np.float32(-1.702) * x))
-
-
-def _gelu_tanh(x: np.ndarray) -> np.ndarray:
-    inner = x * x
-    inner *= np.float32(0.7978845608028654 * 0.044715)
-    inner += np.float32(0.7978845608028654)
-    inner *= x
-    np.tanh(inner, out=inner)
-    inner += np.float32(1.0)
-    inner *= x
-    inner *= np.float32(0.5)
-    return inner
-
-
-def _gelu_erf(x: np.ndarray) -> np.ndarray:
-    """Exact GELU ``x·Φ(x)`` to ~2e-7·|x| in float32 (NumPy has no erf).
-
-    The upper tail ``Q(|x|) = 1 - Φ(|x|) = erfc(|x|/√2)/2`` uses Abramowitz & Stegun
-    7.1.26 (absolute error ≤ 1.5e-7), so ``GELU(x) = x·Q`` for ``x < 0`` and ``x - x·Q``
-    for ``x ≥ 0``.
-    """
-    z = np.abs(x)
-    z *= np.float32(0.7071067811865476)
-    t = z * np.float32(0.3275911)
-    t += np.float32(1.0)
-    np.reciprocal(t, out=t)
-    poly = t * np.float32(1.061405429)
-    for c in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
-        poly += np.float32(c)
-        poly *= t
-    np.square(z, out=z)
-    np.negative(z, out=z)
-    np.exp(z, out=z)
-    poly *= z
-    poly *= np.float32(0.5)  # Q(|x|)
-    poly *= x  # x·Q
-    return np.where(x >= 0, x - poly, poly)
-
-
-_ACTIVATIONS = {"exact": _gelu_erf, "tanh": _gelu_tanh, "quick": _gelu_quick}
-
-
 class NumpyBackend:
     name = "numpy"
 
@@ -326,6 +274,13 @@ class NumpyBackend:
 
     def state_dict(self, model: NumpyViT) -> dict[str, np.ndarray]:
         return dict(model.state)
+
+    def build_clip(self, spec: Any, state: Mapping[str, np.ndarray], tokenizer: Any, *, jit: bool = False) -> Any:
+        """A whole CLIP / SigLIP model (:class:`~.clip.NumpyCLIP`) from a canonical whole-model state."""
+        from .clip import NumpyCLIP
+
+        visual = NumpyViT(spec.vision, {k[7:]: v for k, v in state.items() if k.startswith("visual.")})
+        return NumpyCLIP(spec, visual, state, tokenizer)
 
 
 backend = NumpyBackend()

@@ -7,6 +7,11 @@ Example::
 
     vitzoo embed photos/ --model dinov2_b_14 -o photos.safetensors --normalize
     vitzoo embed 'shots/*.png' --weights runs/best.safetensors -o shots.safetensors --pool avg --layers 4
+    vitzoo embed --text captions.txt --weights clip-vit-base-patch16/ -o captions.safetensors --normalize
+
+With ``--text FILE`` the rows are the text embeddings (``encode_text``) of a whole CLIP /
+SigLIP model (``--weights``: an open_clip folder with its config or a transformers folder),
+one per non-blank line; the file's ``texts`` metadata lists them in row order.
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ def _layers(text: str) -> object:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files, directories (searched recursively) or glob patterns")
+    parser.add_argument("images", nargs="*", metavar="IMAGE", help="image files, directories (searched recursively) or glob patterns")
+    parser.add_argument("--text", metavar="FILE", help="embed the texts of FILE (one per line) with a whole CLIP/SigLIP model instead of images")
     add_model_source(parser, "dinov2_b_14")
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="the .safetensors file to write")
     parser.add_argument("--batch-size", type=int, default=32)
@@ -42,8 +48,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vitzoo.errors import VitzooError
     from vitzoo.workflows.embedding import embed
 
+    if args.text is not None:
+        return _run_text(args)
+    if not args.images:
+        raise VitzooError("Give image files, directories or glob patterns to embed, or --text FILE for text embeddings.")
     require_model(args, "to embed with")
     out = embed(
         args.images, args.model, weights=args.weights, output=args.output, batch_size=args.batch_size,
@@ -63,4 +74,21 @@ def run(args: argparse.Namespace) -> int:
         summary["dim"] = dim
         summary["layers"] = sorted(out["layers"])
         print(json.dumps(summary))
+    return 0
+
+
+def _run_text(args: argparse.Namespace) -> int:
+    import vitzoo
+    from vitzoo.errors import VitzooError
+    from vitzoo.workflows.zero_shot import embed_texts
+
+    if args.images:
+        raise VitzooError("Give either images or --text FILE to embed, not both.")
+    if args.weights is None:
+        raise VitzooError("Text embeddings need a whole CLIP/SigLIP model: --weights FILE_OR_FOLDER.")
+    clip = vitzoo.create_clip(None, pretrained=args.weights)
+    out = embed_texts(args.text, clip, output=args.output, normalize_rows=args.normalize)
+    print(f"wrote {out['output']}: {len(out['texts'])} text embeddings of size {out['embeddings'].shape[1]}")
+    if args.json:
+        print(json.dumps({"output": out["output"], "texts": len(out["texts"]), "dim": int(out["embeddings"].shape[1])}))
     return 0

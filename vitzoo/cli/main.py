@@ -17,7 +17,8 @@ COMMANDS = {
     "predict": ("predict_cmd", "classify images and print the top-K classes"),
     "eval": ("eval_cmd", "evaluate top-1/top-5 accuracy on an ImageFolder directory"),
     "train": ("train_cmd", "train or fine-tune on DATA_DIR/train and DATA_DIR/val"),
-    "embed": ("embed_cmd", "write image embeddings (and per-block features) to a safetensors file"),
+    "embed": ("embed_cmd", "write image embeddings (and per-block features), or text embeddings with --text, to a safetensors file"),
+    "zero-shot": ("zero_shot_cmd", "classify images by text labels with a whole CLIP or SigLIP model"),
     "export": ("export_cmd", "write a model as MindIR or ONNX for deployment"),
     "cache": ("cache_cmd", "list, verify or clear the cached weight sets ($VITZOO_CACHE)"),
 }

@@ -73,3 +73,35 @@ def _resized(model: Any, img_size: int) -> Any:
         return build_from_checkpoint(adapt_checkpoint(ckpt, img_size=img_size))
     except CheckpointError as exc:
         raise VitzooError(f"Cannot export at img_size {img_size}: {exc}") from None
+
+
+def export_text(clip: Any = None, output: Optional[PathLike] = None, *, weights: Optional[PathLike] = None, name: Optional[str] = None,
+                batch_size: int = 1, verify: bool = True) -> dict[str, Any]:
+    """Write the text tower of a whole CLIP / SigLIP model (``*.mindir`` / ``*.onnx``): int32 ids ``[batch_size, context]`` → embeddings.
+
+    ``clip`` is a MindSpore model from :func:`vitzoo.create_clip`, or ``None`` with ``weights=``
+    (and ``name=`` where the file needs an open_clip name). Tokenize with ``clip.tokenize`` (or the
+    same tokenizer) and feed the ids as int32.
+
+    Example:
+        >>> vitzoo.workflows.exporting.export_text(weights="clip-vit-base-patch16/", output="text.onnx")  # doctest: +SKIP
+        {'path': 'text.onnx', 'format': 'onnx', 'input_shape': [1, 77], 'input_dtype': 'int32', ...}
+    """
+    if output is None:
+        raise VitzooError("Name the file to export to: output='text.onnx' or 'text.mindir'.")
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise VitzooError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    from vitzoo.backends.mindspore.deploy.export import export_format
+    from vitzoo.backends.mindspore.deploy.text_export import export_text as write_text_tower
+
+    export_format(Path(output))
+    ensure_folder(output)
+    if clip is None:
+        if weights is None:
+            raise VitzooError("export_text needs a model from vitzoo.create_clip, or weights=<a whole CLIP/SigLIP file or folder>.")
+        from vitzoo.clip_api import create_clip
+
+        clip = create_clip(name, pretrained=weights)
+    if not hasattr(getattr(clip, "text", None), "construct"):
+        raise VitzooError("export_text exports MindSpore CLIP models; build it with vitzoo.create_clip(..., backend='mindspore').")
+    return write_text_tower(clip, Path(output), batch_size=batch_size, verify=verify)

@@ -1,0 +1,34 @@
+"""Tiny tokenizer files for tests: a SentencePiece model trained here, saved as transformers' SiglipTokenizer saves it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# Mixed scripts, accents, emoji, punctuation: the test corpora tokenize well beyond these words.
+_CORPUS = [
+    "a photo of a dog", "a photo of a cat", "the quick brown fox jumps over the lazy dog", "café naïve résumé",
+    "日本語 中文 테스트", "emoji 🐶🐱", "hello world", "pictures of birds flying in the sky", "a drawing of the big red house",
+]  # fmt: skip
+
+# Texts every tokenizer test runs: ASCII, punctuation, accents, CJK, emoji, whitespace, empty, over-long, special tokens.
+CORPUS = [
+    "a photo of a dog.", "A Photo Of A DOG!", "", "   ", "Café naïve résumé", "日本語のテキスト 中文 테스트", "emoji 🐶🐱👍🏽 done",
+    "It's 3.14 & <b>bold</b> &amp;amp; don't", "tab\tand\nnew line", "mojibake: Ã©", "'s 're 've", "“curly” ‘quotes’ — dash",
+    "a_b-c.d/e", "x " * 200, "y" * 300, "ends with </s>", "mid </s> dle <unk> x", "▁under score", "١٢٣ arabic digits",
+]  # fmt: skip
+
+
+def siglip_tokenizer_files(folder: Path) -> Path:
+    """Train a ~100-piece SentencePiece model and save it with ``SiglipTokenizer.save_pretrained(folder)``."""
+    import sentencepiece as spm
+    import transformers
+
+    folder.mkdir(parents=True, exist_ok=True)
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(_CORPUS * 50), model_prefix=str(folder / "sp"), vocab_size=200, hard_vocab_limit=False,
+        model_type="unigram", pad_id=0, eos_id=1, unk_id=2, bos_id=-1, character_coverage=1.0, minloglevel=2,
+    )
+    transformers.SiglipTokenizer(vocab_file=str(folder / "sp.model")).save_pretrained(folder)
+    for name in ("sp.model", "sp.vocab"):
+        (folder / name).unlink()
+    return folder

@@ -1,0 +1,111 @@
+"""``vitzoo.create_clip``: a whole CLIP / SigLIP model (both towers, a tokenizer, the logit scale) on a backend."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from vitzoo.errors import BackendError, CheckpointError, UnknownNameError, VitzooError
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def create_clip(
+    name: Optional[str] = None,
+    pretrained: Union[PathLike, bool, None] = None,
+    *,
+    backend: str = "mindspore",
+    jit: bool = False,
+) -> Any:
+    """Build a whole CLIP-style model: ``tokenize``, ``encode_image``, ``encode_text`` and ``model(images, ids)``.
+
+    Args:
+        name: an open_clip model name (``"ViT-B-16"``, ``"ViT-L-14-quickgelu"``), or a vitzoo / timm name
+            of the image tower; a transformers ``CLIPModel`` / ``SiglipModel`` folder needs none.
+        pretrained: a whole-model checkpoint: an open_clip file (``open_clip_model.safetensors``, ``.bin``,
+            a training ``.pt``) or folder (with ``open_clip_config.json``), or a transformers folder.
+            ``None``/``False``: random weights of the named open_clip model.
+        backend: ``"mindspore"`` (one ``nn.Cell``) or ``"numpy"``.
+        jit: run each tower as a compiled MindSpore graph.
+
+    The model's ``encode_image`` / ``encode_text`` equal open_clip's ``encode_image`` /
+    ``encode_text`` and transformers' ``get_image_features`` / ``get_text_features``;
+    ``model(images, ids)`` is ``logits_per_image`` ``[B, N]``: ``exp(logit_scale)`` × cosine
+    similarity, plus ``logit_bias`` for SigLIP.
+
+    Example:
+        >>> import numpy as np, vitzoo
+        >>> clip = vitzoo.create_clip("ViT-S-32", backend="numpy")  # random weights
+        >>> ids = clip.tokenize(["a photo of a dog", "a photo of a cat"])
+        >>> clip(np.zeros((1, 3, 224, 224), np.float32), ids).shape
+        (1, 2)
+    """
+    from vitzoo.backends import get_backend
+
+    if pretrained is None or pretrained is False:
+        ckpt = _random(name)
+    elif pretrained is True:
+        raise VitzooError("create_clip has no pretrained weight tags yet; pass pretrained=<an open_clip file or a transformers folder>.")
+    else:
+        if not Path(pretrained).exists():
+            raise CheckpointError(f"Weight file {str(pretrained)!r} does not exist.")
+        from vitzoo.weights.clip_model import read_clip
+
+        ckpt = read_clip(pretrained, name)
+        _check_image_tower_name(name, ckpt.spec.vision, str(pretrained))
+    chosen = get_backend(backend)
+    build = getattr(chosen, "build_clip", None)
+    if build is None:
+        raise BackendError(f"The {backend!r} backend cannot build whole CLIP models; use backend='mindspore' or 'numpy'.")
+    model = build(ckpt.spec, ckpt.state, make_tokenizer(ckpt.tokenizer), jit=jit)
+    model.pretrained_cfg = dict(ckpt.meta)
+    return model
+
+
+def _check_image_tower_name(name: Optional[str], found: Any, source: str) -> None:
+    """A vitzoo / timm image-tower name given with the weights must describe their image tower (as ``create`` checks)."""
+    from vitzoo.api import _check_same_architecture
+    from vitzoo.variants import get_spec
+    from vitzoo.weights.open_clip_models import open_clip_model_config
+
+    if name is None or open_clip_model_config(name) is not None:
+        return
+    _check_same_architecture(get_spec(name), found, repr(source))
+
+
+def make_tokenizer(info: dict) -> Any:
+    """The tokenizer a checkpoint asks for: open_clip's (CLIP) or the model folder's own files (SigLIP)."""
+    if info["kind"] == "open_clip":
+        from vitzoo.tokenizer import SimpleTokenizer
+
+        return SimpleTokenizer(info["context_length"])
+    from vitzoo.sp_tokenizer import FolderTokenizer
+
+    return FolderTokenizer(info["folder"], info["context_length"])
+
+
+def _random(name: Optional[str]) -> Any:
+    """A checkpoint of random weights for an open_clip model name (logit scale log(1/0.07), as open_clip starts)."""
+    import numpy as np
+
+    from vitzoo.init import init_state
+    from vitzoo.text_spec import init_text_state
+    from vitzoo.weights.clip_model import ClipCheckpoint, open_clip_preprocessing
+    from vitzoo.weights.open_clip_models import clip_spec_from_config, open_clip_model_config, open_clip_model_names
+
+    if name is None:
+        raise VitzooError("create_clip() needs an open_clip model name for random weights, or pretrained=<file or folder>.")
+    cfg = open_clip_model_config(name)
+    if cfg is None:
+        close = [n for n in open_clip_model_names() if n.lower().startswith(name.lower()[:5])][:5]
+        raise UnknownNameError(f"Unknown open_clip model {name!r}; known: {', '.join(close or open_clip_model_names()[:8])}, ...")
+    spec = clip_spec_from_config(cfg, f"open_clip's config of {name!r}")
+    state = {"visual." + k: v for k, v in init_state(spec.vision).items()}
+    state.update({"text." + k: v for k, v in init_text_state(spec.text).items()})
+    state["logit_scale"] = np.asarray(math.log(1 / 0.07), np.float32)
+    if spec.logit_bias:
+        state["logit_bias"] = np.asarray(-10.0, np.float32)
+    tokenizer = {"kind": "open_clip", "context_length": spec.text.context_length}
+    return ClipCheckpoint(spec=spec, state=state, tokenizer=tokenizer, meta={"name": name, "pretrained_cfg": open_clip_preprocessing(spec.vision.img_size)})
