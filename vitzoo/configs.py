@@ -46,6 +46,9 @@ class TrainConfig:
     (msrun's ``--worker_num``/``--node_rank``/``--master_addr``/``--master_port``);
     ``join_timeout`` is how long the first node waits for the others.
 
+    Recipes (timm ``train.py``'s flags): ``drop_path`` is the stochastic-depth rate of the last block
+    (timm's linear rule over the blocks; a training option, not part of the saved architecture).
+
     Example:
         >>> TrainConfig("data", epochs=3).optimizer
         'adamw'
@@ -87,6 +90,7 @@ class TrainConfig:
     master_addr: str = "127.0.0.1"
     master_port: int = 8118
     join_timeout: int = 600
+    drop_path: float = 0.0
 
     def __post_init__(self) -> None:
         self.data_dir = os.fspath(self.data_dir)
@@ -109,6 +113,8 @@ class TrainConfig:
             raise VitzooError(f"node_rank must be in [0, {self.nodes}), got {self.node_rank!r}.")
         if self.save_every_steps is not None and (not isinstance(self.save_every_steps, int) or self.save_every_steps < 1):
             raise VitzooError(f"save_every_steps must be a positive integer, got {self.save_every_steps!r}.")
+        if not 0.0 <= self.drop_path < 1.0:
+            raise VitzooError(f"drop_path must be in [0, 1), got {self.drop_path!r}.")
         if not isinstance(self.skip_nonfinite, int) or self.skip_nonfinite < 0:
             raise VitzooError(f"skip_nonfinite must be a non-negative integer, got {self.skip_nonfinite!r}.")
 

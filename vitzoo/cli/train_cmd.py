@@ -44,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="auto (default): light pad + shift crop for small images (<= 64 px, e.g. digits), random-resized-crop + flip otherwise")
     opt.add_argument("--amp", action="store_true", help="float16 mixed precision with dynamic loss scaling")
     opt.add_argument("--seed", type=int, default=d.seed, help="weight init, shuffling and augmentation (default %(default)s)")
+    recipe = parser.add_argument_group("fine-tuning recipes (timm train.py's flags)")
+    recipe.add_argument("--drop-path", type=float, default=d.drop_path, metavar="RATE",
+                        help="stochastic depth: rate of the last block, 0 at the first, linear in between (timm; default %(default)s)")
     run = parser.add_argument_group("run")
     run.add_argument("--output", "-o", default=d.output, help="directory for checkpoints, metrics.jsonl and curves.png (default %(default)s)")
     run.add_argument("--resume", action="store_true", help="continue the run in --output where it stopped (mid-epoch after SIGTERM/SIGINT or --save-every-steps)")

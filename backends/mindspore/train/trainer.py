@@ -17,7 +17,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import signal
@@ -32,19 +31,22 @@ import numpy as np
 from mindspore import ops
 
 from vitzoo.errors import DataError, TrainError, TrainingInterrupted, VitzooError
-from vitzoo.fileio import atomic_path, ensure_folder
+from vitzoo.fileio import ensure_folder
 from vitzoo.configs import DEFAULT_TRAIN_MODEL, TrainConfig
 
 from . import data as D
 from .. import kernels
 from .evaluation import class_mapping, compiled_forward, run_eval
+from .outputs import can_plot as _can_plot, plot as _plot  # tests patch trainer._plot
+from .outputs import read_metrics as _read_metrics, save_checkpoint as _save_checkpoint, write_metrics as _write_metrics
+from .model_setup import prepare_model
 from .step import build_optimizer, lr_at, make_train_step
 from .run_state import LAST, OPTIM, StopSignals, load_run_state, restore_optimizer, save_run_state
 
 BEST, METRICS, CURVES = "best.safetensors", "metrics.jsonl", "curves.png"
 PLOT_EVERY_S = 30.0  # curves.png is redrawn at most this often, and after the last epoch
 # Settings that change the result: a resumed run warns when they differ from the saved ones.
-_RUN_KEYS = ("batch_size", "img_size", "lr", "min_lr", "warmup_epochs", "weight_decay", "label_smoothing", "optimizer", "momentum", "clip_grad", "augment", "seed", "epochs")
+_RUN_KEYS = ("batch_size", "img_size", "lr", "min_lr", "warmup_epochs", "weight_decay", "label_smoothing", "optimizer", "momentum", "clip_grad", "augment", "seed", "epochs", "drop_path")
 
 
 @dataclass
@@ -173,6 +175,7 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
     source = f"vitzoo train {cfg.data_dir}" + (f" from {cfg.pretrained}" if cfg.pretrained else "")
     model.pretrained_cfg = {"class_names": list(classes), "pretrained_cfg": preproc, "source": source}
 
+    prepare_model(model, cfg, rank)
     optimizer = build_optimizer(model, cfg)
     model.set_train(True)
     step_fn, scaler = make_train_step(model, optimizer, cfg, world_size)
@@ -332,14 +335,9 @@ def _eval_transform(model: Any) -> Any:
     return transforms_for(model)
 
 
-def _save_checkpoint(model: Any, state: dict[str, np.ndarray], path: Path) -> None:
-    from vitzoo.weights import Checkpoint, save_file
-
-    save_file(Checkpoint(state=state, spec=model.spec, meta=dict(model.pretrained_cfg)), path)
-
-
 def _warn_changed(saved: dict[str, Any], cfg: TrainConfig, rank: int) -> None:
-    changed = [f"{k} {saved.get(k)!r} -> {getattr(cfg, k)!r}" for k in _RUN_KEYS if saved.get(k) != getattr(cfg, k)]
+    default = TrainConfig.__dataclass_fields__  # a run saved before a setting existed ran with its default
+    changed = [f"{k} {saved.get(k, default[k].default)!r} -> {getattr(cfg, k)!r}" for k in _RUN_KEYS if saved.get(k, default[k].default) != getattr(cfg, k)]
     if changed and rank == 0:
         print(f"warning: resuming with changed settings ({'; '.join(changed)}): the result will differ from an uninterrupted run", file=sys.stderr)
 
@@ -349,51 +347,6 @@ def _replica_diff(model: Any, world_size: int) -> float:
     sums = ms.Tensor(np.array([p.asnumpy().astype(np.float64).sum() for p in model.get_parameters()], np.float32))
     gathered = ops.AllGather()(sums).asnumpy().reshape(world_size, -1)
     return float(np.abs(gathered - gathered[0]).max())
-
-
-def _read_metrics(path: Path, upto_epoch: int) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in rows if r["epoch"] <= upto_epoch]
-
-
-def _write_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-
-
-def _can_plot() -> bool:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _plot(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Loss and validation accuracy per epoch; skipped without matplotlib (the ``plot`` extra)."""
-    if not _can_plot():
-        return
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    epochs = [r["epoch"] for r in rows]
-    fig, left = plt.subplots(figsize=(6, 3.5))
-    left.plot(epochs, [r["loss"] for r in rows], color="tab:blue", label="train loss")
-    left.set_xlabel("epoch")
-    left.set_ylabel("train loss", color="tab:blue")
-    right = left.twinx()
-    right.plot(epochs, [r["val_top1"] for r in rows], color="tab:orange", label="val top-1")
-    right.plot(epochs, [r["val_top5"] for r in rows], color="tab:orange", linestyle=":", label="val top-5")
-    right.set_ylabel("val accuracy (%)", color="tab:orange")
-    left.xaxis.get_major_locator().set_params(integer=True)
-    fig.legend(loc="center right", bbox_to_anchor=(0.85, 0.5), fontsize="small")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
 
 
 def _count(model: Any) -> int:
