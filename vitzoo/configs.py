@@ -48,6 +48,8 @@ class TrainConfig:
 
     Recipes (timm ``train.py``'s flags): ``drop_path`` is the stochastic-depth rate of the last block
     (timm's linear rule over the blocks; a training option, not part of the saved architecture).
+    ``layer_decay`` scales each layer's learning rate by ``layer_decay ** (layers after it)`` (timm's
+    ``param_groups_layer_decay``: stem first, then the blocks, then the head at the full rate).
 
     Example:
         >>> TrainConfig("data", epochs=3).optimizer
@@ -91,6 +93,7 @@ class TrainConfig:
     master_port: int = 8118
     join_timeout: int = 600
     drop_path: float = 0.0
+    layer_decay: Optional[float] = None
 
     def __post_init__(self) -> None:
         self.data_dir = os.fspath(self.data_dir)
@@ -115,6 +118,8 @@ class TrainConfig:
             raise VitzooError(f"save_every_steps must be a positive integer, got {self.save_every_steps!r}.")
         if not 0.0 <= self.drop_path < 1.0:
             raise VitzooError(f"drop_path must be in [0, 1), got {self.drop_path!r}.")
+        if self.layer_decay is not None and not 0.0 < self.layer_decay <= 1.0:
+            raise VitzooError(f"layer_decay must be in (0, 1], got {self.layer_decay!r}.")
         if not isinstance(self.skip_nonfinite, int) or self.skip_nonfinite < 0:
             raise VitzooError(f"skip_nonfinite must be a non-negative integer, got {self.skip_nonfinite!r}.")
 

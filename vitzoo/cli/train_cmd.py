@@ -47,6 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     recipe = parser.add_argument_group("fine-tuning recipes (timm train.py's flags)")
     recipe.add_argument("--drop-path", type=float, default=d.drop_path, metavar="RATE",
                         help="stochastic depth: rate of the last block, 0 at the first, linear in between (timm; default %(default)s)")
+    recipe.add_argument("--layer-decay", type=float, metavar="D",
+                        help="layer-wise learning-rate decay, e.g. 0.75: the head at --lr, each layer below it D times slower (timm)")
     run = parser.add_argument_group("run")
     run.add_argument("--output", "-o", default=d.output, help="directory for checkpoints, metrics.jsonl and curves.png (default %(default)s)")
     run.add_argument("--resume", action="store_true", help="continue the run in --output where it stopped (mid-epoch after SIGTERM/SIGINT or --save-every-steps)")

@@ -32,20 +32,35 @@ def lr_at(step: int, total: int, warmup: int, base: float, min_lr: float = 0.0) 
 
 
 def build_optimizer(model: Any, cfg: TrainConfig) -> Any:
-    """The optimizer, with no weight decay on 1-D tensors (biases, norms) and the tokens/position embedding."""
+    """The optimizer over timm's parameter groups (:mod:`.param_groups`): no weight decay on 1-D tensors
+    (biases, norms) and the tokens/position embedding, and with ``cfg.layer_decay`` one group per layer.
+
+    Each group's learning-rate scale is kept in ``optimizer.lr_scales``; :func:`set_lr` applies it.
+    """
     from mindspore.experimental import optim
 
-    decay, no_decay = [], []
-    for p in model.trainable_params():
-        skip = p.ndim <= 1 or p.name in ("cls_token", "reg_token", "pos_embed")
-        (no_decay if skip else decay).append(p)
-    groups = [g for g in ({"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}) if g["params"]]
+    from .param_groups import param_groups
+
+    groups = param_groups(model, cfg.weight_decay, cfg.layer_decay)
     lr = cfg.base_lr
+    opt_groups = [{"params": g["params"], "weight_decay": g["weight_decay"], "lr": lr * g["lr_scale"]} for g in groups]
     if cfg.optimizer == "adamw":
-        return optim.AdamW(groups, lr=lr)
-    if cfg.optimizer == "adam":
-        return optim.Adam(groups, lr=lr)
-    return optim.SGD(groups, lr=lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
+        optimizer = optim.AdamW(opt_groups, lr=lr)
+    elif cfg.optimizer == "adam":
+        optimizer = optim.Adam(opt_groups, lr=lr)
+    else:
+        optimizer = optim.SGD(opt_groups, lr=lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
+    optimizer.lr_scales = tuple(g["lr_scale"] for g in groups)
+    return optimizer
+
+
+def set_lr(optimizer: Any, lr: float) -> None:
+    """Set the learning rate of this step: ``lr`` times each group's scale, as timm's schedulers do with ``lr_scale``.
+
+    The rates are Parameters the compiled step reads, so no recompilation.
+    """
+    for param, scale in zip(optimizer.lrs, getattr(optimizer, "lr_scales", None) or [1.0] * len(optimizer.lrs)):
+        ops.assign(param, ms.Tensor(lr * scale, ms.float32))
 
 
 def make_train_step(model: Any, optimizer: Any, cfg: TrainConfig, world_size: int = 1) -> tuple[Callable[..., Any], Any]:

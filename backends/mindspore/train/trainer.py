@@ -40,13 +40,13 @@ from .evaluation import class_mapping, compiled_forward, run_eval
 from .outputs import can_plot as _can_plot, plot as _plot  # tests patch trainer._plot
 from .outputs import read_metrics as _read_metrics, save_checkpoint as _save_checkpoint, write_metrics as _write_metrics
 from .model_setup import prepare_model
-from .step import build_optimizer, lr_at, make_train_step
+from .step import build_optimizer, lr_at, make_train_step, set_lr
 from .run_state import LAST, OPTIM, StopSignals, load_run_state, restore_optimizer, save_run_state
 
 BEST, METRICS, CURVES = "best.safetensors", "metrics.jsonl", "curves.png"
 PLOT_EVERY_S = 30.0  # curves.png is redrawn at most this often, and after the last epoch
 # Settings that change the result: a resumed run warns when they differ from the saved ones.
-_RUN_KEYS = ("batch_size", "img_size", "lr", "min_lr", "warmup_epochs", "weight_decay", "label_smoothing", "optimizer", "momentum", "clip_grad", "augment", "seed", "epochs", "drop_path")
+_RUN_KEYS = ("batch_size", "img_size", "lr", "min_lr", "warmup_epochs", "weight_decay", "label_smoothing", "optimizer", "momentum", "clip_grad", "augment", "seed", "epochs", "drop_path", "layer_decay")
 
 
 @dataclass
@@ -232,8 +232,7 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
                 continue  # replayed, not trained: the random augmentation of the later batches stays the uninterrupted one
             step = epoch * steps_per_epoch + index
             lr = lr_at(step, total, warmup, cfg.base_lr, cfg.min_lr)
-            for p in optimizer.lrs:
-                ops.assign(p, ms.Tensor(lr, ms.float32))  # a Parameter the compiled step reads
+            set_lr(optimizer, lr)
             stop.rearm()
             flag = ms.Tensor(1.0 if stop.signum else 0.0, ms.float32)
             status, grads_ok, loss_ok = step_fn(ms.Tensor(images), ms.Tensor(labels.astype(np.int32)), flag)
