@@ -20,6 +20,7 @@ from vitzoo.errors import VitzooError
 PathLike = Union[str, "os.PathLike[str]"]
 DEFAULT_TRAIN_MODEL = "vit_ti_16"
 OPTIMIZERS = ("adamw", "adam", "sgd")
+MIXUP_MODES = ("batch", "pair", "elem")
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 
 
@@ -50,6 +51,9 @@ class TrainConfig:
     (timm's linear rule over the blocks; a training option, not part of the saved architecture).
     ``layer_decay`` scales each layer's learning rate by ``layer_decay ** (layers after it)`` (timm's
     ``param_groups_layer_decay``: stem first, then the blocks, then the head at the full rate).
+    ``mixup``/``cutmix`` (Beta alphas), ``cutmix_minmax``, ``mixup_prob``, ``mixup_switch_prob`` and
+    ``mixup_mode`` (``batch``, ``pair``, ``elem``) are ``timm.data.Mixup``'s; with either on, the label
+    smoothing goes into the mixed targets and the loss is soft-target cross-entropy.
 
     Example:
         >>> TrainConfig("data", epochs=3).optimizer
@@ -94,6 +98,12 @@ class TrainConfig:
     join_timeout: int = 600
     drop_path: float = 0.0
     layer_decay: Optional[float] = None
+    mixup: float = 0.0
+    cutmix: float = 0.0
+    cutmix_minmax: Optional[tuple[float, float]] = None
+    mixup_prob: float = 1.0
+    mixup_switch_prob: float = 0.5
+    mixup_mode: str = "batch"
 
     def __post_init__(self) -> None:
         self.data_dir = os.fspath(self.data_dir)
@@ -120,8 +130,31 @@ class TrainConfig:
             raise VitzooError(f"drop_path must be in [0, 1), got {self.drop_path!r}.")
         if self.layer_decay is not None and not 0.0 < self.layer_decay <= 1.0:
             raise VitzooError(f"layer_decay must be in (0, 1], got {self.layer_decay!r}.")
+        self._check_mixup()
         if not isinstance(self.skip_nonfinite, int) or self.skip_nonfinite < 0:
             raise VitzooError(f"skip_nonfinite must be a non-negative integer, got {self.skip_nonfinite!r}.")
+
+    def _check_mixup(self) -> None:
+        if self.mixup < 0 or self.cutmix < 0:
+            raise VitzooError(f"mixup and cutmix are Beta-distribution alphas and must be >= 0, got {self.mixup!r} and {self.cutmix!r}.")
+        if self.mixup_mode not in MIXUP_MODES:
+            raise VitzooError(f"Unknown mixup_mode {self.mixup_mode!r}; use one of {', '.join(MIXUP_MODES)}.")
+        for name in ("mixup_prob", "mixup_switch_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise VitzooError(f"{name} must be in [0, 1], got {getattr(self, name)!r}.")
+        if self.cutmix_minmax is not None:
+            self.cutmix_minmax = tuple(float(v) for v in self.cutmix_minmax)
+            if len(self.cutmix_minmax) != 2 or not 0.0 < self.cutmix_minmax[0] < self.cutmix_minmax[1] <= 1.0:
+                raise VitzooError(f"cutmix_minmax must be two ratios 0 < LO < HI <= 1 of the image side, got {self.cutmix_minmax!r}.")
+        per_rank = self.batch_size // (self.devices * self.nodes)
+        if self.mixing and per_rank % 2:
+            raise VitzooError(f"Mixup/CutMix mixes each batch with its reverse and needs an even batch per worker; batch_size {self.batch_size} "
+                              f"gives {per_rank} per worker: use an even number.")
+
+    @property
+    def mixing(self) -> bool:
+        """Mixup or CutMix is on (timm: ``--mixup > 0``, ``--cutmix > 0`` or ``--cutmix-minmax``)."""
+        return self.mixup > 0 or self.cutmix > 0 or self.cutmix_minmax is not None
 
     @property
     def base_lr(self) -> float:

@@ -16,7 +16,7 @@ import shlex
 import sys
 
 from vitzoo.errors import TrainingInterrupted
-from vitzoo.configs import OPTIMIZERS, TrainConfig
+from vitzoo.configs import MIXUP_MODES, OPTIMIZERS, TrainConfig
 
 _AUGMENT = ("auto", "light", "rrc", "none")
 
@@ -49,6 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stochastic depth: rate of the last block, 0 at the first, linear in between (timm; default %(default)s)")
     recipe.add_argument("--layer-decay", type=float, metavar="D",
                         help="layer-wise learning-rate decay, e.g. 0.75: the head at --lr, each layer below it D times slower (timm)")
+    recipe.add_argument("--mixup", type=float, default=d.mixup, metavar="ALPHA", help="mixup Beta alpha, on when > 0 (timm; default %(default)s)")
+    recipe.add_argument("--cutmix", type=float, default=d.cutmix, metavar="ALPHA", help="cutmix Beta alpha, on when > 0 (timm; default %(default)s)")
+    recipe.add_argument("--cutmix-minmax", type=float, nargs=2, metavar=("LO", "HI"), help="cutmix box sides between these ratios of the image (turns cutmix on, overrides its alpha)")
+    recipe.add_argument("--mixup-prob", type=float, default=d.mixup_prob, metavar="P", help="probability of mixing a batch/pair/sample (default %(default)s)")
+    recipe.add_argument("--mixup-switch-prob", type=float, default=d.mixup_switch_prob, metavar="P", help="with both on, probability of cutmix instead of mixup (default %(default)s)")
+    recipe.add_argument("--mixup-mode", choices=MIXUP_MODES, default=d.mixup_mode, help="one lambda per batch, pair or elem(ent) (default %(default)s)")
     run = parser.add_argument_group("run")
     run.add_argument("--output", "-o", default=d.output, help="directory for checkpoints, metrics.jsonl and curves.png (default %(default)s)")
     run.add_argument("--resume", action="store_true", help="continue the run in --output where it stopped (mid-epoch after SIGTERM/SIGINT or --save-every-steps)")

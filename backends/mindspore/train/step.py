@@ -63,17 +63,24 @@ def set_lr(optimizer: Any, lr: float) -> None:
         ops.assign(param, ms.Tensor(lr * scale, ms.float32))
 
 
+def soft_target_cross_entropy(logits: ms.Tensor, target: ms.Tensor) -> ms.Tensor:
+    """timm's ``SoftTargetCrossEntropy``: ``sum(-target * log_softmax(logits), -1).mean()``."""
+    return ops.sum(-target * ops.log_softmax(logits, -1), -1).mean()
+
+
 def make_train_step(model: Any, optimizer: Any, cfg: TrainConfig, world_size: int = 1) -> tuple[Callable[..., Any], Any]:
     """The compiled step and its loss scaler (``None`` without AMP).
 
     ``step(images, labels, stop) -> (status, grads_ok, loss_ok)``: forward, backward,
+    (``labels`` are int32 class indices, or float32 soft targets ``[B, classes]`` when ``cfg.mixing``)
     all-reduce, clip, update. ``status`` is ``[mean loss, stop flags]`` summed over the
     ranks (the loss divided by their number), so every rank sees the same loss, the same
     stop request and the same finiteness verdict. A step whose loss or gradients are not
     finite leaves the weights and optimizer as they were (with AMP an overflow of the
     scaled gradients is the scaler's business, not a divergence).
     """
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    # Mixup/CutMix: soft targets [B, classes] with the smoothing already in them (timm's SoftTargetCrossEntropy)
+    loss_fn = soft_target_cross_entropy if cfg.mixing else nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     reducer = nn.DistributedGradReducer(optimizer.parameters, mean=True, degree=world_size) if world_size > 1 else None
     all_reduce = ops.AllReduce() if world_size > 1 else None
     scaler = None

@@ -39,6 +39,7 @@ from .. import kernels
 from .evaluation import class_mapping, compiled_forward, run_eval
 from .outputs import can_plot as _can_plot, plot as _plot  # tests patch trainer._plot
 from .outputs import read_metrics as _read_metrics, save_checkpoint as _save_checkpoint, write_metrics as _write_metrics
+from .mixup import batch_rng, make_mixup
 from .model_setup import prepare_model
 from .step import build_optimizer, lr_at, make_train_step, set_lr
 from .run_state import LAST, OPTIM, StopSignals, load_run_state, restore_optimizer, save_run_state
@@ -46,7 +47,7 @@ from .run_state import LAST, OPTIM, StopSignals, load_run_state, restore_optimiz
 BEST, METRICS, CURVES = "best.safetensors", "metrics.jsonl", "curves.png"
 PLOT_EVERY_S = 30.0  # curves.png is redrawn at most this often, and after the last epoch
 # Settings that change the result: a resumed run warns when they differ from the saved ones.
-_RUN_KEYS = ("batch_size", "img_size", "lr", "min_lr", "warmup_epochs", "weight_decay", "label_smoothing", "optimizer", "momentum", "clip_grad", "augment", "seed", "epochs", "drop_path", "layer_decay")
+_RUN_KEYS = ("batch_size", "img_size", "lr", "min_lr", "warmup_epochs", "weight_decay", "label_smoothing", "optimizer", "momentum", "clip_grad", "augment", "seed", "epochs", "drop_path", "layer_decay", "mixup", "cutmix", "cutmix_minmax", "mixup_prob", "mixup_switch_prob", "mixup_mode")
 
 
 @dataclass
@@ -191,6 +192,7 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
         )
 
     steps_per_epoch = pipeline(0).num_batches
+    mix = make_mixup(cfg, len(classes))
     total = steps_per_epoch * cfg.epochs
     warmup_epochs = cfg.warmup_epochs if cfg.warmup_epochs is not None else 0.1 * cfg.epochs
     warmup = int(round(warmup_epochs * steps_per_epoch))
@@ -235,7 +237,9 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
             set_lr(optimizer, lr)
             stop.rearm()
             flag = ms.Tensor(1.0 if stop.signum else 0.0, ms.float32)
-            status, grads_ok, loss_ok = step_fn(ms.Tensor(images), ms.Tensor(labels.astype(np.int32)), flag)
+            if mix is not None:  # Mixup/CutMix on the host, drawn from (seed, step, rank): a resume mixes the same
+                images, labels = mix(images, labels, batch_rng(cfg.seed, step, rank))
+            status, grads_ok, loss_ok = step_fn(ms.Tensor(images), ms.Tensor(labels if mix is not None else labels.astype(np.int32)), flag)
             loss, stop_votes = (float(v) for v in status.asnumpy())
             stop.rearm()
             if bool(loss_ok.asnumpy()) and (scaler is not None or bool(grads_ok.asnumpy())):
@@ -336,7 +340,11 @@ def _eval_transform(model: Any) -> Any:
 
 def _warn_changed(saved: dict[str, Any], cfg: TrainConfig, rank: int) -> None:
     default = TrainConfig.__dataclass_fields__  # a run saved before a setting existed ran with its default
-    changed = [f"{k} {saved.get(k, default[k].default)!r} -> {getattr(cfg, k)!r}" for k in _RUN_KEYS if saved.get(k, default[k].default) != getattr(cfg, k)]
+    def was(k: str) -> Any:
+        value = saved.get(k, default[k].default)
+        return tuple(value) if isinstance(value, list) else value  # JSON keeps tuples as lists
+
+    changed = [f"{k} {was(k)!r} -> {getattr(cfg, k)!r}" for k in _RUN_KEYS if was(k) != getattr(cfg, k)]
     if changed and rank == 0:
         print(f"warning: resuming with changed settings ({'; '.join(changed)}): the result will differ from an uninterrupted run", file=sys.stderr)
 
