@@ -54,6 +54,8 @@ class TrainConfig:
     ``mixup``/``cutmix`` (Beta alphas), ``cutmix_minmax``, ``mixup_prob``, ``mixup_switch_prob`` and
     ``mixup_mode`` (``batch``, ``pair``, ``elem``) are ``timm.data.Mixup``'s; with either on, the label
     smoothing goes into the mixed targets and the loss is soft-target cross-entropy.
+    ``model_ema`` keeps timm's ``ModelEmaV3`` average of the weights (``model_ema_decay``, with
+    ``model_ema_warmup`` its warm-up), evaluated each epoch and saved as ``ema.safetensors``.
 
     Example:
         >>> TrainConfig("data", epochs=3).optimizer
@@ -104,6 +106,9 @@ class TrainConfig:
     mixup_prob: float = 1.0
     mixup_switch_prob: float = 0.5
     mixup_mode: str = "batch"
+    model_ema: bool = False
+    model_ema_decay: float = 0.9998
+    model_ema_warmup: bool = False
 
     def __post_init__(self) -> None:
         self.data_dir = os.fspath(self.data_dir)
@@ -131,6 +136,8 @@ class TrainConfig:
         if self.layer_decay is not None and not 0.0 < self.layer_decay <= 1.0:
             raise VitzooError(f"layer_decay must be in (0, 1], got {self.layer_decay!r}.")
         self._check_mixup()
+        if not 0.0 <= self.model_ema_decay < 1.0:
+            raise VitzooError(f"model_ema_decay must be in [0, 1), got {self.model_ema_decay!r}.")
         if not isinstance(self.skip_nonfinite, int) or self.skip_nonfinite < 0:
             raise VitzooError(f"skip_nonfinite must be a non-negative integer, got {self.skip_nonfinite!r}.")
 

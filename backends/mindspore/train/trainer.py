@@ -39,6 +39,7 @@ from .. import kernels
 from .evaluation import class_mapping, compiled_forward, run_eval
 from .outputs import can_plot as _can_plot, plot as _plot  # tests patch trainer._plot
 from .outputs import read_metrics as _read_metrics, save_checkpoint as _save_checkpoint, write_metrics as _write_metrics
+from .ema import BEST_EMA_FILE, EMA, EMA_FILE, make_ema
 from .mixup import batch_rng, make_mixup
 from .model_setup import prepare_model
 from .step import build_optimizer, lr_at, make_train_step, set_lr
@@ -47,7 +48,7 @@ from .run_state import LAST, OPTIM, StopSignals, load_run_state, restore_optimiz
 BEST, METRICS, CURVES = "best.safetensors", "metrics.jsonl", "curves.png"
 PLOT_EVERY_S = 30.0  # curves.png is redrawn at most this often, and after the last epoch
 # Settings that change the result: a resumed run warns when they differ from the saved ones.
-_RUN_KEYS = ("batch_size", "img_size", "lr", "min_lr", "warmup_epochs", "weight_decay", "label_smoothing", "optimizer", "momentum", "clip_grad", "augment", "seed", "epochs", "drop_path", "layer_decay", "mixup", "cutmix", "cutmix_minmax", "mixup_prob", "mixup_switch_prob", "mixup_mode")
+_RUN_KEYS = ("batch_size", "img_size", "lr", "min_lr", "warmup_epochs", "weight_decay", "label_smoothing", "optimizer", "momentum", "clip_grad", "augment", "seed", "epochs", "drop_path", "layer_decay", "mixup", "cutmix", "cutmix_minmax", "mixup_prob", "mixup_switch_prob", "mixup_mode", "model_ema", "model_ema_decay", "model_ema_warmup")
 
 
 @dataclass
@@ -180,6 +181,7 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
     optimizer = build_optimizer(model, cfg)
     model.set_train(True)
     step_fn, scaler = make_train_step(model, optimizer, cfg, world_size)
+    ema = make_ema(model, cfg, optim_state)  # takes its ema/ tensors out of a resumed state
     if saved is not None:
         restore_optimizer(optimizer, model, scaler, optim_state, out)
     per_rank = cfg.batch_size // world_size
@@ -213,7 +215,8 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
         if rank == 0:
             position = {"epoch": epoch, "step": done, "losses": losses, "nonfinite": nonfinite, "nonfinite_total": nonfinite_total,
                         "augment": augment, "config": cfg.to_dict()}
-            save_run_state(out, model, backend.state_dict(model), optimizer, scaler, position)
+            extra = {EMA + k: v for k, v in ema.state().items()} if ema is not None else {}
+            save_run_state(out, model, backend.state_dict(model), optimizer, scaler, position, extra)
         _barrier(world_size)
 
     skipped: dict[str, None] = {}  # unreadable images seen so far, in order (skip_bad=True)
@@ -241,6 +244,8 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
                 images, labels = mix(images, labels, batch_rng(cfg.seed, step, rank))
             status, grads_ok, loss_ok = step_fn(ms.Tensor(images), ms.Tensor(labels if mix is not None else labels.astype(np.int32)), flag)
             loss, stop_votes = (float(v) for v in status.asnumpy())
+            if ema is not None:
+                ema.update(step + 1)  # timm: model_ema.update(model, step=num_updates) after each update
             stop.rearm()
             if bool(loss_ok.asnumpy()) and (scaler is not None or bool(grads_ok.asnumpy())):
                 losses.append(loss)
@@ -269,6 +274,13 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
             val = run_eval(evaluate, D.eval_dataset(val_folder, eval_tf, per_rank, skip_bad=cfg.skip_bad, workers=cfg.workers), mapping, progress=cfg.progress, desc="val")
             _note_skipped(skipped, val["skipped"], rank)
             row.update(val_top1=val["top1"], val_top5=val["top5"], time_s=seconds)
+            if ema is not None:  # the EMA weights, evaluated and saved in the model's place (then swapped back)
+                with ema.swapped_in():
+                    val = run_eval(evaluate, D.eval_dataset(val_folder, eval_tf, per_rank, skip_bad=cfg.skip_bad, workers=cfg.workers), mapping, progress=cfg.progress, desc="val ema")
+                    row.update(ema_val_top1=val["top1"], ema_val_top5=val["top5"])
+                    _save_checkpoint(model, backend.state_dict(model), out / EMA_FILE)
+                    if all(row["ema_val_top1"] > r.get("ema_val_top1", -1.0) for r in history):
+                        _save_checkpoint(model, backend.state_dict(model), out / BEST_EMA_FILE)
             history.append(row)
         save(epoch + 1, 0, [], 0)
         if rank == 0:
@@ -283,7 +295,8 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
                 plotted_at = time.monotonic()
             tqdm.write(
                 f"epoch {epoch + 1}/{cfg.epochs}  loss {row['loss']:.4f}  lr {lr:.2e}  val top-1 {row['val_top1']:.2f}  "
-                f"top-5 {row['val_top5']:.2f}  {row['img_per_s']:.0f} img/s" + ("  (best)" if is_best else "")
+                f"top-5 {row['val_top5']:.2f}" + (f"  ema top-1 {row['ema_val_top1']:.2f}" if ema is not None else "")
+                + f"  {row['img_per_s']:.0f} img/s" + ("  (best)" if is_best else "")
                 + (f"  ({nonfinite} non-finite steps skipped)" if nonfinite else ""),
                 file=sys.stderr,
             )
