@@ -56,6 +56,8 @@ class TrainConfig:
     smoothing goes into the mixed targets and the loss is soft-target cross-entropy.
     ``model_ema`` keeps timm's ``ModelEmaV3`` average of the weights (``model_ema_decay``, with
     ``model_ema_warmup`` its warm-up), evaluated each epoch and saved as ``ema.safetensors``.
+    ``grad_accum_steps`` N sums the gradients of N batches of ``batch_size`` per update (an update of
+    an N-times-larger batch; the schedule counts updates).
 
     Example:
         >>> TrainConfig("data", epochs=3).optimizer
@@ -109,6 +111,7 @@ class TrainConfig:
     model_ema: bool = False
     model_ema_decay: float = 0.9998
     model_ema_warmup: bool = False
+    grad_accum_steps: int = 1
 
     def __post_init__(self) -> None:
         self.data_dir = os.fspath(self.data_dir)
@@ -117,7 +120,7 @@ class TrainConfig:
             self.pretrained = os.fspath(self.pretrained)
         if self.optimizer not in OPTIMIZERS:
             raise VitzooError(f"Unknown optimizer {self.optimizer!r}; use one of {', '.join(OPTIMIZERS)}.")
-        for name in ("epochs", "batch_size", "devices", "workers", "nodes", "join_timeout"):
+        for name in ("epochs", "batch_size", "devices", "workers", "nodes", "join_timeout", "grad_accum_steps"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise VitzooError(f"{name} must be a positive integer, got {getattr(self, name)!r}.")
         if not 0 <= self.label_smoothing < 1:

@@ -58,6 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     recipe.add_argument("--model-ema", action="store_true", help="keep an EMA of the weights (timm's ModelEmaV3), evaluated each epoch, saved as ema.safetensors")
     recipe.add_argument("--model-ema-decay", type=float, default=d.model_ema_decay, metavar="D", help="EMA decay per update (default %(default)s)")
     recipe.add_argument("--model-ema-warmup", action="store_true", help="EMA decay warm-up: 1 - (1 + step)^(-2/3) until it reaches --model-ema-decay (timm)")
+    recipe.add_argument("--grad-accum-steps", type=int, default=d.grad_accum_steps, metavar="N",
+                        help="sum the gradients of N batches per update: the update of an N x --batch-size batch (default %(default)s)")
     run = parser.add_argument_group("run")
     run.add_argument("--output", "-o", default=d.output, help="directory for checkpoints, metrics.jsonl and curves.png (default %(default)s)")
     run.add_argument("--resume", action="store_true", help="continue the run in --output where it stopped (mid-epoch after SIGTERM/SIGINT or --save-every-steps)")

@@ -78,6 +78,11 @@ def make_train_step(model: Any, optimizer: Any, cfg: TrainConfig, world_size: in
     stop request and the same finiteness verdict. A step whose loss or gradients are not
     finite leaves the weights and optimizer as they were (with AMP an overflow of the
     scaled gradients is the scaler's business, not a divergence).
+
+    With ``cfg.grad_accum_steps = N > 1`` the first ``N - 1`` micro-batches of an update go through
+    ``step.accumulate(images, labels)`` (forward and backward only, gradients and loss summed in place);
+    ``step`` on the N-th then updates with the mean gradient and reports the mean loss: the update of one
+    N-times-larger batch, up to float32 rounding (timm's ``--grad-accum-steps``: loss / N per micro-batch).
     """
     # Mixup/CutMix: soft targets [B, classes] with the smoothing already in them (timm's SoftTargetCrossEntropy)
     loss_fn = soft_target_cross_entropy if cfg.mixing else nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
@@ -93,10 +98,28 @@ def make_train_step(model: Any, optimizer: Any, cfg: TrainConfig, world_size: in
         return scaler.scale(loss) if scaler is not None else loss
 
     grad_fn = ms.value_and_grad(forward, None, optimizer.parameters)
+    accum = cfg.grad_accum_steps  # a graph constant: without accumulation the step is the plain one
+    if accum > 1:
+        acc_grads = optimizer.parameters.clone(prefix="grad_accum", init="zeros")
+        acc_loss = ms.Parameter(ms.Tensor(0.0, ms.float32), name="grad_accum_loss", requires_grad=False)
+
+    @ms.jit
+    def accumulate(x: ms.Tensor, y: ms.Tensor) -> ms.Tensor:
+        loss, grads = grad_fn(x, y)
+        for a, g in zip(acc_grads, grads):
+            ops.assign_add(a, g)
+        ops.assign_add(acc_loss, loss)
+        return loss
 
     @ms.jit
     def step(x: ms.Tensor, y: ms.Tensor, stop: ms.Tensor) -> Any:
         loss, grads = grad_fn(x, y)
+        if accum > 1:  # the mean over the micro-batches, and the buffers emptied for the next update
+            grads = tuple((a + g) / accum for a, g in zip(acc_grads, grads))
+            loss = (acc_loss + loss) / accum
+            for a in acc_grads:
+                ops.assign(a, ops.zeros_like(a))
+            ops.assign(acc_loss, ops.zeros_like(acc_loss))
         if reducer is not None:
             grads = reducer(grads)
         if scaler is not None:
@@ -114,4 +137,6 @@ def make_train_step(model: Any, optimizer: Any, cfg: TrainConfig, world_size: in
             optimizer(grads)
         return status, grads_ok, loss_ok
 
+    if accum > 1:
+        step.accumulate = accumulate
     return step, scaler

@@ -48,7 +48,7 @@ from .run_state import LAST, OPTIM, StopSignals, load_run_state, restore_optimiz
 BEST, METRICS, CURVES = "best.safetensors", "metrics.jsonl", "curves.png"
 PLOT_EVERY_S = 30.0  # curves.png is redrawn at most this often, and after the last epoch
 # Settings that change the result: a resumed run warns when they differ from the saved ones.
-_RUN_KEYS = ("batch_size", "img_size", "lr", "min_lr", "warmup_epochs", "weight_decay", "label_smoothing", "optimizer", "momentum", "clip_grad", "augment", "seed", "epochs", "drop_path", "layer_decay", "mixup", "cutmix", "cutmix_minmax", "mixup_prob", "mixup_switch_prob", "mixup_mode", "model_ema", "model_ema_decay", "model_ema_warmup")
+_RUN_KEYS = ("batch_size", "img_size", "lr", "min_lr", "warmup_epochs", "weight_decay", "label_smoothing", "optimizer", "momentum", "clip_grad", "augment", "seed", "epochs", "drop_path", "layer_decay", "mixup", "cutmix", "cutmix_minmax", "mixup_prob", "mixup_switch_prob", "mixup_mode", "model_ema", "model_ema_decay", "model_ema_warmup", "grad_accum_steps")
 
 
 @dataclass
@@ -193,7 +193,10 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
             num_shards=world_size, shard_id=rank, workers=cfg.workers, skip_bad=cfg.skip_bad,
         )
 
-    steps_per_epoch = pipeline(0).num_batches
+    accum = cfg.grad_accum_steps
+    steps_per_epoch = pipeline(0).num_batches // accum  # a last group of fewer batches is left out, as drop_last
+    if steps_per_epoch == 0:
+        raise TrainError(f"--grad-accum-steps {accum} needs at least {accum} batches of {per_rank} per epoch; the data gives {pipeline(0).num_batches}.")
     mix = make_mixup(cfg, len(classes))
     total = steps_per_epoch * cfg.epochs
     warmup_epochs = cfg.warmup_epochs if cfg.warmup_epochs is not None else 0.1 * cfg.epochs
@@ -232,7 +235,7 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
         tic = time.perf_counter()
         bar = tqdm(total=steps_per_epoch, initial=resume_at, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", disable=not cfg.progress or rank != 0, leave=False)
         stopping = False
-        for index, (images, labels) in enumerate(data):
+        for index, micro in enumerate(D.grouped(data, accum)):  # one update per group of --grad-accum-steps batches
             if index < resume_at:
                 continue  # replayed, not trained: the random augmentation of the later batches stays the uninterrupted one
             step = epoch * steps_per_epoch + index
@@ -240,9 +243,13 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
             set_lr(optimizer, lr)
             stop.rearm()
             flag = ms.Tensor(1.0 if stop.signum else 0.0, ms.float32)
-            if mix is not None:  # Mixup/CutMix on the host, drawn from (seed, step, rank): a resume mixes the same
-                images, labels = mix(images, labels, batch_rng(cfg.seed, step, rank))
-            status, grads_ok, loss_ok = step_fn(ms.Tensor(images), ms.Tensor(labels if mix is not None else labels.astype(np.int32)), flag)
+            for k, (images, labels) in enumerate(micro):
+                if mix is not None:  # Mixup/CutMix on the host, drawn from (seed, batch, rank): a resume mixes the same
+                    images, labels = mix(images, labels, batch_rng(cfg.seed, step * accum + k, rank))
+                x, y = ms.Tensor(images), ms.Tensor(labels if mix is not None else labels.astype(np.int32))
+                if k < accum - 1:
+                    step_fn.accumulate(x, y)
+            status, grads_ok, loss_ok = step_fn(x, y, flag)
             loss, stop_votes = (float(v) for v in status.asnumpy())
             if ema is not None:
                 ema.update(step + 1)  # timm: model_ema.update(model, step=num_updates) after each update
@@ -266,7 +273,7 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
         seconds = time.perf_counter() - tic
         _note_skipped(skipped, data.source.skipped, rank)
         row: dict[str, Any] = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"), "lr": lr,
-                               "img_per_s": (steps_per_epoch - resume_at) * cfg.batch_size / seconds, "nonfinite_steps": nonfinite}
+                               "img_per_s": (steps_per_epoch - resume_at) * cfg.batch_size * accum / seconds, "nonfinite_steps": nonfinite}
         if world_size > 1:
             row["replica_max_diff"] = _replica_diff(model, world_size)
         if rank == 0:
