@@ -57,7 +57,9 @@ class TrainConfig:
     ``model_ema`` keeps timm's ``ModelEmaV3`` average of the weights (``model_ema_decay``, with
     ``model_ema_warmup`` its warm-up), evaluated each epoch and saved as ``ema.safetensors``.
     ``grad_accum_steps`` N sums the gradients of N batches of ``batch_size`` per update (an update of
-    an N-times-larger batch; the schedule counts updates).
+    an N-times-larger batch; the schedule counts updates). ``freeze_backbone`` trains only the head;
+    ``linear_probe`` too, on a pretrained backbone used as a fixed feature extractor (no drop path).
+    ``recipe`` (:mod:`vitzoo.recipes`) names the preset the run's settings were filled in from.
 
     Example:
         >>> TrainConfig("data", epochs=3).optimizer
@@ -112,6 +114,9 @@ class TrainConfig:
     model_ema_decay: float = 0.9998
     model_ema_warmup: bool = False
     grad_accum_steps: int = 1
+    freeze_backbone: bool = False
+    linear_probe: bool = False
+    recipe: Optional[str] = None
 
     def __post_init__(self) -> None:
         self.data_dir = os.fspath(self.data_dir)
@@ -139,6 +144,12 @@ class TrainConfig:
         if self.layer_decay is not None and not 0.0 < self.layer_decay <= 1.0:
             raise VitzooError(f"layer_decay must be in (0, 1], got {self.layer_decay!r}.")
         self._check_mixup()
+        self._check_head_only()
+        if self.recipe is not None:
+            from vitzoo.recipes import RECIPES
+
+            if self.recipe not in RECIPES:
+                raise VitzooError(f"Unknown recipe {self.recipe!r}; use one of {', '.join(RECIPES)}.")
         if not 0.0 <= self.model_ema_decay < 1.0:
             raise VitzooError(f"model_ema_decay must be in [0, 1), got {self.model_ema_decay!r}.")
         if not isinstance(self.skip_nonfinite, int) or self.skip_nonfinite < 0:
@@ -160,6 +171,19 @@ class TrainConfig:
         if self.mixing and per_rank % 2:
             raise VitzooError(f"Mixup/CutMix mixes each batch with its reverse and needs an even batch per worker; batch_size {self.batch_size} "
                               f"gives {per_rank} per worker: use an even number.")
+
+    def _check_head_only(self) -> None:
+        from vitzoo.errors import TrainError
+
+        flag = "--linear-probe" if self.linear_probe else "--freeze-backbone" if self.freeze_backbone else None
+        if flag is None:
+            return
+        if self.layer_decay is not None:
+            raise TrainError(f"--layer-decay has nothing to scale with {flag}: only the head trains, and it is the top layer; drop one of them.")
+        if self.linear_probe and self.drop_path:
+            raise TrainError("--drop-path does not apply with --linear-probe: the frozen backbone is a fixed feature extractor; drop --drop-path or use --freeze-backbone.")
+        if self.linear_probe and not self.pretrained:
+            raise TrainError("--linear-probe measures pretrained features: give --pretrained (a weight tag or a checkpoint file).")
 
     @property
     def mixing(self) -> bool:

@@ -17,6 +17,7 @@ import sys
 
 from vitzoo.errors import TrainingInterrupted
 from vitzoo.configs import MIXUP_MODES, OPTIMIZERS, TrainConfig
+from vitzoo.recipes import RECIPES
 
 _AUGMENT = ("auto", "light", "rrc", "none")
 
@@ -60,6 +61,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     recipe.add_argument("--model-ema-warmup", action="store_true", help="EMA decay warm-up: 1 - (1 + step)^(-2/3) until it reaches --model-ema-decay (timm)")
     recipe.add_argument("--grad-accum-steps", type=int, default=d.grad_accum_steps, metavar="N",
                         help="sum the gradients of N batches per update: the update of an N x --batch-size batch (default %(default)s)")
+    recipe.add_argument("--freeze-backbone", action="store_true", help="train only the head (the backbone's weights stay as they are)")
+    recipe.add_argument("--linear-probe", action="store_true", help="train only the head on a pretrained, frozen backbone (needs --pretrained; no --drop-path)")
+    recipe.add_argument("--recipe", choices=tuple(RECIPES), help="fill in the settings not given from a preset: " + "; ".join(
+        f"{name}: {', '.join(f'{k}={v}' for k, v in preset.items())}" for name, preset in RECIPES.items()))
     run = parser.add_argument_group("run")
     run.add_argument("--output", "-o", default=d.output, help="directory for checkpoints, metrics.jsonl and curves.png (default %(default)s)")
     run.add_argument("--resume", action="store_true", help="continue the run in --output where it stopped (mid-epoch after SIGTERM/SIGINT or --save-every-steps)")
@@ -84,6 +89,9 @@ def run(args: argparse.Namespace) -> int:
 
     options = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__ and k != "data_dir"}
     options["progress"] = not args.no_progress
+    if args.recipe:  # a recipe fills in only the flags not on the command line
+        given = _given_flags(getattr(args, "argv", sys.argv[1:]))
+        options = {k: v for k, v in options.items() if k not in RECIPES[args.recipe] or k in given}
     try:
         result = train(args.data_dir, **options)
     except TrainingInterrupted as exc:  # one line: what happened and the exact command that continues the run
@@ -98,3 +106,18 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_dict()))
     return 0
+
+
+def _given_flags(argv: list[str]) -> set[str]:
+    """The TrainConfig fields named on the command line (``--drop-path 0.2``, ``--drop-path=0.2``, or an
+    abbreviation argparse accepts, such as ``--drop-p``)."""
+    names = {k.replace("_", "-") for k in TrainConfig.__dataclass_fields__}
+    given = set()
+    for token in argv:
+        if token == "--":
+            break
+        if token.startswith("--"):
+            flag = token[2:].split("=", 1)[0]
+            matches = [n for n in names if n == flag] or [n for n in names if n.startswith(flag)]
+            given.update(m.replace("-", "_") for m in matches[:1] if len(matches) == 1)
+    return given

@@ -39,6 +39,12 @@ def write_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
         tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
+def write_config(path: Path, config: dict[str, Any]) -> None:
+    """The run's settings (every TrainConfig field, the recipe's included) as ``config.json``."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
 def can_plot() -> bool:
     try:
         import matplotlib  # noqa: F401

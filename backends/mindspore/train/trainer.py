@@ -7,6 +7,8 @@ learning rate with linear warm-up (per step), optional global-norm gradient clip
 ``last.safetensors`` / ``best.safetensors``  canonical checkpoints with class names
 ``last.optim.safetensors``                   the resumable state: weights, optimizer, position (see run_state)
 ``metrics.jsonl``                            one JSON line per epoch
+``config.json``                              the run's settings (a recipe's presets included)
+``ema.safetensors`` / ``best_ema.safetensors`` the EMA weights (``--model-ema``)
 ``curves.png``                               loss and accuracy (when matplotlib is installed)
 
 Example:
@@ -38,14 +40,14 @@ from . import data as D
 from .. import kernels
 from .evaluation import class_mapping, compiled_forward, run_eval
 from .outputs import can_plot as _can_plot, plot as _plot  # tests patch trainer._plot
-from .outputs import read_metrics as _read_metrics, save_checkpoint as _save_checkpoint, write_metrics as _write_metrics
+from .outputs import read_metrics as _read_metrics, save_checkpoint as _save_checkpoint, write_config, write_metrics as _write_metrics
 from .ema import BEST_EMA_FILE, EMA, EMA_FILE, make_ema
 from .mixup import batch_rng, make_mixup
 from .model_setup import prepare_model
 from .step import build_optimizer, lr_at, make_train_step, set_lr
 from .run_state import LAST, OPTIM, StopSignals, load_run_state, restore_optimizer, save_run_state
 
-BEST, METRICS, CURVES = "best.safetensors", "metrics.jsonl", "curves.png"
+BEST, METRICS, CURVES, CONFIG = "best.safetensors", "metrics.jsonl", "curves.png", "config.json"
 PLOT_EVERY_S = 30.0  # curves.png is redrawn at most this often, and after the last epoch
 # Settings that change the result: a resumed run warns when they differ from the saved ones.
 _RUN_KEYS = ("batch_size", "img_size", "lr", "min_lr", "warmup_epochs", "weight_decay", "label_smoothing", "optimizer", "momentum", "clip_grad", "augment", "seed", "epochs", "drop_path", "layer_decay", "mixup", "cutmix", "cutmix_minmax", "mixup_prob", "mixup_switch_prob", "mixup_mode", "model_ema", "model_ema_decay", "model_ema_warmup", "grad_accum_steps")
@@ -206,6 +208,8 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
     mapping = class_mapping(val_folder, model)
     eval_tf = _eval_transform(model)
     evaluate = compiled_forward(model, per_rank) if rank == 0 else None
+    if rank == 0:
+        write_config(out / CONFIG, cfg.to_dict())
     if rank == 0 and not _can_plot():
         print("note: matplotlib is not installed, so no curves.png is written (pip install 'vitzoo[plot]')", file=sys.stderr)
     if rank == 0:
