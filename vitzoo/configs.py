@@ -21,6 +21,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 DEFAULT_TRAIN_MODEL = "vit_ti_16"
 OPTIMIZERS = ("adamw", "adam", "sgd")
 MIXUP_MODES = ("batch", "pair", "elem")
+ERASE_MODES = ("pixel", "const", "rand")
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 
 
@@ -57,7 +58,8 @@ class TrainConfig:
     ``model_ema`` keeps timm's ``ModelEmaV3`` average of the weights (``model_ema_decay``, with
     ``model_ema_warmup`` its warm-up), evaluated each epoch and saved as ``ema.safetensors``.
     ``grad_accum_steps`` N sums the gradients of N batches of ``batch_size`` per update (an update of
-    an N-times-larger batch; the schedule counts updates). ``freeze_backbone`` trains only the head;
+    an N-times-larger batch; the schedule counts updates). ``reprob``/``remode``/``recount``: timm's
+    random erasing (probability per image, fill ``pixel``/``const``/``rand``, at most that many boxes). ``freeze_backbone`` trains only the head;
     ``linear_probe`` too, on a pretrained backbone used as a fixed feature extractor (no drop path).
     ``recipe`` (:mod:`vitzoo.recipes`) names the preset the run's settings were filled in from.
 
@@ -114,6 +116,9 @@ class TrainConfig:
     model_ema_decay: float = 0.9998
     model_ema_warmup: bool = False
     grad_accum_steps: int = 1
+    reprob: float = 0.0
+    remode: str = "pixel"
+    recount: int = 1
     freeze_backbone: bool = False
     linear_probe: bool = False
     recipe: Optional[str] = None
@@ -145,6 +150,12 @@ class TrainConfig:
             raise VitzooError(f"layer_decay must be in (0, 1], got {self.layer_decay!r}.")
         self._check_mixup()
         self._check_head_only()
+        if not 0.0 <= self.reprob <= 1.0:
+            raise VitzooError(f"reprob must be in [0, 1], got {self.reprob!r}.")
+        if self.remode not in ERASE_MODES:
+            raise VitzooError(f"Unknown remode {self.remode!r}; use one of {', '.join(ERASE_MODES)}.")
+        if not isinstance(self.recount, int) or self.recount < 1:
+            raise VitzooError(f"recount must be a positive integer, got {self.recount!r}.")
         if self.recipe is not None:
             from vitzoo.recipes import RECIPES
 

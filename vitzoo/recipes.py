@@ -19,16 +19,16 @@ from vitzoo.errors import VitzooError
 
 RECIPES: dict[str, dict[str, Any]] = {
     # DeiT (Touvron et al. 2021, timm's DeiT training): AdamW, wd 0.05, drop path 0.1, smoothing 0.1,
-    # mixup 0.8 + cutmix 1.0 (switch 0.5), EMA 0.99996, 5 warm-up epochs. (RandAugment and random
-    # erasing, also in DeiT's recipe, are not vitzoo flags yet.)
+    # mixup 0.8 + cutmix 1.0 (switch 0.5), random erasing 0.25 (pixel), EMA 0.99996, 5 warm-up epochs.
+    # (DeiT's RandAugment rand-m9-mstd0.5-inc1 is not a vitzoo flag yet.)
     "deit": dict(optimizer="adamw", weight_decay=0.05, drop_path=0.1, label_smoothing=0.1, mixup=0.8, cutmix=1.0,
-                 mixup_switch_prob=0.5, model_ema=True, model_ema_decay=0.99996, warmup_epochs=5.0),
+                 mixup_switch_prob=0.5, reprob=0.25, remode="pixel", model_ema=True, model_ema_decay=0.99996, warmup_epochs=5.0),
     # Fine-tuning a pretrained ViT (BEiT / MAE): layer decay 0.65, drop path 0.1, mixup 0.8 + cutmix 1.0,
-    # smoothing 0.1, wd 0.05, 5 warm-up epochs.
+    # random erasing 0.25, smoothing 0.1, wd 0.05, 5 warm-up epochs.
     "finetune": dict(optimizer="adamw", weight_decay=0.05, layer_decay=0.65, drop_path=0.1, label_smoothing=0.1,
-                     mixup=0.8, cutmix=1.0, warmup_epochs=5.0),
+                     mixup=0.8, cutmix=1.0, reprob=0.25, warmup_epochs=5.0),
     # Linear probe (MAE): only the head trains on the frozen backbone, no weight decay, no smoothing, no mixing.
-    "linear-probe": dict(linear_probe=True, weight_decay=0.0, label_smoothing=0.0, drop_path=0.0, mixup=0.0, cutmix=0.0),
+    "linear-probe": dict(linear_probe=True, weight_decay=0.0, label_smoothing=0.0, drop_path=0.0, mixup=0.0, cutmix=0.0, reprob=0.0),
 }
 
 

@@ -16,7 +16,7 @@ import shlex
 import sys
 
 from vitzoo.errors import TrainingInterrupted
-from vitzoo.configs import MIXUP_MODES, OPTIMIZERS, TrainConfig
+from vitzoo.configs import ERASE_MODES, MIXUP_MODES, OPTIMIZERS, TrainConfig
 from vitzoo.recipes import RECIPES
 
 _AUGMENT = ("auto", "light", "rrc", "none")
@@ -61,6 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     recipe.add_argument("--model-ema-warmup", action="store_true", help="EMA decay warm-up: 1 - (1 + step)^(-2/3) until it reaches --model-ema-decay (timm)")
     recipe.add_argument("--grad-accum-steps", type=int, default=d.grad_accum_steps, metavar="N",
                         help="sum the gradients of N batches per update: the update of an N x --batch-size batch (default %(default)s)")
+    recipe.add_argument("--reprob", type=float, default=d.reprob, metavar="P", help="random erasing probability per image (timm; default %(default)s)")
+    recipe.add_argument("--remode", choices=ERASE_MODES, default=d.remode, help="random erasing fill: per-pixel noise, zeros, or a noise colour (default %(default)s)")
+    recipe.add_argument("--recount", type=int, default=d.recount, metavar="N", help="random erasing: 1 to N boxes per erased image (default %(default)s)")
     recipe.add_argument("--freeze-backbone", action="store_true", help="train only the head (the backbone's weights stay as they are)")
     recipe.add_argument("--linear-probe", action="store_true", help="train only the head on a pretrained, frozen backbone (needs --pretrained; no --drop-path)")
     recipe.add_argument("--recipe", choices=tuple(RECIPES), help="fill in the settings not given from a preset: " + "; ".join(

@@ -42,6 +42,7 @@ from .evaluation import class_mapping, compiled_forward, run_eval
 from .outputs import can_plot as _can_plot, plot as _plot  # tests patch trainer._plot
 from .outputs import read_metrics as _read_metrics, save_checkpoint as _save_checkpoint, write_config, write_metrics as _write_metrics
 from .ema import BEST_EMA_FILE, EMA, EMA_FILE, make_ema
+from .erasing import batch_draws, make_erasing
 from .mixup import batch_rng, make_mixup
 from .model_setup import prepare_model
 from .step import build_optimizer, lr_at, make_train_step, set_lr
@@ -50,7 +51,7 @@ from .run_state import LAST, OPTIM, StopSignals, load_run_state, restore_optimiz
 BEST, METRICS, CURVES, CONFIG = "best.safetensors", "metrics.jsonl", "curves.png", "config.json"
 PLOT_EVERY_S = 30.0  # curves.png is redrawn at most this often, and after the last epoch
 # Settings that change the result: a resumed run warns when they differ from the saved ones.
-_RUN_KEYS = ("batch_size", "img_size", "lr", "min_lr", "warmup_epochs", "weight_decay", "label_smoothing", "optimizer", "momentum", "clip_grad", "augment", "seed", "epochs", "drop_path", "layer_decay", "mixup", "cutmix", "cutmix_minmax", "mixup_prob", "mixup_switch_prob", "mixup_mode", "model_ema", "model_ema_decay", "model_ema_warmup", "grad_accum_steps")
+_RUN_KEYS = ("batch_size", "img_size", "lr", "min_lr", "warmup_epochs", "weight_decay", "label_smoothing", "optimizer", "momentum", "clip_grad", "augment", "seed", "epochs", "drop_path", "layer_decay", "mixup", "cutmix", "cutmix_minmax", "mixup_prob", "mixup_switch_prob", "mixup_mode", "model_ema", "model_ema_decay", "model_ema_warmup", "grad_accum_steps", "reprob", "remode", "recount")
 
 
 @dataclass
@@ -199,7 +200,7 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
     steps_per_epoch = pipeline(0).num_batches // accum  # a last group of fewer batches is left out, as drop_last
     if steps_per_epoch == 0:
         raise TrainError(f"--grad-accum-steps {accum} needs at least {accum} batches of {per_rank} per epoch; the data gives {pipeline(0).num_batches}.")
-    mix = make_mixup(cfg, len(classes))
+    mix, erase = make_mixup(cfg, len(classes)), make_erasing(cfg)
     total = steps_per_epoch * cfg.epochs
     warmup_epochs = cfg.warmup_epochs if cfg.warmup_epochs is not None else 0.1 * cfg.epochs
     warmup = int(round(warmup_epochs * steps_per_epoch))
@@ -248,6 +249,8 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
             stop.rearm()
             flag = ms.Tensor(1.0 if stop.signum else 0.0, ms.float32)
             for k, (images, labels) in enumerate(micro):
+                if erase is not None:  # timm's order: erasing in the per-image transform, mixing on the batch
+                    images = erase(images, *batch_draws(cfg.seed, step * accum + k, rank))
                 if mix is not None:  # Mixup/CutMix on the host, drawn from (seed, batch, rank): a resume mixes the same
                     images, labels = mix(images, labels, batch_rng(cfg.seed, step * accum + k, rank))
                 x, y = ms.Tensor(images), ms.Tensor(labels if mix is not None else labels.astype(np.int32))
