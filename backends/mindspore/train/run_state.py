@@ -11,7 +11,10 @@ whole state to resume from.
 The data order and augmentation of an epoch are drawn from ``(seed, epoch)``
 alone and the model has no dropout, so this position is the whole random state: a
 resumed run replays the interrupted epoch's data pipeline up to the saved step
-(decoding only, no training) and then continues bit for bit.
+(decoding only, no training) and then continues bit for bit. Mixup/CutMix, random erasing and the
+EMA resume exactly too (drawn per step; EMA tensors saved as ``ema/NAME``). One exception: the
+``--drop-path`` masks come from MindSpore's in-graph random streams, which restart on resume, so a
+resumed run with drop path is a valid continuation but not the uninterrupted run bit for bit.
 
 Example:
     >>> with StopSignals() as stop:   # doctest: +SKIP
