@@ -28,7 +28,6 @@ def mindspore_cases(isa_libs: dict) -> dict:
     import mindspore as ms
     import numpy as np
 
-    from vitzoo.backends.mindspore import kernels
     from vitzoo.backends.mindspore.model import layers
     from vitzoo.backends.mindspore.kernels.ops import KernelOps
     from vitzoo.init import init_state

@@ -28,7 +28,6 @@ TIMM_ARCH = {"vit_ti_16": "vit_tiny_patch16_224", "vit_s_16": "vit_small_patch16
 def build_vitzoo(args: argparse.Namespace):
     """The vitzoo MindSpore (or NumPy) model and a function that runs it on a NumPy batch."""
     os.environ.setdefault("GLOG_v", "3")
-    import numpy as np
 
     if args.backend == "mindspore":
         import mindspore as ms

@@ -20,6 +20,8 @@ from vitzoo.errors import VitzooError
 PathLike = Union[str, "os.PathLike[str]"]
 DEFAULT_TRAIN_MODEL = "vit_ti_16"
 OPTIMIZERS = ("adamw", "adam", "sgd")
+MIXUP_MODES = ("batch", "pair", "elem")
+ERASE_MODES = ("pixel", "const", "rand")
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 
 
@@ -45,6 +47,21 @@ class TrainConfig:
     ``master_addr``/``master_port`` run ``devices`` workers on each of several machines
     (msrun's ``--worker_num``/``--node_rank``/``--master_addr``/``--master_port``);
     ``join_timeout`` is how long the first node waits for the others.
+
+    Recipes (timm ``train.py``'s flags): ``drop_path`` is the stochastic-depth rate of the last block
+    (timm's linear rule over the blocks; a training option, not part of the saved architecture).
+    ``layer_decay`` scales each layer's learning rate by ``layer_decay ** (layers after it)`` (timm's
+    ``param_groups_layer_decay``: stem first, then the blocks, then the head at the full rate).
+    ``mixup``/``cutmix`` (Beta alphas), ``cutmix_minmax``, ``mixup_prob``, ``mixup_switch_prob`` and
+    ``mixup_mode`` (``batch``, ``pair``, ``elem``) are ``timm.data.Mixup``'s; with either on, the label
+    smoothing goes into the mixed targets and the loss is soft-target cross-entropy.
+    ``model_ema`` keeps timm's ``ModelEmaV3`` average of the weights (``model_ema_decay``, with
+    ``model_ema_warmup`` its warm-up), evaluated each epoch and saved as ``ema.safetensors``.
+    ``grad_accum_steps`` N sums the gradients of N batches of ``batch_size`` per update (an update of
+    an N-times-larger batch; the schedule counts updates). ``reprob``/``remode``/``recount``: timm's
+    random erasing (probability per image, fill ``pixel``/``const``/``rand``, at most that many boxes). ``freeze_backbone`` trains only the head;
+    ``linear_probe`` too, on a pretrained backbone used as a fixed feature extractor (no drop path).
+    ``recipe`` (:mod:`vitzoo.recipes`) names the preset the run's settings were filled in from.
 
     Example:
         >>> TrainConfig("data", epochs=3).optimizer
@@ -87,6 +104,24 @@ class TrainConfig:
     master_addr: str = "127.0.0.1"
     master_port: int = 8118
     join_timeout: int = 600
+    drop_path: float = 0.0
+    layer_decay: Optional[float] = None
+    mixup: float = 0.0
+    cutmix: float = 0.0
+    cutmix_minmax: Optional[tuple[float, float]] = None
+    mixup_prob: float = 1.0
+    mixup_switch_prob: float = 0.5
+    mixup_mode: str = "batch"
+    model_ema: bool = False
+    model_ema_decay: float = 0.9998
+    model_ema_warmup: bool = False
+    grad_accum_steps: int = 1
+    reprob: float = 0.0
+    remode: str = "pixel"
+    recount: int = 1
+    freeze_backbone: bool = False
+    linear_probe: bool = False
+    recipe: Optional[str] = None
 
     def __post_init__(self) -> None:
         self.data_dir = os.fspath(self.data_dir)
@@ -95,7 +130,7 @@ class TrainConfig:
             self.pretrained = os.fspath(self.pretrained)
         if self.optimizer not in OPTIMIZERS:
             raise VitzooError(f"Unknown optimizer {self.optimizer!r}; use one of {', '.join(OPTIMIZERS)}.")
-        for name in ("epochs", "batch_size", "devices", "workers", "nodes", "join_timeout"):
+        for name in ("epochs", "batch_size", "devices", "workers", "nodes", "join_timeout", "grad_accum_steps"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise VitzooError(f"{name} must be a positive integer, got {getattr(self, name)!r}.")
         if not 0 <= self.label_smoothing < 1:
@@ -109,8 +144,62 @@ class TrainConfig:
             raise VitzooError(f"node_rank must be in [0, {self.nodes}), got {self.node_rank!r}.")
         if self.save_every_steps is not None and (not isinstance(self.save_every_steps, int) or self.save_every_steps < 1):
             raise VitzooError(f"save_every_steps must be a positive integer, got {self.save_every_steps!r}.")
+        if not 0.0 <= self.drop_path < 1.0:
+            raise VitzooError(f"drop_path must be in [0, 1), got {self.drop_path!r}.")
+        if self.layer_decay is not None and not 0.0 < self.layer_decay <= 1.0:
+            raise VitzooError(f"layer_decay must be in (0, 1], got {self.layer_decay!r}.")
+        self._check_mixup()
+        self._check_head_only()
+        if not 0.0 <= self.reprob <= 1.0:
+            raise VitzooError(f"reprob must be in [0, 1], got {self.reprob!r}.")
+        if self.remode not in ERASE_MODES:
+            raise VitzooError(f"Unknown remode {self.remode!r}; use one of {', '.join(ERASE_MODES)}.")
+        if not isinstance(self.recount, int) or self.recount < 1:
+            raise VitzooError(f"recount must be a positive integer, got {self.recount!r}.")
+        if self.recipe is not None:
+            from vitzoo.recipes import RECIPES
+
+            if self.recipe not in RECIPES:
+                raise VitzooError(f"Unknown recipe {self.recipe!r}; use one of {', '.join(RECIPES)}.")
+        if not 0.0 <= self.model_ema_decay < 1.0:
+            raise VitzooError(f"model_ema_decay must be in [0, 1), got {self.model_ema_decay!r}.")
         if not isinstance(self.skip_nonfinite, int) or self.skip_nonfinite < 0:
             raise VitzooError(f"skip_nonfinite must be a non-negative integer, got {self.skip_nonfinite!r}.")
+
+    def _check_mixup(self) -> None:
+        if self.mixup < 0 or self.cutmix < 0:
+            raise VitzooError(f"mixup and cutmix are Beta-distribution alphas and must be >= 0, got {self.mixup!r} and {self.cutmix!r}.")
+        if self.mixup_mode not in MIXUP_MODES:
+            raise VitzooError(f"Unknown mixup_mode {self.mixup_mode!r}; use one of {', '.join(MIXUP_MODES)}.")
+        for name in ("mixup_prob", "mixup_switch_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise VitzooError(f"{name} must be in [0, 1], got {getattr(self, name)!r}.")
+        if self.cutmix_minmax is not None:
+            self.cutmix_minmax = tuple(float(v) for v in self.cutmix_minmax)
+            if len(self.cutmix_minmax) != 2 or not 0.0 < self.cutmix_minmax[0] < self.cutmix_minmax[1] <= 1.0:
+                raise VitzooError(f"cutmix_minmax must be two ratios 0 < LO < HI <= 1 of the image side, got {self.cutmix_minmax!r}.")
+        per_rank = self.batch_size // (self.devices * self.nodes)
+        if self.mixing and per_rank % 2:
+            raise VitzooError(f"Mixup/CutMix mixes each batch with its reverse and needs an even batch per worker; batch_size {self.batch_size} "
+                              f"gives {per_rank} per worker: use an even number.")
+
+    def _check_head_only(self) -> None:
+        from vitzoo.errors import TrainError
+
+        flag = "--linear-probe" if self.linear_probe else "--freeze-backbone" if self.freeze_backbone else None
+        if flag is None:
+            return
+        if self.layer_decay is not None:
+            raise TrainError(f"--layer-decay has nothing to scale with {flag}: only the head trains, and it is the top layer; drop one of them.")
+        if self.linear_probe and self.drop_path:
+            raise TrainError("--drop-path does not apply with --linear-probe: the frozen backbone is a fixed feature extractor; drop --drop-path or use --freeze-backbone.")
+        if self.linear_probe and not self.pretrained:
+            raise TrainError("--linear-probe measures pretrained features: give --pretrained (a weight tag or a checkpoint file).")
+
+    @property
+    def mixing(self) -> bool:
+        """Mixup or CutMix is on (timm: ``--mixup > 0``, ``--cutmix > 0`` or ``--cutmix-minmax``)."""
+        return self.mixup > 0 or self.cutmix > 0 or self.cutmix_minmax is not None
 
     @property
     def base_lr(self) -> float:

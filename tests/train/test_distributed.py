@@ -40,7 +40,7 @@ def test_two_msrun_workers_match_one_process(tmp_path: Path) -> None:
     assert double.best_epoch in (1, 2)
     # only rank 0 wrote outputs; both workers logged
     written = {p.name for p in (tmp_path / "double").iterdir()}
-    assert written == {"last.safetensors", "best.safetensors", "last.optim.safetensors", "metrics.jsonl", "curves.png", "msrun"}
+    assert written == {"last.safetensors", "best.safetensors", "last.optim.safetensors", "metrics.jsonl", "curves.png", "config.json", "msrun"}
     assert (tmp_path / "double" / "msrun" / "worker_1.log").exists()
 
 

@@ -10,7 +10,6 @@ the output scale, on NumPy, MindSpore and MindSpore with ``jit=True``.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -16,7 +16,8 @@ import shlex
 import sys
 
 from vitzoo.errors import TrainingInterrupted
-from vitzoo.configs import OPTIMIZERS, TrainConfig
+from vitzoo.configs import ERASE_MODES, MIXUP_MODES, OPTIMIZERS, TrainConfig
+from vitzoo.recipes import RECIPES
 
 _AUGMENT = ("auto", "light", "rrc", "none")
 
@@ -44,6 +45,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="auto (default): light pad + shift crop for small images (<= 64 px, e.g. digits), random-resized-crop + flip otherwise")
     opt.add_argument("--amp", action="store_true", help="float16 mixed precision with dynamic loss scaling")
     opt.add_argument("--seed", type=int, default=d.seed, help="weight init, shuffling and augmentation (default %(default)s)")
+    recipe = parser.add_argument_group("fine-tuning recipes (timm train.py's flags)")
+    recipe.add_argument("--drop-path", type=float, default=d.drop_path, metavar="RATE",
+                        help="stochastic depth: rate of the last block, 0 at the first, linear in between (timm; default %(default)s)")
+    recipe.add_argument("--layer-decay", type=float, metavar="D",
+                        help="layer-wise learning-rate decay, e.g. 0.75: the head at --lr, each layer below it D times slower (timm)")
+    recipe.add_argument("--mixup", type=float, default=d.mixup, metavar="ALPHA", help="mixup Beta alpha, on when > 0 (timm; default %(default)s)")
+    recipe.add_argument("--cutmix", type=float, default=d.cutmix, metavar="ALPHA", help="cutmix Beta alpha, on when > 0 (timm; default %(default)s)")
+    recipe.add_argument("--cutmix-minmax", type=float, nargs=2, metavar=("LO", "HI"), help="cutmix box sides between these ratios of the image (turns cutmix on, overrides its alpha)")
+    recipe.add_argument("--mixup-prob", type=float, default=d.mixup_prob, metavar="P", help="probability of mixing a batch/pair/sample (default %(default)s)")
+    recipe.add_argument("--mixup-switch-prob", type=float, default=d.mixup_switch_prob, metavar="P", help="with both on, probability of cutmix instead of mixup (default %(default)s)")
+    recipe.add_argument("--mixup-mode", choices=MIXUP_MODES, default=d.mixup_mode, help="one lambda per batch, pair or elem(ent) (default %(default)s)")
+    recipe.add_argument("--model-ema", action="store_true", help="keep an EMA of the weights (timm's ModelEmaV3), evaluated each epoch, saved as ema.safetensors")
+    recipe.add_argument("--model-ema-decay", type=float, default=d.model_ema_decay, metavar="D", help="EMA decay per update (default %(default)s)")
+    recipe.add_argument("--model-ema-warmup", action="store_true", help="EMA decay warm-up: 1 - (1 + step)^(-2/3) until it reaches --model-ema-decay (timm)")
+    recipe.add_argument("--grad-accum-steps", type=int, default=d.grad_accum_steps, metavar="N",
+                        help="sum the gradients of N batches per update: the update of an N x --batch-size batch (default %(default)s)")
+    recipe.add_argument("--reprob", type=float, default=d.reprob, metavar="P", help="random erasing probability per image (timm; default %(default)s)")
+    recipe.add_argument("--remode", choices=ERASE_MODES, default=d.remode, help="random erasing fill: per-pixel noise, zeros, or a noise colour (default %(default)s)")
+    recipe.add_argument("--recount", type=int, default=d.recount, metavar="N", help="random erasing: 1 to N boxes per erased image (default %(default)s)")
+    recipe.add_argument("--freeze-backbone", action="store_true", help="train only the head (the backbone's weights stay as they are)")
+    recipe.add_argument("--linear-probe", action="store_true", help="train only the head on a pretrained, frozen backbone (needs --pretrained; no --drop-path)")
+    recipe.add_argument("--recipe", choices=tuple(RECIPES), help="fill in the settings not given from a preset: " + "; ".join(
+        f"{name}: {', '.join(f'{k}={v}' for k, v in preset.items())}" for name, preset in RECIPES.items()))
     run = parser.add_argument_group("run")
     run.add_argument("--output", "-o", default=d.output, help="directory for checkpoints, metrics.jsonl and curves.png (default %(default)s)")
     run.add_argument("--resume", action="store_true", help="continue the run in --output where it stopped (mid-epoch after SIGTERM/SIGINT or --save-every-steps)")
@@ -68,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
 
     options = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__ and k != "data_dir"}
     options["progress"] = not args.no_progress
+    if args.recipe:  # a recipe fills in only the flags not on the command line
+        given = _given_flags(getattr(args, "argv", sys.argv[1:]))
+        options = {k: v for k, v in options.items() if k not in RECIPES[args.recipe] or k in given}
     try:
         result = train(args.data_dir, **options)
     except TrainingInterrupted as exc:  # one line: what happened and the exact command that continues the run
@@ -82,3 +109,18 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_dict()))
     return 0
+
+
+def _given_flags(argv: list[str]) -> set[str]:
+    """The TrainConfig fields named on the command line (``--drop-path 0.2``, ``--drop-path=0.2``, or an
+    abbreviation argparse accepts, such as ``--drop-p``)."""
+    names = {k.replace("_", "-") for k in TrainConfig.__dataclass_fields__}
+    given = set()
+    for token in argv:
+        if token == "--":
+            break
+        if token.startswith("--"):
+            flag = token[2:].split("=", 1)[0]
+            matches = [n for n in names if n == flag] or [n for n in names if n.startswith(flag)]
+            given.update(m.replace("-", "_") for m in matches[:1] if len(matches) == 1)
+    return given

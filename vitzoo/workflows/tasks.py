@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any, Optional, Sequence, Union
 
 from vitzoo.api import create, create_from_file
@@ -25,7 +26,8 @@ from vitzoo.errors import DataError, VitzooError
 def train(data_dir: PathLike, **options: Any) -> Any:
     """Train (or fine-tune with ``pretrained=``) on ``data_dir/train``, validating on ``data_dir/val`` each epoch.
 
-    ``options`` are the fields of :class:`TrainConfig`. Writes ``last.safetensors``,
+    ``options`` are the fields of :class:`TrainConfig`; ``recipe="deit"|"finetune"|"linear-probe"`` fills in
+    the settings not given (:mod:`vitzoo.recipes`, printed on stderr). Writes ``last.safetensors``,
     ``best.safetensors`` (class names in their metadata), ``last.optim.safetensors``
     (optimizer state for ``resume=True``), ``metrics.jsonl`` and ``curves.png`` to
     ``output``. With ``devices=N > 1`` it runs N data-parallel workers under ``msrun``
@@ -35,7 +37,12 @@ def train(data_dir: PathLike, **options: Any) -> Any:
     Example:
         >>> vitzoo.train("digits/", img_size=32, patch_size=4, depth=4, embed_dim=64, num_heads=4)  # doctest: +SKIP
     """
+    from vitzoo.recipes import apply_recipe, describe
+
+    options, filled = apply_recipe(options)  # a recipe fills in what the call did not give
     config = TrainConfig(os.fspath(data_dir), **options)
+    if config.recipe is not None:
+        print(describe(config.recipe, filled), file=sys.stderr)
     from vitzoo.backends.mindspore.train import distributed
 
     if distributed.in_msrun_worker():  # started by msrun by hand: join its group

@@ -34,6 +34,7 @@ from vitzoo import rotary
 from vitzoo.spec import ViTSpec
 
 from .. import kernels
+from .drop_path import DropPath
 from .layers import GELU_CELLS, MLP_CELLS, LayerNorm, Linear, to_parameter
 
 State = Mapping[str, np.ndarray]
@@ -196,7 +197,7 @@ def make_mlp(spec: ViTSpec, state: State, name: str) -> nn.Cell:
 
 
 class EvaBlock(nn.Cell):
-    """timm's ``EvaBlock``: ``x + gamma_1·attn(norm1(x), rope)``, then ``x + gamma_2·mlp(norm2(x))``."""
+    """timm's ``EvaBlock``: ``x + drop_path1(gamma_1·attn(norm1(x), rope))``, then ``x + drop_path2(gamma_2·mlp(norm2(x)))``."""
 
     def __init__(self, spec: ViTSpec, state: State, name: str) -> None:
         super().__init__()
@@ -208,10 +209,13 @@ class EvaBlock(nn.Cell):
         if spec.layer_scale:
             self.gamma_1 = to_parameter(state[name + ".gamma_1"])
             self.gamma_2 = to_parameter(state[name + ".gamma_2"])
+        # identity until training sets timm's stochastic-depth rates (drop_path.set_drop_path)
+        self.drop_path1 = DropPath()
+        self.drop_path2 = DropPath()
 
     def construct(self, x: Tensor, rope: Optional[tuple] = None) -> Tensor:
         if self.layer_scale:
-            x = x + self.gamma_1 * self.attn(self.norm1(x), rope)
-            return x + self.gamma_2 * self.mlp(self.norm2(x))
-        x = x + self.attn(self.norm1(x), rope)
-        return x + self.mlp(self.norm2(x))
+            x = x + self.drop_path1(self.gamma_1 * self.attn(self.norm1(x), rope))
+            return x + self.drop_path2(self.gamma_2 * self.mlp(self.norm2(x)))
+        x = x + self.drop_path1(self.attn(self.norm1(x), rope))
+        return x + self.drop_path2(self.mlp(self.norm2(x)))

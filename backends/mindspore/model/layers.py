@@ -36,6 +36,7 @@ from mindspore import Parameter, Tensor, nn, ops
 from vitzoo.spec import ViTSpec
 
 from .. import kernels
+from .drop_path import DropPath
 
 State = Mapping[str, np.ndarray]
 
@@ -292,7 +293,7 @@ class LayerScale(nn.Cell):
 
 
 class Block(nn.Cell):
-    """Pre-norm transformer block: ``x + ls1(attn(norm1(x)))``, then ``x + ls2(mlp(norm2(x)))``."""
+    """Pre-norm transformer block: ``x + drop_path1(ls1(attn(norm1(x))))``, then ``x + drop_path2(ls2(mlp(norm2(x))))``."""
 
     def __init__(self, spec: ViTSpec, state: State, name: str) -> None:
         super().__init__()
@@ -304,14 +305,18 @@ class Block(nn.Cell):
         if spec.layer_scale:
             self.ls1 = LayerScale(state, name + ".ls1")
             self.ls2 = LayerScale(state, name + ".ls2")
+        # Stochastic depth on the two residual branches: identity here (rate 0, no parameters);
+        # training sets timm's rates with drop_path.set_drop_path before compiling its step.
+        self.drop_path1 = DropPath()
+        self.drop_path2 = DropPath()
 
     def construct(self, x: Tensor, rope: Any = None) -> Tensor:
         # ``rope``: the rotary tables every block receives; this block has no use for them
         if self.layer_scale:
-            x = x + self.ls1(self.attn(self.norm1(x)))
-            return x + self.ls2(self.mlp(self.norm2(x)))
-        x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
+            x = x + self.drop_path1(self.ls1(self.attn(self.norm1(x))))
+            return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
+        x = x + self.drop_path1(self.attn(self.norm1(x)))
+        return x + self.drop_path2(self.mlp(self.norm2(x)))
 
 
 class PreLogits(nn.Cell):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, TypeVar
 
 import numpy as np
 
@@ -28,6 +28,8 @@ from vitzoo.configs import IMG_EXTENSIONS
 AUGMENTATIONS = ("auto", "light", "rrc", "none")
 # Images whose shorter side is at most this are "small" (digits, CIFAR): "auto" picks "light".
 SMALL_IMAGE_SIDE = 64
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -343,3 +345,18 @@ def _inter(name: str) -> Any:
 def _check_batch(batch_size: int) -> None:
     if not isinstance(batch_size, int) or batch_size <= 0:
         raise DataError(f"Batch size must be a positive integer, got {batch_size!r}.")
+
+
+def grouped(batches: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive groups of ``size`` batches (one optimizer update each); an incomplete last group is dropped.
+
+    Example:
+        >>> [g for g in grouped(range(7), 3)]
+        [[0, 1, 2], [3, 4, 5]]
+    """
+    group: list[T] = []
+    for batch in batches:
+        group.append(batch)
+        if len(group) == size:
+            yield group
+            group = []

@@ -32,33 +32,60 @@ def lr_at(step: int, total: int, warmup: int, base: float, min_lr: float = 0.0) 
 
 
 def build_optimizer(model: Any, cfg: TrainConfig) -> Any:
-    """The optimizer, with no weight decay on 1-D tensors (biases, norms) and the tokens/position embedding."""
+    """The optimizer over timm's parameter groups (:mod:`.param_groups`): no weight decay on 1-D tensors
+    (biases, norms) and the tokens/position embedding, and with ``cfg.layer_decay`` one group per layer.
+
+    Each group's learning-rate scale is kept in ``optimizer.lr_scales``; :func:`set_lr` applies it.
+    """
     from mindspore.experimental import optim
 
-    decay, no_decay = [], []
-    for p in model.trainable_params():
-        skip = p.ndim <= 1 or p.name in ("cls_token", "reg_token", "pos_embed")
-        (no_decay if skip else decay).append(p)
-    groups = [g for g in ({"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}) if g["params"]]
+    from .param_groups import param_groups
+
+    groups = param_groups(model, cfg.weight_decay, cfg.layer_decay)
     lr = cfg.base_lr
+    opt_groups = [{"params": g["params"], "weight_decay": g["weight_decay"], "lr": lr * g["lr_scale"]} for g in groups]
     if cfg.optimizer == "adamw":
-        return optim.AdamW(groups, lr=lr)
-    if cfg.optimizer == "adam":
-        return optim.Adam(groups, lr=lr)
-    return optim.SGD(groups, lr=lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
+        optimizer = optim.AdamW(opt_groups, lr=lr)
+    elif cfg.optimizer == "adam":
+        optimizer = optim.Adam(opt_groups, lr=lr)
+    else:
+        optimizer = optim.SGD(opt_groups, lr=lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
+    optimizer.lr_scales = tuple(g["lr_scale"] for g in groups)
+    return optimizer
+
+
+def set_lr(optimizer: Any, lr: float) -> None:
+    """Set the learning rate of this step: ``lr`` times each group's scale, as timm's schedulers do with ``lr_scale``.
+
+    The rates are Parameters the compiled step reads, so no recompilation.
+    """
+    for param, scale in zip(optimizer.lrs, getattr(optimizer, "lr_scales", None) or [1.0] * len(optimizer.lrs)):
+        ops.assign(param, ms.Tensor(lr * scale, ms.float32))
+
+
+def soft_target_cross_entropy(logits: ms.Tensor, target: ms.Tensor) -> ms.Tensor:
+    """timm's ``SoftTargetCrossEntropy``: ``sum(-target * log_softmax(logits), -1).mean()``."""
+    return ops.sum(-target * ops.log_softmax(logits, -1), -1).mean()
 
 
 def make_train_step(model: Any, optimizer: Any, cfg: TrainConfig, world_size: int = 1) -> tuple[Callable[..., Any], Any]:
     """The compiled step and its loss scaler (``None`` without AMP).
 
     ``step(images, labels, stop) -> (status, grads_ok, loss_ok)``: forward, backward,
+    (``labels`` are int32 class indices, or float32 soft targets ``[B, classes]`` when ``cfg.mixing``)
     all-reduce, clip, update. ``status`` is ``[mean loss, stop flags]`` summed over the
     ranks (the loss divided by their number), so every rank sees the same loss, the same
     stop request and the same finiteness verdict. A step whose loss or gradients are not
     finite leaves the weights and optimizer as they were (with AMP an overflow of the
     scaled gradients is the scaler's business, not a divergence).
+
+    With ``cfg.grad_accum_steps = N > 1`` the first ``N - 1`` micro-batches of an update go through
+    ``step.accumulate(images, labels)`` (forward and backward only, gradients and loss summed in place);
+    ``step`` on the N-th then updates with the mean gradient and reports the mean loss: the update of one
+    N-times-larger batch, up to float32 rounding (timm's ``--grad-accum-steps``: loss / N per micro-batch).
     """
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    # Mixup/CutMix: soft targets [B, classes] with the smoothing already in them (timm's SoftTargetCrossEntropy)
+    loss_fn = soft_target_cross_entropy if cfg.mixing else nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     reducer = nn.DistributedGradReducer(optimizer.parameters, mean=True, degree=world_size) if world_size > 1 else None
     all_reduce = ops.AllReduce() if world_size > 1 else None
     scaler = None
@@ -71,10 +98,28 @@ def make_train_step(model: Any, optimizer: Any, cfg: TrainConfig, world_size: in
         return scaler.scale(loss) if scaler is not None else loss
 
     grad_fn = ms.value_and_grad(forward, None, optimizer.parameters)
+    accum = cfg.grad_accum_steps  # a graph constant: without accumulation the step is the plain one
+    if accum > 1:
+        acc_grads = optimizer.parameters.clone(prefix="grad_accum", init="zeros")
+        acc_loss = ms.Parameter(ms.Tensor(0.0, ms.float32), name="grad_accum_loss", requires_grad=False)
+
+    @ms.jit
+    def accumulate(x: ms.Tensor, y: ms.Tensor) -> ms.Tensor:
+        loss, grads = grad_fn(x, y)
+        for a, g in zip(acc_grads, grads):
+            ops.assign_add(a, g)
+        ops.assign_add(acc_loss, loss)
+        return loss
 
     @ms.jit
     def step(x: ms.Tensor, y: ms.Tensor, stop: ms.Tensor) -> Any:
         loss, grads = grad_fn(x, y)
+        if accum > 1:  # the mean over the micro-batches, and the buffers emptied for the next update
+            grads = tuple((a + g) / accum for a, g in zip(acc_grads, grads))
+            loss = (acc_loss + loss) / accum
+            for a in acc_grads:
+                ops.assign(a, ops.zeros_like(a))
+            ops.assign(acc_loss, ops.zeros_like(acc_loss))
         if reducer is not None:
             grads = reducer(grads)
         if scaler is not None:
@@ -92,4 +137,6 @@ def make_train_step(model: Any, optimizer: Any, cfg: TrainConfig, world_size: in
             optimizer(grads)
         return status, grads_ok, loss_ok
 
+    if accum > 1:
+        step.accumulate = accumulate
     return step, scaler

@@ -7,6 +7,8 @@ learning rate with linear warm-up (per step), optional global-norm gradient clip
 ``last.safetensors`` / ``best.safetensors``  canonical checkpoints with class names
 ``last.optim.safetensors``                   the resumable state: weights, optimizer, position (see run_state)
 ``metrics.jsonl``                            one JSON line per epoch
+``config.json``                              the run's settings (a recipe's presets included)
+``ema.safetensors`` / ``best_ema.safetensors`` the EMA weights (``--model-ema``)
 ``curves.png``                               loss and accuracy (when matplotlib is installed)
 
 Example:
@@ -17,7 +19,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import signal
@@ -32,19 +33,25 @@ import numpy as np
 from mindspore import ops
 
 from vitzoo.errors import DataError, TrainError, TrainingInterrupted, VitzooError
-from vitzoo.fileio import atomic_path, ensure_folder
+from vitzoo.fileio import ensure_folder
 from vitzoo.configs import DEFAULT_TRAIN_MODEL, TrainConfig
 
 from . import data as D
 from .. import kernels
 from .evaluation import class_mapping, compiled_forward, run_eval
-from .step import build_optimizer, lr_at, make_train_step
+from .outputs import can_plot as _can_plot, plot as _plot  # tests patch trainer._plot
+from .outputs import read_metrics as _read_metrics, save_checkpoint as _save_checkpoint, write_config, write_metrics as _write_metrics
+from .ema import BEST_EMA_FILE, EMA, EMA_FILE, make_ema
+from .erasing import batch_draws, make_erasing
+from .mixup import batch_rng, make_mixup
+from .model_setup import prepare_model
+from .step import build_optimizer, lr_at, make_train_step, set_lr
 from .run_state import LAST, OPTIM, StopSignals, load_run_state, restore_optimizer, save_run_state
 
-BEST, METRICS, CURVES = "best.safetensors", "metrics.jsonl", "curves.png"
+BEST, METRICS, CURVES, CONFIG = "best.safetensors", "metrics.jsonl", "curves.png", "config.json"
 PLOT_EVERY_S = 30.0  # curves.png is redrawn at most this often, and after the last epoch
 # Settings that change the result: a resumed run warns when they differ from the saved ones.
-_RUN_KEYS = ("batch_size", "img_size", "lr", "min_lr", "warmup_epochs", "weight_decay", "label_smoothing", "optimizer", "momentum", "clip_grad", "augment", "seed", "epochs")
+_RUN_KEYS = ("batch_size", "img_size", "lr", "min_lr", "warmup_epochs", "weight_decay", "label_smoothing", "optimizer", "momentum", "clip_grad", "augment", "seed", "epochs", "drop_path", "layer_decay", "mixup", "cutmix", "cutmix_minmax", "mixup_prob", "mixup_switch_prob", "mixup_mode", "model_ema", "model_ema_decay", "model_ema_warmup", "grad_accum_steps", "reprob", "remode", "recount")
 
 
 @dataclass
@@ -173,9 +180,11 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
     source = f"vitzoo train {cfg.data_dir}" + (f" from {cfg.pretrained}" if cfg.pretrained else "")
     model.pretrained_cfg = {"class_names": list(classes), "pretrained_cfg": preproc, "source": source}
 
+    prepare_model(model, cfg, rank)
     optimizer = build_optimizer(model, cfg)
     model.set_train(True)
     step_fn, scaler = make_train_step(model, optimizer, cfg, world_size)
+    ema = make_ema(model, cfg, optim_state)  # takes its ema/ tensors out of a resumed state
     if saved is not None:
         restore_optimizer(optimizer, model, scaler, optim_state, out)
     per_rank = cfg.batch_size // world_size
@@ -187,7 +196,11 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
             num_shards=world_size, shard_id=rank, workers=cfg.workers, skip_bad=cfg.skip_bad,
         )
 
-    steps_per_epoch = pipeline(0).num_batches
+    accum = cfg.grad_accum_steps
+    steps_per_epoch = pipeline(0).num_batches // accum  # a last group of fewer batches is left out, as drop_last
+    if steps_per_epoch == 0:
+        raise TrainError(f"--grad-accum-steps {accum} needs at least {accum} batches of {per_rank} per epoch; the data gives {pipeline(0).num_batches}.")
+    mix, erase = make_mixup(cfg, len(classes)), make_erasing(cfg)
     total = steps_per_epoch * cfg.epochs
     warmup_epochs = cfg.warmup_epochs if cfg.warmup_epochs is not None else 0.1 * cfg.epochs
     warmup = int(round(warmup_epochs * steps_per_epoch))
@@ -196,6 +209,8 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
     mapping = class_mapping(val_folder, model)
     eval_tf = _eval_transform(model)
     evaluate = compiled_forward(model, per_rank) if rank == 0 else None
+    if rank == 0:
+        write_config(out / CONFIG, cfg.to_dict())
     if rank == 0 and not _can_plot():
         print("note: matplotlib is not installed, so no curves.png is written (pip install 'vitzoo[plot]')", file=sys.stderr)
     if rank == 0:
@@ -208,7 +223,8 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
         if rank == 0:
             position = {"epoch": epoch, "step": done, "losses": losses, "nonfinite": nonfinite, "nonfinite_total": nonfinite_total,
                         "augment": augment, "config": cfg.to_dict()}
-            save_run_state(out, model, backend.state_dict(model), optimizer, scaler, position)
+            extra = {EMA + k: v for k, v in ema.state().items()} if ema is not None else {}
+            save_run_state(out, model, backend.state_dict(model), optimizer, scaler, position, extra)
         _barrier(world_size)
 
     skipped: dict[str, None] = {}  # unreadable images seen so far, in order (skip_bad=True)
@@ -224,17 +240,26 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
         tic = time.perf_counter()
         bar = tqdm(total=steps_per_epoch, initial=resume_at, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", disable=not cfg.progress or rank != 0, leave=False)
         stopping = False
-        for index, (images, labels) in enumerate(data):
+        for index, micro in enumerate(D.grouped(data, accum)):  # one update per group of --grad-accum-steps batches
             if index < resume_at:
                 continue  # replayed, not trained: the random augmentation of the later batches stays the uninterrupted one
             step = epoch * steps_per_epoch + index
             lr = lr_at(step, total, warmup, cfg.base_lr, cfg.min_lr)
-            for p in optimizer.lrs:
-                ops.assign(p, ms.Tensor(lr, ms.float32))  # a Parameter the compiled step reads
+            set_lr(optimizer, lr)
             stop.rearm()
             flag = ms.Tensor(1.0 if stop.signum else 0.0, ms.float32)
-            status, grads_ok, loss_ok = step_fn(ms.Tensor(images), ms.Tensor(labels.astype(np.int32)), flag)
+            for k, (images, labels) in enumerate(micro):
+                if erase is not None:  # timm's order: erasing in the per-image transform, mixing on the batch
+                    images = erase(images, *batch_draws(cfg.seed, step * accum + k, rank))
+                if mix is not None:  # Mixup/CutMix on the host, drawn from (seed, batch, rank): a resume mixes the same
+                    images, labels = mix(images, labels, batch_rng(cfg.seed, step * accum + k, rank))
+                x, y = ms.Tensor(images), ms.Tensor(labels if mix is not None else labels.astype(np.int32))
+                if k < accum - 1:
+                    step_fn.accumulate(x, y)
+            status, grads_ok, loss_ok = step_fn(x, y, flag)
             loss, stop_votes = (float(v) for v in status.asnumpy())
+            if ema is not None:
+                ema.update(step + 1)  # timm: model_ema.update(model, step=num_updates) after each update
             stop.rearm()
             if bool(loss_ok.asnumpy()) and (scaler is not None or bool(grads_ok.asnumpy())):
                 losses.append(loss)
@@ -255,7 +280,7 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
         seconds = time.perf_counter() - tic
         _note_skipped(skipped, data.source.skipped, rank)
         row: dict[str, Any] = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"), "lr": lr,
-                               "img_per_s": (steps_per_epoch - resume_at) * cfg.batch_size / seconds, "nonfinite_steps": nonfinite}
+                               "img_per_s": (steps_per_epoch - resume_at) * cfg.batch_size * accum / seconds, "nonfinite_steps": nonfinite}
         if world_size > 1:
             row["replica_max_diff"] = _replica_diff(model, world_size)
         if rank == 0:
@@ -263,6 +288,13 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
             val = run_eval(evaluate, D.eval_dataset(val_folder, eval_tf, per_rank, skip_bad=cfg.skip_bad, workers=cfg.workers), mapping, progress=cfg.progress, desc="val")
             _note_skipped(skipped, val["skipped"], rank)
             row.update(val_top1=val["top1"], val_top5=val["top5"], time_s=seconds)
+            if ema is not None:  # the EMA weights, evaluated and saved in the model's place (then swapped back)
+                with ema.swapped_in():
+                    val = run_eval(evaluate, D.eval_dataset(val_folder, eval_tf, per_rank, skip_bad=cfg.skip_bad, workers=cfg.workers), mapping, progress=cfg.progress, desc="val ema")
+                    row.update(ema_val_top1=val["top1"], ema_val_top5=val["top5"])
+                    _save_checkpoint(model, backend.state_dict(model), out / EMA_FILE)
+                    if all(row["ema_val_top1"] > r.get("ema_val_top1", -1.0) for r in history):
+                        _save_checkpoint(model, backend.state_dict(model), out / BEST_EMA_FILE)
             history.append(row)
         save(epoch + 1, 0, [], 0)
         if rank == 0:
@@ -277,7 +309,8 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
                 plotted_at = time.monotonic()
             tqdm.write(
                 f"epoch {epoch + 1}/{cfg.epochs}  loss {row['loss']:.4f}  lr {lr:.2e}  val top-1 {row['val_top1']:.2f}  "
-                f"top-5 {row['val_top5']:.2f}  {row['img_per_s']:.0f} img/s" + ("  (best)" if is_best else "")
+                f"top-5 {row['val_top5']:.2f}" + (f"  ema top-1 {row['ema_val_top1']:.2f}" if ema is not None else "")
+                + f"  {row['img_per_s']:.0f} img/s" + ("  (best)" if is_best else "")
                 + (f"  ({nonfinite} non-finite steps skipped)" if nonfinite else ""),
                 file=sys.stderr,
             )
@@ -332,14 +365,13 @@ def _eval_transform(model: Any) -> Any:
     return transforms_for(model)
 
 
-def _save_checkpoint(model: Any, state: dict[str, np.ndarray], path: Path) -> None:
-    from vitzoo.weights import Checkpoint, save_file
-
-    save_file(Checkpoint(state=state, spec=model.spec, meta=dict(model.pretrained_cfg)), path)
-
-
 def _warn_changed(saved: dict[str, Any], cfg: TrainConfig, rank: int) -> None:
-    changed = [f"{k} {saved.get(k)!r} -> {getattr(cfg, k)!r}" for k in _RUN_KEYS if saved.get(k) != getattr(cfg, k)]
+    default = TrainConfig.__dataclass_fields__  # a run saved before a setting existed ran with its default
+    def was(k: str) -> Any:
+        value = saved.get(k, default[k].default)
+        return tuple(value) if isinstance(value, list) else value  # JSON keeps tuples as lists
+
+    changed = [f"{k} {was(k)!r} -> {getattr(cfg, k)!r}" for k in _RUN_KEYS if was(k) != getattr(cfg, k)]
     if changed and rank == 0:
         print(f"warning: resuming with changed settings ({'; '.join(changed)}): the result will differ from an uninterrupted run", file=sys.stderr)
 
@@ -349,51 +381,6 @@ def _replica_diff(model: Any, world_size: int) -> float:
     sums = ms.Tensor(np.array([p.asnumpy().astype(np.float64).sum() for p in model.get_parameters()], np.float32))
     gathered = ops.AllGather()(sums).asnumpy().reshape(world_size, -1)
     return float(np.abs(gathered - gathered[0]).max())
-
-
-def _read_metrics(path: Path, upto_epoch: int) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in rows if r["epoch"] <= upto_epoch]
-
-
-def _write_metrics(path: Path, rows: list[dict[str, Any]]) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-
-
-def _can_plot() -> bool:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _plot(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Loss and validation accuracy per epoch; skipped without matplotlib (the ``plot`` extra)."""
-    if not _can_plot():
-        return
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    epochs = [r["epoch"] for r in rows]
-    fig, left = plt.subplots(figsize=(6, 3.5))
-    left.plot(epochs, [r["loss"] for r in rows], color="tab:blue", label="train loss")
-    left.set_xlabel("epoch")
-    left.set_ylabel("train loss", color="tab:blue")
-    right = left.twinx()
-    right.plot(epochs, [r["val_top1"] for r in rows], color="tab:orange", label="val top-1")
-    right.plot(epochs, [r["val_top5"] for r in rows], color="tab:orange", linestyle=":", label="val top-5")
-    right.set_ylabel("val accuracy (%)", color="tab:orange")
-    left.xaxis.get_major_locator().set_params(integer=True)
-    fig.legend(loc="center right", bbox_to_anchor=(0.85, 0.5), fontsize="small")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
 
 
 def _count(model: Any) -> int:
