@@ -7,7 +7,8 @@
   class/register tokens kept apart. The filter is the one timm uses
   (``F.interpolate(mode="bicubic", antialias=True)``): a separable cubic with
   ``a = -0.5`` whose support widens when shrinking, i.e. Pillow's resampling, not
-  plain ``a = -0.75`` bicubic.
+  plain ``a = -0.75`` bicubic. BEiT's relative position tables are resized too
+  (:func:`vitzoo.rel_pos.resize_table`).
 * ``in_chans``: the patch projection's input channels are summed (1 channel) or
   tiled and rescaled by ``old / new`` (any other count), as timm's
   ``adapt_input_conv``.
@@ -30,6 +31,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from vitzoo import rel_pos
 from vitzoo.canonical import expected_shapes, is_classifier
 from vitzoo.errors import CheckpointError, SpecError
 
@@ -60,6 +62,9 @@ def adapt_checkpoint(
                 state["pos_embed"] = resample_pos_embed(
                     state["pos_embed"], new_spec.grid_size, num_prefix_tokens=spec.num_prefix_tokens if spec.pos_embed_prefix else 0
                 )
+            if spec.rel_pos_bias == "block":  # BEiT: each block's table, resized as timm's checkpoint filter does
+                for name in [k for k in state if k.endswith(".attn.relative_position_bias_table")]:
+                    state[name] = rel_pos.resize_table(state[name], new_spec.grid_size)
             changes["img_size"] = img_size
         if in_chans is not None and in_chans != spec.in_chans:
             spec.replace(in_chans=in_chans)  # validates the count

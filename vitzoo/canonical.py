@@ -10,6 +10,7 @@ from typing import Mapping
 
 import numpy as np
 
+from vitzoo import rel_pos
 from vitzoo.errors import CheckpointError
 from vitzoo.spec import ViTSpec
 
@@ -112,6 +113,8 @@ def _eva_block(spec: ViTSpec, b: str) -> dict[str, Shape]:
         shapes.update(_norm(a + "k_norm", hd))
     if spec.attn_norm:
         shapes.update(_norm(a + "norm", d))
+    if spec.rel_pos_bias == "block":
+        shapes[a + "relative_position_bias_table"] = (rel_pos.table_rows(spec.grid_size), spec.num_heads)
     shapes[a + "proj.weight"] = (d, d)
     shapes[a + "proj.bias"] = (d,)
     shapes.update(_norm(b + "norm2", d))

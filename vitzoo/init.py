@@ -55,7 +55,7 @@ def init_state(spec: ViTSpec, seed: Optional[int] = 0) -> dict[str, np.ndarray]:
         elif leaf in ("gamma", "gamma_1", "gamma_2"):
             state[name] = np.full(shape, LAYER_SCALE_INIT, np.float32)
             continue
-        elif leaf.endswith("bias"):  # also EVA's attn.q_bias / attn.v_bias
+        elif leaf.endswith("bias") or leaf == "relative_position_bias_table":  # EVA's q_bias/v_bias; BEiT's table (timm: zeros)
             state[name] = np.zeros(shape, np.float32)
             continue
         elif len(shape) == 1:  # LayerNorm weight

@@ -14,6 +14,7 @@ POOLING = ("token", "avg", "map")
 MLP_TYPES = ("mlp", "swiglu", "swiglu_split")
 BLOCKS = ("vit", "eva")
 ROPE_FORMS = ("none", "cat", "dinov3")
+REL_POS_FORMS = ("none", "block")
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,9 @@ class ViTSpec:
     rope_grid_offset: float = 0.0  # added to every coordinate (PE: 1)
     rope_grid_xy: bool = False  # coordinate channels (x, y) instead of (row, column) (PE's 'xy' indexing)
     rope_half: bool = False  # rotate-half layout (DINOv3) instead of interleaved pairs (EVA-02, PE)
+    # BEiT/BEiTv2: "block" gives every block's attention a learned table of biases over the relative
+    # positions of token pairs, (2·grid-1)² + 3 rows (the 3: class→patch, patch→class, class→class)
+    rel_pos_bias: str = "none"
 
     def __post_init__(self) -> None:
         for name in ("img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads", "mlp_dim"):
@@ -105,6 +109,8 @@ class ViTSpec:
             raise SpecError(f"Unknown block form {self.block!r}; use one of {', '.join(BLOCKS)}.")
         if self.rope not in ROPE_FORMS:
             raise SpecError(f"Unknown rotary form {self.rope!r}; use one of {', '.join(ROPE_FORMS)}.")
+        if self.rel_pos_bias not in REL_POS_FORMS:
+            raise SpecError(f"Unknown relative position bias {self.rel_pos_bias!r}; use one of {', '.join(REL_POS_FORMS)}.")
         for name in ("rope_temperature", "rope_grid_offset"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value or abs(value) == float("inf"):
@@ -152,8 +158,15 @@ class ViTSpec:
             raise SpecError("mlp_norm needs mlp_type 'mlp' or 'swiglu_split' (timm packs the SwiGLU only without the norm).")
         if self.rope != "none" and self.head_dim % 4:
             raise SpecError(f"Rotary positions need a head width divisible by 4, got {self.head_dim}.")
-        if self.rope == "none" and not self.abs_pos_embed:
-            raise SpecError("A model with neither abs_pos_embed nor rotary positions has no position information; set one.")
+        if self.rope == "none" and self.rel_pos_bias == "none" and not self.abs_pos_embed:
+            raise SpecError("A model with no abs_pos_embed, rotary positions or relative position bias has no position information; set one.")
+        if self.rel_pos_bias != "none":
+            # BEiT's table indexes (class token + square grid) pairs, built into the EVA block's attention
+            for bad, why in ((self.block != "eva", "block='eva'"), (self.rope != "none", "rope='none'"),
+                             (self.num_prefix_tokens != 1 or not self.class_token, "exactly one prefix token, the class token"),
+                             (self.dynamic_img_size, "a fixed input size (dynamic_img_size=False)")):
+                if bad:
+                    raise SpecError(f"rel_pos_bias={self.rel_pos_bias!r} (BEiT) needs {why}.")
         if self.pool_include_prefix and self.global_pool != "map":
             raise SpecError("pool_include_prefix is an option of the MAP pool; it needs global_pool='map'.")
         if self.pool_mlp_dim and self.global_pool != "map":

@@ -25,6 +25,7 @@ from typing import Any, Mapping, Optional, Union
 
 import numpy as np
 
+from vitzoo import rel_pos
 from vitzoo.errors import CheckpointError, SpecError
 from vitzoo.spec import ViTSpec
 from vitzoo.variants import get_spec, variant_names
@@ -61,6 +62,11 @@ def infer_spec(
         fields["pool_include_prefix"] = False  # no prefix tokens: the option changes nothing
     if "pos_embed" in state:
         _position_fields(state, source, fields, config, given)
+    elif "img_size" in fields:  # from a relative position table: a stated size on the same grid wins (e.g. 384 over 27 patches of 14)
+        for size in (config.get("img_size"), given.get("img_size")):
+            if _is_int(size) and size // fields["patch_size"] == fields["img_size"] // fields["patch_size"]:
+                fields["img_size"] = size
+                break
     # Where no registered variant has these sizes, a file with a learned position embedding and the plain
     # ViT's names is timm's VisionTransformer: no rotary positions, its MAP pool. EVA-style names leave that open.
     plain_names = fields["abs_pos_embed"] and fields.get("block") != "eva" and "blocks.0.gamma_1" not in state
@@ -171,7 +177,19 @@ def _tensor_fields(state: Mapping[str, np.ndarray], source: str) -> dict[str, An
         mlp_norm="blocks.0.mlp.norm.weight" in state,
         final_norm="norm.weight" in state or "fc_norm.weight" in state,
     )
-    eva_only = not fields["abs_pos_embed"] or not fused or not k_bias or fields["attn_norm"] or fields["mlp_norm"] or split
+    if "rel_pos_bias.relative_position_bias_table" in state:
+        raise CheckpointError(f"{source} is a BEiT checkpoint with one relative position table shared by all blocks (BEiT pre-training's "
+                              "use_shared_rel_pos_bias), which vitzoo does not build; use a fine-tuned BEiT file (a table in every block).")
+    table = state.get(a + "relative_position_bias_table")
+    fields["rel_pos_bias"] = "none" if table is None else "block"
+    if table is not None:  # the table is made for one square patch grid: it shows the image size as pos_embed does
+        fields["rope"] = "none"  # BEiT's positions are the tables (the spec combines them with no rotary form)
+        try:
+            fields["img_size"] = rel_pos.grid_of_table(int(table.shape[0])) * patch
+        except ValueError as exc:
+            raise CheckpointError(f"{source}: {a}relative_position_bias_table {tuple(table.shape)}: {exc}.") from None
+    eva_only = (not fields["abs_pos_embed"] or not fused or not k_bias or fields["attn_norm"] or fields["mlp_norm"] or split
+                or table is not None)
     if eva_only:
         fields["block"] = "eva"  # names or parts only timm's EVA block has
     elif "blocks.0.ls1.gamma" in state:
@@ -259,7 +277,7 @@ _FLAGS = {"num_heads": "--num-heads 12", "norm_eps": "--norm-eps 1e-6", "gelu": 
 _SIZE_KEYS = ("patch_size", "embed_dim", "depth", "mlp_dim")
 _MATCH_KEYS = _SIZE_KEYS + (
     "mlp_type", "dist_token", "class_token", "reg_tokens", "pre_norm", "layer_scale", "patch_bias", "qkv_bias", "qk_norm", "fc_norm",
-    "block", "abs_pos_embed", "k_bias", "qkv_fused", "attn_norm", "mlp_norm", "final_norm",
+    "block", "abs_pos_embed", "k_bias", "qkv_fused", "attn_norm", "mlp_norm", "final_norm", "rel_pos_bias",
 )
 
 

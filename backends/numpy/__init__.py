@@ -17,7 +17,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from vitzoo import features, rotary
+from vitzoo import features, rel_pos, rotary
 from vitzoo.canonical import check_state, is_classifier
 from vitzoo.init import init_state
 from vitzoo.spec import ViTSpec
@@ -37,6 +37,8 @@ class NumpyViT:
         self._mlp = {"mlp": self._normed_mlp if spec.mlp_norm else self._plain_mlp, "swiglu": self._swiglu,
                      "swiglu_split": self._swiglu_split}[spec.mlp_type]
         self._ls = ("gamma_1", "gamma_2") if spec.block == "eva" else ("ls1.gamma", "ls2.gamma")
+        # BEiT: the table row of every token pair, for the one grid the tables were made for
+        self._rel_index = rel_pos.relative_position_index(spec.grid_size) if spec.rel_pos_bias == "block" else None
         if spec.dist_token:
             self._pool = self._distilled_pool
         else:
@@ -110,14 +112,15 @@ class NumpyViT:
             x = x + w["patch_embed.proj.bias"]
         prefix = [np.broadcast_to(w[n], (b, w[n].shape[1], s.embed_dim)) for n in ("cls_token", "dist_token", "reg_token") if n in w]
         if not s.abs_pos_embed:
-            return np.concatenate([*prefix, x], axis=1)
-        pos = w["pos_embed"]
-        if s.dynamic_img_size:
-            pos = features.resample_pos_embed_numpy(pos, s.grid_size, rows, cols, s.num_prefix_tokens if s.pos_embed_prefix else 0)
-        if s.pos_embed_prefix:
-            x = np.concatenate([*prefix, x], axis=1) + pos
+            x = np.concatenate([*prefix, x], axis=1)
         else:
-            x = np.concatenate([*prefix, x + pos], axis=1)
+            pos = w["pos_embed"]
+            if s.dynamic_img_size:
+                pos = features.resample_pos_embed_numpy(pos, s.grid_size, rows, cols, s.num_prefix_tokens if s.pos_embed_prefix else 0)
+            if s.pos_embed_prefix:
+                x = np.concatenate([*prefix, x], axis=1) + pos
+            else:
+                x = np.concatenate([*prefix, x + pos], axis=1)
         if s.pre_norm:
             x = self._norm(x, "norm_pre")
         return x
@@ -223,6 +226,8 @@ class NumpyViT:
         if s.qk_norm:
             q, k = self._norm(q, p + "q_norm"), self._norm(k, p + "k_norm")
         scores = (q * np.float32(s.head_dim**-0.5)) @ k.transpose(0, 1, 3, 2)
+        if self._rel_index is not None:
+            scores = scores + rel_pos.bias(self.state[p + "relative_position_bias_table"], self._rel_index)
         out = (_softmax(scores) @ v).transpose(0, 2, 1, 3).reshape(b, n, d)
         if s.attn_norm:
             out = self._norm(out, p + "norm")

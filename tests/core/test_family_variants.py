@@ -75,28 +75,31 @@ def test_variant_spec_is_timms_architecture(arch, monkeypatch):
     assert pool_mlp in (None, spec.mlp_dim)
 
 
-@pytest.mark.parametrize("name", ["beit_base_patch16_224", "beitv2_large_patch16_224"])
-def test_beit_names_list_the_supported_families(name):
-    with pytest.raises(UnknownNameError, match="DeiT, DeiT-III, DINOv2, CLIP, SigLIP, EVA/EVA-02, DINOv3") as info:
+@pytest.mark.parametrize("name", ["cait_s24_224", "xcit_tiny_12_p16_224", "samvit_base_patch16", "vit_relpos_base_patch16_224"])
+def test_unsupported_family_names_list_the_supported_families(name):
+    with pytest.raises(UnknownNameError, match="DeiT, DeiT-III, DINOv2, CLIP, SigLIP, EVA/EVA-02, DINOv3, PE, RoPE-ViT and BEiT") as info:
         vitzoo.create(name)
-    assert "\n" not in str(info.value) and name in str(info.value)
+    assert "\n" not in str(info.value) and name in str(info.value) and "does not support yet" in str(info.value)
 
 
-def test_every_eva_variant_has_timms_tensors():
-    """Every architecture registered from timm's eva.py holds exactly the tensors timm's model holds (built on the meta device)."""
+@pytest.mark.parametrize("module, at_least", [("vitzoo.variants.eva", 53), ("vitzoo.variants.beit", 7)])
+def test_every_family_variant_has_timms_tensors(module, at_least):
+    """Every architecture registered from timm's eva.py / beit.py holds exactly the tensors timm's model holds (built on the meta device)."""
     from vitzoo.canonical import expected_shapes
     from vitzoo.variants.registry import _ALIASES, _VARIANTS
 
     checked = 0
     for alias, short in _ALIASES.items():
-        if _VARIANTS[short].__module__ != "vitzoo.variants.eva":
+        if _VARIANTS[short].__module__ != module:
             continue
         spec = vitzoo.get_spec(short)
         model = timm.create_model(alias, pretrained=False, device="meta", num_classes=spec.num_classes)
         assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == expected_shapes(spec), alias
         assert spec.dynamic_img_size == bool(getattr(model, "dynamic_img_size", False)), alias
         checked += 1
-    assert checked >= 53
+    assert checked >= at_least
+    if module.endswith("beit"):  # every architecture of timm's beit.py
+        assert checked == len(timm.list_models(module="beit"))
 
 
 def _timm_full_width(arch: str, img_size: int) -> "torch.nn.Module":

@@ -40,9 +40,16 @@ def register_variant(*aliases: str) -> Callable[[Callable[[], ViTSpec]], Callabl
     return decorator
 
 
-SUPPORTED_FAMILIES = "ViT, DeiT, DeiT-III, DINOv2, CLIP, SigLIP, EVA/EVA-02, DINOv3, PE and RoPE-ViT"
-# timm model files whose attention vitzoo's spec cannot express (relative position biases).
-_UNSUPPORTED_FAMILIES = {"beit": "BEiT"}
+SUPPORTED_FAMILIES = "ViT, DeiT, DeiT-III, DINOv2, CLIP, SigLIP, EVA/EVA-02, DINOv3, PE, RoPE-ViT and BEiT/BEiTv2"
+# timm model families vitzoo's spec cannot express yet: name prefix → (family, what it needs).
+_UNSUPPORTED_FAMILIES = {
+    "vit_relpos": ("relative-position ViT", "relative position biases from an MLP over log coordinates"),
+    "vit_srelpos": ("relative-position ViT", "relative position biases from an MLP over log coordinates"),
+    "samvit": ("SAM", "windowed attention with decomposed relative positions and a conv neck"),
+    "cait": ("CaiT", "class-attention blocks and talking heads"),
+    "xcit": ("XCiT", "cross-covariance attention"),
+    "naflexvit": ("NaFlex ViT", "patch-n'-pack inputs"),
+}
 
 
 def resolve_name(name: str) -> str:
@@ -54,7 +61,7 @@ def resolve_name(name: str) -> str:
     family = next((f for prefix, f in _UNSUPPORTED_FAMILIES.items() if name.lower().startswith(prefix)), None)
     if family is not None:
         raise UnknownNameError(
-            f"{name!r} belongs to timm's {family} models (relative position biases), which vitzoo does not support yet; "
+            f"{name!r} belongs to timm's {family[0]} models ({family[1]}), which vitzoo does not support yet; "
             f"vitzoo supports the {SUPPORTED_FAMILIES} families (see vitzoo.list_models())."
         )
     close = difflib.get_close_matches(name, [*_VARIANTS, *_ALIASES], n=3, cutoff=0.5)

@@ -30,7 +30,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import Tensor, nn, ops
 
-from vitzoo import rotary
+from vitzoo import rel_pos, rotary
 from vitzoo.spec import ViTSpec
 
 from .. import kernels
@@ -154,6 +154,30 @@ class EvaAttention(nn.Cell):
         return self.proj(out)
 
 
+class RelPosAttention(EvaAttention):
+    """BEiT's attention: EVA's q/v-biased qkv, plus a learned bias per head on the scores, looked up by each
+    token pair's relative position (``rel_pos_bias == "block"``; the table is this block's parameter).
+
+    The bias goes inside the softmax, so this path uses the primitive operators, not the fused kernel
+    (whose attention takes no bias). The pair index is a constant of the model's one grid.
+    """
+
+    def __init__(self, spec: ViTSpec, state: State, name: str) -> None:
+        super().__init__(spec, state, name)
+        self.relative_position_bias_table = to_parameter(state[name + ".relative_position_bias_table"])  # the canonical name
+        self.index = Tensor(rel_pos.relative_position_index(spec.grid_size).reshape(-1))
+
+    def construct(self, x: Tensor, rope: Optional[tuple] = None) -> Tensor:
+        b, n, d = x.shape
+        q, k, v = ops.unstack(self._qkv(x).reshape(b, n, 3, self.num_heads, self.head_dim).transpose(2, 0, 3, 1, 4), 0)
+        bias = ops.gather(self.relative_position_bias_table, self.index, 0).reshape(n, n, self.num_heads).transpose(2, 0, 1)
+        attn = ops.softmax(self.scores(q * self.scale, k) + bias, -1)
+        out = self.mix(attn, v).transpose(0, 2, 1, 3).reshape(b, n, d)
+        if self.has_norm:
+            out = self.norm(out)
+        return self.proj(out)
+
+
 class SwiGLUSplit(nn.Cell):
     """timm's ``SwiGLU``: ``fc2(norm(silu(fc1_g(x)) · fc1_x(x)))``, the norm only with ``mlp_norm``."""
 
@@ -202,7 +226,7 @@ class EvaBlock(nn.Cell):
     def __init__(self, spec: ViTSpec, state: State, name: str) -> None:
         super().__init__()
         self.norm1 = LayerNorm(state, name + ".norm1", spec.norm_eps)
-        self.attn = EvaAttention(spec, state, name + ".attn")
+        self.attn = (RelPosAttention if spec.rel_pos_bias == "block" else EvaAttention)(spec, state, name + ".attn")
         self.norm2 = LayerNorm(state, name + ".norm2", spec.norm_eps)
         self.mlp = make_mlp(spec, state, name + ".mlp")
         self.layer_scale = spec.layer_scale

@@ -3,7 +3,8 @@
 timm's rules, on vitzoo's canonical (= timm) parameter names:
 
 * no weight decay on 1-D tensors (biases, norms, layer scales) and on the tokens and position embedding
-  (``VisionTransformer.no_weight_decay()``: ``pos_embed``, ``cls_token``, ``reg_token``, ``dist_token``);
+  (``VisionTransformer.no_weight_decay()``: ``pos_embed``, ``cls_token``, ``reg_token``, ``dist_token``;
+  BEiT's ``relative_position_bias_table`` of every block);
 * layer ids from ``VisionTransformer.group_matcher()`` as ``timm.models.group_parameters`` orders them:
   the stem (``cls_token``, ``reg_token``, ``dist_token``, ``pos_embed``, ``patch_embed.*``, ``norm_pre.*``)
   is layer 0, ``blocks.{i}.*`` layer ``i + 1``, the final ``norm.*`` shares the last block's layer, and
@@ -23,6 +24,7 @@ import re
 from typing import Any, Iterable, Optional
 
 NO_WEIGHT_DECAY = frozenset({"pos_embed", "cls_token", "reg_token", "dist_token"})
+REL_POS_TABLE = "relative_position_bias_table"  # BEiT's per-block tables: timm's Beit.no_weight_decay lists each
 _MATCH_PREV_GROUP = 99999.0  # timm's MATCH_PREV_GROUP: the final norm joins the last block's layer
 # timm's VisionTransformer.group_matcher (DeiT's distilled model adds dist_token to the stem), in its order.
 _MATCHER = (
@@ -67,7 +69,7 @@ def param_groups(model: Any, weight_decay: float, layer_decay: Optional[float] =
     num_layers = max(ids.values(), default=0) + 1
     groups: dict[str, dict[str, Any]] = {}
     for p in params:
-        no_decay = p.ndim <= 1 or p.name in NO_WEIGHT_DECAY
+        no_decay = p.ndim <= 1 or p.name in NO_WEIGHT_DECAY or p.name.endswith(REL_POS_TABLE)
         kind = "no_decay" if no_decay else "decay"
         if layer_decay is None:
             name, scale = kind, 1.0
