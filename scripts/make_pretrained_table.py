@@ -1,10 +1,13 @@
 """Write vitzoo's table of timm weight sets (vitzoo/data/pretrained_timm.json) from timm's own configs.
 
-For every pretrained weight set that timm builds with ``vision_transformer.py`` or
-``deit.py`` (``timm.list_pretrained()`` filtered by the architecture's module):
+For every pretrained weight set that timm builds with ``vision_transformer.py``,
+``deit.py``, ``eva.py`` or ``beit.py`` (``timm.list_pretrained()`` filtered by the
+architecture's module):
 
 * if vitzoo registers its architecture (a variant or a timm alias), and the spec
-  equals what ``timm.create_model`` builds, the weight set becomes an entry: the
+  equals what ``timm.create_model`` builds (for eva.py/beit.py, whose variants
+  scripts/make_eva_variants.py writes from timm's own arguments: the same tensors,
+  names and shapes, as timm's model), the weight set becomes an entry: the
   hub repo, class count, label set, license and eval preprocessing are copied
   from timm's ``pretrained_cfg``; top-1 from ``scripts/timm_top1_imagenet.csv``;
 * otherwise it is listed under ``left_out`` with the reason (what the spec
@@ -35,7 +38,9 @@ from timm_specs import build_meta, read_timm_architecture, spec_differences  # n
 
 TABLE = HERE.parent / "vitzoo" / "data" / "pretrained_timm.json"
 TOP1 = HERE / "timm_top1_imagenet.csv"
-MODULES = ("vision_transformer", "deit")
+MODULES = ("vision_transformer", "deit", "eva", "beit")
+SHAPE_CHECKED = ("eva", "beit")  # modules whose architectures are checked by their tensors (see _judge_by_tensors)
+HUB_FILES = (None, "model.safetensors", "pytorch_model.bin")  # what a registry entry downloads
 PREPROCESSING = ("input_size", "interpolation", "crop_pct", "crop_mode", "mean", "std")
 
 # Facts about single weight sets that timm's pretrained_cfg does not state.
@@ -71,8 +76,11 @@ def timm_weight_sets() -> list[str]:
 
 
 def in_issue_scope(name: str) -> bool:
-    """The 291 of issue #12: architectures named ``vit_*`` or ``deit*``."""
-    return name.split(".")[0].startswith(("vit_", "deit"))
+    """The 291 of issue #12: architectures of vision_transformer.py/deit.py named ``vit_*`` or ``deit*``."""
+    from timm.models._registry import _model_to_module
+
+    arch = name.split(".")[0]
+    return arch.startswith(("vit_", "deit")) and _model_to_module.get(arch) in ("vision_transformer", "deit")
 
 
 def read_top1() -> dict[str, float]:
@@ -103,6 +111,9 @@ def build_table() -> dict[str, Any]:
                       "'encoder', beside the predictor), a layout vitzoo's readers do not unwrap")
         if reason is None and not cfg.get("hf_hub_id"):
             reason = f"no Hugging Face hub copy: timm reads {cfg.get('url')}, a file vitzoo has no entry type for"
+        if reason is None and cfg.get("hf_hub_filename") not in HUB_FILES:
+            reason = (f"the hub repo holds {cfg['hf_hub_filename']} (an open_clip whole-model file that timm converts on load), "
+                      "not the model.safetensors a registry entry downloads")
         if reason is None and name in LEFT_OUT:
             reason = LEFT_OUT[name]
         if reason is None and cfg["input_size"][-1] != get_spec(variant).img_size:
@@ -137,6 +148,10 @@ def _judge(arch: str, get_spec: Any, resolve_name: Any, unknown: type) -> tuple[
     """``(variant, None)`` if vitzoo registers ``arch`` with timm's exact architecture, else ``(None, reason)``."""
     if arch in LEFT_OUT_ARCHS:
         return None, LEFT_OUT_ARCHS[arch]
+    from timm.models._registry import _model_to_module
+
+    if _model_to_module.get(arch) in SHAPE_CHECKED:
+        return _judge_by_tensors(arch, get_spec, resolve_name, unknown)
     fields, unsupported = read_timm_architecture(build_meta(arch))
     if unsupported:
         return None, "the spec cannot express: " + ", ".join(unsupported)
@@ -148,6 +163,33 @@ def _judge(arch: str, get_spec: Any, resolve_name: Any, unknown: type) -> tuple[
     if differences:
         raise SystemExit(f"vitzoo's {variant} differs from timm's {arch}: {'; '.join(differences)}")
     return variant, None
+
+
+def _judge_by_tensors(arch: str, get_spec: Any, resolve_name: Any, unknown: type) -> tuple[Optional[str], Optional[str]]:
+    """eva.py / beit.py: registered (from timm's own arguments) and holding exactly timm's tensors, or why not."""
+    from make_eva_variants import left_out, model_args
+
+    from vitzoo.canonical import expected_shapes
+
+    try:
+        variant = resolve_name(arch)
+    except unknown:
+        why = left_out(model_args(arch)) if _module(arch) == "eva" else ""
+        return None, ("the spec cannot express: " + why) if why else "architecture not registered in vitzoo"
+    spec = get_spec(variant)
+    import timm
+
+    model = timm.create_model(arch, pretrained=False, device="meta", num_classes=spec.num_classes)  # their init takes no weight_init
+    timm_shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    if timm_shapes != expected_shapes(spec):
+        raise SystemExit(f"vitzoo's {variant} holds other tensors than timm's {arch}")
+    return variant, None
+
+
+def _module(arch: str) -> Optional[str]:
+    from timm.models._registry import _model_to_module
+
+    return _model_to_module.get(arch)
 
 
 def _plain(value: Any) -> Any:
@@ -172,7 +214,7 @@ def summary(table: dict[str, Any]) -> str:
     scope = [n for n in covered + [r["timm"] for r in table["left_out"]] if in_issue_scope(n)]
     in_scope = [n for n in covered if in_issue_scope(n)]
     return (f"{len(covered)} of {len(covered) + len(table['left_out'])} timm weight sets covered; "
-            f"{len(in_scope)} of the {len(scope)} with vit_*/deit* architectures")
+            f"{len(in_scope)} of the {len(scope)} with vit_*/deit* architectures of vision_transformer.py/deit.py")
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -31,11 +31,14 @@ IMAGENET_1K = "imagenet-1k"
 IMAGENET_12K = "imagenet-12k"  # timm's 11821-class subset of ImageNet-22k
 IMAGENET_21K = "imagenet-21k"  # Google's 21843-class ImageNet-21k (timm: "imagenet-21k-goog")
 IMAGENET_21K_MIIL = "imagenet-21k-miil"  # Alibaba MIIL's 11221-class "ImageNet-21K-P"
+IMAGENET_22K = "imagenet-22k"  # the full 21841-class ImageNet-22k (BEiT, EVA fine-tunes)
+IMAGENET_22K_MS = "imagenet-22k-ms"  # Microsoft's 21842-class ImageNet-22k
 BAMBOO = "bamboo"  # the Bamboo dataset's 115217 classes (timm names no subset for it)
 NO_LABELS = "none"  # no classifier: features, or an embedding projection (CLIP)
-LABEL_SETS = (IMAGENET_1K, IMAGENET_12K, IMAGENET_21K, IMAGENET_21K_MIIL, BAMBOO, NO_LABELS)
+LABEL_SETS = (IMAGENET_1K, IMAGENET_12K, IMAGENET_21K, IMAGENET_21K_MIIL, IMAGENET_22K, IMAGENET_22K_MS, BAMBOO, NO_LABELS)
 # classes in each label set (timm's ``infer_imagenet_subset`` uses the same counts)
-LABEL_SET_SIZES = {IMAGENET_1K: 1000, IMAGENET_12K: 11821, IMAGENET_21K: 21843, IMAGENET_21K_MIIL: 11221, BAMBOO: 115217}
+LABEL_SET_SIZES = {IMAGENET_1K: 1000, IMAGENET_12K: 11821, IMAGENET_21K: 21843, IMAGENET_21K_MIIL: 11221, IMAGENET_22K: 21841,
+                   IMAGENET_22K_MS: 21842, BAMBOO: 115217}
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,0 +1,69 @@
+"""The registry's eva.py / beit.py weight sets load from a hub cache laid out as huggingface_hub lays it out.
+
+The repos are made by timm itself (``save_for_hf``: ``model.safetensors`` and ``config.json``, random
+weights) under the real entries' repo ids, so the whole path a user takes with
+``vitzoo.create(NAME, pretrained=True)`` runs offline: the entry, the hub files, the timm reader with
+the repo's config, the conversion, and the model, whose outputs equal timm's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+timm = pytest.importorskip("timm")
+
+import vitzoo  # noqa: E402
+from vitzoo.pretrained import get_weight_set  # noqa: E402
+
+COMMIT = "89abcdef0123456789abcdef0123456789abcdef"
+
+
+def lay_out_repo(hub: "Path", repo_id: str, folder: "Path") -> None:  # noqa: F821
+    """Every file of ``folder`` as a snapshot of ``repo_id`` in the huggingface_hub cache at ``hub``."""
+    repo_dir = hub / f"models--{repo_id.replace('/', '--')}"
+    for path in folder.iterdir():
+        data = path.read_bytes()
+        blob = repo_dir / "blobs" / hashlib.sha256(data).hexdigest()
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        blob.write_bytes(data)
+        link = repo_dir / "snapshots" / COMMIT / path.name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(f"../../blobs/{blob.name}")
+    (repo_dir / "refs").mkdir(exist_ok=True)
+    (repo_dir / "refs" / "main").write_text(COMMIT)
+
+
+@pytest.mark.parametrize("name", ["dinov3_ti_16_qkvb.eupe_lvd1689m", "pe_core_ti_16_384.fb", "eva02_ti_14.mim_in22k"])
+def test_registry_entry_of_a_new_family_loads_offline_and_equals_timm(tmp_path, monkeypatch, name):
+    import huggingface_hub.constants
+    from timm.models._hub import save_for_hf
+
+    ws = get_weight_set(name)
+    arch = ws.hub_repo.split("/", 1)[1].split(".")[0]  # timm's own repos are named "timm/<arch>.<tag>"
+    torch.manual_seed(0)
+    ref = timm.create_model(arch, pretrained=False, num_classes=ws.num_classes).eval()
+    with torch.no_grad():
+        for pname, p in ref.named_parameters():
+            p.normal_(0, 0.02)
+            if p.ndim == 1 and (pname.endswith("weight") or "gamma" in pname):
+                p.add_(1.0)
+    folder = tmp_path / "made_by_timm"
+    save_for_hf(ref, str(folder), safe_serialization=True)
+    lay_out_repo(tmp_path / "hf" / "hub", ws.hub_repo, folder)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("VITZOO_CACHE", str(tmp_path / "vitzoo"))
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    size = ws.preprocessing["input_size"][-1]
+    x = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)
+    with torch.no_grad():
+        expected = ref(torch.from_numpy(x)).numpy()
+    model = vitzoo.create(name, pretrained=True, backend="numpy")
+    out = model(x)
+    assert out.shape == expected.shape
+    assert np.abs(out - expected).max() <= 1e-4 * np.abs(expected).max()
