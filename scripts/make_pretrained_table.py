@@ -50,8 +50,6 @@ LEFT_OUT = {
 }
 # Architectures vitzoo leaves out for reasons other than the spec.
 LEFT_OUT_ARCHS = {
-    "eva_large_patch14_196": "EVA-01 weights: the EVA/BEiT families are outside issue #12 and get their own entries later",
-    "eva_large_patch14_336": "EVA-01 weights: the EVA/BEiT families are outside issue #12 and get their own entries later",
     "test_vit": "timm's tiny test model (weights for timm's own tests)",
     "test_vit2": "timm's tiny test model (weights for timm's own tests)",
     "test_vit3": "timm's tiny test model (weights for timm's own tests)",

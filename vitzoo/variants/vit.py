@@ -275,3 +275,18 @@ def flexivit_base() -> ViTSpec:
 @register_variant()
 def flexivit_large() -> ViTSpec:
     return ViTSpec(**_FLEXI, **L)
+
+
+# EVA-01 L/14 (BAAI, fine-tuned from MIM on CLIP features): timm builds it as a plain ViT whose
+# patch tokens' mean goes through fc_norm.
+_EVA01 = dict(patch_size=14, global_pool="avg", fc_norm=True, **L)
+
+
+@register_variant("eva_large_patch14_196")
+def eva_l_14_196() -> ViTSpec:
+    return ViTSpec(img_size=196, **_EVA01)
+
+
+@register_variant("eva_large_patch14_336")
+def eva_l_14_336() -> ViTSpec:
+    return ViTSpec(img_size=336, **_EVA01)
