@@ -89,7 +89,7 @@ def to_canonical(raw: Mapping[str, np.ndarray], cfg: Mapping[str, Any], source: 
 
 
 def owns(spec: ViTSpec) -> bool:
-    return spec.layer_scale and not spec.pre_norm and spec.global_pool == "token"
+    return spec.block == "vit" and spec.layer_scale and not spec.pre_norm and spec.global_pool == "token"
 
 
 def from_canonical(ckpt: Checkpoint) -> "tuple[dict[str, np.ndarray], dict[str, Any]]":

@@ -1,4 +1,4 @@
-"""Hugging Face transformers image models: ViT, DeiT, DINOv2, CLIP and SigLIP image towers.
+"""Hugging Face transformers image models: ViT, DeiT, DINOv2, DINOv3, CLIP and SigLIP image towers.
 
 A source is a directory with ``config.json`` and ``model.safetensors`` (or shards
 listed in ``model.safetensors.index.json``, or ``pytorch_model.bin`` when torch is
@@ -6,7 +6,7 @@ installed), or a bare HF-named safetensors file. ``config.json``'s ``model_type`
 picks the family (without one, the tensor names do); each family is a
 :class:`HFFamily` that maps its names to canonical ones and back. This module holds
 what they share (files, config fields, q/k/v fusion); the families live in ``hf_vit``
-(ViT, DeiT), ``hf_dinov2`` and ``hf_clip`` (CLIP, SigLIP).
+(ViT, DeiT), ``hf_dinov2``, ``hf_dinov3`` and ``hf_clip`` (CLIP, SigLIP).
 Both the on-disk names that ``save_pretrained`` writes
 (``vit.encoder.layer.{i}.attention.attention.query``) and transformers 5's in-memory
 names (``vit.layers.{i}.attention.q_proj``) are read; q/k/v are concatenated into the
@@ -325,9 +325,12 @@ def config_fields(cfg: Mapping[str, Any], state: Mapping[str, np.ndarray], sourc
         fields["norm_eps"] = float(cfg["layer_norm_eps"])
     if "hidden_act" in cfg:
         act = cfg["hidden_act"]
-        if not isinstance(act, str) or act not in GELU:
+        if act == "silu" and "blocks.0.mlp.fc1_g.weight" in state:
+            pass  # the split SwiGLU's gate activation (DINOv3's gated MLP): no GELU in the model
+        elif not isinstance(act, str) or act not in GELU:
             raise CheckpointError(f"{source}: hidden_act {act!r} is not supported; vitzoo runs {', '.join(GELU)}.")
-        fields["gelu"] = GELU[act]
+        else:
+            fields["gelu"] = GELU[act]
     if "pre_logits.fc.weight" in state and cfg.get("pooler_act", "tanh") != "tanh":
         raise CheckpointError(f"{source}: pooler_act {cfg['pooler_act']!r} is not supported (only tanh).")
     proj = state.get("patch_embed.proj.weight")
@@ -359,7 +362,7 @@ def _class_names(cfg: Mapping[str, Any], num_classes: int) -> Optional[list[str]
 FORMAT = register_format(
     WeightFormat(
         name="hf",
-        description="Hugging Face transformers ViT, DeiT, DINOv2, CLIP and SigLIP image models (directory with config.json)",
+        description="Hugging Face transformers ViT, DeiT, DINOv2, DINOv3, CLIP and SigLIP image models (directory with config.json)",
         detect=detect,
         read=read,
         write=write,
