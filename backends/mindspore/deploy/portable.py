@@ -29,7 +29,8 @@ from mindspore import Tensor, nn, ops
 from vitzoo.spec import ViTSpec
 
 from .. import kernels
-from ..model.layers import Linear, to_parameter
+from ..model.eva import EvaAttention, RelPosAttention
+from ..model.layers import GeluErf, Linear, to_parameter
 
 State = Mapping[str, np.ndarray]
 _SQRT_HALF = 0.7071067811865476
@@ -123,25 +124,57 @@ class PortableAttention(nn.Cell):
         return self.proj(self.mix(attn, v).transpose(0, 2, 1, 3).reshape(b, n, d))
 
 
+class PortableGelu(nn.Cell):
+    """Exact GELU without ``Erf`` (see :func:`gelu_exact_portable`)."""
+
+    def construct(self, x: Tensor) -> Tensor:
+        return gelu_exact_portable(x)
+
+
+class PortableEvaAttention(EvaAttention):
+    """The EVA block's attention (RoPE included) with q/k/v taken as slices instead of ``Unstack``."""
+
+    def _split(self, qkv: Tensor, b: int, n: int) -> tuple:
+        parts = _heads(qkv, n, 3, self.num_heads, self.head_dim)
+        return parts[0], parts[1], parts[2]
+
+
+class PortableRelPosAttention(RelPosAttention):
+    """BEiT's attention with q/k/v taken as slices instead of ``Unstack``."""
+
+    def _split(self, qkv: Tensor, b: int, n: int) -> tuple:
+        parts = _heads(qkv, n, 3, self.num_heads, self.head_dim)
+        return parts[0], parts[1], parts[2]
+
+
+def _portable_eva_block(block: Any, spec: ViTSpec, state: State, name: str) -> None:
+    """Swap an EVA block's attention and exact GELU (its norms are already the LayerNorm primitive here)."""
+    attention = PortableRelPosAttention if spec.rel_pos_bias == "block" else PortableEvaAttention
+    block.attn = attention(spec, state, name + ".attn")
+    if isinstance(getattr(block.mlp, "act", None), GeluErf):
+        block.mlp.act = PortableGelu()
+
+
 class PortableAttentionPool(nn.Cell):
     """timm's ``AttentionPoolLatent`` (SigLIP's MAP head): one learned query attends to the tokens, then an MLP."""
 
     def __init__(self, spec: ViTSpec, state: State, name: str) -> None:
         super().__init__()
-        self.num_heads, self.head_dim, self.dim = spec.num_heads, spec.head_dim, spec.embed_dim
-        self.scale = spec.head_dim**-0.5
+        self.num_heads, self.dim = spec.map_heads, spec.embed_dim  # PE-Core's pool has its own head count
+        self.head_dim = spec.embed_dim // spec.map_heads
+        self.scale = self.head_dim**-0.5
         self.latent = to_parameter(state[name + ".latent"])
         self.q = Linear(state, name + ".q")
         self.kv = Linear(state, name + ".kv")
         self.proj = Linear(state, name + ".proj")
         self.norm = PortableLayerNorm(state, name + ".norm", spec.norm_eps)
         self.mlp = PortableMlp(spec, state, name + ".mlp")
-        self.start = spec.num_prefix_tokens
+        self.start = 0 if spec.pool_include_prefix else spec.num_prefix_tokens  # timm's eva.py pools every token
         self.scores = ops.BatchMatMul(transpose_b=True)
         self.mix = ops.BatchMatMul()
 
     def construct(self, x: Tensor) -> Tensor:
-        x = x[:, self.start :]  # timm pools the patch tokens only
+        x = x[:, self.start :]
         b, n, _ = x.shape
         latent = ops.broadcast_to(self.latent, (b, 1, self.dim))
         q = _heads(self.q(latent), 1, 1, self.num_heads, self.head_dim)[0]
@@ -166,7 +199,10 @@ def _portable_copy(model: Any, spec: ViTSpec, state: dict, backend: Any) -> Any:
     copy = backend.build(spec.replace(), state)
     copy.pretrained_cfg = dict(getattr(model, "pretrained_cfg", {}) or {})
     swiglu = getattr(spec, "mlp_type", "mlp") == "swiglu"
-    blocks = copy.blocks if spec.block == "vit" else []  # EVA blocks: built on primitive ops above (MindIR)
+    blocks = copy.blocks if spec.block == "vit" else []
+    if spec.block == "eva":  # built on primitive ops already: only Unstack and Erf need swapping
+        for i, block in enumerate(copy.blocks):
+            _portable_eva_block(block, spec, state, f"blocks.{i}")
     for i, block in enumerate(blocks):
         name = f"blocks.{i}"
         block.attn = PortableAttention(spec, state, name + ".attn")

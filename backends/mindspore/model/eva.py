@@ -143,15 +143,22 @@ class EvaAttention(nn.Cell):
             qkv5 = qkv.reshape(b, n, 3, self.num_heads, self.head_dim)
             turned = self.matmul(qkv5.reshape(-1, self.head_dim), self.rotation).reshape(b, n, 3, self.num_heads, self.head_dim)
             qkv = (qkv5 * cos + turned * sin).reshape(b, n, 3 * d)
-        if self.fused:
-            out = self.attend_train(qkv, self.attend_cfg)[0] if self.training else self.attend(qkv, self.attend_cfg)
-        else:
-            q, k, v = ops.unstack(qkv.reshape(b, n, 3, self.num_heads, self.head_dim).transpose(2, 0, 3, 1, 4), 0)
-            attn = ops.softmax(self.scores(q * self.scale, k), -1)
-            out = self.mix(attn, v).transpose(0, 2, 1, 3).reshape(b, n, d)
+        out = self._attend(qkv, b, n, d)
         if self.has_norm:
             out = self.norm(out)
         return self.proj(out)
+
+    def _attend(self, qkv: Tensor, b: int, n: int, d: int) -> Tensor:
+        """softmax(q·kᵀ·scale)·v over the packed ``[B, N, 3D]`` projection, heads merged back to ``[B, N, D]``."""
+        if self.fused:
+            return self.attend_train(qkv, self.attend_cfg)[0] if self.training else self.attend(qkv, self.attend_cfg)
+        q, k, v = self._split(qkv, b, n)
+        attn = ops.softmax(self.scores(q * self.scale, k), -1)
+        return self.mix(attn, v).transpose(0, 2, 1, 3).reshape(b, n, d)
+
+    def _split(self, qkv: Tensor, b: int, n: int) -> tuple:
+        """q, k, v as ``[B, heads, N, head_dim]`` (``Unstack``: the fastest split on CPU; export swaps it for slices)."""
+        return ops.unstack(qkv.reshape(b, n, 3, self.num_heads, self.head_dim).transpose(2, 0, 3, 1, 4), 0)
 
 
 class RelPosAttention(EvaAttention):
@@ -167,15 +174,11 @@ class RelPosAttention(EvaAttention):
         self.relative_position_bias_table = to_parameter(state[name + ".relative_position_bias_table"])  # the canonical name
         self.index = Tensor(rel_pos.relative_position_index(spec.grid_size).reshape(-1))
 
-    def construct(self, x: Tensor, rope: Optional[tuple] = None) -> Tensor:
-        b, n, d = x.shape
-        q, k, v = ops.unstack(self._qkv(x).reshape(b, n, 3, self.num_heads, self.head_dim).transpose(2, 0, 3, 1, 4), 0)
+    def _attend(self, qkv: Tensor, b: int, n: int, d: int) -> Tensor:
+        q, k, v = self._split(qkv, b, n)
         bias = ops.gather(self.relative_position_bias_table, self.index, 0).reshape(n, n, self.num_heads).transpose(2, 0, 1)
         attn = ops.softmax(self.scores(q * self.scale, k) + bias, -1)
-        out = self.mix(attn, v).transpose(0, 2, 1, 3).reshape(b, n, d)
-        if self.has_norm:
-            out = self.norm(out)
-        return self.proj(out)
+        return self.mix(attn, v).transpose(0, 2, 1, 3).reshape(b, n, d)
 
 
 class SwiGLUSplit(nn.Cell):
