@@ -76,13 +76,16 @@ def _check_image_tower_name(name: Optional[str], found: Any, source: str) -> Non
 
 
 def make_tokenizer(info: dict) -> Any:
-    """The tokenizer a checkpoint asks for: open_clip's (CLIP) or the model folder's own files (SigLIP)."""
+    """The tokenizer a checkpoint asks for: open_clip's (CLIP) or the model folder's own files (SigLIP, SigLIP 2)."""
     if info["kind"] == "open_clip":
         from vitzoo.tokenizer import SimpleTokenizer
 
         return SimpleTokenizer(info["context_length"])
+    from vitzoo.hf_tokenizer import JsonTokenizer, is_json_tokenizer_folder
     from vitzoo.sp_tokenizer import FolderTokenizer
 
+    if info["kind"] == "json" or is_json_tokenizer_folder(info["folder"]):  # SigLIP 2: Gemma's tokenizer.json
+        return JsonTokenizer(info["folder"], info["context_length"], info.get("clean"))
     return FolderTokenizer(info["folder"], info["context_length"])
 
 

@@ -55,8 +55,15 @@ def read_clip(path: "str | Path", name: Optional[str] = None) -> ClipCheckpoint:
     cfg = hf_format._read_config(path if path.is_dir() else path.parent) if path.is_dir() else None
     if cfg is not None and cfg.get("model_type") in _HF_TYPES:
         return _read_hf(path, cfg, name)
-    if cfg is not None and cfg.get("model_type") in ("siglip2", "metaclip_2"):
-        raise CheckpointError(f"{str(path)!r} is a transformers {cfg['model_type']} model; vitzoo's create_clip reads CLIPModel and SiglipModel folders so far.")
+    if cfg is not None and cfg.get("model_type") == "siglip2":
+        raise CheckpointError(
+            f"{str(path)!r} is a transformers Siglip2Model, whose NaFlex image tower (any aspect ratio, patch count "
+            "and position table resized per image) vitzoo does not run yet; use a fixed-resolution SigLIP 2 checkpoint instead "
+            "(google/siglip2-base-patch16-224 and the other -patch16-224/256/384/512 repos are SiglipModel folders, "
+            "or open_clip's ViT-B-16-SigLIP2 files)."
+        )
+    if cfg is not None and cfg.get("model_type") == "metaclip_2":
+        raise CheckpointError(f"{str(path)!r} is a transformers MetaClip2Model; vitzoo's create_clip reads CLIPModel and SiglipModel folders so far.")
     if open_clip_format.detect(path):
         return _read_open_clip(path, name)
     raise CheckpointError(f"{str(path)!r} is not a whole CLIP model: create_clip reads open_clip checkpoints and transformers CLIPModel / SiglipModel folders.")
