@@ -37,13 +37,24 @@ _PUNCTUATION = str.maketrans("", "", string.punctuation)
 KNOWN_CLASSES = (None, "GemmaTokenizer", "GemmaTokenizerFast", "PreTrainedTokenizerFast", "TokenizersBackend")
 
 
-def canonicalize(text: str) -> str:
-    """open_clip's ``"canonicalize"`` cleaning (big_vision's for SigLIP): ftfy, unescape, no punctuation, lower case."""
+def _basic(text: str) -> str:
     import ftfy
 
-    text = html.unescape(html.unescape(ftfy.fix_text(text))).strip()
-    text = text.replace("_", " ").translate(_PUNCTUATION).lower()
+    return html.unescape(html.unescape(ftfy.fix_text(text))).strip()
+
+
+def canonicalize(text: str) -> str:
+    """open_clip's ``"canonicalize"`` cleaning (big_vision's for SigLIP): ftfy, unescape, no punctuation, lower case."""
+    text = _basic(text).replace("_", " ").translate(_PUNCTUATION).lower()
     return " ".join(text.split()).strip()
+
+
+def whitespace(text: str) -> str:
+    """open_clip's ``"whitespace"`` cleaning (HFTokenizer's default): ftfy, unescape, whitespace runs collapsed."""
+    return " ".join(_basic(text).split()).strip()
+
+
+CLEANING = {None: None, "canonicalize": canonicalize, "whitespace": whitespace, "lower": lambda t: whitespace(t).lower()}
 
 
 def is_json_tokenizer_folder(folder: "str | Path") -> bool:
@@ -61,12 +72,13 @@ class JsonTokenizer:
     Args:
         folder: the folder holding ``tokenizer.json`` (and usually ``tokenizer_config.json``).
         context_length: the row length (64 for SigLIP 2).
-        clean: ``None`` (transformers: the text as given) or ``"canonicalize"`` (open_clip's SigLIP 2 setting).
+        clean: ``None`` (transformers: the text as given), or open_clip's ``HFTokenizer`` cleaning:
+            ``"canonicalize"`` (its SigLIP 2 setting), ``"whitespace"`` (its default) or ``"lower"``.
     """
 
     def __init__(self, folder: "str | Path", context_length: int, clean: Optional[str] = None) -> None:
-        if clean not in (None, "canonicalize"):
-            raise DataError(f"Unknown tokenizer cleaning {clean!r}; vitzoo runs None or 'canonicalize'.")
+        if clean not in CLEANING:
+            raise DataError(f"Unknown tokenizer cleaning {clean!r}; vitzoo runs None, 'whitespace', 'lower' or 'canonicalize'.")
         self.folder = Path(folder)
         self.context_length = context_length
         self.clean = clean
@@ -106,6 +118,6 @@ class JsonTokenizer:
         texts = check_texts(texts)
         if self._tok is None:
             self._load()
-        if self.clean == "canonicalize":
-            texts = [canonicalize(t) for t in texts]
+        if self.clean is not None:
+            texts = [CLEANING[self.clean](t) for t in texts]
         return np.asarray([e.ids for e in self._tok.encode_batch(texts)], np.int64).reshape(len(texts), self.context_length)

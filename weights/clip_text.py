@@ -104,12 +104,18 @@ def open_clip_text_spec(state: Mapping[str, np.ndarray], model_cfg: Mapping[str,
     fields = {
         "heads": text.get("heads", 8),  # open_clip's CLIPTextCfg defaults
         "norm_eps": norm_kwargs.get("eps", 1e-5),
-        "gelu": "quick" if model_cfg.get("quick_gelu") else "exact",
+        "gelu": "quick" if model_cfg.get("quick_gelu") else "tanh" if _act(text).get("approximate") == "tanh" else "exact",
         "causal": not text.get("no_causal_mask", False),
         "pool": pool,
         "eos_token_id": text.get("eos_id", 2) if pool == "eos" else -1,
     }
     return text_spec_from(state, fields, source)
+
+
+def _act(text_cfg: Mapping[str, Any]) -> Mapping[str, Any]:
+    """open_clip's ``act_kwargs`` (SigLIP's text towers: ``{"approximate": "tanh"}``)."""
+    act = text_cfg.get("act_kwargs")
+    return act if isinstance(act, Mapping) else {}
 
 
 def hf_text_state(raw: Mapping[str, np.ndarray], source: str, what: str) -> dict[str, np.ndarray]:
