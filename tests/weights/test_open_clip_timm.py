@@ -110,3 +110,21 @@ def test_timm_tower_without_a_config_is_refused(oc_timm, tmp_path):
     shutil.copy(folder / "open_clip_model.safetensors", tmp_path / "open_clip_model.safetensors")
     with pytest.raises(CheckpointError, match="open_clip model name"):
         vitzoo.create_clip(None, pretrained=tmp_path / "open_clip_model.safetensors", backend="numpy")
+
+
+def test_bundled_open_clip_configs_build_specs():
+    from vitzoo.weights.open_clip_models import clip_spec_from_config, open_clip_model_config
+
+    eva = clip_spec_from_config(open_clip_model_config("EVA02-B-16"))
+    assert (eva.vision.block, eva.vision.global_pool, eva.vision.num_classes, eva.text.causal) == ("eva", "token", 512, True)
+    siglip2 = clip_spec_from_config(open_clip_model_config("ViT-B-16-SigLIP2"))
+    assert (siglip2.family, siglip2.vision.num_classes, siglip2.text.pool, siglip2.text.gelu, siglip2.text.proj_bias) == ("siglip", 0, "last", "tanh", True)
+    pe = clip_spec_from_config(open_clip_model_config("PE-Core-B-16"))
+    assert (pe.vision.global_pool, pe.vision.num_classes, pe.text.context_length) == ("map", 1024, 32)
+
+
+def test_random_pe_core_by_name():
+    clip = vitzoo.create_clip("PE-Core-T-16-384", backend="numpy")  # random weights, open_clip's tokenizer at context 32
+    ids = clip.tokenize(["a photo of a dog"])
+    np.testing.assert_array_equal(ids, open_clip.get_tokenizer("ViT-B-16", context_length=32)(["a photo of a dog"]).numpy())
+    assert clip(np.zeros((1, 3, 384, 384), np.float32), ids).shape == (1, 1)
