@@ -60,3 +60,20 @@ def _merges(tokenizer) -> list:
     import json
 
     return json.loads(tokenizer.to_str())["model"]["merges"]
+
+
+def xlmr_tokenizer_files(folder: Path) -> Path:
+    """Learn a ~150-piece Unigram model on the corpus and save it as transformers' XLMRobertaTokenizer (MetaCLIP 2's kind)."""
+    import json
+
+    import transformers
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    folder.mkdir(parents=True, exist_ok=True)
+    learner = Tokenizer(models.Unigram())
+    learner.pre_tokenizer = pre_tokenizers.Metaspace()
+    specials = ["<s>", "<pad>", "</s>", "<unk>"]
+    learner.train_from_iterator(_CORPUS * 20, trainers.UnigramTrainer(vocab_size=150, special_tokens=specials, unk_token="<unk>", show_progress=False))
+    vocab = [tuple(v) for v in json.loads(learner.to_str())["model"]["vocab"]]
+    transformers.XLMRobertaTokenizerFast(vocab=vocab).save_pretrained(folder)
+    return folder

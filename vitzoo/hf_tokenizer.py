@@ -34,7 +34,8 @@ from vitzoo.tokenizer import check_texts
 
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
 # the tokenizer classes whose files are a complete tokenizer.json (no Python-side text rules to add)
-KNOWN_CLASSES = (None, "GemmaTokenizer", "GemmaTokenizerFast", "PreTrainedTokenizerFast", "TokenizersBackend")
+KNOWN_CLASSES = (None, "GemmaTokenizer", "GemmaTokenizerFast", "PreTrainedTokenizerFast", "TokenizersBackend",
+                 "XLMRobertaTokenizer", "XLMRobertaTokenizerFast", "T5Tokenizer", "T5TokenizerFast")  # MetaCLIP 2's (XLM-R / mT5)
 
 
 def _basic(text: str) -> str:

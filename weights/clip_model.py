@@ -29,7 +29,7 @@ from vitzoo.weights.base import Checkpoint, check_finite, require_file
 from vitzoo.weights.open_clip_models import clip_spec_from_config, open_clip_model_config
 from vitzoo.weights.timm_format import holds_tensor, load_state_file
 
-_HF_TYPES = {"clip": "clip", "siglip": "siglip"}
+_HF_TYPES = {"clip": "clip", "siglip": "siglip", "metaclip_2": "clip"}  # MetaCLIP 2: CLIP's architecture, a multilingual tokenizer
 OPENAI_MEAN, OPENAI_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
 _PIL_RESAMPLE = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box", 5: "hamming"}
 
@@ -62,8 +62,6 @@ def read_clip(path: "str | Path", name: Optional[str] = None) -> ClipCheckpoint:
             "(google/siglip2-base-patch16-224 and the other -patch16-224/256/384/512 repos are SiglipModel folders, "
             "or open_clip's ViT-B-16-SigLIP2 files)."
         )
-    if cfg is not None and cfg.get("model_type") == "metaclip_2":
-        raise CheckpointError(f"{str(path)!r} is a transformers MetaClip2Model; vitzoo's create_clip reads CLIPModel and SiglipModel folders so far.")
     if open_clip_format.detect(path) or holds_tensor(open_clip_format._weights_file(path) or path, open_clip_timm.ANCHOR, open_clip_format._strip):
         return _read_open_clip(path, name)
     raise CheckpointError(f"{str(path)!r} is not a whole CLIP model: create_clip reads open_clip checkpoints and transformers CLIPModel / SiglipModel folders.")
@@ -124,10 +122,11 @@ def _read_hf(path: Path, cfg: dict[str, Any], name: Optional[str]) -> ClipCheckp
     raw, _ = hf_format._load_tensors(path)
     text_state = clip_text.hf_text_state(raw, source, f"{family.upper() if family == 'clip' else 'SigLIP'} text tower")
     text_cfg = cfg.get("text_config") if isinstance(cfg.get("text_config"), dict) else {}
-    text_spec = clip_text.hf_text_spec(text_state, text_cfg, family, source)
+    text_spec = clip_text.hf_text_spec(text_state, text_cfg, family, source, legacy_eos=cfg["model_type"] == "clip")
     extra = clip_text.logit_params(raw, "", source, need_bias=family == "siglip")
     spec = _clip_spec(vision.spec, text_spec, family, source)
-    tokenizer = {"kind": "open_clip" if family == "clip" else "files", "folder": str(path), "context_length": text_spec.context_length}
+    own = family == "siglip" or cfg["model_type"] == "metaclip_2"  # the folder's tokenizer files, not OpenAI's BPE
+    tokenizer = {"kind": "files" if own else "open_clip", "folder": str(path), "context_length": text_spec.context_length}
     meta = {"source_format": "hf", "source": str(path), "model_type": cfg["model_type"], "pretrained_cfg": _hf_preprocessing(family, spec.vision.img_size, path)}
     return _finish(spec, vision, text_state, extra, tokenizer, meta, source)
 
