@@ -61,3 +61,33 @@ def test_metaclip2_matches_transformers(metaclip2_folder, backend, jit):
              max_rel_diff(to_numpy(clip(X, ids)), logits.numpy())]
     print(f"metaclip2 {backend} jit={jit}", [f"{d:.1e}" for d in diffs])
     assert max(diffs) <= TOL, diffs
+
+
+@pytest.mark.parametrize("backend,jit", RUNS)
+def test_open_clip_worldwide_matches_open_clip(backend, jit, tmp_path):
+    """open_clip's MetaCLIP 2 worldwide layout: a plain CLIP ViT, a multilingual HF tokenizer beside the weights, eos pooling."""
+    import json
+
+    open_clip = pytest.importorskip("open_clip")
+    from safetensors.torch import save_file
+
+    folder = xlmr_tokenizer_files(tmp_path / "ww")
+    vocab = len(T.AutoTokenizer.from_pretrained(folder))
+    text_cfg = dict(context_length=12, vocab_size=vocab, width=32, heads=4, layers=2, hf_tokenizer_name="x", pool_type="eos", eos_id=2,
+                    tokenizer_kwargs={"clean": "canonicalize"})
+    cfg = dict(embed_dim=24, vision_cfg=dict(image_size=16, layers=2, width=32, head_width=16, patch_size=4, mlp_ratio=2.0), text_cfg=text_cfg)
+    build = json.loads(json.dumps(cfg))
+    build["text_cfg"].pop("tokenizer_kwargs")
+    model = randomise_(open_clip.CLIP(**build), scale=0.3)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "open_clip_model.safetensors"))
+    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": cfg}))
+    clip = vitzoo.create_clip(None, pretrained=folder, backend=backend, jit=jit)
+    ids = clip.tokenize(CORPUS)
+    np.testing.assert_array_equal(ids, open_clip.tokenizer.HFTokenizer(str(folder), context_length=12, clean="canonicalize")(CORPUS).numpy())
+    with torch.no_grad():
+        x, t = torch.from_numpy(X), torch.from_numpy(ids)
+        image, text, logits = model.encode_image(x).numpy(), model.encode_text(t).numpy(), model.get_logits(x, t)[0].numpy()
+    diffs = [max_rel_diff(to_numpy(clip.encode_image(X)), image), max_rel_diff(to_numpy(clip.encode_text(ids)), text),
+             max_rel_diff(to_numpy(clip(X, ids)), logits)]
+    print(f"worldwide {backend} jit={jit}", [f"{d:.1e}" for d in diffs])
+    assert max(diffs) <= TOL, diffs
