@@ -128,3 +128,18 @@ def test_random_pe_core_by_name():
     ids = clip.tokenize(["a photo of a dog"])
     np.testing.assert_array_equal(ids, open_clip.get_tokenizer("ViT-B-16", context_length=32)(["a photo of a dog"]).numpy())
     assert clip(np.zeros((1, 3, 384, 384), np.float32), ids).shape == (1, 1)
+
+
+def test_real_size_pe_core_bare_file_with_its_name(tmp_path):
+    """open_clip's own PE-Core-T-16-384 (timm's vit_pe_core_tiny_patch16_384), a bare file read with the open_clip name."""
+    model = randomise_(open_clip.create_model("PE-Core-T-16-384", pretrained=None), scale=0.05)
+    path = tmp_path / "open_clip_model.safetensors"
+    save_torch_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    clip = vitzoo.create_clip("PE-Core-T-16-384", pretrained=path, backend="numpy")
+    texts = CORPUS[:4]
+    ids = clip.tokenize(texts)
+    np.testing.assert_array_equal(ids, open_clip.get_tokenizer("PE-Core-T-16-384")(texts).numpy())
+    x = np.random.default_rng(1).standard_normal((1, 3, 384, 384)).astype(np.float32)
+    with torch.no_grad():
+        image, text = model.encode_image(torch.from_numpy(x)).numpy(), model.encode_text(torch.from_numpy(ids)).numpy()
+    assert max_rel_diff(clip.encode_image(x), image) <= TOL and max_rel_diff(clip.encode_text(ids), text) <= TOL
