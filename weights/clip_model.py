@@ -1,4 +1,8 @@
-"""Whole CLIP-style checkpoints, both towers: open_clip files and transformers ``CLIPModel`` / ``SiglipModel`` folders.
+"""Whole CLIP-style checkpoints, both towers: open_clip files and transformers ``CLIPModel`` / ``SiglipModel`` / ``MetaClip2Model`` folders.
+
+open_clip files with a timm image tower (EVA-CLIP, PE-Core, SigLIP 2) go through :mod:`.open_clip_timm`;
+tokenizers named by Hugging Face (SigLIP 2's Gemma, MetaCLIP 2's XLM-R / mT5) are the ``tokenizer.json``
+saved beside the weights (:mod:`vitzoo.hf_tokenizer`).
 
 The image tower is read by the image-tower readers (:mod:`.open_clip_format`, :mod:`.hf_clip`),
 the text tower by :mod:`.clip_text`, and both land in one canonical state: ``visual.*``,
@@ -64,7 +68,7 @@ def read_clip(path: "str | Path", name: Optional[str] = None) -> ClipCheckpoint:
         )
     if open_clip_format.detect(path) or holds_tensor(open_clip_format._weights_file(path) or path, open_clip_timm.ANCHOR, open_clip_format._strip):
         return _read_open_clip(path, name)
-    raise CheckpointError(f"{str(path)!r} is not a whole CLIP model: create_clip reads open_clip checkpoints and transformers CLIPModel / SiglipModel folders.")
+    raise CheckpointError(f"{str(path)!r} is not a whole CLIP model: create_clip reads open_clip checkpoints and transformers CLIPModel / SiglipModel / MetaClip2Model folders.")
 
 
 def _read_open_clip(path: Path, name: Optional[str]) -> ClipCheckpoint:
