@@ -18,6 +18,9 @@ Rows (fp32, CPU, the same thread count on both sides):
   both sides alternate round by round in one process (benchmarks/train_bench.py);
 * the README's digits training (``vitzoo train``, 60 epochs; 20 with ``--quick``), wall time of
   the whole process ÷ the same recipe as a timm/PyTorch script (benchmarks/digits_bench.py);
+* CLIP ViT-B-16 text tower, 256 prompts, vitzoo ``encode_text`` (``jit=True``) ÷ open_clip's, worker processes
+  alternating round by round, and the ImageNet zero-shot classifier build (classes × 80 templates) wall time
+  against open_clip's ``build_zero_shot_classifier`` (benchmarks/text_bench.py);
 * per-kernel milliseconds: each fused kernel (every ISA build the CPU runs) vs MindSpore's
   primitives vs torch, forward and forward+backward (benchmarks/kernels_bench.py).
 
@@ -65,9 +68,9 @@ save_file({k: v.contiguous() for k, v in model.state_dict().items()}, sys.argv[2
 class Worker:
     """A benchmarks/worker.py process holding one built model, timed on request."""
 
-    def __init__(self, label: str, argv: list[str]) -> None:
+    def __init__(self, label: str, argv: list[str], script: str = "worker.py") -> None:
         self.label = label
-        self.proc = subprocess.Popen([sys.executable, str(HERE / "worker.py"), *argv], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen([sys.executable, str(HERE / script), *argv], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
         self.ready = self._reply()  # build_s, first_call_s
 
@@ -248,6 +251,17 @@ def table_rows(res: dict) -> list[tuple[str, str, str, str, Optional[bool]]]:
         rows.append((f"digits training of the README ({d['epochs']} epochs), wall time", "≤ 1.2× timm", f"{d['ratio_vitzoo_to_timm']:.2f}×",
                      f"{d['vitzoo_s']:.1f} vs {d['timm_s']:.1f} s, whole processes; best val top-1 "
                      f"{d['best_val_top1']['vitzoo']:.1f} vs {d['best_val_top1']['timm']:.1f}%", d["ratio_vitzoo_to_timm"] <= 1.2))
+    if "text_b16" in res:
+        t = res["text_b16"]
+        v, o = t["sides"]["vitzoo"], t["sides"]["open_clip"]
+        rows.append((f"CLIP ViT-B-16 text tower, {t['prompts']} prompts, jit=True", "≥ 1.0× open_clip", f"{t['ratio']:.2f}×",
+                     f"{v['prompts_per_s']:.1f} vs {o['prompts_per_s']:.1f} prompts/s; max abs Δembedding {t['max_diff']:.1e} "
+                     f"(embeddings up to {t['ref_scale']:.1f})", t["ratio"] >= 1.0))
+    if "zs_classifier" in res:
+        z = res["zs_classifier"]
+        rows.append((f"zero-shot classifier build, {z['classes']} ImageNet classes × {z['templates']} templates, wall time",
+                     "(measured)", f"{z['vitzoo_s']:.1f} s", f"open_clip's build_zero_shot_classifier {z['open_clip_s']:.1f} s "
+                     f"({z['ratio']:.2f}×); max abs Δweight {z['max_diff']:.1e}", None))
     if "import" in res:
         s = res["import"]["seconds"]
         rows.append(("import vitzoo", "≤ 0.2 s", f"{s:.3f} s", "fresh interpreter, median", s <= 0.2))
@@ -265,7 +279,7 @@ def markdown(res: dict) -> str:
                 f"(waiting at most {res['max_wait']:.0f} s)" if res.get("max_wait") else "") + ".", "",
              "| measure | goal | measured | detail | met |", "|---|---|---|---|---|"]
     for title, goal, value, detail, met in table_rows(res):
-        mark = "yes" if met else "no"
+        mark = "" if met is None else "yes" if met else "no"
         lines.append(f"| {title} | {goal if not goal.startswith('≥ 0×') else '(reference)'} | {value} | {detail} | "
                      f"{mark if not goal.startswith('≥ 0×') else ''} |")
     if "kernels" in res:
@@ -285,7 +299,8 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for both frameworks")
     parser.add_argument("--only", nargs="+",
                         choices=["infer_b8", "infer_b1", "infer_s8", "create", "convert", "import", "train_s16", "train_digits", "kernels",
-                                 "infer_dinov2", "infer_clip", "train_digits_run"])
+                                 "infer_dinov2", "infer_clip", "train_digits_run", "text_b16", "zs_classifier"])
+    parser.add_argument("--classes", type=int, help="ImageNet classes of the zero-shot classifier row (default 1000, quick 20)")
     parser.add_argument("--no-numpy", action="store_true", help="skip the NumPy backend side of the ViT-B/16 batch-8 row")
     parser.add_argument("--out", type=Path, default=HERE, help="folder for results.json / results.md")
     parser.add_argument("--quiet-below", type=float, default=0.15,
@@ -295,7 +310,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     rounds = args.rounds or (3 if args.quick else 7)
     QUIET.update(threshold=args.quiet_below, max_wait=args.max_wait)
     todo = args.only or ["import", "infer_b8", "infer_b1", "infer_s8", "infer_dinov2", "infer_clip", "create", "convert", "train_s16",
-                         "train_digits", "train_digits_run", "kernels"]
+                         "train_digits", "train_digits_run", "kernels", "text_b16", "zs_classifier"]
 
     res: dict[str, Any] = {"quick": args.quick, "threads": args.threads, "load_before": os.getloadavg(), "machine": machine(),
                            "quiet_below": args.quiet_below, "max_wait": args.max_wait}
@@ -340,6 +355,15 @@ def main(argv: Optional[list[str]] = None) -> None:
                 res[key] = train_row(["--batch-size", "64", "--steps", "5"], rounds)
             elif key == "train_digits_run":
                 res[key] = json_tail([sys.executable, str(HERE / "digits_bench.py"), "--epochs", "20" if args.quick else "60"])
+            elif key == "text_b16":
+                import text_bench
+
+                quiet = (lambda: round(wait_quiet(QUIET["threshold"], QUIET["max_wait"]), 3)) if QUIET["max_wait"] > 0 else None
+                res[key] = text_bench.text_row(folder, rounds, args.threads, before_round=quiet)
+            elif key == "zs_classifier":  # 80,000 prompts per side for all classes: ~2 h on 2 cores, so --quick builds 20
+                import text_bench
+
+                res[key] = text_bench.classifier_row(folder, args.classes or (20 if args.quick else 1000), args.threads)
             elif key == "kernels":
                 res[key] = json_tail([sys.executable, str(HERE / "kernels_bench.py"), "--repeat", "5" if args.quick else "11"])
             res[key]["load_after"] = os.getloadavg()[0]  # the 1-minute load as the row ends: how quiet it was

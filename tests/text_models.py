@@ -32,3 +32,48 @@ def siglip_tokenizer_files(folder: Path) -> Path:
     for name in ("sp.model", "sp.vocab"):
         (folder / name).unlink()
     return folder
+
+
+def gemma_tokenizer_files(folder: Path) -> Path:
+    """Learn a ~300-token byte-fallback BPE on the corpus and save it as transformers' GemmaTokenizer, as SigLIP 2 ships it.
+
+    SigLIP 2's processor appends ``<eos>`` and adds no ``<bos>`` (``add_bos_token=False``,
+    ``add_eos_token=True``), pads on the right with ``<pad>`` (id 0).
+    """
+    import transformers
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+    folder.mkdir(parents=True, exist_ok=True)
+    specials = ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>"] + [f"<0x{b:02X}>" for b in range(256)]
+    learner = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True))
+    learner.normalizer = normalizers.Replace(" ", "\u2581")
+    learner.pre_tokenizer = pre_tokenizers.Split(" ", behavior="merged_with_previous")
+    learner.train_from_iterator(_CORPUS * 20, trainers.BpeTrainer(vocab_size=len(specials) + 120, special_tokens=specials, show_progress=False))
+    vocab = learner.get_vocab()
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in _merges(learner)]
+    tok = transformers.GemmaTokenizerFast(vocab=vocab, merges=merges, add_bos_token=False, add_eos_token=True, padding_side="right")
+    tok.save_pretrained(folder)
+    return folder
+
+
+def _merges(tokenizer) -> list:
+    import json
+
+    return json.loads(tokenizer.to_str())["model"]["merges"]
+
+
+def xlmr_tokenizer_files(folder: Path) -> Path:
+    """Learn a ~150-piece Unigram model on the corpus and save it as transformers' XLMRobertaTokenizer (MetaCLIP 2's kind)."""
+    import json
+
+    import transformers
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    folder.mkdir(parents=True, exist_ok=True)
+    learner = Tokenizer(models.Unigram())
+    learner.pre_tokenizer = pre_tokenizers.Metaspace()
+    specials = ["<s>", "<pad>", "</s>", "<unk>"]
+    learner.train_from_iterator(_CORPUS * 20, trainers.UnigramTrainer(vocab_size=150, special_tokens=specials, unk_token="<unk>", show_progress=False))
+    vocab = [tuple(v) for v in json.loads(learner.to_str())["model"]["vocab"]]
+    transformers.XLMRobertaTokenizerFast(vocab=vocab).save_pretrained(folder)
+    return folder

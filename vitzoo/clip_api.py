@@ -23,7 +23,9 @@ def create_clip(
 
     Args:
         name: an open_clip model name (``"ViT-B-16"``, ``"ViT-L-14-quickgelu"``), or a vitzoo / timm name
-            of the image tower; a transformers ``CLIPModel`` / ``SiglipModel`` folder needs none.
+            of the image tower; a transformers ``CLIPModel`` / ``SiglipModel`` (SigLIP, fixed-resolution
+            SigLIP 2) / ``MetaClip2Model`` folder needs none. open_clip models with timm image towers
+            (``"EVA02-B-16"``, ``"PE-Core-B-16"``, ``"ViT-B-16-SigLIP2"``) are open_clip names too.
         pretrained: a whole-model checkpoint: an open_clip file (``open_clip_model.safetensors``, ``.bin``,
             a training ``.pt``) or folder (with ``open_clip_config.json``), or a transformers folder.
             ``None``/``False``: random weights of the named open_clip model.
@@ -76,13 +78,16 @@ def _check_image_tower_name(name: Optional[str], found: Any, source: str) -> Non
 
 
 def make_tokenizer(info: dict) -> Any:
-    """The tokenizer a checkpoint asks for: open_clip's (CLIP) or the model folder's own files (SigLIP)."""
+    """The tokenizer a checkpoint asks for: open_clip's (CLIP) or the model folder's own files (SigLIP, SigLIP 2)."""
     if info["kind"] == "open_clip":
         from vitzoo.tokenizer import SimpleTokenizer
 
         return SimpleTokenizer(info["context_length"])
+    from vitzoo.hf_tokenizer import JsonTokenizer, is_json_tokenizer_folder
     from vitzoo.sp_tokenizer import FolderTokenizer
 
+    if info["kind"] == "json" or is_json_tokenizer_folder(info["folder"]):  # SigLIP 2: Gemma's tokenizer.json
+        return JsonTokenizer(info["folder"], info["context_length"], info.get("clean"))
     return FolderTokenizer(info["folder"], info["context_length"])
 
 

@@ -1,4 +1,8 @@
-"""Whole CLIP-style checkpoints, both towers: open_clip files and transformers ``CLIPModel`` / ``SiglipModel`` folders.
+"""Whole CLIP-style checkpoints, both towers: open_clip files and transformers ``CLIPModel`` / ``SiglipModel`` / ``MetaClip2Model`` folders.
+
+open_clip files with a timm image tower (EVA-CLIP, PE-Core, SigLIP 2) go through :mod:`.open_clip_timm`;
+tokenizers named by Hugging Face (SigLIP 2's Gemma, MetaCLIP 2's XLM-R / mT5) are the ``tokenizer.json``
+saved beside the weights (:mod:`vitzoo.hf_tokenizer`).
 
 The image tower is read by the image-tower readers (:mod:`.open_clip_format`, :mod:`.hf_clip`),
 the text tower by :mod:`.clip_text`, and both land in one canonical state: ``visual.*``,
@@ -24,12 +28,12 @@ import numpy as np
 
 from vitzoo.errors import CheckpointError, SpecError
 from vitzoo.text_spec import ClipSpec, TextSpec
-from vitzoo.weights import clip_text, hf_format, open_clip_format
+from vitzoo.weights import clip_text, hf_format, open_clip_format, open_clip_timm
 from vitzoo.weights.base import Checkpoint, check_finite, require_file
 from vitzoo.weights.open_clip_models import clip_spec_from_config, open_clip_model_config
-from vitzoo.weights.timm_format import load_state_file
+from vitzoo.weights.timm_format import holds_tensor, load_state_file
 
-_HF_TYPES = {"clip": "clip", "siglip": "siglip"}
+_HF_TYPES = {"clip": "clip", "siglip": "siglip", "metaclip_2": "clip"}  # MetaCLIP 2: CLIP's architecture, a multilingual tokenizer
 OPENAI_MEAN, OPENAI_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
 _PIL_RESAMPLE = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box", 5: "hamming"}
 
@@ -55,11 +59,16 @@ def read_clip(path: "str | Path", name: Optional[str] = None) -> ClipCheckpoint:
     cfg = hf_format._read_config(path if path.is_dir() else path.parent) if path.is_dir() else None
     if cfg is not None and cfg.get("model_type") in _HF_TYPES:
         return _read_hf(path, cfg, name)
-    if cfg is not None and cfg.get("model_type") in ("siglip2", "metaclip_2"):
-        raise CheckpointError(f"{str(path)!r} is a transformers {cfg['model_type']} model; vitzoo's create_clip reads CLIPModel and SiglipModel folders so far.")
-    if open_clip_format.detect(path):
+    if cfg is not None and cfg.get("model_type") == "siglip2":
+        raise CheckpointError(
+            f"{str(path)!r} is a transformers Siglip2Model, whose NaFlex image tower (any aspect ratio, patch count "
+            "and position table resized per image) vitzoo does not run yet; use a fixed-resolution SigLIP 2 checkpoint instead "
+            "(google/siglip2-base-patch16-224 and the other -patch16-224/256/384/512 repos are SiglipModel folders, "
+            "or open_clip's ViT-B-16-SigLIP2 files)."
+        )
+    if open_clip_format.detect(path) or holds_tensor(open_clip_format._weights_file(path) or path, open_clip_timm.ANCHOR, open_clip_format._strip):
         return _read_open_clip(path, name)
-    raise CheckpointError(f"{str(path)!r} is not a whole CLIP model: create_clip reads open_clip checkpoints and transformers CLIPModel / SiglipModel folders.")
+    raise CheckpointError(f"{str(path)!r} is not a whole CLIP model: create_clip reads open_clip checkpoints and transformers CLIPModel / SiglipModel / MetaClip2Model folders.")
 
 
 def _read_open_clip(path: Path, name: Optional[str]) -> ClipCheckpoint:
@@ -70,7 +79,8 @@ def _read_open_clip(path: Path, name: Optional[str]) -> ClipCheckpoint:
     hint: Any = None
     if not model_cfg and named is not None:
         model_cfg = named
-        hint = clip_spec_from_config(named, f"open_clip's config of {name!r}").vision
+        if not open_clip_timm.timm_tower_config(named):
+            hint = clip_spec_from_config(named, f"open_clip's config of {name!r}").vision
     elif name and named is None:
         from vitzoo.variants import get_spec
 
@@ -81,18 +91,32 @@ def _read_open_clip(path: Path, name: Optional[str]) -> ClipCheckpoint:
             "give the open_clip model name, e.g. create_clip('ViT-B-16', pretrained=...)."
         )
     text_cfg = model_cfg.get("text_cfg") or {}
-    if text_cfg.get("hf_tokenizer_name") or text_cfg.get("tokenizer_kwargs"):
-        raise CheckpointError(f"{source}: its open_clip config names a Hugging Face tokenizer ({text_cfg.get('hf_tokenizer_name')!r}); vitzoo runs OpenAI's CLIP tokenizer only for open_clip models.")
-    vision = open_clip_format.read(weights, variant=hint)
     raw, _ = load_state_file(weights)
     raw = {open_clip_format._strip(k): v for k, v in raw.items()}
+    if open_clip_timm.timm_tower_config(model_cfg):  # EVA-CLIP, PE-Core, SigLIP 2: open_clip's TimmModel
+        vision = open_clip_timm.read_tower(raw, model_cfg, source)
+    elif open_clip_timm.ANCHOR in raw:
+        raise CheckpointError(f"{source}: its image tower is a timm model (visual.trunk.*), but its config names no timm_model_name.")
+    else:
+        vision = open_clip_format.read(weights, variant=hint)
     text_state = clip_text.open_clip_text_state(raw, source)
     text_spec = clip_text.open_clip_text_spec(text_state, model_cfg, source)
     extra = clip_text.logit_params(raw, "", source, need_bias="logit_bias" in raw)
     family = "siglip" if "logit_bias" in raw else "clip"
     spec = _clip_spec(vision.spec, text_spec, family, source)
     meta = {"source_format": "open_clip", "source": str(weights), "pretrained_cfg": open_clip_preprocessing(spec.vision.img_size, weights.parent)}
-    return _finish(spec, vision, text_state, extra, {"kind": "open_clip", "context_length": text_spec.context_length}, meta, source)
+    return _finish(spec, vision, text_state, extra, _open_clip_tokenizer(text_cfg, weights.parent, text_spec.context_length, source), meta, source)
+
+
+def _open_clip_tokenizer(text_cfg: dict[str, Any], folder: Path, context_length: int, source: str) -> dict[str, Any]:
+    """OpenAI's BPE, or (``hf_tokenizer_name``: SigLIP 2's Gemma) the ``tokenizer.json`` saved beside the weights, cleaned as open_clip's HFTokenizer."""
+    if not text_cfg.get("hf_tokenizer_name"):
+        return {"kind": "open_clip", "context_length": context_length}
+    kwargs = text_cfg.get("tokenizer_kwargs") if isinstance(text_cfg.get("tokenizer_kwargs"), dict) else {}
+    clean = kwargs.get("clean", "whitespace")  # HFTokenizer's default
+    if set(kwargs) - {"clean"} or clean not in ("whitespace", "lower", "canonicalize") or text_cfg.get("tokenizer_mode"):
+        raise CheckpointError(f"{source}: its open_clip tokenizer settings {kwargs!r} are not ones vitzoo runs (clean: whitespace, lower or canonicalize).")
+    return {"kind": "json", "folder": str(folder), "context_length": context_length, "clean": clean}
 
 
 def _read_hf(path: Path, cfg: dict[str, Any], name: Optional[str]) -> ClipCheckpoint:
@@ -102,10 +126,11 @@ def _read_hf(path: Path, cfg: dict[str, Any], name: Optional[str]) -> ClipCheckp
     raw, _ = hf_format._load_tensors(path)
     text_state = clip_text.hf_text_state(raw, source, f"{family.upper() if family == 'clip' else 'SigLIP'} text tower")
     text_cfg = cfg.get("text_config") if isinstance(cfg.get("text_config"), dict) else {}
-    text_spec = clip_text.hf_text_spec(text_state, text_cfg, family, source)
+    text_spec = clip_text.hf_text_spec(text_state, text_cfg, family, source, legacy_eos=cfg["model_type"] == "clip")
     extra = clip_text.logit_params(raw, "", source, need_bias=family == "siglip")
     spec = _clip_spec(vision.spec, text_spec, family, source)
-    tokenizer = {"kind": "open_clip" if family == "clip" else "files", "folder": str(path), "context_length": text_spec.context_length}
+    own = family == "siglip" or cfg["model_type"] == "metaclip_2"  # the folder's tokenizer files, not OpenAI's BPE
+    tokenizer = {"kind": "files" if own else "open_clip", "folder": str(path), "context_length": text_spec.context_length}
     meta = {"source_format": "hf", "source": str(path), "model_type": cfg["model_type"], "pretrained_cfg": _hf_preprocessing(family, spec.vision.img_size, path)}
     return _finish(spec, vision, text_state, extra, tokenizer, meta, source)
 

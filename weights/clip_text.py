@@ -104,12 +104,18 @@ def open_clip_text_spec(state: Mapping[str, np.ndarray], model_cfg: Mapping[str,
     fields = {
         "heads": text.get("heads", 8),  # open_clip's CLIPTextCfg defaults
         "norm_eps": norm_kwargs.get("eps", 1e-5),
-        "gelu": "quick" if model_cfg.get("quick_gelu") else "exact",
+        "gelu": "quick" if model_cfg.get("quick_gelu") else "tanh" if _act(text).get("approximate") == "tanh" else "exact",
         "causal": not text.get("no_causal_mask", False),
         "pool": pool,
         "eos_token_id": text.get("eos_id", 2) if pool == "eos" else -1,
     }
     return text_spec_from(state, fields, source)
+
+
+def _act(text_cfg: Mapping[str, Any]) -> Mapping[str, Any]:
+    """open_clip's ``act_kwargs`` (SigLIP's text towers: ``{"approximate": "tanh"}``)."""
+    act = text_cfg.get("act_kwargs")
+    return act if isinstance(act, Mapping) else {}
 
 
 def hf_text_state(raw: Mapping[str, np.ndarray], source: str, what: str) -> dict[str, np.ndarray]:
@@ -130,8 +136,12 @@ def hf_text_state(raw: Mapping[str, np.ndarray], source: str, what: str) -> dict
     return state
 
 
-def hf_text_spec(state: Mapping[str, np.ndarray], text_cfg: Mapping[str, Any], family: str, source: str) -> TextSpec:
-    """The text spec of a transformers ``text_config`` (``family`` ``"clip"`` or ``"siglip"``; its class defaults fill gaps)."""
+def hf_text_spec(state: Mapping[str, np.ndarray], text_cfg: Mapping[str, Any], family: str, source: str, legacy_eos: bool = True) -> TextSpec:
+    """The text spec of a transformers ``text_config`` (``family`` ``"clip"`` or ``"siglip"``; its class defaults fill gaps).
+
+    ``legacy_eos``: CLIP's rule for old configs (``eos_token_id`` 2 pools at the largest id); MetaCLIP 2
+    always pools at the first ``eos_token_id`` (2 is XLM-R's end token there).
+    """
     defaults = {"clip": (8, 1e-5, "quick_gelu"), "siglip": (12, 1e-6, "gelu_pytorch_tanh")}[family]
     act = text_cfg.get("hidden_act", defaults[2])
     if act not in GELU:
@@ -143,7 +153,8 @@ def hf_text_spec(state: Mapping[str, np.ndarray], text_cfg: Mapping[str, Any], f
     else:
         eos = text_cfg.get("eos_token_id", 49407)
         # transformers' CLIPTextTransformer: eos_token_id 2 (configs before PR #24773) means the largest id, else its first occurrence
-        fields.update(causal=True, pool="argmax" if eos == 2 else "eos", eos_token_id=-1 if eos == 2 else eos)
+        legacy = legacy_eos and eos == 2
+        fields.update(causal=True, pool="argmax" if legacy else "eos", eos_token_id=-1 if legacy else eos)
     return text_spec_from(state, fields, source)
 
 

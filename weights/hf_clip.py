@@ -250,7 +250,7 @@ def siglip_from_canonical(ckpt: Checkpoint) -> "tuple[dict[str, np.ndarray], dic
 CLIP = register_family(
     HFFamily(
         name="clip",
-        model_types=("clip", "clip_vision_model"),
+        model_types=("clip", "clip_vision_model", "metaclip_2", "metaclip_2_vision_model"),  # MetaCLIP 2: CLIP's layout and names
         marker="embeddings.class_embedding",
         defaults={"num_heads": 12, "norm_eps": 1e-5, "gelu": "quick"},  # transformers' CLIPVisionConfig
         to_canonical=clip_to_canonical,

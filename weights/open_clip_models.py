@@ -41,12 +41,17 @@ def open_clip_model_config(name: str) -> Optional[dict[str, Any]]:
 
 def clip_spec_from_config(model_cfg: Mapping[str, Any], source: str = "the open_clip config") -> ClipSpec:
     """The :class:`ClipSpec` open_clip builds from a model config (its ``CLIPVisionCfg`` / ``CLIPTextCfg`` defaults fill gaps)."""
+    from vitzoo.weights.open_clip_timm import timm_tower_config, tower_hint
+
     vision = model_cfg.get("vision_cfg") or {}
     text = model_cfg.get("text_cfg") or {}
     gelu = "quick" if model_cfg.get("quick_gelu") else "exact"
+    act = text.get("act_kwargs") if isinstance(text.get("act_kwargs"), Mapping) else {}
+    norm_kwargs = text.get("norm_kwargs") if isinstance(text.get("norm_kwargs"), Mapping) else {}
+    pool = text.get("pool_type", "argmax")
     try:
         width = vision.get("width", 768)
-        spec_v = ViTSpec(
+        spec_v = ViTSpec(**tower_hint(model_cfg, source)) if timm_tower_config(model_cfg) else ViTSpec(
             img_size=vision.get("image_size", 224), patch_size=vision.get("patch_size", 16), embed_dim=width,
             depth=vision.get("layers", 12), num_heads=width // vision.get("head_width", 64), mlp_dim=int(width * vision.get("mlp_ratio", 4.0)),
             num_classes=model_cfg["embed_dim"], patch_bias=False, pre_norm=not vision.get("no_ln_pre", False), norm_eps=1e-5, gelu=gelu,
@@ -55,8 +60,10 @@ def clip_spec_from_config(model_cfg: Mapping[str, Any], source: str = "the open_
         twidth = text.get("width", 512)
         spec_t = TextSpec(
             vocab_size=text.get("vocab_size", 49408), context_length=text.get("context_length", 77), width=twidth,
-            heads=text.get("heads", 8), layers=text.get("layers", 12), mlp_dim=int(twidth * text.get("mlp_ratio", 4.0)), norm_eps=1e-5,
-            gelu=gelu, causal=not text.get("no_causal_mask", False), proj_dim=model_cfg["embed_dim"],
+            heads=text.get("heads", 8), layers=text.get("layers", 12), mlp_dim=int(twidth * text.get("mlp_ratio", 4.0)),
+            norm_eps=norm_kwargs.get("eps", 1e-5), gelu="tanh" if act.get("approximate") == "tanh" else gelu,
+            causal=not text.get("no_causal_mask", False), proj_dim=model_cfg["embed_dim"], proj_bias=bool(text.get("proj_bias", False)),
+            pool=pool, eos_token_id=text.get("eos_id", 2) if pool == "eos" else -1,
         )
         return ClipSpec(spec_v, spec_t, "siglip" if model_cfg.get("init_logit_bias") is not None else "clip")
     except (KeyError, TypeError, ZeroDivisionError, SpecError) as exc:
