@@ -51,7 +51,7 @@ from .run_state import LAST, OPTIM, StopSignals, load_run_state, restore_optimiz
 BEST, METRICS, CURVES, CONFIG = "best.safetensors", "metrics.jsonl", "curves.png", "config.json"
 PLOT_EVERY_S = 30.0  # curves.png is redrawn at most this often, and after the last epoch
 # Settings that change the result: a resumed run warns when they differ from the saved ones.
-_RUN_KEYS = ("batch_size", "img_size", "lr", "min_lr", "warmup_epochs", "weight_decay", "label_smoothing", "optimizer", "momentum", "clip_grad", "augment", "seed", "epochs", "drop_path", "layer_decay", "mixup", "cutmix", "cutmix_minmax", "mixup_prob", "mixup_switch_prob", "mixup_mode", "model_ema", "model_ema_decay", "model_ema_warmup", "grad_accum_steps", "reprob", "remode", "recount")
+_RUN_KEYS = ("batch_size", "img_size", "lr", "min_lr", "warmup_epochs", "weight_decay", "label_smoothing", "optimizer", "momentum", "clip_grad", "augment", "seed", "epochs", "drop_path", "layer_decay", "mixup", "cutmix", "cutmix_minmax", "mixup_prob", "mixup_switch_prob", "mixup_mode", "model_ema", "model_ema_decay", "model_ema_warmup", "grad_accum_steps", "reprob", "remode", "recount", "aa", "lora_rank", "lora_alpha")
 
 
 @dataclass
@@ -189,11 +189,15 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
         restore_optimizer(optimizer, model, scaler, optim_state, out)
     per_rank = cfg.batch_size // world_size
 
+    rand_augment = _rand_augment(cfg, model.spec.img_size, preproc)
+
     def pipeline(epoch: int) -> D.Pipeline:
+        seed = epoch_seed(cfg.seed, epoch)
         return D.train_dataset(
             train_folder, img_size=model.spec.img_size, mean=preproc["mean"], std=preproc["std"], augment=augment,
-            batch_size=per_rank, seed=epoch_seed(cfg.seed, epoch), interpolation=preproc["interpolation"],
+            batch_size=per_rank, seed=seed, interpolation=preproc["interpolation"],
             num_shards=world_size, shard_id=rank, workers=cfg.workers, skip_bad=cfg.skip_bad,
+            auto_augment=rand_augment.on_array(seed) if rand_augment is not None else None,
         )
 
     accum = cfg.grad_accum_steps
@@ -357,6 +361,15 @@ def _note_skipped(seen: dict[str, None], paths: list[str], rank: int) -> None:
     seen.update(dict.fromkeys(new))
     if new and rank == 0:
         print(f"skipped {len(new)} unreadable image(s) ({len(seen)} so far): {', '.join(new[:3])}{' ...' if len(new) > 3 else ''}", file=sys.stderr)
+
+
+def _rand_augment(cfg: TrainConfig, img_size: int, preproc: dict[str, Any]) -> Any:
+    """``--aa``'s RandAugment with timm's hparams: fill = the normalisation mean, the run's interpolation."""
+    if not cfg.aa:
+        return None
+    from vitzoo.randaugment import RandAugment, parse_config, pil_interpolation
+
+    return RandAugment(parse_config(cfg.aa), img_size, preproc["mean"], pil_interpolation(preproc["interpolation"]))
 
 
 def _eval_transform(model: Any) -> Any:
