@@ -108,11 +108,13 @@ def scaler_state(scaler: Any) -> dict[str, ms.Parameter]:
 
 
 def save_run_state(out: Path, model: Any, state: dict[str, np.ndarray], optimizer: Any, scaler: Any, position: dict[str, Any],
-                   extra: Optional[dict[str, np.ndarray]] = None) -> None:
+                   extra: Optional[dict[str, np.ndarray]] = None, canonical: Optional[dict[str, np.ndarray]] = None) -> None:
     """Write the canonical ``last.safetensors``, then the resumable state (one atomic file).
 
     ``extra``: more tensors of the run's state under their own prefix (the EMA's ``ema/NAME``); on resume
     they come back among the optimizer tensors, for their owner to take out before :func:`restore_optimizer`.
+    ``canonical``: the weights for ``last.safetensors`` when they differ from the trained ``state`` (LoRA's
+    merged weights; the state file keeps the unmerged ones beside the adapters).
 
     In this order a kill at any point leaves a state file that resumes on its own (it holds
     the weights too) beside a ``last.safetensors`` with the run's spec and class names.
@@ -124,7 +126,7 @@ def save_run_state(out: Path, model: Any, state: dict[str, np.ndarray], optimize
     tensors.update({AMP + k: p.asnumpy() for k, p in scaler_state(scaler).items()})
     tensors.update(extra or {})
     meta = {**position, "weights_digest": state_digest(state)}
-    save_file(Checkpoint(state=state, spec=model.spec, meta=dict(model.pretrained_cfg)), out / LAST)
+    save_file(Checkpoint(state=state if canonical is None else canonical, spec=model.spec, meta=dict(model.pretrained_cfg)), out / LAST)
     safetensors_io.save(out / OPTIM, tensors, {"vitzoo_train": json.dumps(meta)})
 
 

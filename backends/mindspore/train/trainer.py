@@ -44,6 +44,7 @@ from .outputs import read_metrics as _read_metrics, save_checkpoint as _save_che
 from .ema import BEST_EMA_FILE, EMA, EMA_FILE, make_ema
 from .erasing import batch_draws, make_erasing
 from .mixup import batch_rng, make_mixup
+from .lora import lora_state, merged_state, restore_lora
 from .model_setup import prepare_model
 from .step import build_optimizer, lr_at, make_train_step, set_lr
 from .run_state import LAST, OPTIM, StopSignals, load_run_state, restore_optimizer, save_run_state
@@ -181,6 +182,7 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
     model.pretrained_cfg = {"class_names": list(classes), "pretrained_cfg": preproc, "source": source}
 
     prepare_model(model, cfg, rank)
+    restore_lora(model, optim_state)  # a resumed run's adapters (lora/ tensors), before the optimizer state
     optimizer = build_optimizer(model, cfg)
     model.set_train(True)
     step_fn, scaler = make_train_step(model, optimizer, cfg, world_size)
@@ -228,7 +230,9 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
             position = {"epoch": epoch, "step": done, "losses": losses, "nonfinite": nonfinite, "nonfinite_total": nonfinite_total,
                         "augment": augment, "config": cfg.to_dict()}
             extra = {EMA + k: v for k, v in ema.state().items()} if ema is not None else {}
-            save_run_state(out, model, backend.state_dict(model), optimizer, scaler, position, extra)
+            extra.update(lora_state(model))
+            state = backend.state_dict(model)
+            save_run_state(out, model, state, optimizer, scaler, position, extra, canonical=merged_state(model, state))
         _barrier(world_size)
 
     skipped: dict[str, None] = {}  # unreadable images seen so far, in order (skip_bad=True)
@@ -296,16 +300,16 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
                 with ema.swapped_in():
                     val = run_eval(evaluate, D.eval_dataset(val_folder, eval_tf, per_rank, skip_bad=cfg.skip_bad, workers=cfg.workers), mapping, progress=cfg.progress, desc="val ema")
                     row.update(ema_val_top1=val["top1"], ema_val_top5=val["top5"])
-                    _save_checkpoint(model, backend.state_dict(model), out / EMA_FILE)
+                    _save_checkpoint(model, merged_state(model, backend.state_dict(model)), out / EMA_FILE)
                     if all(row["ema_val_top1"] > r.get("ema_val_top1", -1.0) for r in history):
-                        _save_checkpoint(model, backend.state_dict(model), out / BEST_EMA_FILE)
+                        _save_checkpoint(model, merged_state(model, backend.state_dict(model)), out / BEST_EMA_FILE)
             history.append(row)
         save(epoch + 1, 0, [], 0)
         if rank == 0:
             is_best = best is None or row["val_top1"] > best["val_top1"]
             if is_best:
                 best = row
-                _save_checkpoint(model, backend.state_dict(model), out / BEST)
+                _save_checkpoint(model, merged_state(model, backend.state_dict(model)), out / BEST)
             _write_metrics(out / METRICS, history)
             # Drawing takes ~0.27 s, a tenth of a digits epoch: redraw at most every PLOT_EVERY_S and at the end.
             if epoch + 1 == end_epoch or stopping or time.monotonic() - plotted_at >= PLOT_EVERY_S:
