@@ -44,6 +44,7 @@ from .outputs import read_metrics as _read_metrics, save_checkpoint as _save_che
 from .ema import BEST_EMA_FILE, EMA, EMA_FILE, make_ema
 from .erasing import batch_draws, make_erasing
 from .mixup import batch_rng, make_mixup
+from .linear_probe import FeatureCache
 from .lora import lora_state, merged_state, restore_lora
 from .model_setup import prepare_model
 from .step import build_optimizer, lr_at, make_train_step, set_lr
@@ -184,17 +185,23 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
     prepare_model(model, cfg, rank)
     restore_lora(model, optim_state)  # a resumed run's adapters (lora/ tensors), before the optimizer state
     optimizer = build_optimizer(model, cfg)
+    per_rank = cfg.batch_size // world_size
+    # --linear-probe: the frozen model's features once (eval transform), then steps of the head alone
+    probe = FeatureCache.build(model, train_folder, val_folder, _eval_transform(model), per_rank, skip_bad=cfg.skip_bad, workers=cfg.workers,
+                               progress=cfg.progress and rank == 0, announce=rank == 0) if cfg.linear_probe else None
+    net = model.head if probe is not None else model
     model.set_train(True)
-    step_fn, scaler = make_train_step(model, optimizer, cfg, world_size)
+    step_fn, scaler = make_train_step(net, optimizer, cfg, world_size)
     ema = make_ema(model, cfg, optim_state)  # takes its ema/ tensors out of a resumed state
     if saved is not None:
         restore_optimizer(optimizer, model, scaler, optim_state, out)
-    per_rank = cfg.batch_size // world_size
 
     rand_augment = _rand_augment(cfg, model.spec.img_size, preproc)
 
-    def pipeline(epoch: int) -> D.Pipeline:
+    def pipeline(epoch: int) -> Any:
         seed = epoch_seed(cfg.seed, epoch)
+        if probe is not None:
+            return probe.train_batches(seed, per_rank, world_size, rank)
         return D.train_dataset(
             train_folder, img_size=model.spec.img_size, mean=preproc["mean"], std=preproc["std"], augment=augment,
             batch_size=per_rank, seed=seed, interpolation=preproc["interpolation"],
@@ -214,7 +221,11 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
     best = max(history, key=lambda m: m["val_top1"]) if history else None
     mapping = class_mapping(val_folder, model)
     eval_tf = _eval_transform(model)
-    evaluate = compiled_forward(model, per_rank) if rank == 0 else None
+    evaluate = compiled_forward(net, per_rank) if rank == 0 else None
+
+    def val_data() -> Any:
+        return probe.val_batches(per_rank) if probe is not None else D.eval_dataset(val_folder, eval_tf, per_rank, skip_bad=cfg.skip_bad, workers=cfg.workers)
+
     if rank == 0:
         write_config(out / CONFIG, cfg.to_dict())
     if rank == 0 and not _can_plot():
@@ -293,12 +304,12 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
             row["replica_max_diff"] = _replica_diff(model, world_size)
         if rank == 0:
             model.set_train(False)
-            val = run_eval(evaluate, D.eval_dataset(val_folder, eval_tf, per_rank, skip_bad=cfg.skip_bad, workers=cfg.workers), mapping, progress=cfg.progress, desc="val")
+            val = run_eval(evaluate, val_data(), mapping, progress=cfg.progress, desc="val")
             _note_skipped(skipped, val["skipped"], rank)
             row.update(val_top1=val["top1"], val_top5=val["top5"], time_s=seconds)
             if ema is not None:  # the EMA weights, evaluated and saved in the model's place (then swapped back)
                 with ema.swapped_in():
-                    val = run_eval(evaluate, D.eval_dataset(val_folder, eval_tf, per_rank, skip_bad=cfg.skip_bad, workers=cfg.workers), mapping, progress=cfg.progress, desc="val ema")
+                    val = run_eval(evaluate, val_data(), mapping, progress=cfg.progress, desc="val ema")
                     row.update(ema_val_top1=val["top1"], ema_val_top5=val["top5"])
                     _save_checkpoint(model, merged_state(model, backend.state_dict(model)), out / EMA_FILE)
                     if all(row["ema_val_top1"] > r.get("ema_val_top1", -1.0) for r in history):
