@@ -136,3 +136,43 @@ def test_lora_training_saves_merged_checkpoints_and_resumes_bit_for_bit(tmp_path
     model = vitzoo.create_from_file(tmp_path / "a" / "last.safetensors")
     assert model.spec.num_classes == 3
     assert vitzoo.evaluate(data / "val", weights=str(tmp_path / "a" / "last.safetensors"))["top1"] == pytest.approx(straight.history[-1]["val_top1"])
+
+
+@pytest.mark.parametrize("name", ["eva02_tiny_patch14_224", "eva02_base_patch16_clip_224"])
+def test_lora_on_eva_blocks_equals_timm_with_the_formulas_weights(name: str, tmp_path: Path) -> None:
+    """The EVA block: fused qkv with q/v bias and SwiGLU (EVA-02), or q/k/v apart with inner norms (EVA-CLIP).
+
+    The reference is timm's model holding ``W + scale · B @ A`` (the LoRA formula), not peft: timm's
+    EVA-02 attention calls ``F.linear(x, self.qkv.weight, qkv_bias)``, past the ``qkv`` module that peft
+    wraps, so peft leaves its qkv unadapted.
+    """
+    from safetensors.torch import save_file
+
+    from vitzoo.variants import get_spec
+
+    torch.manual_seed(0)
+    ref = timm.create_model(name, pretrained=False, depth=1, num_classes=get_spec(name).num_classes).eval()
+    with torch.no_grad():
+        for pname, p in ref.named_parameters():
+            p.normal_(0, 0.05)
+            if p.ndim == 1 and (pname.endswith("weight") or "gamma" in pname):
+                p.add_(1.0)
+    save_file(ref.state_dict(), str(tmp_path / "w.safetensors"))
+    ours = vitzoo.create(name, pretrained=str(tmp_path / "w.safetensors"), depth=1)
+    scale = 1.5
+    names = add_lora(ours, 2, scale, seed=0)
+    linears = {n for n, m in ref.named_modules() if isinstance(m, torch.nn.Linear) and n.startswith("blocks.")}
+    assert set(names) == linears  # every Linear of the block, whatever its layout
+    rng = np.random.default_rng(1)
+    state = {k: v.detach().numpy().copy() for k, v in ref.state_dict().items()}
+    for n, cell in ((n, c) for n, c in ours.cells_and_names() if isinstance(c, LoraLinear)):
+        b = rng.standard_normal(cell.lora_B.shape).astype(np.float32) * 0.05
+        ms.ops.assign(cell.lora_B, ms.Tensor(b))
+        state[n + ".weight"] = state[n + ".weight"] + scale * (b.astype(np.float64) @ cell.lora_A.asnumpy()).astype(np.float32)
+    ref.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+    size = get_spec(name).img_size
+    x = np.random.default_rng(2).standard_normal((1, 3, size, size)).astype(np.float32)
+    with torch.no_grad():
+        expected = ref(torch.from_numpy(x)).numpy()
+    got = ours(ms.Tensor(x)).asnumpy()
+    assert float(np.abs(got - expected).max() / np.abs(expected).max()) <= 1e-4

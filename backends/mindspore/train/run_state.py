@@ -12,7 +12,9 @@ The data order and augmentation of an epoch are drawn from ``(seed, epoch)``
 alone and the model has no dropout, so this position is the whole random state: a
 resumed run replays the interrupted epoch's data pipeline up to the saved step
 (decoding only, no training) and then continues bit for bit. Mixup/CutMix, random erasing and the
-EMA resume exactly too (drawn per step; EMA tensors saved as ``ema/NAME``). One exception: the
+EMA resume exactly too (drawn per step; EMA tensors saved as ``ema/NAME``), as do RandAugment (drawn per
+image from the epoch's seed and the image's place) and LoRA's adapters (``lora/NAME``, beside the unmerged
+weights; ``last.safetensors`` holds the merged ones). One exception: the
 ``--drop-path`` masks come from MindSpore's in-graph random streams, which restart on resume, so a
 resumed run with drop path is a valid continuation but not the uninterrupted run bit for bit.
 
