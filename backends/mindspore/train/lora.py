@@ -15,6 +15,11 @@ canonical tensors: :func:`merged_state` folds them into plain weights (``W + sca
 saved checkpoint, which then loads anywhere with the plain architecture; the resumable state keeps the
 unmerged weights and the adapters (``lora/NAME``), so ``--resume`` continues bit for bit.
 
+Checked against peft's LoRA on the same timm model (tests/train/test_recipes_lora.py). One layout differs
+from what peft does to timm: EVA-02's attention calls ``F.linear(x, qkv.weight, q/v bias)`` directly, so
+peft's wrapper of timm's ``qkv`` never runs there; vitzoo adapts that qkv too (checked against timm
+holding the merged weights).
+
 Example:
     >>> names = add_lora(model, rank=4, scale=1.0, seed=0)  # doctest: +SKIP
     >>> state = merged_state(model, backend.state_dict(model))  # doctest: +SKIP
