@@ -59,8 +59,13 @@ class TrainConfig:
     ``model_ema_warmup`` its warm-up), evaluated each epoch and saved as ``ema.safetensors``.
     ``grad_accum_steps`` N sums the gradients of N batches of ``batch_size`` per update (an update of
     an N-times-larger batch; the schedule counts updates). ``reprob``/``remode``/``recount``: timm's
-    random erasing (probability per image, fill ``pixel``/``const``/``rand``, at most that many boxes). ``freeze_backbone`` trains only the head;
-    ``linear_probe`` too, on a pretrained backbone used as a fixed feature extractor (no drop path).
+    random erasing (probability per image, fill ``pixel``/``const``/``rand``, at most that many boxes).
+    ``aa``: timm's RandAugment string (``rand-m9-mstd0.5-inc1``, :mod:`vitzoo.randaugment`) on the cropped image.
+    ``freeze_backbone`` trains only the head (full forward, with augmentation); ``linear_probe`` trains the head
+    on the frozen backbone's pooled features, computed once for the train and val sets with the eval transform
+    (no augmentation, no drop path). ``lora_rank`` R > 0 adds LoRA adapters (``W x + alpha/R · B A x``) to every
+    attention and MLP Linear of the frozen backbone, ``lora_alpha`` defaulting to R (scale 1); saved checkpoints
+    hold the merged weights.
     ``recipe`` (:mod:`vitzoo.recipes`) names the preset the run's settings were filled in from.
 
     Example:
@@ -119,8 +124,11 @@ class TrainConfig:
     reprob: float = 0.0
     remode: str = "pixel"
     recount: int = 1
+    aa: Optional[str] = None
     freeze_backbone: bool = False
     linear_probe: bool = False
+    lora_rank: int = 0
+    lora_alpha: Optional[float] = None
     recipe: Optional[str] = None
 
     def __post_init__(self) -> None:
@@ -156,6 +164,11 @@ class TrainConfig:
             raise VitzooError(f"Unknown remode {self.remode!r}; use one of {', '.join(ERASE_MODES)}.")
         if not isinstance(self.recount, int) or self.recount < 1:
             raise VitzooError(f"recount must be a positive integer, got {self.recount!r}.")
+        if self.aa:
+            from vitzoo.randaugment import parse_config
+
+            parse_config(self.aa)  # a bad --aa fails before any data is read
+        self._check_lora()
         if self.recipe is not None:
             from vitzoo.recipes import RECIPES
 
@@ -195,6 +208,27 @@ class TrainConfig:
             raise TrainError("--drop-path does not apply with --linear-probe: the frozen backbone is a fixed feature extractor; drop --drop-path or use --freeze-backbone.")
         if self.linear_probe and not self.pretrained:
             raise TrainError("--linear-probe measures pretrained features: give --pretrained (a weight tag or a checkpoint file).")
+        if self.linear_probe:
+            used = [f for f, on in (("--mixup", self.mixup), ("--cutmix", self.cutmix or self.cutmix_minmax), ("--aa", self.aa), ("--reprob", self.reprob)) if on]
+            if used:
+                raise TrainError(f"--linear-probe trains on features computed once from un-augmented images, so {', '.join(used)} cannot apply; "
+                                 "drop them or use --freeze-backbone (head only, full forward with augmentation).")
+
+    def _check_lora(self) -> None:
+        from vitzoo.errors import TrainError
+
+        if not isinstance(self.lora_rank, int) or self.lora_rank < 0:
+            raise TrainError(f"--lora-rank must be a non-negative integer, got {self.lora_rank!r}.")
+        if self.lora_alpha is not None and (not self.lora_rank or self.lora_alpha <= 0):
+            raise TrainError(f"--lora-alpha {self.lora_alpha!r} needs --lora-rank R > 0 and a positive value.")
+        if self.lora_rank and (self.linear_probe or self.freeze_backbone):
+            flag = "--linear-probe" if self.linear_probe else "--freeze-backbone"
+            raise TrainError(f"--lora-rank trains adapters inside the backbone, which {flag} keeps fixed; drop one of them.")
+
+    @property
+    def lora_scale(self) -> float:
+        """LoRA's ``alpha / r`` (peft's ``scaling``); ``lora_alpha`` defaults to the rank, so 1.0."""
+        return (self.lora_alpha if self.lora_alpha is not None else self.lora_rank) / self.lora_rank if self.lora_rank else 0.0
 
     @property
     def mixing(self) -> bool:

@@ -19,13 +19,13 @@ from vitzoo.errors import VitzooError
 
 RECIPES: dict[str, dict[str, Any]] = {
     # DeiT (Touvron et al. 2021, timm's DeiT training): AdamW, wd 0.05, drop path 0.1, smoothing 0.1,
-    # mixup 0.8 + cutmix 1.0 (switch 0.5), random erasing 0.25 (pixel), EMA 0.99996, 5 warm-up epochs.
-    # (DeiT's RandAugment rand-m9-mstd0.5-inc1 is not a vitzoo flag yet.)
-    "deit": dict(optimizer="adamw", weight_decay=0.05, drop_path=0.1, label_smoothing=0.1, mixup=0.8, cutmix=1.0,
+    # mixup 0.8 + cutmix 1.0 (switch 0.5), RandAugment rand-m9-mstd0.5-inc1, random erasing 0.25 (pixel),
+    # EMA 0.99996, 5 warm-up epochs.
+    "deit": dict(optimizer="adamw", aa="rand-m9-mstd0.5-inc1", weight_decay=0.05, drop_path=0.1, label_smoothing=0.1, mixup=0.8, cutmix=1.0,
                  mixup_switch_prob=0.5, reprob=0.25, remode="pixel", model_ema=True, model_ema_decay=0.99996, warmup_epochs=5.0),
     # Fine-tuning a pretrained ViT (BEiT / MAE): layer decay 0.65, drop path 0.1, mixup 0.8 + cutmix 1.0,
-    # random erasing 0.25, smoothing 0.1, wd 0.05, 5 warm-up epochs.
-    "finetune": dict(optimizer="adamw", weight_decay=0.05, layer_decay=0.65, drop_path=0.1, label_smoothing=0.1,
+    # RandAugment rand-m9-mstd0.5-inc1, random erasing 0.25, smoothing 0.1, wd 0.05, 5 warm-up epochs.
+    "finetune": dict(optimizer="adamw", aa="rand-m9-mstd0.5-inc1", weight_decay=0.05, layer_decay=0.65, drop_path=0.1, label_smoothing=0.1,
                      mixup=0.8, cutmix=1.0, reprob=0.25, warmup_epochs=5.0),
     # Linear probe (MAE): only the head trains on the frozen backbone, no weight decay, no smoothing, no mixing.
     "linear-probe": dict(linear_probe=True, weight_decay=0.0, label_smoothing=0.0, drop_path=0.0, mixup=0.0, cutmix=0.0, reprob=0.0),

@@ -64,8 +64,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     recipe.add_argument("--reprob", type=float, default=d.reprob, metavar="P", help="random erasing probability per image (timm; default %(default)s)")
     recipe.add_argument("--remode", choices=ERASE_MODES, default=d.remode, help="random erasing fill: per-pixel noise, zeros, or a noise colour (default %(default)s)")
     recipe.add_argument("--recount", type=int, default=d.recount, metavar="N", help="random erasing: 1 to N boxes per erased image (default %(default)s)")
+    recipe.add_argument("--aa", metavar="CONFIG", help="RandAugment, timm's grammar: e.g. rand-m9-mstd0.5-inc1 (magnitude 9, noise 0.5, increasing ops), rand-m7-n3-p0.5")
+    recipe.add_argument("--lora-rank", type=int, default=d.lora_rank, metavar="R",
+                        help="LoRA adapters of rank R on attention qkv/proj and MLP fc1/fc2; the backbone stays frozen, the head trains; checkpoints are saved merged")
+    recipe.add_argument("--lora-alpha", type=float, metavar="A", help="LoRA scale alpha/R (default alpha = R, scale 1)")
     recipe.add_argument("--freeze-backbone", action="store_true", help="train only the head (the backbone's weights stay as they are)")
-    recipe.add_argument("--linear-probe", action="store_true", help="train only the head on a pretrained, frozen backbone (needs --pretrained; no --drop-path)")
+    recipe.add_argument("--linear-probe", action="store_true", help="train only the head on features of the pretrained, frozen backbone, computed once without augmentation (needs --pretrained)")
     recipe.add_argument("--recipe", choices=tuple(RECIPES), help="fill in the settings not given from a preset: " + "; ".join(
         f"{name}: {', '.join(f'{k}={v}' for k, v in preset.items())}" for name, preset in RECIPES.items()))
     run = parser.add_argument_group("run")

@@ -166,13 +166,14 @@ class _Source:
 
     def __init__(
         self, samples: Sequence[tuple[Path, int]], order: Optional[np.ndarray], transform: Callable[[Any], np.ndarray],
-        skip_bad: bool, substitute: bool = False,
+        skip_bad: bool, substitute: bool = False, with_key: bool = False,
     ) -> None:
         self.samples = samples
         self.order = np.arange(len(samples)) if order is None else order
         self.transform = transform
         self.skip_bad = skip_bad
         self.substitute = substitute
+        self.with_key = with_key  # also yield the row's place in the order (per-image random draws: RandAugment)
         self.failure: Optional[DataError] = None
         self.skipped: list[str] = []
         self._blank: Optional[np.ndarray] = None
@@ -184,7 +185,11 @@ class _Source:
     def __len__(self) -> int:
         return len(self.order)
 
-    def __getitem__(self, index: int) -> tuple[np.ndarray, np.int32]:
+    def __getitem__(self, index: int) -> tuple[Any, ...]:
+        row = self._row(index)
+        return (*row, np.int64(index)) if self.with_key else row
+
+    def _row(self, index: int) -> tuple[np.ndarray, np.int32]:
         path, label = self.samples[int(self.order[int(index)])]
         try:
             image = self.transform(load_image(path))
@@ -284,6 +289,7 @@ def train_dataset(
     shard_id: int = 0,
     workers: int = 2,
     skip_bad: bool = False,
+    auto_augment: Optional[Callable[[np.ndarray, np.ndarray], np.ndarray]] = None,
 ) -> Pipeline:
     """One epoch of shuffled, augmented training batches (``batch_size`` per shard, last partial batch dropped).
 
@@ -294,6 +300,10 @@ def train_dataset(
     seeded from it too, so an epoch is reproducible (what ``--resume`` relies on).
     Shards interleave the permutation, so the union of the shards' k-th batches is
     the single-process k-th batch of ``batch_size * num_shards`` images.
+
+    ``auto_augment(image, key)`` (RandAugment: :meth:`vitzoo.randaugment.RandAugment.on_array`) runs on the
+    cropped uint8 HWC image before it is scaled and normalised, where timm's ``transforms_factory`` puts it;
+    ``key`` is the image's place in the epoch's order, which fixes its random draws.
     """
     import mindspore.dataset as ds
     import mindspore.dataset.vision as vision
@@ -305,10 +315,11 @@ def train_dataset(
             f"{batch_size * num_shards}; lower --batch-size or add images."
         )
     order = np.random.default_rng(seed).permutation(len(folder))
-    source = _Source(folder.samples, order, _to_array, skip_bad=skip_bad, substitute=True)
+    keyed = auto_augment is not None
+    source = _Source(folder.samples, order, _to_array, skip_bad=skip_bad, substitute=True, with_key=keyed)
     ds.config.set_seed(seed % (2**32))  # seeds the random vision ops of this pipeline
     dataset = ds.GeneratorDataset(  # one worker: see the module docstring
-        source, ["image", "label"], shuffle=False, num_parallel_workers=1, python_multiprocessing=False,
+        source, ["image", "label", "key"] if keyed else ["image", "label"], shuffle=False, num_parallel_workers=1, python_multiprocessing=False,
         num_shards=num_shards, shard_id=shard_id,
     )
     inter = _inter(interpolation)
@@ -321,12 +332,18 @@ def train_dataset(
         ops = [vision.Resize(img_size, inter), vision.CenterCrop(img_size)]
     else:
         raise DataError(f"Unknown augmentation {augment!r}; use one of {', '.join(AUGMENTATIONS[1:])} (or auto).")
-    ops += [
+    tail = [
         vision.Rescale(1.0 / 255.0, 0.0),
         vision.Normalize(mean=list(mean), std=list(std)),
         vision.HWC2CHW(),
     ]
-    dataset = dataset.map(ops, input_columns="image", num_parallel_workers=workers)
+    if keyed:  # crop, then RandAugment on the uint8 image (Pillow, per-image draws), then scale and normalise
+        dataset = dataset.map(ops, input_columns="image", num_parallel_workers=workers)
+        dataset = dataset.map(auto_augment, input_columns=["image", "key"], output_columns=["image"], num_parallel_workers=workers,
+                              python_multiprocessing=False)
+        dataset = dataset.project(["image", "label"]).map(tail, input_columns="image", num_parallel_workers=workers)
+    else:
+        dataset = dataset.map(ops + tail, input_columns="image", num_parallel_workers=workers)
     dataset = dataset.batch(batch_size, drop_remainder=True)
     return Pipeline(dataset, source, dataset.get_dataset_size())
 

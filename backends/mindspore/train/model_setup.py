@@ -1,6 +1,6 @@
-"""The training-time changes to a built model that a recipe asks for: stochastic depth, a frozen backbone.
+"""The training-time changes to a built model that a recipe asks for: stochastic depth, a frozen backbone, LoRA.
 
-None of them changes the architecture or the checkpoint: they are settings of the run
+None of them changes the architecture or the checkpoint (LoRA's adapters are merged into the weights on save): they are settings of the run
 (:class:`~vitzoo.configs.TrainConfig`), applied to the model once, before the optimizer is built and
 the training step compiled (the optimizer takes ``model.trainable_params()``, the rates of drop path
 are graph constants).
@@ -19,6 +19,7 @@ from vitzoo.configs import TrainConfig
 from vitzoo.errors import TrainError
 
 from ..model.drop_path import set_drop_path
+from .lora import add_lora
 
 
 def freeze_backbone(model: Any) -> list[str]:
@@ -42,3 +43,5 @@ def prepare_model(model: Any, cfg: TrainConfig, rank: int = 0) -> None:
         set_drop_path(model, cfg.drop_path, seed=cfg.seed, rank=rank)
     if cfg.freeze_backbone or cfg.linear_probe:
         freeze_backbone(model)
+    if cfg.lora_rank:
+        add_lora(model, cfg.lora_rank, cfg.lora_scale, seed=cfg.seed)

@@ -12,7 +12,9 @@ The data order and augmentation of an epoch are drawn from ``(seed, epoch)``
 alone and the model has no dropout, so this position is the whole random state: a
 resumed run replays the interrupted epoch's data pipeline up to the saved step
 (decoding only, no training) and then continues bit for bit. Mixup/CutMix, random erasing and the
-EMA resume exactly too (drawn per step; EMA tensors saved as ``ema/NAME``). One exception: the
+EMA resume exactly too (drawn per step; EMA tensors saved as ``ema/NAME``), as do RandAugment (drawn per
+image from the epoch's seed and the image's place) and LoRA's adapters (``lora/NAME``, beside the unmerged
+weights; ``last.safetensors`` holds the merged ones). One exception: the
 ``--drop-path`` masks come from MindSpore's in-graph random streams, which restart on resume, so a
 resumed run with drop path is a valid continuation but not the uninterrupted run bit for bit.
 
@@ -108,11 +110,13 @@ def scaler_state(scaler: Any) -> dict[str, ms.Parameter]:
 
 
 def save_run_state(out: Path, model: Any, state: dict[str, np.ndarray], optimizer: Any, scaler: Any, position: dict[str, Any],
-                   extra: Optional[dict[str, np.ndarray]] = None) -> None:
+                   extra: Optional[dict[str, np.ndarray]] = None, canonical: Optional[dict[str, np.ndarray]] = None) -> None:
     """Write the canonical ``last.safetensors``, then the resumable state (one atomic file).
 
     ``extra``: more tensors of the run's state under their own prefix (the EMA's ``ema/NAME``); on resume
     they come back among the optimizer tensors, for their owner to take out before :func:`restore_optimizer`.
+    ``canonical``: the weights for ``last.safetensors`` when they differ from the trained ``state`` (LoRA's
+    merged weights; the state file keeps the unmerged ones beside the adapters).
 
     In this order a kill at any point leaves a state file that resumes on its own (it holds
     the weights too) beside a ``last.safetensors`` with the run's spec and class names.
@@ -124,7 +128,7 @@ def save_run_state(out: Path, model: Any, state: dict[str, np.ndarray], optimize
     tensors.update({AMP + k: p.asnumpy() for k, p in scaler_state(scaler).items()})
     tensors.update(extra or {})
     meta = {**position, "weights_digest": state_digest(state)}
-    save_file(Checkpoint(state=state, spec=model.spec, meta=dict(model.pretrained_cfg)), out / LAST)
+    save_file(Checkpoint(state=state if canonical is None else canonical, spec=model.spec, meta=dict(model.pretrained_cfg)), out / LAST)
     safetensors_io.save(out / OPTIM, tensors, {"vitzoo_train": json.dumps(meta)})
 
 

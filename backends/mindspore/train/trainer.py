@@ -44,6 +44,8 @@ from .outputs import read_metrics as _read_metrics, save_checkpoint as _save_che
 from .ema import BEST_EMA_FILE, EMA, EMA_FILE, make_ema
 from .erasing import batch_draws, make_erasing
 from .mixup import batch_rng, make_mixup
+from .linear_probe import FeatureCache
+from .lora import lora_state, merged_state, restore_lora
 from .model_setup import prepare_model
 from .step import build_optimizer, lr_at, make_train_step, set_lr
 from .run_state import LAST, OPTIM, StopSignals, load_run_state, restore_optimizer, save_run_state
@@ -51,7 +53,7 @@ from .run_state import LAST, OPTIM, StopSignals, load_run_state, restore_optimiz
 BEST, METRICS, CURVES, CONFIG = "best.safetensors", "metrics.jsonl", "curves.png", "config.json"
 PLOT_EVERY_S = 30.0  # curves.png is redrawn at most this often, and after the last epoch
 # Settings that change the result: a resumed run warns when they differ from the saved ones.
-_RUN_KEYS = ("batch_size", "img_size", "lr", "min_lr", "warmup_epochs", "weight_decay", "label_smoothing", "optimizer", "momentum", "clip_grad", "augment", "seed", "epochs", "drop_path", "layer_decay", "mixup", "cutmix", "cutmix_minmax", "mixup_prob", "mixup_switch_prob", "mixup_mode", "model_ema", "model_ema_decay", "model_ema_warmup", "grad_accum_steps", "reprob", "remode", "recount")
+_RUN_KEYS = ("batch_size", "img_size", "lr", "min_lr", "warmup_epochs", "weight_decay", "label_smoothing", "optimizer", "momentum", "clip_grad", "augment", "seed", "epochs", "drop_path", "layer_decay", "mixup", "cutmix", "cutmix_minmax", "mixup_prob", "mixup_switch_prob", "mixup_mode", "model_ema", "model_ema_decay", "model_ema_warmup", "grad_accum_steps", "reprob", "remode", "recount", "aa", "lora_rank", "lora_alpha")
 
 
 @dataclass
@@ -181,19 +183,30 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
     model.pretrained_cfg = {"class_names": list(classes), "pretrained_cfg": preproc, "source": source}
 
     prepare_model(model, cfg, rank)
+    restore_lora(model, optim_state)  # a resumed run's adapters (lora/ tensors), before the optimizer state
     optimizer = build_optimizer(model, cfg)
+    per_rank = cfg.batch_size // world_size
+    # --linear-probe: the frozen model's features once (eval transform), then steps of the head alone
+    probe = FeatureCache.build(model, train_folder, val_folder, _eval_transform(model), per_rank, skip_bad=cfg.skip_bad, workers=cfg.workers,
+                               progress=cfg.progress and rank == 0, announce=rank == 0) if cfg.linear_probe else None
+    net = model.head if probe is not None else model
     model.set_train(True)
-    step_fn, scaler = make_train_step(model, optimizer, cfg, world_size)
+    step_fn, scaler = make_train_step(net, optimizer, cfg, world_size)
     ema = make_ema(model, cfg, optim_state)  # takes its ema/ tensors out of a resumed state
     if saved is not None:
         restore_optimizer(optimizer, model, scaler, optim_state, out)
-    per_rank = cfg.batch_size // world_size
 
-    def pipeline(epoch: int) -> D.Pipeline:
+    rand_augment = _rand_augment(cfg, model.spec.img_size, preproc)
+
+    def pipeline(epoch: int) -> Any:
+        seed = epoch_seed(cfg.seed, epoch)
+        if probe is not None:
+            return probe.train_batches(seed, per_rank, world_size, rank)
         return D.train_dataset(
             train_folder, img_size=model.spec.img_size, mean=preproc["mean"], std=preproc["std"], augment=augment,
-            batch_size=per_rank, seed=epoch_seed(cfg.seed, epoch), interpolation=preproc["interpolation"],
+            batch_size=per_rank, seed=seed, interpolation=preproc["interpolation"],
             num_shards=world_size, shard_id=rank, workers=cfg.workers, skip_bad=cfg.skip_bad,
+            auto_augment=rand_augment.on_array(seed) if rand_augment is not None else None,
         )
 
     accum = cfg.grad_accum_steps
@@ -208,7 +221,11 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
     best = max(history, key=lambda m: m["val_top1"]) if history else None
     mapping = class_mapping(val_folder, model)
     eval_tf = _eval_transform(model)
-    evaluate = compiled_forward(model, per_rank) if rank == 0 else None
+    evaluate = compiled_forward(net, per_rank) if rank == 0 else None
+
+    def val_data() -> Any:
+        return probe.val_batches(per_rank) if probe is not None else D.eval_dataset(val_folder, eval_tf, per_rank, skip_bad=cfg.skip_bad, workers=cfg.workers)
+
     if rank == 0:
         write_config(out / CONFIG, cfg.to_dict())
     if rank == 0 and not _can_plot():
@@ -224,7 +241,9 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
             position = {"epoch": epoch, "step": done, "losses": losses, "nonfinite": nonfinite, "nonfinite_total": nonfinite_total,
                         "augment": augment, "config": cfg.to_dict()}
             extra = {EMA + k: v for k, v in ema.state().items()} if ema is not None else {}
-            save_run_state(out, model, backend.state_dict(model), optimizer, scaler, position, extra)
+            extra.update(lora_state(model))
+            state = backend.state_dict(model)
+            save_run_state(out, model, state, optimizer, scaler, position, extra, canonical=merged_state(model, state))
         _barrier(world_size)
 
     skipped: dict[str, None] = {}  # unreadable images seen so far, in order (skip_bad=True)
@@ -285,23 +304,23 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
             row["replica_max_diff"] = _replica_diff(model, world_size)
         if rank == 0:
             model.set_train(False)
-            val = run_eval(evaluate, D.eval_dataset(val_folder, eval_tf, per_rank, skip_bad=cfg.skip_bad, workers=cfg.workers), mapping, progress=cfg.progress, desc="val")
+            val = run_eval(evaluate, val_data(), mapping, progress=cfg.progress, desc="val")
             _note_skipped(skipped, val["skipped"], rank)
             row.update(val_top1=val["top1"], val_top5=val["top5"], time_s=seconds)
             if ema is not None:  # the EMA weights, evaluated and saved in the model's place (then swapped back)
                 with ema.swapped_in():
-                    val = run_eval(evaluate, D.eval_dataset(val_folder, eval_tf, per_rank, skip_bad=cfg.skip_bad, workers=cfg.workers), mapping, progress=cfg.progress, desc="val ema")
+                    val = run_eval(evaluate, val_data(), mapping, progress=cfg.progress, desc="val ema")
                     row.update(ema_val_top1=val["top1"], ema_val_top5=val["top5"])
-                    _save_checkpoint(model, backend.state_dict(model), out / EMA_FILE)
+                    _save_checkpoint(model, merged_state(model, backend.state_dict(model)), out / EMA_FILE)
                     if all(row["ema_val_top1"] > r.get("ema_val_top1", -1.0) for r in history):
-                        _save_checkpoint(model, backend.state_dict(model), out / BEST_EMA_FILE)
+                        _save_checkpoint(model, merged_state(model, backend.state_dict(model)), out / BEST_EMA_FILE)
             history.append(row)
         save(epoch + 1, 0, [], 0)
         if rank == 0:
             is_best = best is None or row["val_top1"] > best["val_top1"]
             if is_best:
                 best = row
-                _save_checkpoint(model, backend.state_dict(model), out / BEST)
+                _save_checkpoint(model, merged_state(model, backend.state_dict(model)), out / BEST)
             _write_metrics(out / METRICS, history)
             # Drawing takes ~0.27 s, a tenth of a digits epoch: redraw at most every PLOT_EVERY_S and at the end.
             if epoch + 1 == end_epoch or stopping or time.monotonic() - plotted_at >= PLOT_EVERY_S:
@@ -357,6 +376,15 @@ def _note_skipped(seen: dict[str, None], paths: list[str], rank: int) -> None:
     seen.update(dict.fromkeys(new))
     if new and rank == 0:
         print(f"skipped {len(new)} unreadable image(s) ({len(seen)} so far): {', '.join(new[:3])}{' ...' if len(new) > 3 else ''}", file=sys.stderr)
+
+
+def _rand_augment(cfg: TrainConfig, img_size: int, preproc: dict[str, Any]) -> Any:
+    """``--aa``'s RandAugment with timm's hparams: fill = the normalisation mean, the run's interpolation."""
+    if not cfg.aa:
+        return None
+    from vitzoo.randaugment import RandAugment, parse_config, pil_interpolation
+
+    return RandAugment(parse_config(cfg.aa), img_size, preproc["mean"], pil_interpolation(preproc["interpolation"]))
 
 
 def _eval_transform(model: Any) -> Any:
