@@ -24,6 +24,7 @@ def create_clip(
     Args:
         name: an open_clip model name (``"ViT-B-16"``, ``"ViT-L-14-quickgelu"``), or a vitzoo / timm name
             of the image tower; a transformers ``CLIPModel`` / ``SiglipModel`` folder needs none.
+            ``"hf-hub:ORG/REPO[@REVISION]"`` loads a hub repo in open_clip's or transformers' layout.
         pretrained: a whole-model checkpoint: an open_clip file (``open_clip_model.safetensors``, ``.bin``,
             a training ``.pt``) or folder (with ``open_clip_config.json``), or a transformers folder.
             ``None``/``False``: random weights of the named open_clip model.
@@ -44,6 +45,12 @@ def create_clip(
     """
     from vitzoo.backends import get_backend
 
+    if name is not None and name.startswith("hf-hub:"):  # a hub repo: its config names the model, its files are the weights
+        from vitzoo.hub.repos import fetch_clip_repo
+
+        if pretrained not in (None, True):
+            raise VitzooError(f"{name!r} names its weights itself; drop pretrained= (a revision goes after '@' in the name).")
+        name, pretrained = None, fetch_clip_repo(name)
     if pretrained is None or pretrained is False:
         ckpt = _random(name)
     elif pretrained is True:
