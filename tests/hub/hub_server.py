@@ -203,7 +203,7 @@ class Server:
             req = json.loads(data)
             repo_id = f"{req['organization']}/{req['name']}" if req.get("organization") else req["name"]
             if repo_id in self.repos:
-                return self.send_json(handler, {"error": "You already created this model repo"}, 409)
+                return self.send_json(handler, {"error": "You already created this model repo", "url": f"{self.url}/{repo_id}"}, 409)
             self.repos[repo_id] = HubRepo()
             self.repos[repo_id].private = bool(req.get("private") or req.get("visibility") == "private")
             return self.send_json(handler, {"url": f"{self.url}/{repo_id}", "name": repo_id})

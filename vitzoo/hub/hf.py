@@ -49,10 +49,13 @@ def download_file(repo_id: str, filename: str, *, revision: Optional[str] = None
 
 
 @contextlib.contextmanager
-def hub_errors(what: str, *, fix_offline: str, revision: Optional[str] = None, missing_file_ok: bool = False) -> Iterator[None]:
+def hub_errors(
+    what: str, *, fix_offline: str, revision: Optional[str] = None, missing_file_ok: bool = False, action: str = "download"
+) -> Iterator[None]:
     """Turn huggingface_hub's failures inside the block into one :class:`DownloadError` sentence about ``what``.
 
-    ``fix_offline`` says how to get the files when they are not cached and vitzoo is offline.
+    ``fix_offline`` says how to get the files when they are not cached and vitzoo is offline;
+    ``action`` is the verb of the failure sentence (``"upload to"`` for uploads).
     With ``missing_file_ok`` a missing file (``EntryNotFoundError``) is left to the caller, who knows
     whether it is optional.
     """
@@ -87,9 +90,9 @@ def hub_errors(what: str, *, fix_offline: str, revision: Optional[str] = None, m
         status = getattr(getattr(exc, "response", None), "status_code", None)
         if status in (401, 403):
             raise DownloadError(f"{what} refused access (HTTP {status}); log in with `hf auth login` or set HF_TOKEN with read access.") from None
-        raise DownloadError(f"Could not download {what} ({_short(exc)}); check the network, HF_ENDPOINT or HF_TOKEN.") from None
+        raise DownloadError(f"Could not {action} {what} ({_short(exc)}); check the network, HF_ENDPOINT or HF_TOKEN.") from None
     except (OSError, ValueError) as exc:
-        raise DownloadError(f"Could not download {what} ({_short(exc)}); check the network, HF_ENDPOINT or HF_TOKEN.") from None
+        raise DownloadError(f"Could not {action} {what} ({_short(exc)}); check the network, HF_ENDPOINT or HF_TOKEN.") from None
 
 
 def is_sha256(text: str) -> bool:
