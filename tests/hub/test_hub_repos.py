@@ -257,3 +257,23 @@ def test_download_then_predict_offline_from_the_cli(env, server, monkeypatch, ti
     assert main(["predict", str(image), "--model", "hf-hub:someone/tiny", "--top", "2", "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["predictions"][0]["top"][0]["label"] in LABELS
+
+
+def test_embed_command_takes_hub_names_for_images_and_texts(env, server, oc_repo, tmp_path):
+    from PIL import Image
+    from safetensors.numpy import load_file
+
+    from vitzoo.cli.main import main
+
+    files, _, model = oc_repo
+    server.add_repo("laion/tiny-clip", files)
+    (tmp_path / "captions.txt").write_text("a photo of a dog\na cat\n")
+    assert main(["embed", "--text", str(tmp_path / "captions.txt"), "--model", "hf-hub:laion/tiny-clip", "-o", str(tmp_path / "t.safetensors")]) == 0
+    ids = vitzoo.create_clip("hf-hub:laion/tiny-clip", backend="numpy").tokenize(["a photo of a dog", "a cat"])
+    with torch.no_grad():
+        text = model.encode_text(torch.from_numpy(ids)).numpy()
+    assert max_rel_diff(load_file(tmp_path / "t.safetensors")["embeddings"], text) <= TOL
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "black.png")
+    assert main(["embed", str(tmp_path / "black.png"), "--model", "hf-hub:laion/tiny-clip", "-o", str(tmp_path / "i.safetensors"),
+                 "--no-progress"]) == 0
+    assert load_file(tmp_path / "i.safetensors")["embeddings"].shape == (1, OC_CFG["embed_dim"])
