@@ -43,8 +43,9 @@ def create(
             ``"hf-hub:ORG/REPO[@REVISION]"`` in timm's, transformers' or open_clip's layout
             (its config says the architecture). May be omitted when ``pretrained`` is a file.
         pretrained: ``False`` for random init; ``True`` for the variant's default
-            weights (or the named tag); a weight tag; or a checkpoint file/directory
-            in any supported format (detected by content).
+            weights (or the named tag); a weight tag (for an ``hf-hub:`` name: a revision);
+            a checkpoint file/directory in any supported format (detected by content);
+            or ``"hf-hub:ORG/REPO"``.
         backend: ``"mindspore"`` (an ``nn.Cell``), ``"numpy"``, or a plug-in's name.
         num_classes, img_size, in_chans: adapt the model (and its weights: new head,
             resampled position embedding, adapted first conv) as timm does.
@@ -62,6 +63,8 @@ def create(
     from vitzoo.backends import get_backend
 
     adapt = {k: v for k, v in dict(num_classes=num_classes, img_size=img_size, in_chans=in_chans).items() if v is not None}
+    if name is None and _is_hub_name(pretrained):  # create(pretrained="hf-hub:...") names the repo as a weight file would
+        name, pretrained = str(pretrained), True
     if _is_hub_name(name):
         return _create_from_hub(str(name), pretrained, backend=backend, jit=jit, adapt=adapt, overrides=overrides)
     if pretrained is None or pretrained is False:
@@ -84,8 +87,12 @@ def _create_from_hub(name: str, pretrained: Pretrained, *, backend: str, jit: bo
     from vitzoo.backends import get_backend
     from vitzoo.hub.repos import load_repo
 
-    if pretrained not in (None, False, True):
-        raise VitzooError(f"{name!r} names its weights itself; pass pretrained=True or False (a revision goes after '@' in the name).")
+    if isinstance(pretrained, str) and pretrained != name:  # a weight tag of a hub repo is a revision
+        if "@" in name:
+            raise VitzooError(f"Two revisions given: {name!r} and pretrained={pretrained!r}; give one.")
+        name, pretrained = f"{name}@{pretrained}", True
+    elif pretrained not in (None, False, True) and pretrained != name:
+        raise VitzooError(f"{name!r} names its weights itself; pass pretrained=True, False or a revision.")
     ckpt = load_repo(name, variant=overrides or None)
     if ckpt.dropped:
         _log.info("%s", _left_out(name, ckpt.dropped))

@@ -123,28 +123,38 @@ def test_push_to_hub_uploads_a_repo_that_loads_back(hub):
     assert "preprocessor_config.json" in hub.repos["me/tiny-vit"].commits[hub.repos["me/tiny-vit"].refs["main"]]
 
 
-def test_train_push_to_hub_publishes_the_best_checkpoint(hub, tmp_path, capsys):
+def test_fine_tune_of_a_hub_repo_is_published_and_loads_in_transformers_and_timm(hub, tmp_path, capsys):
+    """``vitzoo train --model hf-hub:... --pretrained main --push-to-hub``: timm's repo in, a fine-tune out."""
     pytest.importorskip("mindspore")
     from imagefolders import make_train_val
+    from timm_models import tiny_timm
     from vitzoo.cli.main import main
 
+    source = tmp_path / "source"
+    timm.models.save_for_hf(tiny_timm(seed=2, num_classes=5, depth=1, embed_dim=32, num_heads=2), str(source), safe_serialization=True)
+    hub.add_repo("timm/tiny-vit", source)
     data = make_train_val(tmp_path / "colours", train=6, val=3)
     out = tmp_path / "run"
-    argv = ["train", str(data), "--img-size", "32", "--patch-size", "8", "--depth", "1", "--embed-dim", "32", "--num-heads", "2",
-            "--epochs", "1", "--batch-size", "6", "--output", str(out), "--no-progress", "--workers", "1", "--json",
-            "--push-to-hub", "me/colours", "--hub-layout", "transformers"]
+    argv = ["train", str(data), "--model", "hf-hub:timm/tiny-vit", "--pretrained", "main", "--epochs", "1", "--batch-size", "6",
+            "--output", str(out), "--no-progress", "--workers", "1", "--json", "--push-to-hub", "me/colours", "--hub-layout", "transformers"]
     assert main(argv) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    files = hub.repos["me/colours"].commits[hub.repos["me/colours"].refs["main"]]
-    folder = tmp_path / "pulled"
-    folder.mkdir()
-    for name, data_bytes in files.items():
-        (folder / name).write_bytes(data_bytes)
-    ref = T.AutoModelForImageClassification.from_pretrained(folder).eval()
     ours = vitzoo.create_from_file(result["best"], backend="numpy")
+    assert ours.spec.num_classes == 3 and ours.spec.embed_dim == 32  # the repo's architecture, a new head
+    files = hub.repos["me/colours"].commits[hub.repos["me/colours"].refs["main"]]
+    pulled = tmp_path / "pulled"
+    pulled.mkdir()
+    for name, data_bytes in files.items():
+        (pulled / name).write_bytes(data_bytes)
+    ref = T.AutoModelForImageClassification.from_pretrained(pulled).eval()
     with torch.no_grad():
         logits = ref(pixel_values=torch.from_numpy(X)).logits.numpy()
     assert max_rel_diff(logits, ours(X)) <= TOL
     assert sorted(ref.config.id2label.values()) == ["blue", "green", "red"]
     card = files["README.md"].decode()
     assert f"value: {result['best_top1']}" in card and "- colours" in card
+    folder = vitzoo.save_pretrained(result["best"], tmp_path / "timm_out", layout="timm")  # the same fine-tune for timm
+    assert json.loads((folder / "config.json").read_text())["architecture"] == "vit_base_patch16_224"
+    timm_model = timm.create_model(f"local-dir:{folder}", pretrained=True).eval()
+    with torch.no_grad():
+        assert max_rel_diff(timm_model(torch.from_numpy(X)).numpy(), ours(X)) <= TOL
