@@ -277,3 +277,16 @@ def test_embed_command_takes_hub_names_for_images_and_texts(env, server, oc_repo
     assert main(["embed", str(tmp_path / "black.png"), "--model", "hf-hub:laion/tiny-clip", "-o", str(tmp_path / "i.safetensors"),
                  "--no-progress"]) == 0
     assert load_file(tmp_path / "i.safetensors")["embeddings"].shape == (1, OC_CFG["embed_dim"])
+
+
+def test_unreachable_hub_uses_the_cached_snapshot_or_says_so(env, server, monkeypatch, timm_repo, caplog):
+    files, expected = timm_repo
+    server.add_repo("someone/tiny", files)
+    vitzoo.create("hf-hub:someone/tiny", pretrained=True, backend="numpy")  # now cached
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # online, but nothing listens there
+    with caplog.at_level("WARNING", logger="vitzoo"):
+        model = vitzoo.create("hf-hub:someone/tiny", pretrained=True, backend="numpy")
+    assert max_rel_diff(model(X), expected) <= TOL and "the hub is unreachable" in caplog.text
+    with pytest.raises(DownloadError) as err:
+        vitzoo.create("hf-hub:someone/never-cached", pretrained=True)
+    assert str(err.value).startswith("Could not reach the hub for hub repo 'someone/never-cached'") and "\n" not in str(err.value)

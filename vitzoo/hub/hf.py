@@ -24,6 +24,23 @@ from vitzoo.fileio import atomic_path, sha256_file
 from vitzoo.paths import cache_dir
 
 
+class HubUnreachable(DownloadError):
+    """The hub could not be reached (no connection, timeout): a cached copy may still serve."""
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """The connection errors of the HTTP client huggingface_hub uses (httpx, or its fork httpx2)."""
+    import importlib
+
+    found = []
+    for module in ("httpx2", "httpx"):
+        try:
+            found.append(importlib.import_module(module).TransportError)
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
 def hub_kwargs() -> dict[str, Any]:
     """``endpoint`` / ``cache_dir`` as the environment says now (huggingface_hub reads some only at import)."""
     kwargs: dict[str, Any] = {}
@@ -64,10 +81,15 @@ def hub_errors(
         RepositoryNotFoundError, RevisionNotFoundError,
     )  # fmt: skip
 
+    transport = _transport_errors()
     try:
         yield
     except VitzooError:
         raise
+    except transport as exc:  # type: ignore[misc]  # before huggingface_hub's own errors: it raises these unwrapped
+        raise HubUnreachable(
+            f"Could not reach the hub for {what} ({_short(exc)}); check the network and HF_ENDPOINT, or set HF_HUB_OFFLINE=1 to use the cache."
+        ) from None
     except (LocalEntryNotFoundError, OfflineModeIsEnabled):
         where = hub_cache_dir() or "the Hugging Face cache (HF_HOME)"
         raise DownloadError(f"{what} is not in {where} and vitzoo is offline (HF_HUB_OFFLINE/VITZOO_OFFLINE); {fix_offline}.") from None

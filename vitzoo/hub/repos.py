@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,9 +31,10 @@ from typing import Any, Optional
 
 from vitzoo.errors import CheckpointError, DownloadError, UnknownNameError, VitzooError
 
-from .hf import download_file, hub_cache_dir, hub_errors, verify_blob
+from .hf import HubUnreachable, download_file, hub_cache_dir, hub_errors, verify_blob
 
 PREFIX = "hf-hub:"
+_log = logging.getLogger("vitzoo")
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 _CONFIGS = ("config.json", "open_clip_config.json", "preprocessor_config.json")
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "spiece.model", "vocab.json", "merges.txt")
@@ -106,6 +108,18 @@ def fetch_repo(name: "str | HubName", *, force: bool = False) -> Path:
         if _weights_in(folder, layout) is None:
             raise DownloadError(f"{hub.what} is cached without its weights and vitzoo is offline; {fix}.")
         return folder
+    try:
+        return _download_repo(hub, fix, force)
+    except HubUnreachable:
+        folder = _cached_snapshot(hub)  # as huggingface_hub does: no connection, use what is cached
+        if folder is None or _weights_in(folder, repo_layout(folder, hub)) is None:
+            raise
+        _log.warning("vitzoo: the hub is unreachable; using the cached snapshot %s of %s.", folder.name, hub.what)
+        return folder
+
+
+def _download_repo(hub: HubName, fix: str, force: bool) -> Path:
+    """Download the configs, then the files the layout needs, into the hub cache; return the snapshot folder."""
     with hub_errors(hub.what, fix_offline=fix, revision=hub.revision):
         info = _repo_info(hub)
         files = {s.rfilename: s for s in info.siblings or []}
