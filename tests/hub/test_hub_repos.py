@@ -290,3 +290,20 @@ def test_unreachable_hub_uses_the_cached_snapshot_or_says_so(env, server, monkey
     with pytest.raises(DownloadError) as err:
         vitzoo.create("hf-hub:someone/never-cached", pretrained=True)
     assert str(err.value).startswith("Could not reach the hub for hub repo 'someone/never-cached'") and "\n" not in str(err.value)
+
+
+def test_dinov2_repo_with_its_crop_preprocessing(env, server, tmp_path):
+    """A transformers Dinov2Model repo: the pooled features equal transformers', and BitImageProcessor's crop is kept."""
+    torch.manual_seed(0)
+    config = T.Dinov2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_ratio=2, image_size=28, patch_size=14)
+    model = randomise_(T.Dinov2Model(config))
+    model.save_pretrained(tmp_path / "dino")
+    T.BitImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 28, "width": 28}, do_center_crop=True).save_pretrained(tmp_path / "dino")
+    server.add_repo("facebook/tiny-dinov2", tmp_path / "dino")
+    ours = vitzoo.create("hf-hub:facebook/tiny-dinov2", pretrained=True, backend="numpy")
+    x = X[:, :, :28, :28]
+    with torch.no_grad():
+        expected = model(pixel_values=torch.from_numpy(x)).pooler_output.numpy()
+    assert max_rel_diff(ours(x), expected) <= TOL
+    transform = vitzoo.transforms_for(ours)
+    assert (transform.resize_size, transform.img_size, transform.interpolation) == (32, 28, "bicubic")
