@@ -158,3 +158,17 @@ def test_fine_tune_of_a_hub_repo_is_published_and_loads_in_transformers_and_timm
     timm_model = timm.create_model(f"local-dir:{folder}", pretrained=True).eval()
     with torch.no_grad():
         assert max_rel_diff(timm_model(torch.from_numpy(X)).numpy(), ours(X)) <= TOL
+
+
+def test_a_mindspore_model_saves_as_is(tmp_path):
+    ms = pytest.importorskip("mindspore")
+    from vitzoo.zero_shot import to_numpy
+
+    spec = vitzoo.get_spec("vit_ti_16", img_size=32, patch_size=8, depth=1, num_classes=3)
+    model = get_backend("mindspore").build(spec, get_backend("numpy").state_dict(noisy_model(spec, seed=4)))
+    model.pretrained_cfg = {"class_names": LABELS}
+    folder = vitzoo.save_pretrained(model, tmp_path / "ms", layout="transformers")
+    ref = T.AutoModelForImageClassification.from_pretrained(folder).eval()
+    with torch.no_grad():
+        logits = ref(pixel_values=torch.from_numpy(X)).logits.numpy()
+    assert max_rel_diff(logits, to_numpy(model(ms.Tensor(X)))) <= TOL
