@@ -307,3 +307,15 @@ def test_dinov2_repo_with_its_crop_preprocessing(env, server, tmp_path):
     assert max_rel_diff(ours(x), expected) <= TOL
     transform = vitzoo.transforms_for(ours)
     assert (transform.resize_size, transform.img_size, transform.interpolation) == (32, 28, "bicubic")
+
+
+def test_a_repo_with_timm_and_open_clip_files_gives_each_what_it_asks_for(env, server, timm_repo, oc_repo):
+    """timm's CLIP repos hold both layouts: create() takes timm's image model, create_clip() open_clip's whole model."""
+    files = {**timm_repo[0], **oc_repo[0]}
+    server.add_repo("timm/both", files)
+    model = vitzoo.create("hf-hub:timm/both", pretrained=True, backend="numpy")
+    assert model.pretrained_cfg["hub_layout"] == "timm" and max_rel_diff(model(X), timm_repo[1]) <= TOL
+    snapshot = next((env / "hf" / "hub" / "models--timm--both" / "snapshots").iterdir())
+    assert not (snapshot / "open_clip_model.safetensors").exists()  # only what the timm model needs was fetched
+    clip = vitzoo.create_clip("hf-hub:timm/both", backend="numpy")
+    assert max_rel_diff(np.asarray(clip.encode_image(X)), oc_repo[1]) <= TOL

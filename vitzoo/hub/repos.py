@@ -88,10 +88,12 @@ def parse_hub_name(name: str) -> HubName:
     return HubName(repo_id, revision or None)
 
 
-def fetch_repo(name: "str | HubName", *, force: bool = False) -> Path:
+def fetch_repo(name: "str | HubName", *, force: bool = False, clip: bool = False) -> Path:
     """The local snapshot folder of a hub repo, holding its configs and the weights its layout needs.
 
-    ``force`` downloads the files again even when cached. Offline (``HF_HUB_OFFLINE``/``VITZOO_OFFLINE``)
+    ``force`` downloads the files again even when cached; ``clip`` asks for the whole CLIP model where a
+    repo holds both timm's image tower and open_clip's whole model (as timm's CLIP repos do).
+    Offline (``HF_HUB_OFFLINE``/``VITZOO_OFFLINE``)
     the cached snapshot is used; a repo that is missing, gated, private without a token, at a
     revision that does not exist, or not cached while offline is one :class:`DownloadError`.
     """
@@ -104,21 +106,21 @@ def fetch_repo(name: "str | HubName", *, force: bool = False) -> Path:
         if folder is None:
             where = hub_cache_dir() or "the Hugging Face cache (HF_HOME)"
             raise DownloadError(f"{hub.what} is not in {where} and vitzoo is offline (HF_HUB_OFFLINE/VITZOO_OFFLINE); {fix}.")
-        layout = repo_layout(folder, hub)
+        layout = repo_layout(folder, hub, clip=clip)
         if _weights_in(folder, layout) is None:
             raise DownloadError(f"{hub.what} is cached without its weights and vitzoo is offline; {fix}.")
         return folder
     try:
-        return _download_repo(hub, fix, force)
+        return _download_repo(hub, fix, force, clip)
     except HubUnreachable:
         folder = _cached_snapshot(hub)  # as huggingface_hub does: no connection, use what is cached
-        if folder is None or _weights_in(folder, repo_layout(folder, hub)) is None:
+        if folder is None or _weights_in(folder, repo_layout(folder, hub, clip=clip)) is None:
             raise
         _log.warning("vitzoo: the hub is unreachable; using the cached snapshot %s of %s.", folder.name, hub.what)
         return folder
 
 
-def _download_repo(hub: HubName, fix: str, force: bool) -> Path:
+def _download_repo(hub: HubName, fix: str, force: bool, clip: bool) -> Path:
     """Download the configs, then the files the layout needs, into the hub cache; return the snapshot folder."""
     with hub_errors(hub.what, fix_offline=fix, revision=hub.revision):
         info = _repo_info(hub)
@@ -127,7 +129,7 @@ def _download_repo(hub: HubName, fix: str, force: bool) -> Path:
         if not got:
             raise UnknownNameError(_no_config(hub, sorted(files)))
         folder = got[0].parent
-        layout = repo_layout(folder, hub)
+        layout = repo_layout(folder, hub, clip=clip)
         if _is_clip_repo(folder, layout):
             got += [_get(hub, f, files, force) for f in _TOKENIZER_FILES if f in files]
         weights = next((f for f in _WEIGHTS[layout] if f in files), None)
@@ -141,12 +143,17 @@ def _download_repo(hub: HubName, fix: str, force: bool) -> Path:
     return folder
 
 
-def repo_layout(folder: Path, hub: "HubName | str" = "") -> str:
-    """``"open_clip"``, ``"timm"`` or ``"transformers"``, as the repo's config files say; anything else is refused."""
+def repo_layout(folder: Path, hub: "HubName | str" = "", *, clip: bool = False) -> str:
+    """``"open_clip"``, ``"timm"`` or ``"transformers"``, as the repo's config files say; anything else is refused.
+
+    A repo with both timm's ``config.json`` and ``open_clip_config.json`` is timm's image model, or
+    with ``clip`` open_clip's whole model.
+    """
     what = hub.what if isinstance(hub, HubName) else repr(str(folder))
-    if (folder / "open_clip_config.json").is_file():
-        return "open_clip"
     cfg = _json(folder / "config.json")
+    open_clip = (folder / "open_clip_config.json").is_file()
+    if open_clip and (clip or cfg is None or not isinstance(cfg.get("architecture"), str)):
+        return "open_clip"
     if cfg is None:
         raise UnknownNameError(_no_config(hub if isinstance(hub, HubName) else HubName(str(folder)), sorted(p.name for p in folder.iterdir())))
     if isinstance(cfg.get("architecture"), str):
@@ -155,6 +162,8 @@ def repo_layout(folder: Path, hub: "HubName | str" = "") -> str:
         try:
             get_spec(cfg["architecture"])
         except VitzooError:
+            if open_clip:  # timm's name for a tower vitzoo does not register: open_clip's config still describes it
+                return "open_clip"
             raise UnknownNameError(_unsupported(what, f"timm architecture {cfg['architecture']!r}")) from None
         return "timm"
     model_type = cfg.get("model_type")
@@ -197,8 +206,8 @@ def load_repo(name: str, *, variant: Any = None, force: bool = False) -> Any:
 def fetch_clip_repo(name: str, *, force: bool = False) -> Path:
     """The snapshot folder of a hub repo holding a whole CLIP / SigLIP model (open_clip's layout or transformers')."""
     hub = parse_hub_name(name)
-    folder = fetch_repo(hub, force=force)
-    if not _is_clip_repo(folder, repo_layout(folder, hub)):
+    folder = fetch_repo(hub, force=force, clip=True)
+    if not _is_clip_repo(folder, repo_layout(folder, hub, clip=True)):
         raise CheckpointError(f"{hub.what} holds an image model, not a whole CLIP model; load it with vitzoo.create({str(hub)!r}, pretrained=True).")
     return folder
 
