@@ -7,7 +7,7 @@ It answers the requests huggingface_hub makes, no more:
   ``Content-Length``, ``Range`` -> 206);
 * uploads: ``POST /api/repos/create``, ``/api/validate-yaml``, ``/api/models/{repo}/preupload/{rev}``
   (every file "regular"), ``/api/models/{repo}/commit/{rev}`` (ndjson, base64 contents);
-* failures: a missing repo (404 ``RepoNotFound``), a missing revision (404 ``RevisionNotFound``),
+* failures: a missing repo (404 ``RepoNotFound``; a private repo, ``HubRepo.token`` set, without that token too), a missing revision (404 ``RevisionNotFound``),
   a gated repo (403 ``GatedRepo`` on its files), and a download cut off half way (``interrupt``).
 
 ``routes`` (path -> bytes, ``(bytes, headers)``, ``("truncate", bytes)`` or ``("status", code, headers)``)
@@ -148,6 +148,8 @@ class Server:
 
     def _repo_or_404(self, handler, repo_id):
         repo = self.repos.get(repo_id)
+        if repo is not None and getattr(repo, "token", None) and handler.headers.get("Authorization") != f"Bearer {repo.token}":
+            repo = None  # a private repo answers as the hub does without the right token: as if it did not exist
         if repo is None:
             self.send_json(handler, {"error": "Repository not found"}, 404, {"X-Error-Code": "RepoNotFound", "X-Error-Message": "Repository not found"})
         return repo

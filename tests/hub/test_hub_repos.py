@@ -319,3 +319,15 @@ def test_a_repo_with_timm_and_open_clip_files_gives_each_what_it_asks_for(env, s
     assert not (snapshot / "open_clip_model.safetensors").exists()  # only what the timm model needs was fetched
     clip = vitzoo.create_clip("hf-hub:timm/both", backend="numpy")
     assert max_rel_diff(np.asarray(clip.encode_image(X)), oc_repo[1]) <= TOL
+
+
+def test_private_repo_needs_the_token_from_the_environment(env, server, monkeypatch, timm_repo):
+    files, expected = timm_repo
+    server.add_repo("me/private", files)
+    server.repos["me/private"].token = "hf_reader"
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_TOKEN_PATH", str(env / "no-token"))  # no token saved by `hf auth login` either
+    with pytest.raises(DownloadError, match="'me/private' was not found or needs access"):
+        vitzoo.create("hf-hub:me/private", pretrained=True)
+    monkeypatch.setenv("HF_TOKEN", "hf_reader")
+    assert max_rel_diff(vitzoo.create("hf-hub:me/private", pretrained=True, backend="numpy")(X), expected) <= TOL
