@@ -58,6 +58,10 @@ def test_saved_folder_loads_in_timm_and_transformers_with_equal_outputs(tmp_path
     card = (folder / "README.md").read_text()
     header = card.split("---")[1]
     assert f"library_name: {layout}" in header and "license: apache-2.0" in header and "- colours" in header and "value: 91.5" in header
+    from huggingface_hub import ModelCard
+
+    data = ModelCard.load(folder / "README.md").data  # the hub's own parser reads the header back
+    assert (data.library_name, data.license, data.datasets, data.eval_results[0].metric_value) == (layout, "apache-2.0", ["colours"], 91.5)
     if layout == "timm":
         cfg = json.loads((folder / "config.json").read_text())
         assert cfg["architecture"] == ("vit_tiny_patch16_224" if kind == "registered" else "vit_base_patch16_224")
