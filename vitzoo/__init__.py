@@ -61,6 +61,8 @@ __all__ = [
     "embed",
     "export",
     "checkpoint_config",
+    "save_pretrained",
+    "push_to_hub",
 ]
 
 
@@ -89,6 +91,10 @@ def __getattr__(name: str) -> object:  # light helpers, imported on first use
         from vitzoo.backends.mindspore.train.checkpoint import checkpoint_config
 
         return checkpoint_config
+    if name in ("save_pretrained", "push_to_hub"):  # sharing on the Hugging Face hub
+        from vitzoo.hub import publish
+
+        return getattr(publish, name)
     if name in ("train", "evaluate", "predict"):  # the workflows; MindSpore loads when one runs
         from vitzoo.workflows import tasks
 

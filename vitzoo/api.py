@@ -38,11 +38,14 @@ def create(
     """Build a ViT, optionally with weights, on a backend (MindSpore by default).
 
     Args:
-        name: a variant (``"vit_b_16"``, timm's ``"vit_base_patch16_224"``) or a
-            weight set ``"variant.tag"``. May be omitted when ``pretrained`` is a file.
+        name: a variant (``"vit_b_16"``, timm's ``"vit_base_patch16_224"``), a
+            weight set ``"variant.tag"``, or a Hugging Face hub repo
+            ``"hf-hub:ORG/REPO[@REVISION]"`` in timm's, transformers' or open_clip's layout
+            (its config says the architecture). May be omitted when ``pretrained`` is a file.
         pretrained: ``False`` for random init; ``True`` for the variant's default
-            weights (or the named tag); a weight tag; or a checkpoint file/directory
-            in any supported format (detected by content).
+            weights (or the named tag); a weight tag (for an ``hf-hub:`` name: a revision);
+            a checkpoint file/directory in any supported format (detected by content);
+            or ``"hf-hub:ORG/REPO"``.
         backend: ``"mindspore"`` (an ``nn.Cell``), ``"numpy"``, or a plug-in's name.
         num_classes, img_size, in_chans: adapt the model (and its weights: new head,
             resampled position embedding, adapted first conv) as timm does.
@@ -60,6 +63,10 @@ def create(
     from vitzoo.backends import get_backend
 
     adapt = {k: v for k, v in dict(num_classes=num_classes, img_size=img_size, in_chans=in_chans).items() if v is not None}
+    if name is None and _is_hub_name(pretrained):  # create(pretrained="hf-hub:...") names the repo as a weight file would
+        name, pretrained = str(pretrained), True
+    if _is_hub_name(name):
+        return _create_from_hub(str(name), pretrained, backend=backend, jit=jit, adapt=adapt, overrides=overrides)
     if pretrained is None or pretrained is False:
         if name is None:
             raise VitzooError("create() needs a model name, or pretrained=<file> to rebuild a model from weights.")
@@ -69,6 +76,32 @@ def create(
         return model
     ckpt = _load_weights(name, pretrained, overrides, img_size)
     return build_from_checkpoint(ckpt, name, backend=backend, jit=jit, adapt=adapt, overrides=overrides)
+
+
+def _is_hub_name(name: Optional[str]) -> bool:
+    return isinstance(name, str) and name.startswith("hf-hub:")
+
+
+def _create_from_hub(name: str, pretrained: Pretrained, *, backend: str, jit: bool, adapt: dict[str, int], overrides: dict[str, Any]) -> Any:
+    """A model from a hub repo: its weights (``pretrained=True``) or its architecture with random weights (``False``)."""
+    from vitzoo.backends import get_backend
+    from vitzoo.hub.repos import load_repo
+
+    if isinstance(pretrained, str) and pretrained != name:  # a weight tag of a hub repo is a revision
+        if "@" in name:
+            raise VitzooError(f"Two revisions given: {name!r} and pretrained={pretrained!r}; give one.")
+        name, pretrained = f"{name}@{pretrained}", True
+    elif pretrained not in (None, False, True) and pretrained != name:
+        raise VitzooError(f"{name!r} names its weights itself; pass pretrained=True, False or a revision.")
+    ckpt = load_repo(name, variant=overrides or None)
+    if ckpt.dropped:
+        _log.info("%s", _left_out(name, ckpt.dropped))
+    if pretrained:
+        return build_from_checkpoint(ckpt, None, backend=backend, jit=jit, adapt=adapt, overrides=overrides)
+    spec = ckpt.spec.replace(**overrides, **adapt) if (overrides or adapt) else ckpt.spec
+    model = get_backend(backend).build(spec, None, jit=jit)
+    model.pretrained_cfg = {}
+    return model
 
 
 def create_from_file(path: "str | os.PathLike[str]", *, backend: str = "mindspore", jit: bool = False, **kwargs: Any) -> Any:

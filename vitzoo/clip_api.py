@@ -26,6 +26,7 @@ def create_clip(
             of the image tower; a transformers ``CLIPModel`` / ``SiglipModel`` (SigLIP, fixed-resolution
             SigLIP 2) / ``MetaClip2Model`` folder needs none. open_clip models with timm image towers
             (``"EVA02-B-16"``, ``"PE-Core-B-16"``, ``"ViT-B-16-SigLIP2"``) are open_clip names too.
+            ``"hf-hub:ORG/REPO[@REVISION]"`` loads a hub repo in open_clip's or transformers' layout.
         pretrained: a whole-model checkpoint: an open_clip file (``open_clip_model.safetensors``, ``.bin``,
             a training ``.pt``) or folder (with ``open_clip_config.json``), or a transformers folder.
             ``None``/``False``: random weights of the named open_clip model.
@@ -46,6 +47,12 @@ def create_clip(
     """
     from vitzoo.backends import get_backend
 
+    if name is not None and name.startswith("hf-hub:"):  # a hub repo: its config names the model, its files are the weights
+        from vitzoo.hub.repos import fetch_clip_repo
+
+        if pretrained not in (None, True):
+            raise VitzooError(f"{name!r} names its weights itself; drop pretrained= (a revision goes after '@' in the name).")
+        name, pretrained = None, fetch_clip_repo(name)
     if pretrained is None or pretrained is False:
         ckpt = _random(name)
     elif pretrained is True:

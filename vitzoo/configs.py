@@ -67,6 +67,8 @@ class TrainConfig:
     attention and MLP Linear of the frozen backbone, ``lora_alpha`` defaulting to R (scale 1); saved checkpoints
     hold the merged weights.
     ``recipe`` (:mod:`vitzoo.recipes`) names the preset the run's settings were filled in from.
+    ``push_to_hub`` (a hub repo id) uploads ``best.safetensors`` when the run ends, in ``hub_layout``
+    (``timm`` or ``transformers``), with a model card holding the best validation top-1.
 
     Example:
         >>> TrainConfig("data", epochs=3).optimizer
@@ -130,6 +132,8 @@ class TrainConfig:
     lora_rank: int = 0
     lora_alpha: Optional[float] = None
     recipe: Optional[str] = None
+    push_to_hub: Optional[str] = None  # hub repo id: the best checkpoint is uploaded there when the run ends
+    hub_layout: str = "timm"  # "timm" or "transformers": the layout push_to_hub writes
 
     def __post_init__(self) -> None:
         self.data_dir = os.fspath(self.data_dir)
@@ -176,6 +180,8 @@ class TrainConfig:
                 raise VitzooError(f"Unknown recipe {self.recipe!r}; use one of {', '.join(RECIPES)}.")
         if not 0.0 <= self.model_ema_decay < 1.0:
             raise VitzooError(f"model_ema_decay must be in [0, 1), got {self.model_ema_decay!r}.")
+        if self.hub_layout not in ("timm", "transformers"):
+            raise VitzooError(f"Unknown hub_layout {self.hub_layout!r}; use timm or transformers.")
         if not isinstance(self.skip_nonfinite, int) or self.skip_nonfinite < 0:
             raise VitzooError(f"skip_nonfinite must be a non-negative integer, got {self.skip_nonfinite!r}.")
 

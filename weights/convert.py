@@ -19,13 +19,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
 
 from vitzoo.errors import CheckpointError, UnknownNameError
 from vitzoo.fileio import sha256_file
 from vitzoo.spec import ViTSpec
 from vitzoo.variants import get_spec, variant_names
 from vitzoo.weights import formats
+
+if TYPE_CHECKING:  # the hashing helper's type, imported where it runs
+    from vitzoo.weights import safetensors_io
 
 # Fields that decide tensor shapes and the forward pass, bar the classifier and numerics:
 # a checkpoint "is" a variant when these agree (eps and GELU form are reported separately).

@@ -137,15 +137,21 @@ def write(ckpt: Checkpoint, path: Path) -> None:
     CLIP's pre-norm, DINOv2's layer scale, else ViT or DeiT); ``id2label`` comes
     from the class names where the model classifies.
     """
+    with atomic_dir(path) as tmp:
+        write_files(ckpt, tmp)
+
+
+def write_files(ckpt: Checkpoint, folder: Path) -> dict[str, Any]:
+    """Write ``config.json`` and ``model.safetensors`` into an existing ``folder`` (the caller makes it atomic); return the config."""
     ckpt.validate()
     family = next((f for f in FAMILIES if f.owns(ckpt.spec)), None)
     if family is None:
         raise CheckpointError("No transformers model family can hold these weights; convert them to vitzoo or timm instead.")
     tensors, cfg = family.from_canonical(ckpt)
     cfg.setdefault("dtype", "float32")
-    with atomic_dir(path) as tmp:
-        (tmp / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        safetensors_io.save(tmp / "model.safetensors", tensors, {"format": "pt"})
+    (folder / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    safetensors_io.save(folder / "model.safetensors", tensors, {"format": "pt"})
+    return cfg
 
 
 def _candidates(cfg: Optional[Mapping[str, Any]]) -> list[HFFamily]:

@@ -1,14 +1,13 @@
 """Fetching pretrained weights over HTTP (a local server), the caches, offline mode and failures.
 
-A threaded server on 127.0.0.1 plays both the Hugging Face hub (through
-``HF_ENDPOINT``, answering ``hf_hub_download``'s HEAD/GET on
+A threaded server on 127.0.0.1 (``hub_server.Server``) plays both the Hugging Face hub
+(through ``HF_ENDPOINT``, answering ``hf_hub_download``'s HEAD/GET on
 ``/{repo}/resolve/{revision}/{file}``) and MindSpore's download site (through
 ``VITZOO_MS_BASE_URL``). Tiny weight sets of a tiny test variant are registered
 for the run; the registry's real entries are untouched.
 """
 
 import hashlib
-import http.server
 import json
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import numpy as np
 import pytest
 
 import vitzoo
+from hub_server import Server
 from vitzoo import CheckpointError, DownloadError, hub
 from vitzoo.backends import get_backend
 from vitzoo.init import init_state
@@ -36,66 +36,6 @@ if VARIANT not in list_models():
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 PRE = dict(input_size=(3, 32, 32), interpolation="bicubic", crop_pct=0.9, crop_mode="center", mean=(0.5,) * 3, std=(0.5,) * 3)
 MS_PRE = dict(PRE, interpolation="bilinear", crop_pct=0.875, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
-
-
-class Server:
-    """Serves ``routes``: path -> bytes, or (bytes, extra headers), or ("truncate", bytes), or ("status", code, headers)."""
-
-    def __init__(self):
-        self.routes = {}
-        self.requests = []
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            timeout = 10  # a stuck client cannot hold a thread for long
-
-            def do_HEAD(self):
-                self._answer(body=False)
-
-            def do_GET(self):
-                self._answer(body=True)
-
-            def _answer(self, body):
-                server.requests.append((self.command, self.path))
-                route = server.routes.get(self.path.split("?")[0])
-                if route is None:
-                    route = ("status", 404, {"X-Error-Code": "EntryNotFound"})
-                if route[0] == "status":
-                    self.send_response(route[1])
-                    for k, v in route[2].items():
-                        self.send_header(k, v)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                truncate = route[0] == "truncate"
-                data, headers = (route[1], {}) if truncate else (route if isinstance(route, tuple) else (route, {}))
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                if body:
-                    self.wfile.write(data[: len(data) // 2] if truncate else data)
-                    self.wfile.flush()
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs=dict(poll_interval=0.05), daemon=True)
-        self.thread.start()
-
-    def add_hub_file(self, repo, filename, data, lfs=True):
-        digest = hashlib.sha256(data).hexdigest() if lfs else hashlib.sha1(data).hexdigest()
-        headers = {"X-Repo-Commit": COMMIT, ("X-Linked-Etag" if lfs else "ETag"): f'"{digest}"'}
-        self.routes[f"/{repo}/resolve/main/{filename}"] = (data, headers)
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
 
 
 @pytest.fixture
@@ -262,6 +202,7 @@ def test_hub_weights_missing_offline_name_the_file_and_the_fix(env, registered, 
 def test_hub_errors_are_download_errors(env, server, registered):
     name = registered(name=f"{VARIANT}.e_in1k", source_format="timm", license="apache-2.0", label_set="imagenet-1k",
                       num_classes=1000, hub_repo=f"testorg/{VARIANT}.e_in1k", preprocessing=PRE)
+    server.add_hub_file(f"testorg/{VARIANT}.e_in1k", "config.json", b"{}", lfs=False)  # the repo exists, without weights
     with pytest.raises(DownloadError, match="has no file 'model.safetensors'"):
         vitzoo.create(name, pretrained=True, backend="numpy")
     server.routes[f"/testorg/{VARIANT}.e_in1k/resolve/main/model.safetensors"] = ("status", 404, {"X-Error-Code": "RepoNotFound"})

@@ -10,7 +10,8 @@ Example::
     vitzoo embed --text captions.txt --weights clip-vit-base-patch16/ -o captions.safetensors --normalize
 
 With ``--text FILE`` the rows are the text embeddings (``encode_text``) of a whole CLIP /
-SigLIP model (``--weights``: an open_clip folder with its config or a transformers folder),
+SigLIP model (``--weights``: an open_clip folder with its config or a transformers folder;
+or ``--model hf-hub:ORG/REPO``),
 one per non-blank line; the file's ``texts`` metadata lists them in row order.
 """
 
@@ -84,9 +85,10 @@ def _run_text(args: argparse.Namespace) -> int:
 
     if args.images:
         raise VitzooError("Give either images or --text FILE to embed, not both.")
-    if args.weights is None:
-        raise VitzooError("Text embeddings need a whole CLIP/SigLIP model: --weights FILE_OR_FOLDER.")
-    clip = vitzoo.create_clip(None, pretrained=args.weights)
+    hub_model = args.model is not None and args.model.startswith("hf-hub:")
+    if args.weights is None and not hub_model:
+        raise VitzooError("Text embeddings need a whole CLIP/SigLIP model: --weights FILE_OR_FOLDER or --model hf-hub:ORG/REPO.")
+    clip = vitzoo.create_clip(args.model) if hub_model else vitzoo.create_clip(None, pretrained=args.weights)
     out = embed_texts(args.text, clip, output=args.output, normalize_rows=args.normalize)
     print(f"wrote {out['output']}: {len(out['texts'])} text embeddings of size {out['embeddings'].shape[1]}")
     if args.json:

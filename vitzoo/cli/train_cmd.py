@@ -6,6 +6,7 @@ Example::
         --epochs 60 --output runs/digits
     vitzoo train flowers/ --model vit_b_16 --pretrained augreg2_in21k_ft_in1k --epochs 10
     vitzoo train digits/ --output runs/digits --epochs 60 --resume
+    vitzoo train flowers/ --model vit_b_16 --pretrained augreg2_in21k_ft_in1k --push-to-hub me/vit-flowers
 """
 
 from __future__ import annotations
@@ -89,6 +90,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--skip-bad", action="store_true", help="pass over unreadable images (each replaced by the next readable one) instead of stopping; they are counted and listed")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.add_argument("--json", action="store_true", help="print the result as one JSON object on the last line")
+    hub = parser.add_argument_group("sharing")
+    hub.add_argument("--push-to-hub", metavar="REPO", help="upload the best checkpoint to this Hugging Face hub repo (ORG/NAME) when the run ends")
+    hub.add_argument("--hub-layout", choices=("timm", "transformers"), default=d.hub_layout, help="the layout it is uploaded in (default %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:

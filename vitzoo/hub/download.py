@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import http.client
 import os
@@ -170,41 +171,30 @@ def _stream(url: str, tmp: Path, what: str, progress: bool, timeout: float) -> s
 
 
 def _fetch_hub(ws: WeightSet, *, force: bool) -> Path:
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.utils import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled, RepositoryNotFoundError
+    from huggingface_hub.utils import EntryNotFoundError
+
+    from .hf import download_file, hub_cache_dir, hub_errors
 
     offline = is_offline()
-    kwargs: dict[str, Any] = dict(repo_id=ws.hub_repo, revision=ws.revision, local_files_only=offline, force_download=force and not offline)
-    if os.environ.get("HF_ENDPOINT"):
-        kwargs["endpoint"] = os.environ["HF_ENDPOINT"].rstrip("/")
-    hub_cache = os.environ.get("HF_HUB_CACHE") or (os.path.join(os.environ["HF_HOME"], "hub") if os.environ.get("HF_HOME") else None)
-    if hub_cache:
-        kwargs["cache_dir"] = hub_cache
     weights_file, *others = ws.files
+    where = hub_cache_dir() or "the Hugging Face cache (HF_HOME)"
+    what = f"Weights {ws.name!r} ({weights_file!r} from hub repo {ws.hub_repo!r})"
+    fix = f"run `vitzoo download {ws.name}` on a connected machine and copy its cache ({where} and {cache_dir()}) here, or go online"
+    get = functools.partial(download_file, str(ws.hub_repo), revision=ws.revision, force=force, offline=offline)
     try:
-        try:
-            paths = [Path(hf_hub_download(filename=weights_file, **kwargs))]
-        except EntryNotFoundError as first:  # not in the repo, or not cached while offline
-            if ws.fallback_file is None:
-                raise
+        with hub_errors(what, fix_offline=fix, revision=ws.revision, missing_file_ok=True):
             try:
-                paths = [Path(hf_hub_download(filename=ws.fallback_file, **kwargs))]
-            except EntryNotFoundError:
-                raise first from None
-        paths += [Path(hf_hub_download(filename=f, **kwargs)) for f in others]
-    except (LocalEntryNotFoundError, OfflineModeIsEnabled):
-        where = hub_cache or "the Hugging Face cache (HF_HOME)"
-        raise DownloadError(
-            f"Weights {ws.name!r} are not cached and vitzoo is offline (HF_HUB_OFFLINE/VITZOO_OFFLINE): they need "
-            f"{weights_file!r} from hub repo {ws.hub_repo!r}; run `vitzoo download {ws.name}` on a connected machine "
-            f"and copy its cache ({where} and {cache_dir()}) here, or go online."
-        ) from None
-    except RepositoryNotFoundError:
-        raise DownloadError(f"Hub repo {ws.hub_repo!r} for {ws.name!r} was not found or needs access; check HF_ENDPOINT, or log in with `hf auth login`.") from None
+                paths = [get(weights_file)]
+            except EntryNotFoundError as first:  # not in the repo, or not cached while offline
+                if ws.fallback_file is None:
+                    raise
+                try:
+                    paths = [get(ws.fallback_file)]
+                except EntryNotFoundError:
+                    raise first from None
+            paths += [get(f) for f in others]
     except EntryNotFoundError:
         raise DownloadError(f"Hub repo {ws.hub_repo!r} has no file {weights_file!r} for {ws.name!r}; the registry entry is out of date.") from None
-    except (HfHubHTTPError, OSError, ValueError) as exc:
-        raise DownloadError(f"Could not download {ws.name!r} from hub repo {ws.hub_repo!r} ({_reason(exc)}); check the network, HF_ENDPOINT or HF_TOKEN.") from None
     return paths[0].parent if ws.source_format == "hf" else paths[0]
 
 
@@ -235,21 +225,10 @@ def _verify_hub_blob(ws: WeightSet, path: Path) -> None:
     huggingface_hub checks only the size of what it downloads, so a damaged or
     tampered file would otherwise be converted and cached; a mismatch removes it.
     """
-    blob = path.resolve()
-    if ws.hub_repo is None or not path.is_symlink() or not _is_sha256(blob.name):
-        return
-    digest = sha256_file(blob)
-    if digest != blob.name:
-        blob.unlink(missing_ok=True)
-        path.unlink(missing_ok=True)
-        raise DownloadError(
-            f"Download of {ws.name!r} from hub repo {ws.hub_repo!r} is corrupt (sha256 {digest}, the hub says {blob.name}); "
-            "it was removed, try again."
-        )
+    from .hf import verify_blob
 
-
-def _is_sha256(text: str) -> bool:
-    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+    if ws.hub_repo is not None:
+        verify_blob(path, f"{ws.name!r} from hub repo {ws.hub_repo!r}", remember=False)
 
 
 def _sha256_of(path: Path) -> Optional[str]:

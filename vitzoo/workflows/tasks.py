@@ -30,8 +30,8 @@ def train(data_dir: PathLike, **options: Any) -> Any:
     the settings not given (:mod:`vitzoo.recipes`, printed on stderr). Writes ``last.safetensors``,
     ``best.safetensors`` (class names in their metadata), ``last.optim.safetensors``
     (optimizer state for ``resume=True``), ``metrics.jsonl`` and ``curves.png`` to
-    ``output``. With ``devices=N > 1`` it runs N data-parallel workers under ``msrun``
-    (and inside a worker that msrun started, it joins that worker group).
+    ``output``; with ``push_to_hub="ORG/REPO"`` the best checkpoint is then uploaded there.
+    With ``devices=N > 1`` it runs N data-parallel workers under ``msrun`` (and inside a worker that msrun started, it joins that worker group).
     Returns a :class:`~vitzoo.backends.mindspore.train.trainer.TrainResult`.
 
     Example:
@@ -45,13 +45,26 @@ def train(data_dir: PathLike, **options: Any) -> Any:
         print(describe(config.recipe, filled), file=sys.stderr)
     from vitzoo.backends.mindspore.train import distributed
 
-    if distributed.in_msrun_worker():  # started by msrun by hand: join its group
+    if distributed.in_msrun_worker():  # started by msrun by hand: join its group (the launching process publishes)
         return distributed.run_worker(config)
     if config.devices * config.nodes > 1:
-        return distributed.launch(config)
+        return _publish(config, distributed.launch(config))
     from vitzoo.backends.mindspore.train.trainer import run_training
 
-    return run_training(config)
+    return _publish(config, run_training(config))
+
+
+def _publish(config: TrainConfig, result: Any) -> Any:
+    """With ``push_to_hub``, upload the run's best checkpoint (and its top-1 in the model card) once the run is over."""
+    if not config.push_to_hub or result.rank != 0:
+        return result
+    from vitzoo.hub.publish import push_to_hub
+
+    metrics = {"val_top1": result.best_top1, "best_epoch": result.best_epoch, "epochs": config.epochs}
+    url = push_to_hub(result.best, config.push_to_hub, layout=config.hub_layout, metrics=metrics,
+                      datasets=[os.path.basename(os.path.normpath(config.data_dir))])
+    print(f"pushed {result.best} to {config.push_to_hub} ({config.hub_layout} layout): {url}", file=sys.stderr)
+    return result
 
 
 def evaluate(
