@@ -275,7 +275,12 @@ class NumpyBackend:
     name = "numpy"
 
     def build(self, spec: ViTSpec, state: Optional[Mapping[str, np.ndarray]] = None, *, jit: bool = False) -> NumpyViT:
-        return NumpyViT(spec, init_state(spec) if state is None else state)
+        state = init_state(spec) if state is None else state
+        if spec.block == "cait":  # the class token joins after the blocks
+            from .cait import NumpyCait
+
+            return NumpyCait(spec, state)
+        return NumpyViT(spec, state)
 
     def state_dict(self, model: NumpyViT) -> dict[str, np.ndarray]:
         return dict(model.state)
