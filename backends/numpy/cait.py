@@ -15,12 +15,17 @@ import numpy as np
 
 from vitzoo import features
 
-from . import NumpyViT
 from .ops import softmax
 
 
-class NumpyCait(NumpyViT):
-    """A :class:`NumpyViT` whose class token joins after the blocks (timm's ``Cait``)."""
+class CaitForward:
+    """CaiT's forward pass over :class:`~vitzoo.backends.numpy.NumpyViT`'s layers (``NumpyCait`` is the two combined).
+
+    A mixin, so this module needs nothing from the package that builds the model (no import loop).
+    """
+
+    spec: Any
+    state: dict
 
     def forward_features(self, x: np.ndarray) -> np.ndarray:
         """Tokens ``[B, 1 + patches, D]`` (class token first) after the final norm."""
