@@ -99,3 +99,15 @@ def test_timm_writer_output_loads_in_timm(tmp_path):
     back.load_state_dict(load_file(str(out)), strict=True)
     x = np.random.default_rng(5).standard_normal((1, 3, 224, 224)).astype(np.float32)
     assert rel(logits(back, x), logits(tm, x)) <= 1e-6
+
+
+def test_drop_path_rates_are_timms_uniform_ones():
+    """timm's Cait gives every main block drop_path_rate itself (no linear ramp) and the class-attention blocks none."""
+    from vitzoo.backends.mindspore.model.drop_path import set_drop_path
+
+    ref = timm.create_model("cait_xxs24_224", pretrained=False, depth=3, drop_path_rate=0.1)
+    model = vitzoo.create("cait_xxs24_224", img_size=32, depth=3, num_classes=2)
+    rates = set_drop_path(model, 0.1)
+    assert rates == pytest.approx([b.drop_path.drop_prob for b in ref.blocks])
+    assert all(isinstance(b.drop_path, torch.nn.Identity) for b in ref.blocks_token_only)
+    assert not any("drop_path" in name for name, _ in model.blocks_token_only.cells_and_names())
