@@ -111,3 +111,17 @@ def test_drop_path_rates_are_timms_uniform_ones():
     assert rates == pytest.approx([b.drop_path.drop_prob for b in ref.blocks])
     assert all(isinstance(b.drop_path, torch.nn.Identity) for b in ref.blocks_token_only)
     assert not any("drop_path" in name for name, _ in model.blocks_token_only.cells_and_names())
+
+
+@pytest.mark.parametrize("suffix", [".mindir", ".onnx"])
+def test_export_runs_equal_to_the_model(tmp_path, suffix):
+    """The export copy swaps Unstack and Erf (ONNX has neither); the written file, run again, equals the model."""
+    pytest.importorskip("onnxruntime") if suffix == ".onnx" else None
+    from vitzoo.backends.mindspore.deploy.export import export_model
+
+    tm = random_timm("cait_xxs24_224", num_classes=4, img_size=32)
+    path = tmp_path / "m.safetensors"
+    save_file(tm.state_dict(), str(path))
+    model = vitzoo.create("cait_xxs24_224", pretrained=str(path), depth=2, num_classes=4, img_size=32)
+    summary = export_model(model, tmp_path / f"cait{suffix}")  # verify=True: raises above 1e-4 of the output scale
+    assert summary["output_shape"] == [1, 4] and summary["max_abs_diff"] is not None
