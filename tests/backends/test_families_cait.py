@@ -125,3 +125,19 @@ def test_export_runs_equal_to_the_model(tmp_path, suffix):
     model = vitzoo.create("cait_xxs24_224", pretrained=str(path), depth=2, num_classes=4, img_size=32)
     summary = export_model(model, tmp_path / f"cait{suffix}")  # verify=True: raises above 1e-4 of the output scale
     assert summary["output_shape"] == [1, 4] and summary["max_abs_diff"] is not None
+
+
+def test_embed_layers_pool_the_patch_tokens(tmp_path):
+    """CaiT's blocks carry no class token: per-block features are the patch tokens' mean; pool='cls' with layers is refused."""
+    from vitzoo.errors import DataError
+    from vitzoo.workflows.tasks import demo_images
+
+    tm = random_timm("cait_xxs24_224", num_classes=0, img_size=32)
+    path = tmp_path / "m.safetensors"
+    save_file(tm.state_dict(), str(path))
+    model = vitzoo.create("cait_xxs24_224", pretrained=str(path), depth=2, num_classes=0, img_size=32)
+    out = vitzoo.embed(demo_images()[:1], model, layers=[0, 1])
+    assert set(out["layers"]) == {0, 1} and out["layers"][1].shape == (1, 192)
+    with pytest.raises(DataError, match="patch tokens") as info:
+        vitzoo.embed(demo_images()[:1], model, layers=[1], pool="cls")
+    assert "\n" not in str(info.value)
