@@ -40,6 +40,7 @@ TABLE = HERE.parent / "vitzoo" / "data" / "pretrained_timm.json"
 TOP1 = HERE / "timm_top1_imagenet.csv"
 MODULES = ("vision_transformer", "deit", "eva", "beit", "cait")
 SHAPE_CHECKED = ("eva", "beit", "cait")  # modules whose architectures are checked by their tensors (see _judge_by_tensors)
+SHAPE_CHECKED_ARCHS = ("aimv2_",)  # vision_transformer.py models built with the EVA block's builder (RMSNorm), likewise
 HUB_FILES = (None, "model.safetensors", "pytorch_model.bin")  # what a registry entry downloads
 PREPROCESSING = ("input_size", "interpolation", "crop_pct", "crop_mode", "mean", "std")
 
@@ -148,7 +149,7 @@ def _judge(arch: str, get_spec: Any, resolve_name: Any, unknown: type) -> tuple[
         return None, LEFT_OUT_ARCHS[arch]
     from timm.models._registry import _model_to_module
 
-    if _model_to_module.get(arch) in SHAPE_CHECKED:
+    if _model_to_module.get(arch) in SHAPE_CHECKED or arch.startswith(SHAPE_CHECKED_ARCHS):
         return _judge_by_tensors(arch, get_spec, resolve_name, unknown)
     fields, unsupported = read_timm_architecture(build_meta(arch))
     if unsupported:

@@ -38,6 +38,8 @@ def expected_shapes(spec: ViTSpec) -> dict[str, Shape]:
     }
     if spec.patch_bias:
         shapes["patch_embed.proj.bias"] = (d,)
+    if spec.patch_norm:
+        shapes.update(_norm("patch_embed.norm", d, spec))
     if spec.class_token:
         shapes["cls_token"] = (1, 1, d)
     if spec.dist_token:
@@ -47,14 +49,14 @@ def expected_shapes(spec: ViTSpec) -> dict[str, Shape]:
     if spec.abs_pos_embed:
         shapes["pos_embed"] = (1, spec.pos_embed_len, d)
     if spec.pre_norm:
-        shapes.update(_norm("norm_pre", d))
+        shapes.update(_norm("norm_pre", d, spec))
     block = {"vit": _vit_block, "eva": _eva_block, "cait": _cait_block}[spec.block]
     for i in range(spec.depth):
         shapes.update(block(spec, f"blocks.{i}."))
     for i in range(spec.depth_token_only):  # CaiT's class-attention blocks
         shapes.update(_class_attn_block(spec, f"blocks_token_only.{i}."))
     if spec.final_norm:
-        shapes.update(_norm("fc_norm" if spec.fc_norm else "norm", d))
+        shapes.update(_norm("fc_norm" if spec.fc_norm else "norm", d, spec))
     if spec.global_pool == "map":
         shapes.update(_attention_pool("attn_pool", d, spec.pool_mlp_dim or m))
     if spec.pre_logits_dim:
@@ -96,7 +98,7 @@ def _eva_block(spec: ViTSpec, b: str) -> dict[str, Shape]:
     if spec.layer_scale:
         shapes[b + "gamma_1"] = (d,)
         shapes[b + "gamma_2"] = (d,)
-    shapes.update(_norm(b + "norm1", d))
+    shapes.update(_norm(b + "norm1", d, spec))
     a = b + "attn."
     if spec.qkv_fused:
         if spec.qkv_bias and not spec.k_bias:
@@ -118,8 +120,9 @@ def _eva_block(spec: ViTSpec, b: str) -> dict[str, Shape]:
     if spec.rel_pos_bias == "block":
         shapes[a + "relative_position_bias_table"] = (rel_pos.table_rows(spec.grid_size), spec.num_heads)
     shapes[a + "proj.weight"] = (d, d)
-    shapes[a + "proj.bias"] = (d,)
-    shapes.update(_norm(b + "norm2", d))
+    if spec.proj_bias:
+        shapes[a + "proj.bias"] = (d,)
+    shapes.update(_norm(b + "norm2", d, spec))
     shapes.update(_block_mlp(spec, b + "mlp"))
     return shapes
 
@@ -157,10 +160,13 @@ def _block_mlp(spec: ViTSpec, prefix: str) -> dict[str, Shape]:
                   prefix + ".fc1_x.weight": (m, d), prefix + ".fc1_x.bias": (m,)}
     else:
         shapes = {prefix + ".fc1.weight": (spec.fc1_dim, d), prefix + ".fc1.bias": (spec.fc1_dim,)}
+    if not spec.mlp_bias:  # AIMv2
+        shapes = {k: v for k, v in shapes.items() if not k.endswith(".bias")}
     if spec.mlp_norm:
         shapes.update(_norm(prefix + ".norm", m))
     shapes[prefix + ".fc2.weight"] = (d, m)
-    shapes[prefix + ".fc2.bias"] = (d,)
+    if spec.mlp_bias:
+        shapes[prefix + ".fc2.bias"] = (d,)
     return shapes
 
 
@@ -188,7 +194,10 @@ def _attention_pool(prefix: str, dim: int, hidden: int) -> dict[str, Shape]:
     }
 
 
-def _norm(prefix: str, dim: int) -> dict[str, Shape]:
+def _norm(prefix: str, dim: int, spec: "ViTSpec | None" = None) -> dict[str, Shape]:
+    """A LayerNorm's weight and bias; with ``spec.norm_type == "rms"`` an RMSNorm's weight only."""
+    if spec is not None and spec.norm_type == "rms":
+        return {prefix + ".weight": (dim,)}
     return {prefix + ".weight": (dim,), prefix + ".bias": (dim,)}
 
 

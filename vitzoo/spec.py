@@ -15,6 +15,7 @@ MLP_TYPES = ("mlp", "swiglu", "swiglu_split")
 BLOCKS = ("vit", "eva", "cait")
 ROPE_FORMS = ("none", "cat", "dinov3")
 REL_POS_FORMS = ("none", "block")
+NORM_TYPES = ("layer", "rms")
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,12 @@ class ViTSpec:
     # BEiT/BEiTv2: "block" gives every block's attention a learned table of biases over the relative
     # positions of token pairs, (2·grid-1)² + 3 rows (the 3: class→patch, patch→class, class→class)
     rel_pos_bias: str = "none"
+    # AIMv2 (timm's vision_transformer.py): RMSNorm (weight only) for the stem, block and final norms, a norm
+    # on the patch embeddings, and projections without biases
+    norm_type: str = "layer"  # "layer" (LayerNorm, weight and bias) or "rms" (timm's RmsNorm: x·rsqrt(mean(x²) + eps)·weight)
+    patch_norm: bool = False  # a norm (norm_type) on the patch embeddings, before the position embedding
+    proj_bias: bool = True  # the attention output projection's bias
+    mlp_bias: bool = True  # the MLP projections' biases
     # CaiT (block="cait"): the class token joins only after the blocks, in this many class-attention blocks
     # (timm's blocks_token_only, its depth_token_only argument) where it alone is updated
     depth_token_only: int = 0
@@ -98,7 +105,7 @@ class ViTSpec:
                 raise SpecError(f"ViT spec field {name!r} must be a non-negative integer, got {value!r}.")
         for name in ("patch_bias", "qkv_bias", "qk_norm", "class_token", "dist_token", "pos_embed_prefix", "fc_norm", "pre_norm",
                      "layer_scale", "dynamic_img_size", "dynamic_img_pad", "abs_pos_embed", "k_bias", "qkv_fused", "attn_norm",
-                     "mlp_norm", "final_norm", "rope_grid_xy", "rope_half", "pool_include_prefix"):
+                     "mlp_norm", "final_norm", "rope_grid_xy", "rope_half", "pool_include_prefix", "patch_norm", "proj_bias", "mlp_bias"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(f"ViT spec field {name!r} must be true or false, got {getattr(self, name)!r}.")
         if not isinstance(self.norm_eps, (int, float)) or isinstance(self.norm_eps, bool) or not 0 < self.norm_eps < 1:
@@ -113,6 +120,8 @@ class ViTSpec:
             raise SpecError(f"Unknown block form {self.block!r}; use one of {', '.join(BLOCKS)}.")
         if self.rope not in ROPE_FORMS:
             raise SpecError(f"Unknown rotary form {self.rope!r}; use one of {', '.join(ROPE_FORMS)}.")
+        if self.norm_type not in NORM_TYPES:
+            raise SpecError(f"Unknown norm type {self.norm_type!r}; use one of {', '.join(NORM_TYPES)}.")
         if self.rel_pos_bias not in REL_POS_FORMS:
             raise SpecError(f"Unknown relative position bias {self.rel_pos_bias!r}; use one of {', '.join(REL_POS_FORMS)}.")
         for name in ("rope_temperature", "rope_grid_offset"):
@@ -178,6 +187,13 @@ class ViTSpec:
             raise SpecError(f"pool_mlp_dim={self.pool_mlp_dim} is the MAP pool's width; it needs global_pool='map'.")
         if self.pool_heads and (self.global_pool != "map" or self.embed_dim % self.pool_heads):
             raise SpecError(f"pool_heads={self.pool_heads} needs global_pool='map' and a head count that divides embed_dim {self.embed_dim}.")
+        if self.norm_type == "rms":  # where vitzoo builds RMSNorm: stem, blocks, final norm (AIMv2's set)
+            for bad, why in ((self.global_pool == "map", "global_pool='map'"), (self.qk_norm, "qk_norm"),
+                             (self.attn_norm or self.mlp_norm, "attn_norm/mlp_norm"), (self.block != "eva", "block='eva'")):
+                if bad:
+                    raise SpecError(f"norm_type='rms' does not combine with {why} yet; no registered model needs it.")
+        if (not self.proj_bias or not self.mlp_bias or self.patch_norm) and self.block != "eva":
+            raise SpecError("proj_bias=False, mlp_bias=False and patch_norm are options of the EVA block's builder; set block='eva'.")
         if not self.final_norm and self.fc_norm:
             raise SpecError("final_norm=False removes the norm after the blocks; it cannot also be an fc_norm.")
 
@@ -194,6 +210,8 @@ class ViTSpec:
                           "pre_norm or pre_logits)"),
                          (self.qk_norm or not self.qkv_fused or not self.k_bias or self.attn_norm or self.mlp_norm or self.mlp_type != "mlp",
                           "the plain packed qkv and MLP"),
+                         (self.norm_type != "layer" or self.patch_norm or not self.proj_bias or not self.mlp_bias,
+                          "LayerNorms and biased projections (no AIMv2 options)"),
                          (not self.layer_scale, "layer_scale=True"), (self.rope != "none" or self.rel_pos_bias != "none", "no rotary or relative positions"),
                          (self.dynamic_img_size, "a fixed input size (dynamic_img_size=False, as timm's CaiT)")):
             if bad:

@@ -188,8 +188,13 @@ def _tensor_fields(state: Mapping[str, np.ndarray], source: str) -> dict[str, An
             fields["img_size"] = rel_pos.grid_of_table(int(table.shape[0])) * patch
         except ValueError as exc:
             raise CheckpointError(f"{source}: {a}relative_position_bias_table {tuple(table.shape)}: {exc}.") from None
+    # AIMv2: RMSNorm (a norm weight without a bias), a norm on the patch embeddings, bias-free projections
+    fields["norm_type"] = "rms" if "blocks.0.norm1.weight" in state and "blocks.0.norm1.bias" not in state else "layer"
+    fields["patch_norm"] = "patch_embed.norm.weight" in state
+    fields["proj_bias"] = a + "proj.bias" in state
+    fields["mlp_bias"] = "blocks.0.mlp.fc2.bias" in state
     eva_only = (not fields["abs_pos_embed"] or not fused or not k_bias or fields["attn_norm"] or fields["mlp_norm"] or split
-                or table is not None)
+                or table is not None or fields["norm_type"] == "rms" or fields["patch_norm"] or not fields["proj_bias"] or not fields["mlp_bias"])
     token_only = {int(m.group(1)) for k in state if (m := re.match(r"blocks_token_only\.(\d{1,6})\.", k))}
     fields["depth_token_only"] = len(token_only)
     if a + "proj_l.weight" in state or token_only:
@@ -285,6 +290,7 @@ _SIZE_KEYS = ("patch_size", "embed_dim", "depth", "mlp_dim")
 _MATCH_KEYS = _SIZE_KEYS + (
     "mlp_type", "dist_token", "class_token", "reg_tokens", "pre_norm", "layer_scale", "patch_bias", "qkv_bias", "qk_norm", "fc_norm",
     "block", "abs_pos_embed", "k_bias", "qkv_fused", "attn_norm", "mlp_norm", "final_norm", "rel_pos_bias", "depth_token_only",
+    "norm_type", "patch_norm", "proj_bias", "mlp_bias",
 )
 
 

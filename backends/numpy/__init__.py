@@ -111,6 +111,8 @@ class NumpyViT:
         x = patches @ w["patch_embed.proj.weight"].reshape(s.embed_dim, -1).T
         if s.patch_bias:
             x = x + w["patch_embed.proj.bias"]
+        if s.patch_norm:
+            x = self._norm(x, "patch_embed.norm")
         prefix = [np.broadcast_to(w[n], (b, w[n].shape[1], s.embed_dim)) for n in ("cls_token", "dist_token", "reg_token") if n in w]
         if not s.abs_pos_embed:
             x = np.concatenate([*prefix, x], axis=1)
@@ -253,6 +255,9 @@ class NumpyViT:
         return y.reshape(*x.shape[:-1], y.shape[-1])
 
     def _norm(self, x: np.ndarray, name: str) -> np.ndarray:
+        if self.spec.norm_type == "rms":  # timm's RmsNorm: no centring, no bias
+            ms_ = np.einsum("...i,...i->...", x, x)[..., None] / np.float32(x.shape[-1])
+            return x / np.sqrt(ms_ + np.float32(self.spec.norm_eps)) * self.state[name + ".weight"]
         mean = x.mean(axis=-1, keepdims=True)
         centred = x - mean
         var = np.einsum("...i,...i->...", centred, centred)[..., None] / np.float32(x.shape[-1])

@@ -230,7 +230,7 @@ def _portable_copy(model: Any, spec: ViTSpec, state: dict, backend: Any) -> Any:
         block.norm1 = PortableLayerNorm(state, name + ".norm1", spec.norm_eps)
         block.norm2 = PortableLayerNorm(state, name + ".norm2", spec.norm_eps)
     for norm in ("norm_pre", "norm", "fc_norm"):
-        if norm + ".weight" in state:
+        if norm + ".weight" in state and spec.norm_type == "layer":  # RmsNorm is portable as built
             setattr(copy, norm, PortableLayerNorm(state, norm, spec.norm_eps))
     if "attn_pool.latent" in state:
         from ..model.heads import borrow

@@ -35,7 +35,7 @@ from vitzoo.spec import ViTSpec
 
 from .. import kernels
 from .drop_path import DropPath
-from .layers import GELU_CELLS, MLP_CELLS, LayerNorm, Linear, to_parameter
+from .layers import GELU_CELLS, MLP_CELLS, LayerNorm, Linear, make_norm, to_parameter
 
 State = Mapping[str, np.ndarray]
 
@@ -228,9 +228,9 @@ class EvaBlock(nn.Cell):
 
     def __init__(self, spec: ViTSpec, state: State, name: str) -> None:
         super().__init__()
-        self.norm1 = LayerNorm(state, name + ".norm1", spec.norm_eps)
+        self.norm1 = make_norm(spec, state, name + ".norm1")
         self.attn = (RelPosAttention if spec.rel_pos_bias == "block" else EvaAttention)(spec, state, name + ".attn")
-        self.norm2 = LayerNorm(state, name + ".norm2", spec.norm_eps)
+        self.norm2 = make_norm(spec, state, name + ".norm2")
         self.mlp = make_mlp(spec, state, name + ".mlp")
         self.layer_scale = spec.layer_scale
         if spec.layer_scale:

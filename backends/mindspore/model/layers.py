@@ -72,6 +72,26 @@ class LayerNorm(nn.Cell):
         return self.layer_norm(x, self.weight, self.bias)[0]
 
 
+class RmsNorm(nn.Cell):
+    """timm's ``RmsNorm`` (AIMv2): ``x / sqrt(mean(x²) + eps) · weight``, parameter ``weight`` only.
+
+    Written with Sqrt and Div rather than Rsqrt, so the same Cell exports to ONNX.
+    """
+
+    def __init__(self, state: State, name: str, eps: float) -> None:
+        super().__init__()
+        self.weight = to_parameter(state[name + ".weight"])
+        self.eps = eps
+
+    def construct(self, x: Tensor) -> Tensor:
+        return x / ops.sqrt(ops.mean(x * x, -1, keep_dims=True) + self.eps) * self.weight
+
+
+def make_norm(spec: ViTSpec, state: State, name: str) -> nn.Cell:
+    """The spec's norm (``norm_type``) over ``name``'s tensors."""
+    return RmsNorm(state, name, spec.norm_eps) if spec.norm_type == "rms" else LayerNorm(state, name, spec.norm_eps)
+
+
 class Linear(nn.Cell):
     """``y = x W^T + b`` with ``W`` stored ``[out, in]`` like torch's Linear; bias optional.
 
@@ -144,6 +164,17 @@ class PatchEmbed(nn.Cell):
 
     def construct(self, x: Tensor) -> Tensor:
         return self.proj(x)
+
+
+class NormedPatchEmbed(PatchEmbed):
+    """Patch tokens followed by a norm (``patch_norm``: AIMv2's RMSNorm on the embeddings, ``patch_embed.norm``)."""
+
+    def __init__(self, spec: ViTSpec, state: State) -> None:
+        super().__init__(spec, state)
+        self.norm = make_norm(spec, state, "patch_embed.norm")
+
+    def construct(self, x: Tensor) -> Tensor:
+        return self.norm(self.proj(x))
 
 
 class Attention(nn.Cell):

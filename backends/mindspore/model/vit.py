@@ -31,7 +31,7 @@ from ..runtime import serialized
 from . import features
 from .heads import AttentionPool, DistilledClassifier, LinearClassifier, NoClassifier, borrow, make_pool
 from .eva import EvaBlock, make_rotary
-from .layers import Block, LayerNorm, Linear, PatchEmbed, PreLogits, to_parameter
+from .layers import Block, Linear, NormedPatchEmbed, PatchEmbed, PreLogits, make_norm, to_parameter
 
 BLOCKS = {"vit": Block, "eva": EvaBlock}
 
@@ -59,7 +59,7 @@ class VisionTransformer(nn.Cell):
             state = {k: np.array(v, dtype=np.float32, copy=True, order="C") for k, v in state.items()}
         self.spec = spec
         self.pretrained_cfg: dict = {}
-        self.patch_embed = PatchEmbed(spec, state)
+        self.patch_embed = (NormedPatchEmbed if spec.patch_norm else PatchEmbed)(spec, state)
         if spec.class_token:
             self.cls_token = to_parameter(state["cls_token"])
         if spec.dist_token:
@@ -80,14 +80,14 @@ class VisionTransformer(nn.Cell):
         self.embed_dim = spec.embed_dim
         self.has_norm_pre = spec.pre_norm
         if spec.pre_norm:
-            self.norm_pre = LayerNorm(state, "norm_pre", spec.norm_eps)
+            self.norm_pre = make_norm(spec, state, "norm_pre")
         self.blocks = nn.CellList([self._make_block(spec, state, f"blocks.{i}") for i in range(spec.depth)])
         self.use_fc_norm = spec.fc_norm and spec.final_norm
         self.use_norm = spec.final_norm and not spec.fc_norm
         if self.use_fc_norm:
-            self.fc_norm = LayerNorm(state, "fc_norm", spec.norm_eps)
+            self.fc_norm = make_norm(spec, state, "fc_norm")
         if self.use_norm:
-            self.norm = LayerNorm(state, "norm", spec.norm_eps)
+            self.norm = make_norm(spec, state, "norm")
         if spec.global_pool == "map":
             self.attn_pool = AttentionPool(spec, state, "attn_pool")
             borrow(self, "pool", self.attn_pool)  # parameters keep the canonical attn_pool.* names

@@ -19,9 +19,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import math
 import os
-import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -30,9 +28,8 @@ from typing import Any
 
 import mindspore as ms
 import numpy as np
-from mindspore import ops
 
-from vitzoo.errors import DataError, TrainError, TrainingInterrupted, VitzooError
+from vitzoo.errors import DataError, TrainError, VitzooError
 from vitzoo.fileio import ensure_folder
 from vitzoo.configs import DEFAULT_TRAIN_MODEL, TrainConfig
 
@@ -48,6 +45,7 @@ from .linear_probe import FeatureCache
 from .lora import lora_state, merged_state, restore_lora
 from .model_setup import prepare_model
 from .step import build_optimizer, lr_at, make_train_step, set_lr
+from .run_events import barrier, diverged, interrupted, note_skipped, replica_diff
 from .run_state import LAST, OPTIM, StopSignals, load_run_state, restore_optimizer, save_run_state
 
 BEST, METRICS, CURVES, CONFIG = "best.safetensors", "metrics.jsonl", "curves.png", "config.json"
@@ -244,7 +242,7 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
             extra.update(lora_state(model))
             state = backend.state_dict(model)
             save_run_state(out, model, state, optimizer, scaler, position, extra, canonical=merged_state(model, state))
-        _barrier(world_size)
+        barrier(world_size)
 
     skipped: dict[str, None] = {}  # unreadable images seen so far, in order (skip_bad=True)
     nonfinite_total = saved.get("nonfinite_total", 0) if saved else 0
@@ -285,7 +283,7 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
             else:
                 nonfinite += 1
                 nonfinite_total += 1
-                _diverged(cfg, epoch, index, steps_per_epoch, loss, bool(grads_ok.asnumpy()), nonfinite_total, lr, out, rank)
+                diverged(cfg, epoch, index, steps_per_epoch, loss, bool(grads_ok.asnumpy()), nonfinite_total, lr, out, rank)
             done = index + 1
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
@@ -294,18 +292,18 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
                 save(epoch, done, losses, nonfinite)
                 if stopping:
                     bar.close()
-                    raise _interrupted(stop, epoch, done, steps_per_epoch, out)
+                    raise interrupted(stop, epoch, done, steps_per_epoch, out)
         bar.close()
         seconds = time.perf_counter() - tic
-        _note_skipped(skipped, data.source.skipped, rank)
+        note_skipped(skipped, data.source.skipped, rank)
         row: dict[str, Any] = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan"), "lr": lr,
                                "img_per_s": (steps_per_epoch - resume_at) * cfg.batch_size * accum / seconds, "nonfinite_steps": nonfinite}
         if world_size > 1:
-            row["replica_max_diff"] = _replica_diff(model, world_size)
+            row["replica_max_diff"] = replica_diff(model, world_size)
         if rank == 0:
             model.set_train(False)
             val = run_eval(evaluate, val_data(), mapping, progress=cfg.progress, desc="val")
-            _note_skipped(skipped, val["skipped"], rank)
+            note_skipped(skipped, val["skipped"], rank)
             row.update(val_top1=val["top1"], val_top5=val["top5"], time_s=seconds)
             if ema is not None:  # the EMA weights, evaluated and saved in the model's place (then swapped back)
                 with ema.swapped_in():
@@ -334,48 +332,19 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
                 file=sys.stderr,
             )
         if stopping and epoch + 1 < end_epoch:
-            raise _interrupted(stop, epoch + 1, 0, steps_per_epoch, out)
+            raise interrupted(stop, epoch + 1, 0, steps_per_epoch, out)
     model.set_train(False)
     if best is None:
         best = max(history, key=lambda m: m["val_top1"]) if history else {"val_top1": float("nan"), "epoch": 0}
     return TrainResult(output=str(out), best_top1=float(best["val_top1"]), best_epoch=int(best["epoch"]), history=history, skipped=list(skipped), rank=rank)
 
 
-def _diverged(cfg: TrainConfig, epoch: int, index: int, steps: int, loss: float, grads_ok: bool, count: int, lr: float, out: Path, rank: int) -> None:
-    """A step whose loss or gradients were not finite (and was not applied): tolerate it, or stop the run."""
-    what = f"loss {loss}" if not math.isfinite(loss) else "non-finite gradients"
-    where = f"epoch {epoch + 1}, step {index + 1} of {steps}"
-    if count > cfg.skip_nonfinite:
-        clip = f"--clip-grad {cfg.clip_grad:g} lower" if cfg.clip_grad else "--clip-grad 1.0"
-        allowed = f" ({cfg.skip_nonfinite} allowed by --skip-nonfinite)" if cfg.skip_nonfinite else ""
-        raise TrainError(
-            f"Training diverged at {where}: {what}{allowed}; the last good checkpoint in {str(out)!r} is unchanged. "
-            f"Try a lower --lr (this step used {lr:.3g}), {clip}, or --skip-nonfinite K to pass over a few such steps."
-        )
-    if rank == 0:
-        print(f"warning: skipped {where}: {what} ({count} of {cfg.skip_nonfinite} allowed by --skip-nonfinite)", file=sys.stderr)
 
 
-def _interrupted(stop: StopSignals, epoch: int, done: int, steps: int, out: Path) -> TrainingInterrupted:
-    name = stop.name if stop.signum else "SIGTERM"  # a rank that did not get the signal stops with the rank that did
-    where = f"after epoch {epoch}" if done == 0 else f"at epoch {epoch + 1}, step {done} of {steps}"
-    return TrainingInterrupted(
-        f"stopped by {name} {where}; the run is saved in {str(out)!r}, continue it with --resume",
-        signum=stop.signum or signal.SIGTERM, output=str(out),
-    )
 
 
-def _barrier(world_size: int) -> None:
-    if world_size > 1:
-        ops.AllReduce()(ms.Tensor(np.ones(1, np.float32))).asnumpy()
 
 
-def _note_skipped(seen: dict[str, None], paths: list[str], rank: int) -> None:
-    """Add newly skipped images to ``seen`` and say so once each (rank 0 only)."""
-    new = [p for p in dict.fromkeys(paths) if p not in seen]
-    seen.update(dict.fromkeys(new))
-    if new and rank == 0:
-        print(f"skipped {len(new)} unreadable image(s) ({len(seen)} so far): {', '.join(new[:3])}{' ...' if len(new) > 3 else ''}", file=sys.stderr)
 
 
 def _rand_augment(cfg: TrainConfig, img_size: int, preproc: dict[str, Any]) -> Any:
@@ -404,11 +373,6 @@ def _warn_changed(saved: dict[str, Any], cfg: TrainConfig, rank: int) -> None:
         print(f"warning: resuming with changed settings ({'; '.join(changed)}): the result will differ from an uninterrupted run", file=sys.stderr)
 
 
-def _replica_diff(model: Any, world_size: int) -> float:
-    """Largest difference between the ranks' per-tensor parameter sums (0.0 when the replicas are identical)."""
-    sums = ms.Tensor(np.array([p.asnumpy().astype(np.float64).sum() for p in model.get_parameters()], np.float32))
-    gathered = ops.AllGather()(sums).asnumpy().reshape(world_size, -1)
-    return float(np.abs(gathered - gathered[0]).max())
 
 
 def _count(model: Any) -> int:
