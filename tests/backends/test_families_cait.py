@@ -141,3 +141,25 @@ def test_embed_layers_pool_the_patch_tokens(tmp_path):
     with pytest.raises(DataError, match="patch tokens") as info:
         vitzoo.embed(demo_images()[:1], model, layers=[1], pool="cls")
     assert "\n" not in str(info.value)
+
+
+def test_the_spec_refuses_what_timms_cait_does_not_build():
+    from vitzoo.errors import SpecError
+
+    spec = get_spec("cait_xxs24_224")
+    for bad, match in ((dict(depth_token_only=0), "go together"), (dict(pos_embed_prefix=True), "patch tokens only"),
+                       (dict(dynamic_img_size=True), "fixed input size"), (dict(global_pool="map"), "'token' or 'avg'"),
+                       (dict(block="vit"), "go together")):
+        with pytest.raises(SpecError, match=match):
+            spec.replace(**bad)
+
+
+def test_a_damaged_cait_file_is_refused_in_one_sentence(tmp_path):
+    from vitzoo.errors import CheckpointError
+
+    state = {k: v for k, v in random_timm("cait_xxs24_224").state_dict().items() if not k.startswith("blocks_token_only.0.")}
+    path = tmp_path / "damaged.safetensors"
+    save_file(state, str(path))
+    with pytest.raises(CheckpointError, match="incomplete or damaged") as info:
+        weights.read(path)
+    assert "\n" not in str(info.value)
