@@ -163,3 +163,12 @@ def test_a_damaged_cait_file_is_refused_in_one_sentence(tmp_path):
     with pytest.raises(CheckpointError, match="incomplete or damaged") as info:
         weights.read(path)
     assert "\n" not in str(info.value)
+
+
+def test_fresh_init_draws_the_class_token_as_timm():
+    """timm's Cait draws its class token from a truncated normal of std 0.02 (a plain ViT's is 1e-6)."""
+    from vitzoo.init import init_state
+
+    cls = init_state(get_spec("cait_s24_224", depth=1))["cls_token"]
+    ref = timm.create_model("cait_s24_224", pretrained=False, depth=1).cls_token.detach().numpy()
+    assert 0.012 < cls.std() < 0.025 and 0.012 < ref.std() < 0.025 and np.abs(cls).max() <= 0.04
