@@ -43,7 +43,7 @@ def register_open_clip_model(name: str, model_cfg: Mapping[str, Any], *, overwri
     """Add an open_clip model config under ``name`` (as ``open_clip.add_model_config`` does), e.g. a small test model.
 
     Example:
-        >>> cfg = dict(embed_dim=16, vision_cfg=dict(image_size=32, layers=1, width=32, patch_size=16),
+        >>> cfg = dict(embed_dim=16, vision_cfg=dict(image_size=32, layers=1, width=32, head_width=16, patch_size=16),
         ...            text_cfg=dict(context_length=8, width=32, heads=2, layers=1))
         >>> register_open_clip_model("ViT-tiny-doc", cfg, overwrite=True)
         >>> open_clip_model_config("ViT-tiny-doc")["embed_dim"]

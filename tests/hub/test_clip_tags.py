@@ -17,14 +17,22 @@ open_clip = pytest.importorskip("open_clip")
 import vitzoo  # noqa: E402
 from family_models import max_rel_diff  # noqa: E402
 from test_hub_repos import OC_CFG, X, env, go_offline, oc_repo, server  # noqa: E402,F401  (fixtures)
-from vitzoo.pretrained.clip_tags import ClipWeightSet, register_clip_pretrained  # noqa: E402
-from vitzoo.weights.open_clip_models import register_open_clip_model  # noqa: E402
+from vitzoo.pretrained.clip_tags import ClipWeightSet, register_clip_pretrained, unregister_clip_pretrained  # noqa: E402
+from vitzoo.weights import open_clip_models  # noqa: E402
 
 TOL = 1e-4
 TINY = "ViT-tiny-8-test"
-register_open_clip_model(TINY, OC_CFG, overwrite=True)
-register_clip_pretrained(ClipWeightSet(TINY, "rand_s0", "someone/tiny-clip-rand", "mit", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "bilinear", "squash"),
-                         overwrite=True)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def tiny_tag():
+    """The tiny model and its tag, registered for these tests only (the table tests see open_clip's entries alone)."""
+    open_clip_models.register_open_clip_model(TINY, OC_CFG, overwrite=True)
+    ws = register_clip_pretrained(ClipWeightSet(TINY, "rand_s0", "someone/tiny-clip-rand", "mit", (0.5,) * 3, (0.5,) * 3, "bilinear", "squash"),
+                                  overwrite=True)
+    yield ws
+    unregister_clip_pretrained(ws.name)
+    open_clip_models._models().pop(TINY, None)
 
 
 def test_tag_downloads_the_repo_and_equals_open_clip_then_offline(env, server, oc_repo, monkeypatch):  # noqa: F811

@@ -80,6 +80,11 @@ def register_clip_pretrained(ws: ClipWeightSet, *, overwrite: bool = False) -> C
     return ws
 
 
+def unregister_clip_pretrained(name: str) -> None:
+    """Remove a tag added with :func:`register_clip_pretrained` (``"MODEL.tag"``)."""
+    _table().pop(name, None)
+
+
 def list_pretrained_clip(pattern: str = "*") -> list[str]:
     """Sorted ``MODEL.tag`` names of whole CLIP-style models matching an fnmatch pattern.
 
@@ -125,4 +130,5 @@ def get_clip_weight_set(model: str, tag: Optional[str] = None) -> ClipWeightSet:
     raise UnknownNameError(f"Unknown CLIP weight tag {tag!r} for {model!r}; the closest known: {hint}.")
 
 
-__all__ = ["ClipWeightSet", "clip_tags_of", "get_clip_weight_set", "list_pretrained_clip", "register_clip_pretrained", "split_clip_name"]
+__all__ = ["ClipWeightSet", "clip_tags_of", "get_clip_weight_set", "list_pretrained_clip", "register_clip_pretrained", "split_clip_name",
+           "unregister_clip_pretrained"]
