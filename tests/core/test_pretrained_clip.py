@@ -62,3 +62,12 @@ def test_unknown_tag_or_model_is_one_sentence_naming_close_ones(call, words):
 def test_a_tagged_name_with_a_file_too_is_refused(tmp_path):
     with pytest.raises(vitzoo.VitzooError, match="names its weight tag already"):
         vitzoo.create_clip("ViT-B-16.laion2b_s34b_b88k", pretrained=str(tmp_path / "x.safetensors"))
+
+
+def test_list_command_prints_the_clip_tags(capsys):
+    from vitzoo.cli.main import main
+
+    assert main(["list", "--clip", "ViT-B-16.laion*"]) == 0
+    out = capsys.readouterr()
+    assert out.out.split() == ["ViT-B-16.laion2b_s34b_b88k", "ViT-B-16.laion400m_e31", "ViT-B-16.laion400m_e32"]
+    assert "3 CLIP weight tags for 1 open_clip models" in out.err

@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--weights", metavar="FILE", help="whole-model weights: an open_clip file or folder, or a transformers CLIPModel/SiglipModel folder")
     source.add_argument("--pretrained", metavar="TAG", help="an open_clip weight tag of --model (e.g. laion2b_s34b_b88k), downloaded from the hub; "
-                        "'default' for the model's default tag (vitzoo.list_pretrained_clip() lists them)")
+                        "'default' for the model's default tag (`vitzoo list --clip` lists them)")
     labels = parser.add_mutually_exclusive_group(required=True)
     labels.add_argument("--labels", help="comma-separated labels, e.g. 'cat,dog,car'")
     labels.add_argument("--labels-file", metavar="F", help="a text file with one label per line")
