@@ -79,3 +79,24 @@ def test_cli_zero_shot_with_a_tag(env, server, oc_repo, tmp_path, capsys):  # no
                  "--backend", "numpy", "--json"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["weights"] == f"{TINY}.rand_s0" and len(out["predictions"][0]["top"]) == 2
+
+
+def test_real_tag_pe_core_t_from_its_repo_made_by_open_clip(env, server, tmp_path):  # noqa: F811
+    """PE-Core-T-16-384.meta (a timm image tower): open_clip's random model served at the tag's own repo id."""
+    from open_clip.push_to_hf_hub import save_config_for_hf
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    model = open_clip.create_model("PE-Core-T-16-384").eval()
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "open_clip_model.safetensors"))
+    save_config_for_hf(model, tmp_path / "open_clip_config.json", model_config=open_clip.get_model_config("PE-Core-T-16-384"))
+    server.add_repo("timm/PE-Core-T-16-384", tmp_path)
+    clip = vitzoo.create_clip("PE-Core-T-16-384", pretrained="meta", backend="numpy")
+    x = np.random.default_rng(1).standard_normal((1, 3, 384, 384)).astype(np.float32)
+    ids = clip.tokenize(["a photo of a dog"])
+    with torch.no_grad():
+        image, text = model.encode_image(torch.from_numpy(x)).numpy(), model.encode_text(torch.from_numpy(ids)).numpy()
+    assert max_rel_diff(np.asarray(clip.encode_image(x)), image) <= TOL
+    assert max_rel_diff(np.asarray(clip.encode_text(ids)), text) <= TOL
+    pre = clip.pretrained_cfg["pretrained_cfg"]
+    assert (pre["interpolation"], pre["crop_mode"], pre["mean"]) == ("bilinear", "squash", [0.5] * 3)  # open_clip's _pecfg
