@@ -54,6 +54,7 @@ __all__ = [
     "TrainError",
     "TrainingInterrupted",
     "list_pretrained",
+    "list_pretrained_clip",
     "transforms_for",
     "train",
     "evaluate",
@@ -71,6 +72,10 @@ def __getattr__(name: str) -> object:  # light helpers, imported on first use
         from vitzoo.pretrained import list_pretrained
 
         return list_pretrained
+    if name == "list_pretrained_clip":
+        from vitzoo.pretrained.clip_tags import list_pretrained_clip
+
+        return list_pretrained_clip
     if name == "transforms_for":
         from vitzoo.transforms import transforms_for
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -26,10 +27,14 @@ def create_clip(
             of the image tower; a transformers ``CLIPModel`` / ``SiglipModel`` (SigLIP, fixed-resolution
             SigLIP 2) / ``MetaClip2Model`` folder needs none. open_clip models with timm image towers
             (``"EVA02-B-16"``, ``"PE-Core-B-16"``, ``"ViT-B-16-SigLIP2"``) are open_clip names too.
-            ``"hf-hub:ORG/REPO[@REVISION]"`` loads a hub repo in open_clip's or transformers' layout.
-        pretrained: a whole-model checkpoint: an open_clip file (``open_clip_model.safetensors``, ``.bin``,
-            a training ``.pt``) or folder (with ``open_clip_config.json``), or a transformers folder.
-            ``None``/``False``: random weights of the named open_clip model.
+            ``"hf-hub:ORG/REPO[@REVISION]"`` loads a hub repo in open_clip's or transformers' layout;
+            ``"ViT-B-16.laion2b_s34b_b88k"`` (open_clip's model name and weight tag) loads that tag.
+        pretrained: a weight tag of the open_clip model (``"laion2b_s34b_b88k"``; ``True``: its default, the
+            first open_clip lists; :func:`vitzoo.list_pretrained_clip` lists them), downloaded from the Hugging Face
+            hub repo open_clip uses and preprocessed as open_clip's cfg for the tag says; or a whole-model
+            checkpoint: an open_clip file (``open_clip_model.safetensors``, ``.bin``, a training ``.pt``) or
+            folder (with ``open_clip_config.json``), or a transformers folder. ``None``/``False``: random
+            weights of the named open_clip model (``None`` with a ``MODEL.tag`` name: that tag).
         backend: ``"mindspore"`` (one ``nn.Cell``) or ``"numpy"``.
         jit: run each tower as a compiled MindSpore graph.
 
@@ -44,19 +49,27 @@ def create_clip(
         >>> ids = clip.tokenize(["a photo of a dog", "a photo of a cat"])
         >>> clip(np.zeros((1, 3, 224, 224), np.float32), ids).shape
         (1, 2)
+        >>> clip = vitzoo.create_clip("ViT-B-16", pretrained="laion2b_s34b_b88k")  # doctest: +SKIP
     """
     from vitzoo.backends import get_backend
 
+    tagged = None
     if name is not None and name.startswith("hf-hub:"):  # a hub repo: its config names the model, its files are the weights
         from vitzoo.hub.repos import fetch_clip_repo
 
         if pretrained not in (None, True):
             raise VitzooError(f"{name!r} names its weights itself; drop pretrained= (a revision goes after '@' in the name).")
         name, pretrained = None, fetch_clip_repo(name)
+    elif name is not None:
+        name, tagged = _weight_tag(name, pretrained)
+    if tagged is not None:  # open_clip's tag: its hub repo, fetched by the hf-hub: code, preprocessed as open_clip's cfg says
+        from vitzoo.hub.repos import fetch_clip_repo
+
+        pretrained = fetch_clip_repo(tagged.hub_name)
     if pretrained is None or pretrained is False:
         ckpt = _random(name)
     elif pretrained is True:
-        raise VitzooError("create_clip has no pretrained weight tags yet; pass pretrained=<an open_clip file or a transformers folder>.")
+        raise VitzooError("create_clip(pretrained=True) needs an open_clip model name with weight tags (vitzoo.list_pretrained_clip() lists them).")
     else:
         if not Path(pretrained).exists():
             raise CheckpointError(f"Weight file {str(pretrained)!r} does not exist.")
@@ -64,6 +77,10 @@ def create_clip(
 
         ckpt = read_clip(pretrained, name)
         _check_image_tower_name(name, ckpt.spec.vision, str(pretrained))
+    if tagged is not None:
+        _check_tagged_model(tagged, ckpt.spec)
+        ckpt.meta = {**ckpt.meta, "name": tagged.name, "pretrained_tag": tagged.tag, "hub_repo": tagged.hub_repo,
+                                  "license": tagged.license, "pretrained_cfg": tagged.pretrained_cfg(ckpt.spec.vision.img_size)}
     chosen = get_backend(backend)
     build = getattr(chosen, "build_clip", None)
     if build is None:
@@ -71,6 +88,47 @@ def create_clip(
     model = build(ckpt.spec, ckpt.state, make_tokenizer(ckpt.tokenizer), jit=jit)
     model.pretrained_cfg = dict(ckpt.meta)
     return model
+
+
+_TAG = re.compile(r"[A-Za-z0-9_-]+")  # open_clip's tags: never a path
+
+
+def _weight_tag(name: str, pretrained: Any) -> "tuple[str, Any]":
+    """The model name and the :class:`~vitzoo.pretrained.clip_tags.ClipWeightSet` a name / ``pretrained`` pair asks for (or ``None``)."""
+    from vitzoo.pretrained.clip_tags import clip_tags_of, get_clip_weight_set, split_clip_name
+    from vitzoo.weights.open_clip_models import open_clip_model_config
+
+    model, tag = split_clip_name(name)
+    if tag is not None:  # "ViT-B-16.laion2b_s34b_b88k": the name says which weights; False still asks for random ones
+        if pretrained not in (None, True, False):
+            raise VitzooError(f"{name!r} names its weight tag already; drop pretrained= or pass the bare model name {model!r}.")
+        return model, (None if pretrained is False else get_clip_weight_set(model, tag))
+    if pretrained is True:
+        return name, get_clip_weight_set(name)
+    if isinstance(pretrained, str) and _TAG.fullmatch(pretrained) and not Path(pretrained).exists():
+        if clip_tags_of(name) or open_clip_model_config(name) is not None:
+            return name, get_clip_weight_set(name, pretrained)
+    return name, None
+
+
+def _check_tagged_model(ws: Any, found: Any) -> None:
+    """The hub repo behind a tag must hold the model its name builds (open_clip would refuse to load other weights)."""
+    from vitzoo.weights.open_clip_models import clip_spec_from_config, open_clip_model_config
+
+    cfg = open_clip_model_config(ws.model)
+    if cfg is None:
+        return
+    want = clip_spec_from_config(cfg, f"open_clip's config of {ws.model!r}")
+
+    def shape(spec: Any) -> tuple:
+        v, t = spec.vision, spec.text
+        return (v.img_size, v.patch_size, v.embed_dim, v.depth, t.width, t.layers, t.vocab_size, t.context_length, spec.embed_dim, t.gelu)
+
+    if shape(found) != shape(want):
+        raise CheckpointError(
+            f"Hub repo {ws.hub_repo!r} (tag {ws.name!r}) holds another model than open_clip's {ws.model!r} "
+            f"(image size, patch, widths, depths, vocabulary, context, embedding, GELU: {shape(found)} instead of {shape(want)})."
+        )
 
 
 def _check_image_tower_name(name: Optional[str], found: Any, source: str) -> None:

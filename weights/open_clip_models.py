@@ -39,6 +39,25 @@ def open_clip_model_config(name: str) -> Optional[dict[str, Any]]:
     return json.loads(json.dumps(cfg)) if cfg is not None else None
 
 
+def register_open_clip_model(name: str, model_cfg: Mapping[str, Any], *, overwrite: bool = False) -> None:
+    """Add an open_clip model config under ``name`` (as ``open_clip.add_model_config`` does), e.g. a small test model.
+
+    Example:
+        >>> cfg = dict(embed_dim=16, vision_cfg=dict(image_size=32, layers=1, width=32, head_width=16, patch_size=16),
+        ...            text_cfg=dict(context_length=8, width=32, heads=2, layers=1))
+        >>> register_open_clip_model("ViT-tiny-doc", cfg, overwrite=True)
+        >>> open_clip_model_config("ViT-tiny-doc")["embed_dim"]
+        16
+    """
+    from vitzoo.errors import VitzooError
+
+    if name in _models() and not overwrite:
+        raise VitzooError(f"open_clip model {name!r} is already known; pass overwrite=True to replace its config.")
+    cfg = json.loads(json.dumps(model_cfg))
+    clip_spec_from_config(cfg, f"the config given for {name!r}")  # a config vitzoo cannot build is refused now, not later
+    _models()[name] = cfg
+
+
 def clip_spec_from_config(model_cfg: Mapping[str, Any], source: str = "the open_clip config") -> ClipSpec:
     """The :class:`ClipSpec` open_clip builds from a model config (its ``CLIPVisionCfg`` / ``CLIPTextCfg`` defaults fill gaps)."""
     from vitzoo.weights.open_clip_timm import timm_tower_config, tower_hint

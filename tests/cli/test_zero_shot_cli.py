@@ -95,7 +95,7 @@ def test_zero_shot_bad_input_is_one_sentence(oc, images, tmp_path, capsys):
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
     for argv, wanted in (
-        ([images[0], "--labels", "a,b"], "needs whole-model weights"),
+        ([images[0], "--labels", "a,b"], "zero-shot needs weights"),
         ([images[0], "--weights", str(folder), "--labels-file", str(empty)], "No labels given"),
         ([images[0], "--weights", str(folder), "--labels-file", str(tmp_path / "none.txt")], "Cannot read labels file"),
         ([str(broken), "--weights", str(folder), "--labels", "a,b"], "Cannot read image"),
