@@ -50,9 +50,11 @@ def expected_shapes(spec: ViTSpec) -> dict[str, Shape]:
         shapes["pos_embed"] = (1, spec.pos_embed_len, d)
     if spec.pre_norm:
         shapes.update(_norm("norm_pre", d, spec))
-    block = _eva_block if spec.block == "eva" else _vit_block
+    block = {"vit": _vit_block, "eva": _eva_block, "cait": _cait_block}[spec.block]
     for i in range(spec.depth):
         shapes.update(block(spec, f"blocks.{i}."))
+    for i in range(spec.depth_token_only):  # CaiT's class-attention blocks
+        shapes.update(_class_attn_block(spec, f"blocks_token_only.{i}."))
     if spec.final_norm:
         shapes.update(_norm("fc_norm" if spec.fc_norm else "norm", d, spec))
     if spec.global_pool == "map":
@@ -121,6 +123,32 @@ def _eva_block(spec: ViTSpec, b: str) -> dict[str, Shape]:
     if spec.proj_bias:
         shapes[a + "proj.bias"] = (d,)
     shapes.update(_norm(b + "norm2", d, spec))
+    shapes.update(_block_mlp(spec, b + "mlp"))
+    return shapes
+
+
+def _cait_block(spec: ViTSpec, b: str) -> dict[str, Shape]:
+    """timm's CaiT ``LayerScaleBlock``: packed qkv, talking heads (``proj_l``/``proj_w`` over the heads), ``gamma_1``/``gamma_2``."""
+    d, h = spec.embed_dim, spec.num_heads
+    shapes: dict[str, Shape] = {b + "gamma_1": (d,), b + "gamma_2": (d,), **_norm(b + "norm1", d), b + "attn.qkv.weight": (3 * d, d)}
+    if spec.qkv_bias:
+        shapes[b + "attn.qkv.bias"] = (3 * d,)
+    shapes.update({b + "attn.proj.weight": (d, d), b + "attn.proj.bias": (d,), b + "attn.proj_l.weight": (h, h), b + "attn.proj_l.bias": (h,),
+                   b + "attn.proj_w.weight": (h, h), b + "attn.proj_w.bias": (h,)})
+    shapes.update(_norm(b + "norm2", d))
+    shapes.update(_block_mlp(spec, b + "mlp"))
+    return shapes
+
+
+def _class_attn_block(spec: ViTSpec, b: str) -> dict[str, Shape]:
+    """timm's ``LayerScaleBlockClassAttn``: ``ClassAttn`` with q, k, v apart (the class token's query), then the MLP."""
+    d = spec.embed_dim
+    shapes: dict[str, Shape] = {b + "gamma_1": (d,), b + "gamma_2": (d,), **_norm(b + "norm1", d)}
+    for part in "qkv":
+        shapes[f"{b}attn.{part}.weight"] = (d, d)
+        if spec.qkv_bias:
+            shapes[f"{b}attn.{part}.bias"] = (d,)
+    shapes.update({b + "attn.proj.weight": (d, d), b + "attn.proj.bias": (d,), **_norm(b + "norm2", d)})
     shapes.update(_block_mlp(spec, b + "mlp"))
     return shapes
 

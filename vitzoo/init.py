@@ -1,7 +1,7 @@
 """timm-style random initialisation of a canonical state, framework-agnostic.
 
 Linear and position weights: truncated normal (std 0.02, cut at 2 std); class and
-register tokens: normal (std 1e-6); DeiT's distillation token: truncated normal
+register tokens: normal (std 1e-6; CaiT's class token as timm's, truncated normal std 0.02); DeiT's distillation token: truncated normal
 (std 0.02); the attention pool's latent query: truncated normal (std D^-0.5);
 biases zero; LayerNorm ones/zeros; layer scale 1e-5; the patch projection:
 LeCun-style truncated normal over its fan-in.
@@ -44,7 +44,9 @@ def init_state(spec: ViTSpec, seed: Optional[int] = 0) -> dict[str, np.ndarray]:
     jobs: list[tuple[np.ndarray, np.random.SeedSequence, float, bool]] = []  # (block, stream, std, truncate)
     for name, shape in expected_shapes(spec).items():
         leaf = name.rsplit(".", 1)[-1]
-        if name in ("cls_token", "reg_token"):
+        if name == "cls_token" and spec.block == "cait":  # timm's Cait: truncated normal, std 0.02
+            random = (0.02, True)
+        elif name in ("cls_token", "reg_token"):
             random = (1e-6, False)
         elif name in ("pos_embed", "dist_token"):
             random = (0.02, True)

@@ -12,7 +12,7 @@ from vitzoo.errors import SpecError
 GELU_FORMS = ("exact", "tanh", "quick")
 POOLING = ("token", "avg", "map")
 MLP_TYPES = ("mlp", "swiglu", "swiglu_split")
-BLOCKS = ("vit", "eva")
+BLOCKS = ("vit", "eva", "cait")
 ROPE_FORMS = ("none", "cat", "dinov3")
 REL_POS_FORMS = ("none", "block")
 NORM_TYPES = ("layer", "rms")
@@ -64,7 +64,8 @@ class ViTSpec:
     dynamic_img_size: bool = False  # any input H×W: pos_embed resampled at run time (timm's keyword)
     dynamic_img_pad: bool = False  # with dynamic_img_size: pad H, W up to patch multiples (bottom/right)
     # Families II (timm's eva.py: EVA-02, DINOv3, PE, RoPE-ViT). The defaults are the plain ViT.
-    block: str = "vit"  # tensor names of a block: "vit" (ls1.gamma, attn.qkv.bias) or "eva" (gamma_1/gamma_2, attn.q_bias/v_bias)
+    block: str = "vit"  # tensor names of a block: "vit" (ls1.gamma, attn.qkv.bias), "eva" (gamma_1/gamma_2, attn.q_bias/v_bias)
+    # or "cait" (timm's cait.py: talking-heads attention with attn.proj_l/proj_w, gamma_1/gamma_2)
     abs_pos_embed: bool = True  # a learned absolute pos_embed (DINOv3 has none: rotary positions only)
     k_bias: bool = True  # with qkv_bias: False gives q and v a bias and k none (EVA/BEiT's q_bias, v_bias)
     qkv_fused: bool = True  # False: separate attn.q_proj/k_proj/v_proj (EVA-02 CLIP B/L)
@@ -89,13 +90,16 @@ class ViTSpec:
     patch_norm: bool = False  # a norm (norm_type) on the patch embeddings, before the position embedding
     proj_bias: bool = True  # the attention output projection's bias
     mlp_bias: bool = True  # the MLP projections' biases
+    # CaiT (block="cait"): the class token joins only after the blocks, in this many class-attention blocks
+    # (timm's blocks_token_only, its depth_token_only argument) where it alone is updated
+    depth_token_only: int = 0
 
     def __post_init__(self) -> None:
         for name in ("img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads", "mlp_dim"):
             value = getattr(self, name)
             if not _is_int(value) or value <= 0:
                 raise SpecError(f"ViT spec field {name!r} must be a positive integer, got {value!r}.")
-        for name in ("num_classes", "reg_tokens", "pre_logits_dim", "pool_heads", "pool_mlp_dim", "rope_ref_grid"):
+        for name in ("num_classes", "reg_tokens", "pre_logits_dim", "pool_heads", "pool_mlp_dim", "rope_ref_grid", "depth_token_only"):
             value = getattr(self, name)
             if not _is_int(value) or value < 0:
                 raise SpecError(f"ViT spec field {name!r} must be a non-negative integer, got {value!r}.")
@@ -176,6 +180,7 @@ class ViTSpec:
                              (self.dynamic_img_size, "a fixed input size (dynamic_img_size=False)")):
                 if bad:
                     raise SpecError(f"rel_pos_bias={self.rel_pos_bias!r} (BEiT) needs {why}.")
+        self._check_cait()
         if self.pool_include_prefix and self.global_pool != "map":
             raise SpecError("pool_include_prefix is an option of the MAP pool; it needs global_pool='map'.")
         if self.pool_mlp_dim and self.global_pool != "map":
@@ -191,6 +196,26 @@ class ViTSpec:
             raise SpecError("proj_bias=False, mlp_bias=False and patch_norm are options of the EVA block's builder; set block='eva'.")
         if not self.final_norm and self.fc_norm:
             raise SpecError("final_norm=False removes the norm after the blocks; it cannot also be an fc_norm.")
+
+    def _check_cait(self) -> None:
+        """CaiT's class-attention stage goes with its block, and with what timm's ``Cait`` builds around it."""
+        if (self.block == "cait") != (self.depth_token_only > 0):
+            raise SpecError("block='cait' and depth_token_only >= 1 go together (timm's CaiT: talking-heads blocks, then class-attention blocks).")
+        if self.block != "cait":
+            return
+        for bad, why in ((not self.class_token, "class_token=True"), (self.dist_token or self.reg_tokens, "no distillation or register tokens"),
+                         (self.pos_embed_prefix or not self.abs_pos_embed, "a pos_embed over the patch tokens only (pos_embed_prefix=False)"),
+                         (self.global_pool not in ("token", "avg"), "global_pool 'token' or 'avg'"),
+                         (self.fc_norm or self.pre_norm or not self.final_norm or self.pre_logits_dim, "the final norm only (no fc_norm, "
+                          "pre_norm or pre_logits)"),
+                         (self.qk_norm or not self.qkv_fused or not self.k_bias or self.attn_norm or self.mlp_norm or self.mlp_type != "mlp",
+                          "the plain packed qkv and MLP"),
+                         (self.norm_type != "layer" or self.patch_norm or not self.proj_bias or not self.mlp_bias,
+                          "LayerNorms and biased projections (no AIMv2 options)"),
+                         (not self.layer_scale, "layer_scale=True"), (self.rope != "none" or self.rel_pos_bias != "none", "no rotary or relative positions"),
+                         (self.dynamic_img_size, "a fixed input size (dynamic_img_size=False, as timm's CaiT)")):
+            if bad:
+                raise SpecError(f"block='cait' (timm's CaiT) needs {why}.")
 
     # Derived sizes -------------------------------------------------------
     @property

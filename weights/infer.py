@@ -69,7 +69,7 @@ def infer_spec(
                 break
     # Where no registered variant has these sizes, a file with a learned position embedding and the plain
     # ViT's names is timm's VisionTransformer: no rotary positions, its MAP pool. EVA-style names leave that open.
-    plain_names = fields["abs_pos_embed"] and fields.get("block") != "eva" and "blocks.0.gamma_1" not in state
+    plain_names = fields["abs_pos_embed"] and fields.get("block") not in ("eva", "cait") and "blocks.0.gamma_1" not in state
 
     registered = [(name, get_spec(name)) for name in variant_names()]
     resolved: dict[str, Any] = {}
@@ -195,7 +195,14 @@ def _tensor_fields(state: Mapping[str, np.ndarray], source: str) -> dict[str, An
     fields["mlp_bias"] = "blocks.0.mlp.fc2.bias" in state
     eva_only = (not fields["abs_pos_embed"] or not fused or not k_bias or fields["attn_norm"] or fields["mlp_norm"] or split
                 or table is not None or fields["norm_type"] == "rms" or fields["patch_norm"] or not fields["proj_bias"] or not fields["mlp_bias"])
-    if eva_only:
+    token_only = {int(m.group(1)) for k in state if (m := re.match(r"blocks_token_only\.(\d{1,6})\.", k))}
+    fields["depth_token_only"] = len(token_only)
+    if a + "proj_l.weight" in state or token_only:
+        # CaiT: talking heads mix the heads' scores with an [H, H] Linear, so the tensors show the head count too
+        if a + "proj_l.weight" not in state or token_only != set(range(len(token_only))):
+            raise CheckpointError(f"{source} has CaiT tensors (blocks_token_only.*, attn.proj_l) but not all of them; the file is incomplete or damaged.")
+        fields.update(block="cait", num_heads=int(state[a + "proj_l.weight"].shape[0]), rope="none")
+    elif eva_only:
         fields["block"] = "eva"  # names or parts only timm's EVA block has
     elif "blocks.0.ls1.gamma" in state:
         fields["block"] = "vit"
@@ -282,7 +289,7 @@ _FLAGS = {"num_heads": "--num-heads 12", "norm_eps": "--norm-eps 1e-6", "gelu": 
 _SIZE_KEYS = ("patch_size", "embed_dim", "depth", "mlp_dim")
 _MATCH_KEYS = _SIZE_KEYS + (
     "mlp_type", "dist_token", "class_token", "reg_tokens", "pre_norm", "layer_scale", "patch_bias", "qkv_bias", "qk_norm", "fc_norm",
-    "block", "abs_pos_embed", "k_bias", "qkv_fused", "attn_norm", "mlp_norm", "final_norm", "rel_pos_bias",
+    "block", "abs_pos_embed", "k_bias", "qkv_fused", "attn_norm", "mlp_norm", "final_norm", "rel_pos_bias", "depth_token_only",
     "norm_type", "patch_norm", "proj_bias", "mlp_bias",
 )
 

@@ -21,6 +21,7 @@ from vitzoo.init import init_state
 from vitzoo.spec import ViTSpec
 
 from .runtime import tune_cpu_runtime
+from .model.cait import Cait
 from .model.vit import VisionTransformer
 
 tune_cpu_runtime()  # synchronous launches on CPU: must come before the first MindSpore operator
@@ -38,9 +39,10 @@ class MindSporeBackend:
 
         ``jit=True`` compiles the forward pass as a MindSpore graph (first call compiles).
         """
+        model_class = Cait if spec.block == "cait" else VisionTransformer  # CaiT's class token joins after the blocks
         if state is None:  # the fresh arrays are the model's own: no copy
-            return VisionTransformer(spec, init_state(spec), jit=jit, copy=False)
-        return VisionTransformer(spec, state, jit=jit)
+            return model_class(spec, init_state(spec), jit=jit, copy=False)
+        return model_class(spec, state, jit=jit)
 
     def state_dict(self, model: VisionTransformer) -> dict[str, np.ndarray]:
         """Canonical name → float32 copy of every parameter, in canonical order."""

@@ -22,6 +22,7 @@ from vitzoo.canonical import check_state, is_classifier
 from vitzoo.init import init_state
 from vitzoo.spec import ViTSpec
 
+from .cait import CaitForward
 from .ops import ACTIVATIONS as _ACTIVATIONS, softmax as _softmax
 
 
@@ -276,11 +277,18 @@ class NumpyViT:
         return x
 
 
+class NumpyCait(CaitForward, NumpyViT):
+    """timm's ``Cait`` on NumPy: talking-heads blocks over the patch tokens, then class attention (see :mod:`.cait`)."""
+
+
 class NumpyBackend:
     name = "numpy"
 
     def build(self, spec: ViTSpec, state: Optional[Mapping[str, np.ndarray]] = None, *, jit: bool = False) -> NumpyViT:
-        return NumpyViT(spec, init_state(spec) if state is None else state)
+        state = init_state(spec) if state is None else state
+        if spec.block == "cait":  # the class token joins after the blocks
+            return NumpyCait(spec, state)
+        return NumpyViT(spec, state)
 
     def state_dict(self, model: NumpyViT) -> dict[str, np.ndarray]:
         return dict(model.state)

@@ -37,7 +37,7 @@ def _ours(model: VisionTransformer, weight_decay: float, layer_decay: "float | N
     return {frozenset(p.name for p in g["params"]): (g["lr_scale"], g["weight_decay"]) for g in param_groups(model, weight_decay, layer_decay)}
 
 
-EVA_CASES = ["eva02_tiny_patch14_224", "vit_small_patch16_dinov3", "vit_pe_core_tiny_patch16_384", "beitv2_base_patch16_224"]  # eva.py's Eva, beit.py's Beit: their own matchers and no_weight_decay
+EVA_CASES = ["eva02_tiny_patch14_224", "vit_small_patch16_dinov3", "vit_pe_core_tiny_patch16_384", "beitv2_base_patch16_224", "cait_xxs24_224"]  # eva.py's Eva, beit.py's Beit, cait.py's Cait: their own matchers and no_weight_decay
 CASES = ["plain", "avg_fc_norm", "no_head", *FAMILIES, *EVA_CASES]
 
 
@@ -49,7 +49,7 @@ def _pair(case: str) -> tuple["torch.nn.Module", VisionTransformer]:
 
         spec = dataclasses.replace(get_spec(case), depth=3)
         ref = timm.create_model(case, pretrained=False, depth=3, num_classes=spec.num_classes)
-        return ref, VisionTransformer(spec, timm_state(ref))
+        return ref, vitzoo.backends.mindspore.backend.build(spec, timm_state(ref))  # CaiT's model class
     if case in FAMILIES:
         ref, spec = family_timm(case), FAMILIES[case].spec
         return ref, VisionTransformer(spec, timm_state(ref))

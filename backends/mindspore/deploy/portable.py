@@ -29,6 +29,7 @@ from mindspore import Tensor, nn, ops
 from vitzoo.spec import ViTSpec
 
 from .. import kernels
+from ..model.cait import TalkingHeadAttention
 from ..model.eva import EvaAttention, RelPosAttention
 from ..model.layers import GeluErf, Linear, to_parameter
 
@@ -147,6 +148,23 @@ class PortableRelPosAttention(RelPosAttention):
         return parts[0], parts[1], parts[2]
 
 
+class PortableTalkingHeadAttention(TalkingHeadAttention):
+    """CaiT's talking-heads attention with q/k/v taken as slices instead of ``Unstack``."""
+
+    def _split(self, qkv: Tensor, b: int, n: int) -> tuple:
+        parts = _heads(qkv, n, 3, self.num_heads, self.head_dim)
+        return parts[0], parts[1], parts[2]
+
+
+def _portable_cait(copy: Any, spec: ViTSpec, state: State) -> None:
+    """CaiT: the talking-heads attention's split and every exact GELU (class-attention blocks included) swapped."""
+    for i, block in enumerate(copy.blocks):
+        block.attn = PortableTalkingHeadAttention(spec, state, f"blocks.{i}.attn")
+    for block in [*copy.blocks, *copy.blocks_token_only]:
+        if isinstance(getattr(block.mlp, "act", None), GeluErf):
+            block.mlp.act = PortableGelu()
+
+
 def _portable_eva_block(block: Any, spec: ViTSpec, state: State, name: str) -> None:
     """Swap an EVA block's attention and exact GELU (its norms are already the LayerNorm primitive here)."""
     attention = PortableRelPosAttention if spec.rel_pos_bias == "block" else PortableEvaAttention
@@ -203,6 +221,8 @@ def _portable_copy(model: Any, spec: ViTSpec, state: dict, backend: Any) -> Any:
     if spec.block == "eva":  # built on primitive ops already: only Unstack and Erf need swapping
         for i, block in enumerate(copy.blocks):
             _portable_eva_block(block, spec, state, f"blocks.{i}")
+    if spec.block == "cait":  # primitive ops here too, but Unstack and Erf
+        _portable_cait(copy, spec, state)
     for i, block in enumerate(blocks):
         name = f"blocks.{i}"
         block.attn = PortableAttention(spec, state, name + ".attn")

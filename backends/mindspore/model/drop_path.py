@@ -3,7 +3,7 @@
 A training option, not part of the architecture: :class:`DropPath` has no parameters, so a model with
 drop path saves and loads exactly the same checkpoint as one without. Every :class:`~.layers.Block`
 holds ``drop_path1``/``drop_path2`` cells at rate 0 (identity); :func:`set_drop_path` gives them timm's
-linearly increasing rates before the training step is compiled.
+linearly increasing rates before the training step is compiled (CaiT: one rate for every main block, as timm's ``Cait``).
 
 Per sample, a branch is kept with probability ``keep = 1 - rate`` and then scaled by ``1 / keep``
 (timm's ``drop_path(..., scale_by_keep=True)``); in eval mode (``set_train(False)``) it is the identity.
@@ -90,7 +90,9 @@ def set_drop_path(model: Any, rate: float, seed: int = 0, rank: int = 0) -> list
     if not 0.0 <= rate < 1.0:
         raise TrainError(f"--drop-path must be in [0, 1), got {rate!r}.")
     blocks = list(model.blocks)
-    rates = drop_path_rates(rate, len(blocks))
+    # timm's Cait gives every main block the same rate (its class-attention blocks none): the model says so
+    uniform = getattr(model, "drop_path_schedule", "linear") == "uniform"
+    rates = [float(np.float32(rate))] * len(blocks) if uniform else drop_path_rates(rate, len(blocks))
     base = (int(seed) * 7919 + int(rank) * 104_729) * _SEED_SPAN % (2**31 - _SEED_SPAN)
     for i, (block, r) in enumerate(zip(blocks, rates)):
         block.drop_path1 = DropPath(r, seed=base + 2 * i + 1)  # seed 0 would mean "random" in MindSpore

@@ -130,7 +130,7 @@ def embed_graph(model: Any, x: Tensor, pool: Optional[str], take: tuple, normali
     spatial = []
     prefix = []
     if take:
-        tokens, spatial, prefix = intermediates(model, x, take, True, len(model.blocks) - 1, False)
+        tokens, spatial, prefix = model._intermediates(x, take, True, len(model.blocks) - 1, False)  # the model's own (CaiT's differ)
     else:
         tokens = model._features(x)
     if pool is None:

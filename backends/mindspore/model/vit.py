@@ -81,7 +81,7 @@ class VisionTransformer(nn.Cell):
         self.has_norm_pre = spec.pre_norm
         if spec.pre_norm:
             self.norm_pre = make_norm(spec, state, "norm_pre")
-        self.blocks = nn.CellList([BLOCKS[spec.block](spec, state, f"blocks.{i}") for i in range(spec.depth)])
+        self.blocks = nn.CellList([self._make_block(spec, state, f"blocks.{i}") for i in range(spec.depth)])
         self.use_fc_norm = spec.fc_norm and spec.final_norm
         self.use_norm = spec.final_norm and not spec.fc_norm
         if self.use_fc_norm:
@@ -101,6 +101,10 @@ class VisionTransformer(nn.Cell):
         self._graphs: dict = {}  # method name → mindspore.jit function (jit=True only)
         self._graph_weights: tuple = ()  # which parameter buffers the graphs were compiled with
         self.set_train(False)
+
+    def _make_block(self, spec: ViTSpec, state: Mapping[str, np.ndarray], name: str) -> nn.Cell:
+        """Block ``name`` of the spec's form (a family's model class may build its own)."""
+        return BLOCKS[spec.block](spec, state, name)
 
     # The forward pass ---------------------------------------------------------
     @serialized

@@ -4,7 +4,7 @@ timm's rules, on vitzoo's canonical (= timm) parameter names:
 
 * no weight decay on 1-D tensors (biases, norms, layer scales) and on the tokens and position embedding
   (``VisionTransformer.no_weight_decay()``: ``pos_embed``, ``cls_token``, ``reg_token``, ``dist_token``;
-  BEiT's ``relative_position_bias_table`` of every block);
+  BEiT's ``relative_position_bias_table`` of every block; CaiT's ``Cait.no_weight_decay()`` is a subset);
 * layer ids from ``VisionTransformer.group_matcher()`` as ``timm.models.group_parameters`` orders them:
   the stem (``cls_token``, ``reg_token``, ``dist_token``, ``pos_embed``, ``patch_embed.*``, ``norm_pre.*``)
   is layer 0, ``blocks.{i}.*`` layer ``i + 1``, the final ``norm.*`` shares the last block's layer, and
@@ -46,6 +46,11 @@ def layer_ids(names: Iterable[str]) -> dict[str, int]:
     """Each parameter name's layer, numbered as ``timm.models._manipulate.group_with_matcher(..., reverse=True)``."""
     names = list(names)
     ordinals = {name: _ordinal(name) for name in names}
+    # timm's Cait.group_matcher: class-attention block i shares the layer of main block depth - depth_token_only + i
+    blocks = {int(m.group(1)) for n in names if (m := re.match(r"blocks\.(\d+)\.", n))}
+    token_only = {n: int(m.group(1)) for n in names if (m := re.match(r"blocks_token_only\.(\d+)\.", n))}
+    offset = len(blocks) - len(set(token_only.values()))
+    ordinals.update({n: (1.0, float(offset + i)) for n, i in token_only.items()})
     lid, ids_of = -1, {}
     for key in sorted(set(ordinals.values())):
         if lid < 0 or key[-1] != _MATCH_PREV_GROUP:
