@@ -8,7 +8,6 @@ timm writer's output loads strict in timm.
 
 from __future__ import annotations
 
-import mindspore as ms
 import numpy as np
 import pytest
 
@@ -20,6 +19,8 @@ import vitzoo  # noqa: E402
 from vitzoo import weights  # noqa: E402
 from vitzoo.errors import CheckpointError  # noqa: E402
 from vitzoo.variants import get_spec  # noqa: E402
+
+from family_timm import rel, run  # noqa: E402
 
 NAME = "aimv2_large_patch14_224"
 
@@ -36,15 +37,6 @@ def saved(tmp_path_factory):
     path = tmp_path_factory.mktemp("aimv2") / "model.safetensors"
     save_file(model.state_dict(), str(path))
     return model, path
-
-
-def rel(out, ref) -> float:
-    return float(np.abs(np.asarray(out) - ref).max() / np.abs(ref).max())
-
-
-def run(model, x):
-    out = model(x if isinstance(model, vitzoo.backends.numpy.NumpyViT) else ms.Tensor(x))
-    return out if isinstance(out, np.ndarray) else out.asnumpy()
 
 
 def reference(model, x):

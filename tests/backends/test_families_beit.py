@@ -19,34 +19,14 @@ from safetensors.torch import save_file  # noqa: E402
 import vitzoo  # noqa: E402
 from vitzoo import rel_pos, weights  # noqa: E402
 from vitzoo.variants import get_spec  # noqa: E402
+
+from family_timm import logits, rel, run  # noqa: E402
+from family_timm import random_timm as _random_timm  # noqa: E402
 from vitzoo.errors import CheckpointError  # noqa: E402
 
 
 def random_timm(name: str, **kwargs):
-    torch.manual_seed(0)
-    model = timm.create_model(name, pretrained=False, depth=2, **kwargs).eval()
-    with torch.no_grad():
-        for pname, p in model.named_parameters():
-            p.normal_(0, 0.05)
-            if p.ndim == 1 and (pname.endswith("weight") or "gamma" in pname):
-                p.add_(1.0)  # norms and layer scales near one, so every block matters
-            if pname.endswith("relative_position_bias_table"):
-                p.mul_(20.0)  # biases of the order of the scores, so a wrong lookup shows
-    return model
-
-
-def rel(out, ref) -> float:
-    return float(np.abs(np.asarray(out) - ref).max() / np.abs(ref).max())
-
-
-def run(model, x):
-    out = model(x if isinstance(model, vitzoo.backends.numpy.NumpyViT) else ms.Tensor(x))
-    return out if isinstance(out, np.ndarray) else out.asnumpy()
-
-
-def logits(model, x):
-    with torch.no_grad():
-        return model(torch.from_numpy(x)).numpy()
+    return _random_timm(name, scale={"relative_position_bias_table": 20.0}, **kwargs)
 
 
 @pytest.mark.parametrize("name", ["beit_base_patch16_224", "beitv2_base_patch16_224"])

@@ -20,32 +20,12 @@ import vitzoo  # noqa: E402
 from vitzoo import weights  # noqa: E402
 from vitzoo.variants import get_spec  # noqa: E402
 
+from family_timm import logits, rel, run  # noqa: E402
+from family_timm import random_timm as _random_timm  # noqa: E402
+
 
 def random_timm(name: str, **kwargs):
-    torch.manual_seed(0)
-    model = timm.create_model(name, pretrained=False, depth=2, **kwargs).eval()
-    with torch.no_grad():
-        for pname, p in model.named_parameters():
-            p.normal_(0, 0.05)
-            if p.ndim == 1 and (pname.endswith("weight") or "gamma" in pname):
-                p.add_(1.0)
-            if "proj_l" in pname or "proj_w" in pname:
-                p.mul_(10.0)  # a strong mix of the heads, so a wrong axis shows
-    return model
-
-
-def rel(out, ref) -> float:
-    return float(np.abs(np.asarray(out) - ref).max() / np.abs(ref).max())
-
-
-def run(model, x):
-    out = model(x if isinstance(model, vitzoo.backends.numpy.NumpyViT) else ms.Tensor(x))
-    return out if isinstance(out, np.ndarray) else out.asnumpy()
-
-
-def logits(model, x):
-    with torch.no_grad():
-        return model(torch.from_numpy(x)).numpy()
+    return _random_timm(name, scale={"proj_l": 10.0, "proj_w": 10.0}, **kwargs)
 
 
 @pytest.mark.parametrize("name, kwargs", [("cait_xxs24_224", {}), ("cait_xs24_384", dict(img_size=96, global_pool="avg"))])

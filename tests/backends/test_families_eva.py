@@ -23,6 +23,8 @@ from vitzoo import rotary, weights  # noqa: E402
 from vitzoo.errors import CheckpointError  # noqa: E402
 from vitzoo.variants import get_spec  # noqa: E402
 
+from family_timm import rel, run  # noqa: E402
+
 # One architecture per combination of options the family files use.
 CASES = [
     "vit_small_patch16_dinov3",  # DINOv3: dinov3 RoPE (rotate-half), 4 registers, no pos_embed, no qkv bias
@@ -53,15 +55,6 @@ def saved(tmp_path, name: str):
     path = tmp_path / f"{name}.safetensors"
     save_file(model.state_dict(), str(path))
     return model, path
-
-
-def rel(out, ref) -> float:
-    return float(np.abs(np.asarray(out) - ref).max() / np.abs(ref).max())
-
-
-def run(model, x):
-    out = model(x if isinstance(model, vitzoo.backends.numpy.NumpyViT) else ms.Tensor(x))
-    return out if isinstance(out, np.ndarray) else out.asnumpy()
 
 
 @pytest.mark.parametrize("name", CASES)
