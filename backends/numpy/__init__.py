@@ -304,7 +304,8 @@ class NumpyBackend:
         """A whole CLIP / SigLIP model (:class:`~.clip.NumpyCLIP`) from a canonical whole-model state."""
         from .clip import NumpyCLIP
 
-        visual = NumpyViT(spec.vision, {k[7:]: v for k, v in state.items() if k.startswith("visual.")})
+        tower = NumpyNaFlex if spec.vision.naflex else NumpyViT
+        visual = tower(spec.vision, {k[7:]: v for k, v in state.items() if k.startswith("visual.")})
         return NumpyCLIP(spec, visual, state, tokenizer)
 
 
