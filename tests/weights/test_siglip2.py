@@ -1,7 +1,7 @@
-"""SigLIP 2 as a whole model: Gemma's tokenizer.json through the ``tokenizers`` library, fixed-resolution checkpoints.
+"""SigLIP 2 as a whole model: Gemma's tokenizer.json through the ``tokenizers`` library, fixed-resolution and NaFlex checkpoints.
 
-The fixed-resolution SigLIP 2 checkpoints are transformers ``SiglipModel`` folders (the NaFlex ones ``Siglip2Model`` folders, last tests) (SigLIP's
-architecture) whose tokenizer is Gemma's ``tokenizer.json``; no real one is available offline, so
+The fixed-resolution SigLIP 2 checkpoints are transformers ``SiglipModel`` folders (SigLIP's
+architecture), the NaFlex ones ``Siglip2Model`` folders (last tests); their tokenizer is Gemma's ``tokenizer.json``; no real one is available offline, so
 the tests learn a small byte-fallback BPE and save it as transformers' ``GemmaTokenizerFast``
 (SigLIP 2's settings: ``<eos>`` appended, no ``<bos>``, right padding). References:
 ``AutoTokenizer`` on the folder, open_clip's ``HFTokenizer`` with its SigLIP 2 settings
