@@ -111,6 +111,8 @@ READERS = {
         Reader("hf-siglip", "hf", "", "safetensors", main="model.safetensors"),
         Reader("open_clip", "open_clip", ".bin", "torch-zip"),
         Reader("dinov2", "dinov2", ".pth", "torch-zip"),
+        Reader("timm-naflex", "timm", "", "safetensors", main="model.safetensors"),  # a timm hub folder: config.json names the NaFlex arch
+        Reader("hf-siglip2", "hf", "", "safetensors", main="model.safetensors"),
     )
 }
 

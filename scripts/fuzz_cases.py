@@ -99,7 +99,32 @@ def make_seeds(workdir: Path, spec: ViTSpec = SPEC) -> dict[str, Seed]:
     weights.write(ckpt, hf_dir, format="hf")
     seeds["hf"] = Seed("hf", {n: (hf_dir / n).read_bytes() for n in ("config.json", "model.safetensors")}, state)
     seeds.update(family_seeds(workdir, spec))
+    seeds.update(naflex_seeds(workdir, spec))
     return seeds
+
+
+def naflex_seeds(workdir: Path, spec: ViTSpec = SPEC) -> dict[str, Seed]:
+    """NaFlex seeds: timm's NaFlexVit hub folder (``embeds.*`` names, config.json naming the architecture) and a Siglip2VisionModel folder."""
+    import json
+
+    from vitzoo import weights
+    from vitzoo.weights import Checkpoint
+
+    fspec = spec.replace(naflex=True, class_token=False, pos_embed_prefix=False, pos_embed_grid=2, global_pool="map", num_classes=0,
+                         gelu="tanh", pos_interp="bilinear")
+    state = seed_state(fspec)
+    ckpt = Checkpoint(state=dict(state), spec=fspec)
+    timm_dir = workdir / "timm-naflex"
+    timm_dir.mkdir(parents=True, exist_ok=True)
+    weights.write(ckpt, timm_dir / "model.safetensors", format="timm")
+    cfg = {"architecture": "naflexvit_base_patch16_siglip", "num_classes": 0, "model_args": {"num_heads": fspec.num_heads},
+           "pretrained_cfg": {"input_size": [3, fspec.img_size, fspec.img_size]}}
+    (timm_dir / "config.json").write_text(json.dumps(cfg))
+    hf_dir = workdir / "hf-siglip2"
+    weights.write(ckpt, hf_dir, format="hf")
+    names = ("config.json", "model.safetensors")
+    return {name: Seed(name, {n: (folder / n).read_bytes() for n in names}, state, fspec)
+            for name, folder in (("timm-naflex", timm_dir), ("hf-siglip2", hf_dir))}
 
 
 def family_seeds(workdir: Path, spec: ViTSpec = SPEC) -> dict[str, Seed]:

@@ -21,7 +21,7 @@ _OPTIMIZER_STATE = frozenset({
 })
 
 # Fields that decide tensor shapes: a weight file must agree with the named variant on them.
-_ARCH_FIELDS = ("patch_size", "embed_dim", "depth", "mlp_dim", "mlp_type", "class_token", "dist_token", "reg_tokens")
+_ARCH_FIELDS = ("patch_size", "embed_dim", "depth", "mlp_dim", "mlp_type", "class_token", "dist_token", "reg_tokens", "naflex")
 
 
 def create(

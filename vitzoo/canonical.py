@@ -46,7 +46,10 @@ def expected_shapes(spec: ViTSpec) -> dict[str, Shape]:
         shapes["dist_token"] = (1, 1, d)
     if spec.reg_tokens:
         shapes["reg_token"] = (1, spec.reg_tokens, d)
-    if spec.abs_pos_embed:
+    if spec.abs_pos_embed and spec.pos_factorized:  # NaFlex: rows' and columns' tables, added
+        shapes["pos_embed_y"] = (1, spec.pos_grid, d)
+        shapes["pos_embed_x"] = (1, spec.pos_grid, d)
+    elif spec.abs_pos_embed:
         shapes["pos_embed"] = (1, spec.pos_embed_len, d)
     if spec.pre_norm:
         shapes.update(_norm("norm_pre", d, spec))

@@ -48,7 +48,7 @@ def init_state(spec: ViTSpec, seed: Optional[int] = 0) -> dict[str, np.ndarray]:
             random = (0.02, True)
         elif name in ("cls_token", "reg_token"):
             random = (1e-6, False)
-        elif name in ("pos_embed", "dist_token"):
+        elif name in ("pos_embed", "pos_embed_y", "pos_embed_x", "dist_token"):
             random = (0.02, True)
         elif name == "attn_pool.latent":
             random = (shape[-1] ** -0.5, True)

@@ -16,6 +16,7 @@ BLOCKS = ("vit", "eva", "cait")
 ROPE_FORMS = ("none", "cat", "dinov3")
 REL_POS_FORMS = ("none", "block")
 NORM_TYPES = ("layer", "rms")
+POS_INTERP = ("bicubic", "bilinear")
 
 
 @dataclass(frozen=True)
@@ -93,19 +94,31 @@ class ViTSpec:
     # CaiT (block="cait"): the class token joins only after the blocks, in this many class-attention blocks
     # (timm's blocks_token_only, its depth_token_only argument) where it alone is updated
     depth_token_only: int = 0
+    # NaFlex (timm's naflexvit.py, SigLIP 2 NaFlex): a learned position grid of its own size (pos_embed_grid² cells,
+    # the patch tokens only), resampled to every input's patch grid, and timm's NaFlex dictionary inputs (patch-n'-pack:
+    # patches, their (row, column) coordinates and a validity mask). Always any input size (dynamic_img_size).
+    naflex: bool = False
+    pos_embed_grid: int = 0  # side of the learned position grid (0: the image's grid, img_size // patch_size)
+    pos_interp: str = "bicubic"  # how the grid is resampled: "bicubic" or "bilinear" (torch's F.interpolate modes)
+    pos_antialias: bool = True  # F.interpolate's antialias (a widened filter when shrinking)
+    pos_align_corners: bool = False  # F.interpolate's align_corners
+    pos_ar_preserving: bool = False  # resample to a square of the longer side, then keep the top-left rows × columns
+    pos_factorized: bool = False  # two 1-D tables (pos_embed_y, pos_embed_x: rows and columns, added), resampled linearly
 
     def __post_init__(self) -> None:
         for name in ("img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads", "mlp_dim"):
             value = getattr(self, name)
             if not _is_int(value) or value <= 0:
                 raise SpecError(f"ViT spec field {name!r} must be a positive integer, got {value!r}.")
-        for name in ("num_classes", "reg_tokens", "pre_logits_dim", "pool_heads", "pool_mlp_dim", "rope_ref_grid", "depth_token_only"):
+        for name in ("num_classes", "reg_tokens", "pre_logits_dim", "pool_heads", "pool_mlp_dim", "rope_ref_grid", "depth_token_only",
+                     "pos_embed_grid"):
             value = getattr(self, name)
             if not _is_int(value) or value < 0:
                 raise SpecError(f"ViT spec field {name!r} must be a non-negative integer, got {value!r}.")
         for name in ("patch_bias", "qkv_bias", "qk_norm", "class_token", "dist_token", "pos_embed_prefix", "fc_norm", "pre_norm",
                      "layer_scale", "dynamic_img_size", "dynamic_img_pad", "abs_pos_embed", "k_bias", "qkv_fused", "attn_norm",
-                     "mlp_norm", "final_norm", "rope_grid_xy", "rope_half", "pool_include_prefix", "patch_norm", "proj_bias", "mlp_bias"):
+                     "mlp_norm", "final_norm", "rope_grid_xy", "rope_half", "pool_include_prefix", "patch_norm", "proj_bias", "mlp_bias",
+                     "naflex", "pos_antialias", "pos_align_corners", "pos_ar_preserving", "pos_factorized"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(f"ViT spec field {name!r} must be true or false, got {getattr(self, name)!r}.")
         if not isinstance(self.norm_eps, (int, float)) or isinstance(self.norm_eps, bool) or not 0 < self.norm_eps < 1:
@@ -122,6 +135,10 @@ class ViTSpec:
             raise SpecError(f"Unknown rotary form {self.rope!r}; use one of {', '.join(ROPE_FORMS)}.")
         if self.norm_type not in NORM_TYPES:
             raise SpecError(f"Unknown norm type {self.norm_type!r}; use one of {', '.join(NORM_TYPES)}.")
+        if self.pos_interp not in POS_INTERP:
+            raise SpecError(f"Unknown position-grid interpolation {self.pos_interp!r}; use one of {', '.join(POS_INTERP)}.")
+        if self.naflex:  # timm's NaFlexVit takes every size (it ignores dynamic_img_size=False)
+            object.__setattr__(self, "dynamic_img_size", True)
         if self.rel_pos_bias not in REL_POS_FORMS:
             raise SpecError(f"Unknown relative position bias {self.rel_pos_bias!r}; use one of {', '.join(REL_POS_FORMS)}.")
         for name in ("rope_temperature", "rope_grid_offset"):
@@ -181,6 +198,7 @@ class ViTSpec:
                 if bad:
                     raise SpecError(f"rel_pos_bias={self.rel_pos_bias!r} (BEiT) needs {why}.")
         self._check_cait()
+        self._check_naflex()
         if self.pool_include_prefix and self.global_pool != "map":
             raise SpecError("pool_include_prefix is an option of the MAP pool; it needs global_pool='map'.")
         if self.pool_mlp_dim and self.global_pool != "map":
@@ -217,6 +235,22 @@ class ViTSpec:
             if bad:
                 raise SpecError(f"block='cait' (timm's CaiT) needs {why}.")
 
+    def _check_naflex(self) -> None:
+        """The NaFlex position grid goes with timm's NaFlexVit, which builds the plain ViT block around it."""
+        if not self.naflex:
+            changed = [f for f in ("pos_embed_grid", "pos_interp", "pos_antialias", "pos_align_corners", "pos_ar_preserving", "pos_factorized")
+                       if getattr(self, f) != _NAFLEX_DEFAULTS[f]]
+            if changed:
+                raise SpecError(f"{', '.join(changed)} describe the NaFlex position grid; set naflex=True to use them.")
+            return
+        for bad, why in ((self.block != "vit", "block='vit'"), (not self.abs_pos_embed, "a learned position embedding (abs_pos_embed=True)"),
+                         (self.pos_embed_prefix, "a position embedding over the patch tokens only (pos_embed_prefix=False)"),
+                         (self.dist_token, "no distillation token"), (self.pre_logits_dim, "no pre-logits layer"),
+                         (self.norm_type != "layer" or self.patch_norm, "LayerNorms and no patch norm"),
+                         (self.pos_embed_grid <= 0, "pos_embed_grid >= 1 (the side of the learned grid)")):
+            if bad:
+                raise SpecError(f"naflex=True (timm's NaFlexVit) needs {why}.")
+
     # Derived sizes -------------------------------------------------------
     @property
     def head_dim(self) -> int:
@@ -250,7 +284,14 @@ class ViTSpec:
         return self.pool_heads or self.num_heads
 
     @property
+    def pos_grid(self) -> int:
+        """Side of the learned position grid: ``pos_embed_grid`` (NaFlex) or the image's patch grid."""
+        return self.pos_embed_grid or self.grid_size
+
+    @property
     def pos_embed_len(self) -> int:
+        if self.naflex:
+            return self.pos_grid**2
         return self.num_tokens if self.pos_embed_prefix else self.num_patches
 
     @property
@@ -296,6 +337,7 @@ class ViTSpec:
 
 
 _FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(ViTSpec))
+_NAFLEX_DEFAULTS = {f.name: f.default for f in dataclasses.fields(ViTSpec) if f.name.startswith("pos_") and f.name != "pos_embed_prefix"}
 
 
 def _is_int(value: Any) -> bool:

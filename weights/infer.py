@@ -60,7 +60,10 @@ def infer_spec(
         fields.update(pool_heads=0, pool_include_prefix=False)  # no attention pool: nothing to say about it
     elif not class_token and not fields["reg_tokens"]:
         fields["pool_include_prefix"] = False  # no prefix tokens: the option changes nothing
-    if "pos_embed" in state:
+    fields.update(naflex=bool(config.get("naflex")), pos_embed_grid=0, pos_factorized=False)
+    if fields["naflex"]:  # NaFlex: the grid has its own size (stated by the reader), the image size is only the default input
+        _naflex_fields(state, source, fields, config, given)
+    elif "pos_embed" in state:
         _position_fields(state, source, fields, config, given)
     elif "img_size" in fields:  # from a relative position table: a stated size on the same grid wins (e.g. 384 over 27 patches of 14)
         for size in (config.get("img_size"), given.get("img_size")):
@@ -81,6 +84,9 @@ def infer_spec(
             continue
         if name.startswith("rope_") and resolved.get("rope", fields.get("rope")) == "none":
             resolved[name] = getattr(_PLAIN, name)  # no rotary positions: their settings do not exist
+            continue
+        if name.startswith("pos_") and not fields["naflex"]:
+            resolved[name] = getattr(_PLAIN, name)  # no NaFlex grid: nothing is resampled with these settings
             continue
         if name in config:
             resolved[name] = config[name]
@@ -112,6 +118,21 @@ def infer_spec(
         raise CheckpointError(f"{source}: cannot build a spec ({exc}).") from None
     except SpecError as exc:  # e.g. a config's head count that does not divide the width
         raise CheckpointError(f"{source} does not describe a valid ViT: {str(exc).rstrip('.')}.") from None
+
+
+def _naflex_fields(state: Mapping[str, np.ndarray], source: str, fields: dict[str, Any], config: Mapping[str, Any], given: Mapping[str, Any]) -> None:
+    """A NaFlex grid: its side from the reader, its tables from the tensors; the image size as stated, else the grid's."""
+    grid = config.get("pos_embed_grid")
+    if not _is_int(grid) or grid < 1:
+        raise CheckpointError(f"{source}: a NaFlex checkpoint whose position grid size is not stated.")
+    factorized = "pos_embed_y" in state
+    expected = (1, grid, fields["embed_dim"]) if factorized else (1, grid * grid, fields["embed_dim"])
+    found = state["pos_embed_y"] if factorized else state.get("pos_embed")
+    if found is None or tuple(found.shape) != expected:
+        raise CheckpointError(f"{source}: the NaFlex position grid has shape {None if found is None else tuple(found.shape)}, expected {expected}.")
+    fields.update(pos_embed_grid=grid, pos_factorized=factorized, pos_embed_prefix=False, abs_pos_embed=True)
+    size = next((v for v in (config.get("img_size"), given.get("img_size")) if _is_int(v) and v >= fields["patch_size"]), None)
+    fields["img_size"] = size or grid * fields["patch_size"]
 
 
 def _position_fields(state: Mapping[str, np.ndarray], source: str, fields: dict[str, Any], config: Mapping[str, Any], given: Mapping[str, Any]) -> None:
@@ -170,7 +191,7 @@ def _tensor_fields(state: Mapping[str, np.ndarray], source: str) -> dict[str, An
     qkv_bias = any(a + n in state for n in ("qkv.bias", "q_bias", "q_proj.bias"))
     k_bias = not qkv_bias or a + "qkv.bias" in state or a + "k_proj.bias" in state
     fields: dict[str, Any] = dict(
-        abs_pos_embed=pos is not None,
+        abs_pos_embed=pos is not None or "pos_embed_y" in state,  # NaFlex's factorized grid: two 1-D tables
         qkv_fused=fused,
         k_bias=k_bias,
         attn_norm=a + "norm.weight" in state,
@@ -275,6 +296,7 @@ def _is_square(n: int) -> bool:
 UNSEEN_FIELDS = (
     "num_heads", "norm_eps", "gelu", "global_pool", "img_size", "pool_heads", "pool_include_prefix",
     "rope", "rope_temperature", "rope_ref_grid", "rope_grid_offset", "rope_grid_xy", "rope_half",
+    "pos_interp", "pos_antialias", "pos_align_corners", "pos_ar_preserving",
 )
 _PLAIN = ViTSpec()
 _PLAIN_VIT_FIELDS = ("pool_heads", "pool_include_prefix", "rope")
@@ -282,7 +304,9 @@ _BEHAVIOUR_FIELDS = ("dynamic_img_size", "dynamic_img_pad")  # timm builds DINOv
 _HOW_TO_GIVE = {"num_heads": "num_heads=12", "norm_eps": "norm_eps=1e-6", "gelu": "gelu='exact'", "global_pool": "global_pool='token'",
                 "img_size": "img_size=224", "pool_heads": "pool_heads=8", "pool_include_prefix": "pool_include_prefix=True",
                 "rope": "rope='cat'", "rope_temperature": "rope_temperature=100.0", "rope_ref_grid": "rope_ref_grid=16",
-                "rope_grid_offset": "rope_grid_offset=1.0", "rope_grid_xy": "rope_grid_xy=True", "rope_half": "rope_half=True"}
+                "rope_grid_offset": "rope_grid_offset=1.0", "rope_grid_xy": "rope_grid_xy=True", "rope_half": "rope_half=True",
+                "pos_interp": "pos_interp='bilinear'", "pos_antialias": "pos_antialias=True", "pos_align_corners": "pos_align_corners=False",
+                "pos_ar_preserving": "pos_ar_preserving=False"}
 _FLAGS = {"num_heads": "--num-heads 12", "norm_eps": "--norm-eps 1e-6", "gelu": "--gelu exact", "global_pool": "--global-pool token"}
 # A registered variant of the same sizes lends its head count; one of the same
 # architecture lends eps, GELU form and pooling; in both cases only when all such variants agree.
@@ -290,7 +314,7 @@ _SIZE_KEYS = ("patch_size", "embed_dim", "depth", "mlp_dim")
 _MATCH_KEYS = _SIZE_KEYS + (
     "mlp_type", "dist_token", "class_token", "reg_tokens", "pre_norm", "layer_scale", "patch_bias", "qkv_bias", "qk_norm", "fc_norm",
     "block", "abs_pos_embed", "k_bias", "qkv_fused", "attn_norm", "mlp_norm", "final_norm", "rel_pos_bias", "depth_token_only",
-    "norm_type", "patch_norm", "proj_bias", "mlp_bias",
+    "norm_type", "patch_norm", "proj_bias", "mlp_bias", "naflex", "pos_embed_grid", "pos_factorized",
 )
 
 

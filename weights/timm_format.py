@@ -31,7 +31,7 @@ from vitzoo.errors import CheckpointError, VitzooError, reason
 from vitzoo.fileio import atomic_path
 from vitzoo.spec import ViTSpec
 from vitzoo.variants import get_spec
-from vitzoo.weights import safetensors_io, torch_pickle
+from vitzoo.weights import naflex_names, safetensors_io, torch_pickle
 from vitzoo.weights.base import Checkpoint, WeightFormat, as_float32, register_format, require_file
 from vitzoo.weights.infer import UNSEEN_FIELDS, Hint, infer_spec
 
@@ -47,7 +47,8 @@ _POOLS = ("token", "avg", "map")
 
 def detect(path: Path) -> bool:
     """A safetensors file or torch pickle holding timm names (and not a vitzoo file), or a timm hub folder."""
-    return holds_tensor(_weights_file(path) or path, ANCHOR, _strip_prefix)
+    found = _weights_file(path) or path
+    return holds_tensor(found, ANCHOR, _strip_prefix) or holds_tensor(found, naflex_names.ANCHOR, _strip_prefix)  # NaFlexVit: embeds.*
 
 
 def read(path: Path, variant: Hint = None) -> Checkpoint:
@@ -73,6 +74,10 @@ def read(path: Path, variant: Hint = None) -> Checkpoint:
         state[canonical] = as_float32(value, name, source)
     cfg = read_timm_config(path)
     config: dict[str, Any] = {}
+    if naflex_names.is_naflex(state):  # timm's NaFlexVit: embeds.* names, a Linear patch embedding, a [1, G, G, D] grid
+        chans = variant.in_chans if isinstance(variant, ViTSpec) else dict(variant or {}).get("in_chans")
+        state, layout = naflex_names.to_canonical(state, source, chans)
+        config.update(layout)
     meta: dict[str, Any] = {"source_format": "timm", "source": str(path)}
     if cfg is not None:
         config.update(_config_fields(cfg, source))
@@ -96,6 +101,9 @@ def write(ckpt: Checkpoint, path: Path) -> None:
     else as safetensors (what timm publishes).
     """
     ckpt.validate()
+    if ckpt.spec.naflex:  # NaFlexVit's own names (embeds.*)
+        save_state_file(path, naflex_names.from_canonical(ckpt.state, ckpt.spec))
+        return
     if ckpt.spec.pre_logits_dim:
         raise CheckpointError(
             "timm's VisionTransformer has no pre-logits layer, so these weights cannot be written as a timm "

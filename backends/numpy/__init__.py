@@ -23,6 +23,7 @@ from vitzoo.init import init_state
 from vitzoo.spec import ViTSpec
 
 from .cait import CaitForward
+from .naflex import NaFlexForward
 from .ops import ACTIVATIONS as _ACTIVATIONS, softmax as _softmax
 
 
@@ -281,6 +282,10 @@ class NumpyCait(CaitForward, NumpyViT):
     """timm's ``Cait`` on NumPy: talking-heads blocks over the patch tokens, then class attention (see :mod:`.cait`)."""
 
 
+class NumpyNaFlex(NaFlexForward, NumpyViT):
+    """timm's ``NaFlexVit`` on NumPy: per-image position grids, NaFlex dictionaries (see :mod:`.naflex`)."""
+
+
 class NumpyBackend:
     name = "numpy"
 
@@ -288,6 +293,8 @@ class NumpyBackend:
         state = init_state(spec) if state is None else state
         if spec.block == "cait":  # the class token joins after the blocks
             return NumpyCait(spec, state)
+        if spec.naflex:  # position grid resampled per input, NaFlex dictionaries
+            return NumpyNaFlex(spec, state)
         return NumpyViT(spec, state)
 
     def state_dict(self, model: NumpyViT) -> dict[str, np.ndarray]:
@@ -297,7 +304,8 @@ class NumpyBackend:
         """A whole CLIP / SigLIP model (:class:`~.clip.NumpyCLIP`) from a canonical whole-model state."""
         from .clip import NumpyCLIP
 
-        visual = NumpyViT(spec.vision, {k[7:]: v for k, v in state.items() if k.startswith("visual.")})
+        tower = NumpyNaFlex if spec.vision.naflex else NumpyViT
+        visual = tower(spec.vision, {k[7:]: v for k, v in state.items() if k.startswith("visual.")})
         return NumpyCLIP(spec, visual, state, tokenizer)
 
 

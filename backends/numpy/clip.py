@@ -81,6 +81,8 @@ class NumpyCLIP:
         return self.tokenizer([texts] if isinstance(texts, str) else list(texts))
 
     def encode_image(self, images: Any) -> np.ndarray:
+        if isinstance(images, Mapping):  # a NaFlex batch for a NaFlex image tower (SigLIP 2 NaFlex)
+            return self.visual(images)
         return self.visual(np.asarray(images, dtype=np.float32))
 
     def encode_text(self, ids: Any) -> np.ndarray:

@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Mapping, Optional
 
 import numpy as np
@@ -33,11 +34,30 @@ OPSET = 17  # LayerNormalization's first opset; onnxruntime ≥ 1.16 and OpenVIN
 State = Mapping[str, np.ndarray]
 
 
+# The spec fields this writer follows, with the values it takes (None: any). Every other field must
+# keep its default, so a field added for a new family sends that family to MindSpore's exporter
+# instead of into a graph that ignores it.
+_FOLLOWED = {
+    "img_size": None, "patch_size": None, "in_chans": None, "num_classes": None, "embed_dim": None, "depth": None,
+    "num_heads": None, "mlp_dim": None, "patch_bias": None, "qkv_bias": None, "qk_norm": None, "norm_eps": None,
+    "gelu": None, "mlp_type": ("mlp", "swiglu"), "class_token": None, "dist_token": None, "reg_tokens": None,
+    "pos_embed_prefix": None, "global_pool": None, "fc_norm": None, "pre_norm": None, "layer_scale": None,
+    "pre_logits_dim": None, "dynamic_img_size": None, "dynamic_img_pad": None, "final_norm": None, "pool_heads": None,
+    "pool_mlp_dim": None, "pool_include_prefix": None,
+}
+
+
 def supports(spec: ViTSpec) -> bool:
     """Whether :func:`build_graph` writes ``spec``'s forward pass (else MindSpore's exporter is used)."""
-    return (spec.block == "vit" and spec.rope == "none" and spec.rel_pos_bias == "none" and spec.norm_type == "layer"
-            and spec.mlp_type in ("mlp", "swiglu") and not (spec.mlp_norm or spec.attn_norm or spec.patch_norm)
-            and spec.qkv_fused and (spec.k_bias or not spec.qkv_bias) and spec.abs_pos_embed)
+    default = ViTSpec()
+    for field in dataclasses.fields(ViTSpec):
+        value, allowed = getattr(spec, field.name), _FOLLOWED.get(field.name, ())
+        if field.name not in _FOLLOWED:
+            if value != getattr(default, field.name):
+                return False
+        elif allowed is not None and value not in allowed:
+            return False
+    return True
 
 
 def available() -> bool:

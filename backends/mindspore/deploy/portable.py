@@ -114,7 +114,8 @@ class PortableAttention(nn.Cell):
         self.scores = ops.BatchMatMul(transpose_b=True)
         self.mix = ops.BatchMatMul()
 
-    def construct(self, x: Tensor) -> Tensor:
+    def construct(self, x: Tensor, bias: Any = None) -> Tensor:
+        # ``bias``: the NaFlex block's mask slot, always None on the exported (NCHW) path
         b, n, d = x.shape
         qkv = _heads(self.qkv(x), n, 3, self.num_heads, self.head_dim)
         q, k, v = qkv[0], qkv[1], qkv[2]

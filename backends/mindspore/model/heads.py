@@ -89,14 +89,18 @@ class AttentionPool(nn.Cell):
         self.scores = ops.BatchMatMul(transpose_b=True)
         self.mix = ops.BatchMatMul()
 
-    def construct(self, x: Tensor) -> Tensor:
+    def construct(self, x: Tensor, bias: Optional[Tensor] = None) -> Tensor:
+        """``bias``: an additive mask over the pooled tokens (NaFlex padding, ``[B, 1, 1, N]``)."""
         x = x[:, self.start :]
         b, n, d = x.shape
         q = self.q(self.latent).reshape(1, self.num_heads, 1, self.head_dim)  # the same query for every image
         kv = self.kv(x).reshape(b, n, 2, self.num_heads, self.head_dim).transpose(2, 0, 3, 1, 4)
         k, v = ops.unstack(kv, 0)  # each [B, heads, N, head_dim]
         q = ops.broadcast_to(q * self.scale, (b, self.num_heads, 1, self.head_dim))
-        attn = ops.softmax(self.scores(q, k), -1)
+        scores = self.scores(q, k)
+        if bias is not None:
+            scores = scores + bias
+        attn = ops.softmax(scores, -1)
         out = self.proj(self.mix(attn, v).reshape(b, d))
         return out + self.mlp(self.norm(out))
 

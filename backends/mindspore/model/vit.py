@@ -68,7 +68,10 @@ class VisionTransformer(nn.Cell):
             self.reg_token = to_parameter(state["reg_token"])
         self.prefix_names = tuple(n for n in ("cls_token", "dist_token", "reg_token") if n in state)
         self.has_pos_embed = spec.abs_pos_embed
-        if spec.abs_pos_embed:
+        if spec.abs_pos_embed and spec.pos_factorized:  # NaFlex's two 1-D tables (see .naflex)
+            self.pos_embed_y = to_parameter(state["pos_embed_y"])
+            self.pos_embed_x = to_parameter(state["pos_embed_x"])
+        elif spec.abs_pos_embed:
             self.pos_embed = to_parameter(state["pos_embed"])
         self.rotary = make_rotary(spec)  # rotary tables per input grid, or none
         self.pos_embed_prefix = spec.pos_embed_prefix
