@@ -23,6 +23,7 @@ from vitzoo.spec import ViTSpec
 from .runtime import tune_cpu_runtime
 from .model.cait import Cait
 from .model.vit import VisionTransformer
+from .model.xcit import Xcit
 
 tune_cpu_runtime()  # synchronous launches on CPU: must come before the first MindSpore operator
 
@@ -40,6 +41,7 @@ class MindSporeBackend:
         ``jit=True`` compiles the forward pass as a MindSpore graph (first call compiles).
         """
         model_class = Cait if spec.block == "cait" else VisionTransformer  # CaiT's class token joins after the blocks
+        model_class = Xcit if spec.block == "xcit" else model_class  # XCiT: convolutional stem, cross-covariance blocks
         if state is None:  # the fresh arrays are the model's own: no copy
             return model_class(spec, init_state(spec), jit=jit, copy=False)
         return model_class(spec, state, jit=jit)

@@ -23,6 +23,7 @@ from vitzoo.init import init_state
 from vitzoo.spec import ViTSpec
 
 from .cait import CaitForward
+from .xcit import XcitForward
 from .ops import ACTIVATIONS as _ACTIVATIONS, softmax as _softmax
 
 
@@ -281,6 +282,10 @@ class NumpyCait(CaitForward, NumpyViT):
     """timm's ``Cait`` on NumPy: talking-heads blocks over the patch tokens, then class attention (see :mod:`.cait`)."""
 
 
+class NumpyXcit(XcitForward, NumpyViT):
+    """timm's ``Xcit`` on NumPy: convolutional stem, cross-covariance blocks, then class attention (see :mod:`.xcit`)."""
+
+
 class NumpyBackend:
     name = "numpy"
 
@@ -288,6 +293,8 @@ class NumpyBackend:
         state = init_state(spec) if state is None else state
         if spec.block == "cait":  # the class token joins after the blocks
             return NumpyCait(spec, state)
+        if spec.block == "xcit":  # convolutional stem, cross-covariance blocks
+            return NumpyXcit(spec, state)
         return NumpyViT(spec, state)
 
     def state_dict(self, model: NumpyViT) -> dict[str, np.ndarray]:
