@@ -19,6 +19,7 @@ timm = pytest.importorskip("timm")
 from safetensors.torch import load_file  # noqa: E402
 
 import vitzoo  # noqa: E402
+import vitzoo.backends.numpy  # noqa: E402,F401  (family_timm.run tells the backends apart by class)
 from vitzoo import weights  # noqa: E402
 from vitzoo.variants import get_spec  # noqa: E402
 
@@ -227,20 +228,24 @@ def test_fresh_init_is_timms():
 
 
 def test_every_variant_is_timms_architecture():
-    """All 28 of timm's xcit.py architectures: the same tensors (built on the meta device), eta and tokens_norm."""
+    """All 28 of timm's xcit.py architectures: timm's constructor arguments (eta, tokens_norm, sizes); the tensors of two
+    built on the meta device (scripts/make_pretrained_table.py --check, run by the suite, compares those of all 28)."""
     import timm.models.xcit as timm_xcit
 
     from vitzoo.canonical import expected_shapes
 
     names = timm.list_models(module="xcit")
     assert len(names) == 28 and sorted(vitzoo.list_models("xcit_*")) == sorted(names)
-    for name in names:
-        spec = get_spec(name)
+    for name in ("xcit_nano_12_p8_224", "xcit_large_24_p16_384"):
         model = timm.create_model(name, pretrained=False, device="meta")
         shapes = {k: tuple(v.shape) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
-        assert shapes == expected_shapes(spec), name
+        assert shapes == expected_shapes(get_spec(name)), name
+    for name in names:
+        spec = get_spec(name)
         args = _timm_args(timm_xcit, name)  # eta lives only in timm's init: read the constructor's arguments
         assert (spec.layer_scale_init, spec.tokens_norm, spec.patch_size) == (args["eta"], args["tokens_norm"], args["patch_size"]), name
+        assert (spec.embed_dim, spec.depth, spec.num_heads, spec.img_size) == (args["embed_dim"], args["depth"], args["num_heads"],
+                                                                           int(name[-3:])), name
 
 
 def _timm_args(module, name: str) -> dict:
@@ -259,3 +264,32 @@ def _timm_args(module, name: str) -> dict:
     finally:
         module._create_xcit = real
     return captured
+
+
+def test_a_timm_hub_snapshot_reads_and_saves_back_for_timm(tmp_path):
+    """timm's own hub layout (config.json naming the architecture): the registered spec, 384 px from the config;
+    save_pretrained(layout="timm") gives a folder timm's local-dir: loader builds with the same logits."""
+    from timm.models._hub import save_for_hf
+
+    tm = random_timm("xcit_nano_12_p16_384", depth=12, num_classes=10)
+    save_for_hf(tm, str(tmp_path / "snap"))
+    assert weights.read(tmp_path / "snap").spec == get_spec("xcit_nano_12_p16_384", num_classes=10)
+    model = vitzoo.create_from_file(tmp_path / "snap")
+    x = _x(8, 32, 48)[:1]
+    assert rel(run(model, x), logits(tm, x)) <= 1e-4
+    vitzoo.save_pretrained(model, tmp_path / "out", layout="timm")
+    back = timm.create_model(f"local-dir:{tmp_path / 'out'}", pretrained=True).eval()
+    assert rel(logits(back, x), logits(tm, x)) <= 1e-6
+
+
+def test_embed_layers_pool_the_patch_tokens(tmp_path):
+    """XCiT's blocks carry no class token: per-block features are the patch tokens' mean; pool='cls' with layers is refused."""
+    from vitzoo.errors import DataError
+    from vitzoo.workflows.tasks import demo_images
+
+    model = vitzoo.create("xcit_nano_12_p16_224", depth=2, num_classes=0, img_size=32)
+    out = vitzoo.embed(demo_images()[:1], model, layers=[0, 1])
+    assert set(out["layers"]) == {0, 1} and out["layers"][1].shape == (1, 128)
+    with pytest.raises(DataError, match="XCiT's blocks hold only the patch tokens") as info:
+        vitzoo.embed(demo_images()[:1], model, layers=[1], pool="cls")
+    assert "\n" not in str(info.value)
