@@ -293,3 +293,20 @@ def test_embed_layers_pool_the_patch_tokens(tmp_path):
     with pytest.raises(DataError, match="XCiT's blocks hold only the patch tokens") as info:
         vitzoo.embed(demo_images()[:1], model, layers=[1], pool="cls")
     assert "\n" not in str(info.value)
+
+
+def test_writers_round_trip_or_refuse_in_one_sentence(tmp_path):
+    """vitzoo's safetensors keep XCiT bit for bit (spec included); layouts without its parts refuse, writing nothing."""
+    from vitzoo.errors import CheckpointError
+    from vitzoo.init import init_state
+    from vitzoo.weights.base import Checkpoint
+
+    spec = get_spec("xcit_nano_12_p8_224", depth=1, num_classes=3)
+    ckpt = Checkpoint(state=init_state(spec), spec=spec, meta={})
+    weights.write(ckpt, tmp_path / "x.safetensors", format="vitzoo")
+    back = weights.read(tmp_path / "x.safetensors")
+    assert back.spec == spec and all(np.array_equal(back.state[k], v) for k, v in ckpt.state.items())
+    for fmt in ("mindcv", "vitzoo_ckpt", "mindspore", "hf"):
+        with pytest.raises(CheckpointError) as info:
+            weights.write(ckpt, tmp_path / f"out_{fmt}.ckpt", format=fmt)
+        assert "\n" not in str(info.value) and not (tmp_path / f"out_{fmt}.ckpt").exists()
