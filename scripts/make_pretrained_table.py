@@ -1,11 +1,11 @@
 """Write vitzoo's table of timm weight sets (vitzoo/data/pretrained_timm.json) from timm's own configs.
 
 For every pretrained weight set that timm builds with ``vision_transformer.py``,
-``deit.py``, ``eva.py``, ``beit.py``, ``cait.py`` or ``naflexvit.py`` (``timm.list_pretrained()`` filtered by the
+``deit.py``, ``eva.py``, ``beit.py``, ``cait.py``, ``naflexvit.py`` or ``xcit.py`` (``timm.list_pretrained()`` filtered by the
 architecture's module):
 
 * if vitzoo registers its architecture (a variant or a timm alias), and the spec
-  equals what ``timm.create_model`` builds (for eva.py/beit.py/cait.py/naflexvit.py, whose variants
+  equals what ``timm.create_model`` builds (for eva.py/beit.py/cait.py/naflexvit.py/xcit.py, whose variants
   scripts/make_eva_variants.py writes from timm's own arguments: the same tensors,
   names and shapes, as timm's model), the weight set becomes an entry: the
   hub repo, class count, label set, license and eval preprocessing are copied
@@ -38,8 +38,8 @@ from timm_specs import build_meta, read_timm_architecture, spec_differences  # n
 
 TABLE = HERE.parent / "vitzoo" / "data" / "pretrained_timm.json"
 TOP1 = HERE / "timm_top1_imagenet.csv"
-MODULES = ("vision_transformer", "deit", "eva", "beit", "cait", "naflexvit")
-SHAPE_CHECKED = ("eva", "beit", "cait", "naflexvit")  # modules whose architectures are checked by their tensors (see _judge_by_tensors)
+MODULES = ("vision_transformer", "deit", "eva", "beit", "cait", "naflexvit", "xcit")
+SHAPE_CHECKED = ("eva", "beit", "cait", "naflexvit", "xcit")  # modules whose architectures are checked by their tensors (see _judge_by_tensors)
 SHAPE_CHECKED_ARCHS = ("aimv2_",)  # vision_transformer.py models built with the EVA block's builder (RMSNorm), likewise
 HUB_FILES = (None, "model.safetensors", "pytorch_model.bin")  # what a registry entry downloads
 PREPROCESSING = ("input_size", "interpolation", "crop_pct", "crop_mode", "mean", "std")
@@ -165,7 +165,7 @@ def _judge(arch: str, get_spec: Any, resolve_name: Any, unknown: type) -> tuple[
 
 
 def _judge_by_tensors(arch: str, get_spec: Any, resolve_name: Any, unknown: type) -> tuple[Optional[str], Optional[str]]:
-    """eva.py / beit.py / cait.py: registered (from timm's own arguments) and holding exactly timm's tensors, or why not."""
+    """eva.py / beit.py / cait.py / xcit.py: registered (from timm's own arguments) and holding exactly timm's tensors, or why not."""
     from make_eva_variants import left_out, model_args
 
     from vitzoo.canonical import expected_shapes
@@ -179,7 +179,8 @@ def _judge_by_tensors(arch: str, get_spec: Any, resolve_name: Any, unknown: type
     import timm
 
     model = timm.create_model(arch, pretrained=False, device="meta", num_classes=spec.num_classes)  # their init takes no weight_init
-    timm_shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    # XCiT's BatchNorm step counters are buffers, not weights (no canonical tensor; torch refills them on load)
+    timm_shapes = {k: tuple(v.shape) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
     ours = expected_shapes(spec)
     if spec.naflex:  # NaFlexVit's own names (embeds.*, a Linear patch embedding, a [1, G, G, D] grid)
         import numpy as np

@@ -13,6 +13,7 @@ import numpy as np
 from vitzoo import rel_pos
 from vitzoo.errors import CheckpointError
 from vitzoo.spec import ViTSpec
+from vitzoo.xcit_spec import xcit_shapes
 
 Shape = tuple[int, ...]
 # The classifier's tensors: replaced together when the class count changes (DeiT distilled has two heads).
@@ -32,6 +33,8 @@ def expected_shapes(spec: ViTSpec) -> dict[str, Shape]:
         >>> expected_shapes(ViTSpec(depth=1))["blocks.0.attn.qkv.weight"]
         (2304, 768)
     """
+    if spec.block == "xcit":  # timm's Xcit: convolutional stem, Fourier positions, its own block names
+        return xcit_shapes(spec)
     d, m = spec.embed_dim, spec.mlp_dim
     shapes: dict[str, Shape] = {
         "patch_embed.proj.weight": (d, spec.in_chans, spec.patch_size, spec.patch_size),

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from vitzoo.errors import SpecError
+from vitzoo.xcit_spec import check_xcit
 
 GELU_FORMS = ("exact", "tanh", "quick")
 POOLING = ("token", "avg", "map")
 MLP_TYPES = ("mlp", "swiglu", "swiglu_split")
-BLOCKS = ("vit", "eva", "cait")
+BLOCKS = ("vit", "eva", "cait", "xcit")
 ROPE_FORMS = ("none", "cat", "dinov3")
 REL_POS_FORMS = ("none", "block")
 NORM_TYPES = ("layer", "rms")
@@ -104,6 +105,10 @@ class ViTSpec:
     pos_align_corners: bool = False  # F.interpolate's align_corners
     pos_ar_preserving: bool = False  # resample to a square of the longer side, then keep the top-left rows × columns
     pos_factorized: bool = False  # two 1-D tables (pos_embed_y, pos_embed_x: rows and columns, added), resampled linearly
+    # XCiT (block="xcit", timm's xcit.py): cross-covariance blocks over the patch tokens, then depth_token_only
+    # class-attention blocks (timm's cls_attn_layers) that also pass the patch tokens on; see vitzoo/xcit_spec.py
+    tokens_norm: bool = False  # XCiT's class-attention blocks norm every token after the attention (else the class token only)
+    layer_scale_init: float = 1e-5  # the value fresh layer scales start at (XCiT's eta: 1.0 for its 12-block models)
 
     def __post_init__(self) -> None:
         for name in ("img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads", "mlp_dim"):
@@ -118,7 +123,8 @@ class ViTSpec:
         for name in ("patch_bias", "qkv_bias", "qk_norm", "class_token", "dist_token", "pos_embed_prefix", "fc_norm", "pre_norm",
                      "layer_scale", "dynamic_img_size", "dynamic_img_pad", "abs_pos_embed", "k_bias", "qkv_fused", "attn_norm",
                      "mlp_norm", "final_norm", "rope_grid_xy", "rope_half", "pool_include_prefix", "patch_norm", "proj_bias", "mlp_bias",
-                     "naflex", "pos_antialias", "pos_align_corners", "pos_ar_preserving", "pos_factorized"):
+                     "naflex", "pos_antialias", "pos_align_corners", "pos_ar_preserving", "pos_factorized",
+                     "tokens_norm"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(f"ViT spec field {name!r} must be true or false, got {getattr(self, name)!r}.")
         if not isinstance(self.norm_eps, (int, float)) or isinstance(self.norm_eps, bool) or not 0 < self.norm_eps < 1:
@@ -141,7 +147,7 @@ class ViTSpec:
             object.__setattr__(self, "dynamic_img_size", True)
         if self.rel_pos_bias not in REL_POS_FORMS:
             raise SpecError(f"Unknown relative position bias {self.rel_pos_bias!r}; use one of {', '.join(REL_POS_FORMS)}.")
-        for name in ("rope_temperature", "rope_grid_offset"):
+        for name in ("rope_temperature", "rope_grid_offset", "layer_scale_init"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value or abs(value) == float("inf"):
                 raise SpecError(f"ViT spec field {name!r} must be a finite number, got {value!r}.")
@@ -188,7 +194,7 @@ class ViTSpec:
             raise SpecError("mlp_norm needs mlp_type 'mlp' or 'swiglu_split' (timm packs the SwiGLU only without the norm).")
         if self.rope != "none" and self.head_dim % 4:
             raise SpecError(f"Rotary positions need a head width divisible by 4, got {self.head_dim}.")
-        if self.rope == "none" and self.rel_pos_bias == "none" and not self.abs_pos_embed:
+        if self.rope == "none" and self.rel_pos_bias == "none" and not self.abs_pos_embed and self.block != "xcit":  # XCiT: Fourier features
             raise SpecError("A model with no abs_pos_embed, rotary positions or relative position bias has no position information; set one.")
         if self.rel_pos_bias != "none":
             # BEiT's table indexes (class token + square grid) pairs, built into the EVA block's attention
@@ -217,6 +223,8 @@ class ViTSpec:
 
     def _check_cait(self) -> None:
         """CaiT's class-attention stage goes with its block, and with what timm's ``Cait`` builds around it."""
+        if self.block == "xcit" or self.tokens_norm:
+            return check_xcit(self)
         if (self.block == "cait") != (self.depth_token_only > 0):
             raise SpecError("block='cait' and depth_token_only >= 1 go together (timm's CaiT: talking-heads blocks, then class-attention blocks).")
         if self.block != "cait":

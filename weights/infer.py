@@ -29,6 +29,7 @@ from vitzoo import rel_pos
 from vitzoo.errors import CheckpointError, SpecError
 from vitzoo.spec import ViTSpec
 from vitzoo.variants import get_spec, variant_names
+from vitzoo.weights.infer_xcit import ANCHOR as XCIT_ANCHOR, xcit_fields, xcit_unseen
 
 Hint = Union[ViTSpec, Mapping[str, Any], None]
 """What the caller says about the model: a variant's spec (its name, overrides applied) or just the fields given."""
@@ -51,6 +52,8 @@ def infer_spec(
     fields = _tensor_fields(state, source)
     config = dict(config or {})
     given = _hint_fields(hint)
+    if fields.get("block") == "xcit":  # what XCiT's tensors cannot show (weights/infer_xcit.py)
+        fields.update(xcit_unseen(fields, source, config, given, [(n, get_spec(n)) for n in variant_names()]))
     class_token = fields["class_token"]
     if "attn_pool.latent" in state:
         fields["global_pool"] = "map"  # the tensors show the attention pool; nothing else decides
@@ -75,6 +78,8 @@ def infer_spec(
     plain_names = fields["abs_pos_embed"] and fields.get("block") not in ("eva", "cait") and "blocks.0.gamma_1" not in state
 
     registered = [(name, get_spec(name)) for name in variant_names()]
+    # XCiT's tensors show its head count and family: its variants lend nothing to other files (nor theirs to it)
+    registered = [(name, spec) for name, spec in registered if (spec.block == "xcit") == (fields.get("block") == "xcit")]
     resolved: dict[str, Any] = {}
     open_fields: list[str] = []
     # the registered variants these tensors fit: of the same sizes (they lend a head count), of the same form (the rest)
@@ -104,6 +109,8 @@ def infer_spec(
     if open_fields:
         raise CheckpointError(_refusal(source, open_fields, fields, registered))
     for name in _BEHAVIOUR_FIELDS:  # how the model treats other input sizes, not what its weights compute: never refused
+        if name in fields:  # settled already (XCiT: any patch multiple, whatever the variants)
+            continue
         if name not in config and name in given:
             resolved[name] = given[name]
         elif name not in config:
@@ -157,6 +164,8 @@ def _position_fields(state: Mapping[str, np.ndarray], source: str, fields: dict[
 
 def _tensor_fields(state: Mapping[str, np.ndarray], source: str) -> dict[str, Any]:
     """The spec fields the tensors' names and shapes fix, after checking they fit together."""
+    if XCIT_ANCHOR in state:  # timm's XCiT: a convolutional stem and its own block names
+        return xcit_fields(state, source)
     try:
         proj = state["patch_embed.proj.weight"]
     except KeyError as exc:

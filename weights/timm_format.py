@@ -36,6 +36,7 @@ from vitzoo.weights.base import Checkpoint, WeightFormat, as_float32, register_f
 from vitzoo.weights.infer import UNSEEN_FIELDS, Hint, infer_spec
 
 ANCHOR = "patch_embed.proj.weight"
+XCIT_ANCHOR = "patch_embed.proj.0.0.weight"
 # Training checkpoints wrap the weights; EMA weights first, as timm's own loader prefers them.
 _WRAPPERS = ("state_dict_ema", "model_ema", "state_dict", "model")
 # torch's legacy (pre-zip) format starts with this pickled magic number.
@@ -48,7 +49,8 @@ _POOLS = ("token", "avg", "map")
 def detect(path: Path) -> bool:
     """A safetensors file or torch pickle holding timm names (and not a vitzoo file), or a timm hub folder."""
     found = _weights_file(path) or path
-    return holds_tensor(found, ANCHOR, _strip_prefix) or holds_tensor(found, naflex_names.ANCHOR, _strip_prefix)  # NaFlexVit: embeds.*
+    return (holds_tensor(found, ANCHOR, _strip_prefix) or holds_tensor(found, naflex_names.ANCHOR, _strip_prefix)  # NaFlexVit: embeds.*
+            or holds_tensor(found, XCIT_ANCHOR, _strip_prefix))  # XCiT: a convolutional stem
 
 
 def read(path: Path, variant: Hint = None) -> Checkpoint:
@@ -65,7 +67,8 @@ def read(path: Path, variant: Hint = None) -> Checkpoint:
     origin: dict[str, str] = {}
     for name, value in raw.items():
         if value.dtype.kind not in "f" and value.dtype.name != "bfloat16":
-            dropped.append(name)  # integer buffers (step counters, ...) are not weights
+            if not name.endswith(".num_batches_tracked"):  # XCiT's BatchNorm step counters: torch refills them on a strict load
+                dropped.append(name)  # integer buffers (step counters, ...) are not weights
             continue
         canonical = _canonical_name(name)
         if canonical in origin:  # e.g. "module.x" beside "x": which one is the model is anyone's guess

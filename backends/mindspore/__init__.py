@@ -24,6 +24,7 @@ from .runtime import tune_cpu_runtime
 from .model.cait import Cait
 from .model.naflex import NaFlexViT
 from .model.vit import VisionTransformer
+from .model.xcit import Xcit
 
 tune_cpu_runtime()  # synchronous launches on CPU: must come before the first MindSpore operator
 
@@ -42,6 +43,7 @@ class MindSporeBackend:
         """
         # CaiT's class token joins after the blocks; NaFlex resamples its grid per input and takes NaFlex batches
         model_class = Cait if spec.block == "cait" else NaFlexViT if spec.naflex else VisionTransformer
+        model_class = Xcit if spec.block == "xcit" else model_class  # XCiT: convolutional stem, cross-covariance blocks
         if state is None:  # the fresh arrays are the model's own: no copy
             return model_class(spec, init_state(spec), jit=jit, copy=False)
         return model_class(spec, state, jit=jit)

@@ -24,6 +24,7 @@ from vitzoo.spec import ViTSpec
 
 from .cait import CaitForward
 from .naflex import NaFlexForward
+from .xcit import XcitForward
 from .ops import ACTIVATIONS as _ACTIVATIONS, softmax as _softmax
 
 
@@ -286,6 +287,10 @@ class NumpyNaFlex(NaFlexForward, NumpyViT):
     """timm's ``NaFlexVit`` on NumPy: per-image position grids, NaFlex dictionaries (see :mod:`.naflex`)."""
 
 
+class NumpyXcit(XcitForward, NumpyViT):
+    """timm's ``Xcit`` on NumPy: convolutional stem, cross-covariance blocks, then class attention (see :mod:`.xcit`)."""
+
+
 class NumpyBackend:
     name = "numpy"
 
@@ -295,6 +300,8 @@ class NumpyBackend:
             return NumpyCait(spec, state)
         if spec.naflex:  # position grid resampled per input, NaFlex dictionaries
             return NumpyNaFlex(spec, state)
+        if spec.block == "xcit":  # convolutional stem, cross-covariance blocks
+            return NumpyXcit(spec, state)
         return NumpyViT(spec, state)
 
     def state_dict(self, model: NumpyViT) -> dict[str, np.ndarray]:

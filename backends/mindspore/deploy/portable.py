@@ -166,6 +166,17 @@ def _portable_cait(copy: Any, spec: ViTSpec, state: State) -> None:
             block.mlp.act = PortableGelu()
 
 
+def _portable_xcit(copy: Any) -> None:
+    """XCiT: every exact GELU (stem, local patch interaction, MLPs) swapped; its attention splits by indexing already."""
+    for _, cell in list(copy.cells_and_names()):
+        for key, child in list(cell.name_cells().items()):
+            if isinstance(child, GeluErf):
+                if isinstance(cell, nn.CellList):
+                    cell[int(key)] = PortableGelu()
+                else:
+                    setattr(cell, key, PortableGelu())
+
+
 def _portable_eva_block(block: Any, spec: ViTSpec, state: State, name: str) -> None:
     """Swap an EVA block's attention and exact GELU (its norms are already the LayerNorm primitive here)."""
     attention = PortableRelPosAttention if spec.rel_pos_bias == "block" else PortableEvaAttention
@@ -224,6 +235,8 @@ def _portable_copy(model: Any, spec: ViTSpec, state: dict, backend: Any) -> Any:
             _portable_eva_block(block, spec, state, f"blocks.{i}")
     if spec.block == "cait":  # primitive ops here too, but Unstack and Erf
         _portable_cait(copy, spec, state)
+    if spec.block == "xcit":  # primitive ops too, but Erf
+        _portable_xcit(copy)
     for i, block in enumerate(blocks):
         name = f"blocks.{i}"
         block.attn = PortableAttention(spec, state, name + ".attn")
