@@ -10,7 +10,7 @@ from typing import Any, Mapping
 from vitzoo.errors import SpecError
 
 GELU_FORMS = ("exact", "tanh", "quick")
-POOLING = ("token", "avg", "map")
+POOLING = ("token", "avg", "map", "query")
 MLP_TYPES = ("mlp", "swiglu", "swiglu_split")
 BLOCKS = ("vit", "eva", "cait")
 ROPE_FORMS = ("none", "cat", "dinov3")
@@ -57,6 +57,7 @@ class ViTSpec:
     reg_tokens: int = 0
     pos_embed_prefix: bool = True  # pos_embed also covers the class/distillation/register tokens
     global_pool: str = "token"  # "token" (class token), "avg" (mean of patch tokens) or "map" (attention pool, SigLIP)
+    # or "query" (AIMv2's attention pooling head: a learned query token, no q projection, k/v projections, output_proj)
     fc_norm: bool = False  # norm after pooling instead of on every token
     pre_norm: bool = False  # extra LayerNorm before the blocks (CLIP style)
     layer_scale: bool = False  # per-channel residual scales ls1/ls2

@@ -71,6 +71,7 @@ class HFFamily:
     owns: Callable[[ViTSpec], bool]  # whether ``--to hf`` writes this spec as this family
     from_canonical: Callable[[Checkpoint], "tuple[dict[str, np.ndarray], dict[str, Any]]"]
     fallback: bool = False  # tried last: ViT, whose marker DINOv2 shares and which writes any other spec
+    claims: Optional[Callable[[list[str]], bool]] = None  # a finer test of the tensor names than ``marker`` (BEiT: no key bias)
 
 
 FAMILIES: list[HFFamily] = []
@@ -163,7 +164,7 @@ def _candidates(cfg: Optional[Mapping[str, Any]]) -> list[HFFamily]:
 
 
 def _family_of(names: list[str], candidates: list[HFFamily]) -> Optional[HFFamily]:
-    return next((f for f in candidates if any(f.marker in n for n in names)), None)
+    return next((f for f in candidates if (f.claims(names) if f.claims else any(f.marker in n for n in names))), None)
 
 
 def vision_config(cfg: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -43,7 +43,8 @@ class NumpyViT:
         if spec.dist_token:
             self._pool = self._distilled_pool
         else:
-            self._pool = {"token": self._token_pool, "avg": self._avg_pool, "map": self._attention_pool}[spec.global_pool]
+            self._pool = {"token": self._token_pool, "avg": self._avg_pool, "map": self._attention_pool,
+                          "query": self._query_pool}[spec.global_pool]
         self._set_classifier()
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -173,6 +174,18 @@ class NumpyViT:
         out = _softmax((q * np.float32(hd**-0.5)) @ kv[0].transpose(0, 1, 3, 2)) @ kv[1]  # [B, heads, 1, head_dim]
         out = self._linear(out.reshape(b, d), p + "proj")
         return out + self._plain_mlp(self._norm(out, p + "norm"), p + "mlp.")
+
+    def _query_pool(self, x: np.ndarray) -> np.ndarray:
+        """AIMv2's attention pooling head: the learned query token (no projection) attends over k(x), v(x), then proj."""
+        s, p = self.spec, "query_pool."
+        x = x[:, s.num_prefix_tokens :]
+        b, n, d = x.shape
+        heads, hd = s.num_heads, s.head_dim
+        q = self.state[p + "query"].reshape(heads, 1, hd) * np.float32(hd**-0.5)
+        k = self._linear(x, p + "k").reshape(b, n, heads, hd).transpose(0, 2, 1, 3)
+        v = self._linear(x, p + "v").reshape(b, n, heads, hd).transpose(0, 2, 1, 3)
+        out = _softmax(q @ k.transpose(0, 1, 3, 2)) @ v  # [B, heads, 1, head_dim]
+        return self._linear(out.reshape(b, d), p + "proj")
 
     def _linear_classifier(self, x: np.ndarray, pre_logits: bool) -> np.ndarray:
         return x if pre_logits else self._linear(x, "head")

@@ -29,7 +29,7 @@ from vitzoo.spec import ViTSpec
 
 from ..runtime import serialized
 from . import features
-from .heads import AttentionPool, DistilledClassifier, LinearClassifier, NoClassifier, borrow, make_pool
+from .heads import AttentionPool, DistilledClassifier, LinearClassifier, NoClassifier, QueryPool, borrow, make_pool
 from .eva import EvaBlock, make_rotary
 from .layers import Block, Linear, NormedPatchEmbed, PatchEmbed, PreLogits, make_norm, to_parameter
 
@@ -91,6 +91,9 @@ class VisionTransformer(nn.Cell):
         if spec.global_pool == "map":
             self.attn_pool = AttentionPool(spec, state, "attn_pool")
             borrow(self, "pool", self.attn_pool)  # parameters keep the canonical attn_pool.* names
+        elif spec.global_pool == "query":
+            self.query_pool = QueryPool(spec, state, "query_pool")
+            borrow(self, "pool", self.query_pool)
         else:
             self.pool = make_pool(spec)
         self.has_pre_logits = spec.pre_logits_dim > 0
