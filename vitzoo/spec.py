@@ -15,6 +15,7 @@ MLP_TYPES = ("mlp", "swiglu", "swiglu_split")
 BLOCKS = ("vit", "eva", "cait")
 ROPE_FORMS = ("none", "cat", "dinov3")
 REL_POS_FORMS = ("none", "block")
+REL_POS_RESIZES = ("geometric", "bilinear")
 NORM_TYPES = ("layer", "rms")
 
 
@@ -85,6 +86,9 @@ class ViTSpec:
     # BEiT/BEiTv2: "block" gives every block's attention a learned table of biases over the relative
     # positions of token pairs, (2·grid-1)² + 3 rows (the 3: class→patch, patch→class, class→class)
     rel_pos_bias: str = "none"
+    # how a table is resized for another image size: "geometric" (timm's and BEiT's own fine-tuning code) or
+    # "bilinear" (transformers' BeitModel, which interpolates the table as an image)
+    rel_pos_resize: str = "geometric"
     # AIMv2 (timm's vision_transformer.py): RMSNorm (weight only) for the stem, block and final norms, a norm
     # on the patch embeddings, and projections without biases
     norm_type: str = "layer"  # "layer" (LayerNorm, weight and bias) or "rms" (timm's RmsNorm: x·rsqrt(mean(x²) + eps)·weight)
@@ -125,6 +129,8 @@ class ViTSpec:
             raise SpecError(f"Unknown norm type {self.norm_type!r}; use one of {', '.join(NORM_TYPES)}.")
         if self.rel_pos_bias not in REL_POS_FORMS:
             raise SpecError(f"Unknown relative position bias {self.rel_pos_bias!r}; use one of {', '.join(REL_POS_FORMS)}.")
+        if self.rel_pos_resize not in REL_POS_RESIZES:
+            raise SpecError(f"Unknown relative position table resize {self.rel_pos_resize!r}; use one of {', '.join(REL_POS_RESIZES)}.")
         for name in ("rope_temperature", "rope_grid_offset"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value or abs(value) == float("inf"):

@@ -83,6 +83,14 @@ def to_canonical(raw: Mapping[str, np.ndarray], cfg: Mapping[str, Any], source: 
     size = cfg.get("image_size", 224)
     if not isinstance(size, int) or isinstance(size, bool):
         raise CheckpointError(f"{source}: config.json's image_size {size!r} is not one integer; vitzoo runs AIMv2 on square images.")
+    proj = state.get("patch_embed.proj.weight")  # the conv's own patch size (a config.json that disagrees is refused later)
+    patch = int(proj.shape[-1]) if proj is not None and proj.ndim == 4 else cfg.get("patch_size", 14)
+    if not isinstance(patch, int) or isinstance(patch, bool) or patch <= 0 or size < patch:
+        raise CheckpointError(f"{source}: config.json's image_size {size!r} and patch_size {patch!r} give no patch grid.")
+    pos = state.get("pos_embed")
+    if pos is not None and pos.shape[1] != (size // patch) ** 2:
+        raise CheckpointError(f"{source}: config.json's image_size {size} gives {(size // patch) ** 2} patches, but position_embedding "
+                              f"has {pos.shape[1]} rows; the folder is damaged.")
     if cfg.get("hidden_act", "silu") != "silu":
         raise CheckpointError(f"{source}: config.json's hidden_act {cfg['hidden_act']!r} is not supported; AIMv2's SwiGLU uses silu.")
     config: dict[str, Any] = {"global_pool": "query" if "query_pool.query" in state else "avg", "img_size": size, "block": "eva",

@@ -9,8 +9,9 @@ q and v biases but none on k, and an optional absolute position embedding
 ``pooler.layernorm`` (``use_mean_pooling``, the default), else the class token after ``layernorm``.
 vitzoo's names are timm's ``beit.py`` names (``attn.qkv`` with ``q_bias``/``v_bias``, ``gamma_1``/``gamma_2``,
 ``attn.relative_position_bias_table``, ``fc_norm``), so a folder read here and timm's ``beit_*`` file of the
-same weights are the same canonical state. transformers resizes the tables bilinearly for other image sizes,
-timm geometrically: vitzoo runs these models at the config's ``image_size``.
+same weights are the same canonical state. For another image size (``vitzoo.create(..., img_size=S)``) transformers
+interpolates the tables bilinearly, as an image, where timm spreads them geometrically: the spec says which
+(``rel_pos_resize="bilinear"`` from here), so the model at that size is transformers'.
 
 One table shared by all layers (``use_shared_relative_position_bias``, BEiT's self-supervised pre-training)
 is refused, as for timm's files. Both the on-disk names and transformers 5's in-memory ones
@@ -30,6 +31,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from vitzoo import rel_pos
 from vitzoo.errors import CheckpointError
 from vitzoo.spec import ViTSpec
 from vitzoo.weights.base import Checkpoint, as_float32
@@ -115,11 +117,29 @@ def to_canonical(raw: Mapping[str, np.ndarray], cfg: Mapping[str, Any], source: 
     _check_switches(state, cfg, source)
     config: dict[str, Any] = {"global_pool": "avg" if cfg.get("use_mean_pooling", True) else "token", "block": "eva",
                               "rope": "none", "pool_heads": 0, "pool_include_prefix": False}
+    if "blocks.0.attn.relative_position_bias_table" in state:
+        config["rel_pos_resize"] = "bilinear"  # at another image size transformers interpolates the tables as images
     size = cfg.get("image_size", 224)
     if not isinstance(size, int) or isinstance(size, bool):
         raise CheckpointError(f"{source}: config.json's image_size {size!r} is not one integer; vitzoo runs BEiT on square images.")
+    proj = state.get("patch_embed.proj.weight")  # the conv's own patch size (a config.json that disagrees is refused later)
+    _check_grid(state, size, int(proj.shape[-1]) if proj is not None and proj.ndim == 4 else cfg.get("patch_size", 16), source)
     config["img_size"] = size
     return Mapped(state, out.dropped, [], config)
+
+
+def _check_grid(state: Mapping[str, np.ndarray], size: int, patch: Any, source: str) -> None:
+    """The tables and the position embedding are made for config.json's image_size: another grid is a damaged folder."""
+    if not isinstance(patch, int) or isinstance(patch, bool) or patch <= 0 or size < patch:
+        raise CheckpointError(f"{source}: config.json's image_size {size!r} and patch_size {patch!r} give no patch grid.")
+    grid = size // patch
+    table, pos = state.get("blocks.0.attn.relative_position_bias_table"), state.get("pos_embed")
+    if table is not None and table.shape[0] != rel_pos.table_rows(grid):
+        raise CheckpointError(f"{source}: config.json's image_size {size} gives a {grid}x{grid} patch grid, but the relative position "
+                              f"tables have {table.shape[0]} rows, not {rel_pos.table_rows(grid)}; the folder is damaged.")
+    if pos is not None and pos.ndim == 3 and pos.shape[1] != grid * grid + 1:
+        raise CheckpointError(f"{source}: config.json's image_size {size} gives {grid * grid} patches, but position_embeddings has "
+                              f"{pos.shape[1]} rows, not {grid * grid + 1}; the folder is damaged.")
 
 
 def _check_switches(state: Mapping[str, np.ndarray], cfg: Mapping[str, Any], source: str) -> None:

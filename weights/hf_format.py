@@ -1,4 +1,4 @@
-"""Hugging Face transformers image models: ViT, DeiT, DINOv2, DINOv3, CLIP and SigLIP image towers.
+"""Hugging Face transformers image models: ViT, DeiT, DINOv2, DINOv3, BEiT, AIMv2, CLIP and SigLIP image towers.
 
 A source is a directory with ``config.json`` and ``model.safetensors`` (or shards
 listed in ``model.safetensors.index.json``, or ``pytorch_model.bin`` when torch is
@@ -6,7 +6,7 @@ installed), or a bare HF-named safetensors file. ``config.json``'s ``model_type`
 picks the family (without one, the tensor names do); each family is a
 :class:`HFFamily` that maps its names to canonical ones and back. This module holds
 what they share (files, config fields, q/k/v fusion); the families live in ``hf_vit``
-(ViT, DeiT), ``hf_dinov2``, ``hf_dinov3`` and ``hf_clip`` (CLIP, SigLIP).
+(ViT, DeiT), ``hf_dinov2``, ``hf_dinov3``, ``hf_beit`` (BEiT, data2vec-vision), ``hf_aimv2`` and ``hf_clip`` (CLIP, SigLIP).
 Both the on-disk names that ``save_pretrained`` writes
 (``vit.encoder.layer.{i}.attention.attention.query``) and transformers 5's in-memory
 names (``vit.layers.{i}.attention.q_proj``) are read; q/k/v are concatenated into the

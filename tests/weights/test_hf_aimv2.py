@@ -158,6 +158,7 @@ def _edit_config(folder, **changes):
     (dict(num_attention_heads=3), "num_attention_heads|not divisible"),
     (dict(hidden_act="gelu"), "hidden_act 'gelu' is not supported"),
     (dict(patch_size=16), "config.json does not match its weights: patch_size=16"),
+    (dict(image_size=112), "image_size 112 gives 64 patches, but position_embedding has 16 rows"),
 ])
 def test_a_config_that_disagrees_with_its_tensors_is_one_sentence(tmp_path, change, message):
     random_aimv2().save_pretrained(tmp_path / "a")
@@ -179,3 +180,11 @@ def test_a_classifier_cannot_be_written_as_aimv2(tmp_path):
 def _saved(tmp_path):
     random_aimv2().save_pretrained(tmp_path / "src")
     return tmp_path / "src"
+
+
+def test_timms_aimv2_name_does_not_silently_drop_the_head(tmp_path):
+    """timm's AIMv2 pools by the mean: a folder with the attention pooling head under that name is refused."""
+    with pytest.raises(CheckpointError, match="global_pool 'query' \\(variant has 'avg'\\)") as info:
+        vitzoo.create("aimv2_large_patch14_224", pretrained=str(_saved(tmp_path)), backend="numpy", depth=2, embed_dim=32,
+                      num_heads=4, mlp_dim=48, img_size=56)
+    assert "\n" not in str(info.value)

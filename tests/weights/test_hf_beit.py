@@ -86,6 +86,33 @@ def test_a_beit_folder_equals_transformers_on_every_backend(tmp_path, case):
         assert rel(run(vitzoo.create(None, pretrained=str(tmp_path / "beit"), **options), x), expected) <= 1e-4, (case, options)
 
 
+@pytest.mark.parametrize("size", [96, 48])
+def test_at_another_image_size_the_tables_are_resized_as_transformers_does(tmp_path, size):
+    """transformers interpolates each table bilinearly as an image (timm spreads it geometrically): the
+    folder's spec says so, and the model built for ``size`` gives transformers' output at that size."""
+    ref = random_beit(use_relative_position_bias=True)
+    ref.save_pretrained(tmp_path / "beit")
+    assert weights.read(tmp_path / "beit").spec.rel_pos_resize == "bilinear"
+    x = np.random.default_rng(7).standard_normal((2, 3, size, size)).astype(np.float32)
+    expected = pooled(ref, x)
+    for options in (dict(backend="numpy"), dict(jit=True)):
+        model = vitzoo.create(None, pretrained=str(tmp_path / "beit"), img_size=size, **options)
+        assert rel(run(model, x), expected) <= 1e-4, options
+
+
+def test_the_bilinear_table_resize_is_torch_interpolate():
+    from vitzoo import rel_pos
+
+    table = np.random.default_rng(0).standard_normal((rel_pos.table_rows(5), 3)).astype(np.float32)
+    for grid in (2, 7, 12):
+        planes = torch.from_numpy(table[:-3].reshape(1, 9, 9, 3)).permute(0, 3, 1, 2)
+        side = 2 * grid - 1
+        want = torch.nn.functional.interpolate(planes, size=(side, side), mode="bilinear").permute(0, 2, 3, 1).reshape(-1, 3).numpy()
+        got = rel_pos.resize_table_bilinear(table, grid)
+        np.testing.assert_allclose(got[:-3], want, rtol=0, atol=1e-5)
+        np.testing.assert_array_equal(got[-3:], table[-3:])
+
+
 def test_a_classifier_gives_transformers_logits_and_class_names(tmp_path):
     ref = random_beit(head=True, use_relative_position_bias=True)
     ref.config.id2label = {i: f"class {i}" for i in range(5)}
@@ -139,7 +166,8 @@ def test_timm_beit_weights_are_the_same_model_as_a_transformers_folder(tmp_path)
         expected = tm(torch.from_numpy(x)).numpy()
     assert rel(pooled(hf, x), expected) <= 1e-4
     hf_ckpt = weights.read(tmp_path / "hf")
-    assert hf_ckpt.spec.replace(norm_eps=timm_ckpt.spec.norm_eps) == timm_ckpt.spec  # only the eps default differs (set in config.json)
+    # the same model: only the eps (config.json's) and how transformers resizes the tables for another size differ
+    assert hf_ckpt.spec.replace(norm_eps=timm_ckpt.spec.norm_eps, rel_pos_resize="geometric") == timm_ckpt.spec
     assert sorted(hf_ckpt.state) == sorted(timm_ckpt.state)
     for name, value in timm_ckpt.state.items():
         np.testing.assert_array_equal(hf_ckpt.state[name], value, err_msg=name)
@@ -158,6 +186,7 @@ def _edit_config(folder, **changes):
     (dict(layer_scale_init_value=0.0), "layer_scale_init_value 0.0 says the layers lack lambda_1/lambda_2"),
     (dict(hidden_size=48), "config.json does not match its weights: hidden_size=48"),
     (dict(image_size=[64, 80]), "is not one integer"),
+    (dict(image_size=96), "gives a 6x6 patch grid, but the relative position tables have 52 rows, not 124"),
 ])
 def test_a_config_that_disagrees_with_its_tensors_is_one_sentence(tmp_path, change, message):
     random_beit(use_relative_position_bias=True).save_pretrained(tmp_path / "b")
