@@ -93,6 +93,9 @@ class ViTSpec:
     # on the patch embeddings, and projections without biases
     norm_type: str = "layer"  # "layer" (LayerNorm, weight and bias) or "rms" (timm's RmsNorm: x·rsqrt(mean(x²) + eps)·weight)
     patch_norm: bool = False  # a norm (norm_type) on the patch embeddings, before the position embedding
+    # AIMv2 native resolution (transformers' is_native): no pos_embed tensor; a fixed 2-D sin-cos embedding of each
+    # input's patch grid is added to the patch tokens (vitzoo.sincos: width terms, then height terms)
+    sincos_pos: bool = False
     proj_bias: bool = True  # the attention output projection's bias
     mlp_bias: bool = True  # the MLP projections' biases
     # CaiT (block="cait"): the class token joins only after the blocks, in this many class-attention blocks
@@ -110,7 +113,7 @@ class ViTSpec:
                 raise SpecError(f"ViT spec field {name!r} must be a non-negative integer, got {value!r}.")
         for name in ("patch_bias", "qkv_bias", "qk_norm", "class_token", "dist_token", "pos_embed_prefix", "fc_norm", "pre_norm",
                      "layer_scale", "dynamic_img_size", "dynamic_img_pad", "abs_pos_embed", "k_bias", "qkv_fused", "attn_norm",
-                     "mlp_norm", "final_norm", "rope_grid_xy", "rope_half", "pool_include_prefix", "patch_norm", "proj_bias", "mlp_bias"):
+                     "mlp_norm", "final_norm", "rope_grid_xy", "rope_half", "pool_include_prefix", "patch_norm", "proj_bias", "mlp_bias", "sincos_pos"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(f"ViT spec field {name!r} must be true or false, got {getattr(self, name)!r}.")
         if not isinstance(self.norm_eps, (int, float)) or isinstance(self.norm_eps, bool) or not 0 < self.norm_eps < 1:
@@ -178,7 +181,10 @@ class ViTSpec:
             raise SpecError("mlp_norm needs mlp_type 'mlp' or 'swiglu_split' (timm packs the SwiGLU only without the norm).")
         if self.rope != "none" and self.head_dim % 4:
             raise SpecError(f"Rotary positions need a head width divisible by 4, got {self.head_dim}.")
-        if self.rope == "none" and self.rel_pos_bias == "none" and not self.abs_pos_embed:
+        if self.sincos_pos and (self.abs_pos_embed or self.num_prefix_tokens or self.embed_dim % 4):
+            raise SpecError("sincos_pos (AIMv2 native) replaces the learned pos_embed (abs_pos_embed=False), has no prefix tokens "
+                            "and needs embed_dim divisible by 4.")
+        if self.rope == "none" and self.rel_pos_bias == "none" and not self.abs_pos_embed and not self.sincos_pos:
             raise SpecError("A model with no abs_pos_embed, rotary positions or relative position bias has no position information; set one.")
         if self.rel_pos_bias != "none":
             # BEiT's table indexes (class token + square grid) pairs, built into the EVA block's attention

@@ -8,7 +8,8 @@ The layout: ``embeddings.patch_embed`` (a conv), ``embeddings.rms_norm`` on the 
 the same canonical state. With ``use_head`` (transformers' default) ``pooler_output`` is the attention pooling
 head (``head.cls_token``, ``head.k_proj``/``v_proj``, ``head.output_proj``), canonical ``query_pool.*`` and
 ``global_pool="query"``; without it transformers gives no ``pooler_output`` and vitzoo pools as timm does,
-the tokens' mean. ``is_native`` models (2-D sin-cos positions at any image size) are refused.
+the tokens' mean. ``is_native`` models (``apple/aimv2-*-native``) have no learned positions: a 2-D sin-cos
+embedding of each input's patch grid (:mod:`vitzoo.sincos`, ``ViTSpec.sincos_pos``) at any image size.
 
 A whole ``Aimv2Model`` folder (``vision_model.*``, a text tower, projections) gives its image tower; the rest
 is dropped and reported.
@@ -75,10 +76,8 @@ def to_canonical(raw: Mapping[str, np.ndarray], cfg: Mapping[str, Any], source: 
         else:
             out.unknown.append(name)
     state = out.finish("Aimv2VisionModel")
-    if cfg.get("is_native", False) is not False:
-        raise CheckpointError(f"{source} is a native-resolution AIMv2 (is_native: 2-D sin-cos positions at any image size), "
-                              "which vitzoo does not build; use an AIMv2 with learned positions (e.g. aimv2-large-patch14-224).")
     _check_switches(state, cfg, source)
+    native = cfg.get("is_native", False)
     eps = cfg.get("rms_norm_eps", 1e-5)
     size = cfg.get("image_size", 224)
     if not isinstance(size, int) or isinstance(size, bool):
@@ -95,6 +94,8 @@ def to_canonical(raw: Mapping[str, np.ndarray], cfg: Mapping[str, Any], source: 
         raise CheckpointError(f"{source}: config.json's hidden_act {cfg['hidden_act']!r} is not supported; AIMv2's SwiGLU uses silu.")
     config: dict[str, Any] = {"global_pool": "query" if "query_pool.query" in state else "avg", "img_size": size, "block": "eva",
                               "rope": "none", "pool_heads": 0, "pool_include_prefix": False, "norm_eps": eps}
+    if native:  # sin-cos positions computed for each input's grid: transformers takes any image size
+        config.update(sincos_pos=True, dynamic_img_size=True)
     return Mapped(state, out.dropped, [], config)
 
 
@@ -104,14 +105,16 @@ def _check_switches(state: Mapping[str, np.ndarray], cfg: Mapping[str, Any], sou
         ("use_head", True, "query_pool.query" in state, "an attention pooling head (head.*)"),
         ("qkv_bias", False, "blocks.0.attn.qkv.bias" in state, "attention biases"),
         ("mlp_bias", False, "blocks.0.mlp.fc2.bias" in state, "ffn biases"),
+        ("is_native", False, "pos_embed" not in state, "no learned position_embedding (a native-resolution model's sin-cos positions)"),
     )
     for key, default, found, what in checks:
         said = cfg.get(key, default)
         if not isinstance(said, bool):
             raise CheckpointError(f"{source}: config.json's {key} {said!r} is not true or false.")
         if said != found:
+            shows = what if found or key != "is_native" else "a learned position_embedding"
             raise CheckpointError(f"{source}: config.json says {key}={str(said).lower()} but the weights "
-                                  f"{'have' if found else 'lack'} {what}; the folder is damaged.")
+                                  f"{'have' if found or key == 'is_native' else 'lack'} {shows}; the folder is damaged.")
     if ("blocks.0.attn.qkv.bias" in state) != ("blocks.0.attn.proj.bias" in state):
         raise CheckpointError(f"{source}: the attention's out_proj {'lacks' if 'blocks.0.attn.qkv.bias' in state else 'has'} a bias "
                               "while q/k/v do the opposite; AIMv2 gives all four one (qkv_bias) or none.")
@@ -129,7 +132,8 @@ def from_canonical(ckpt: Checkpoint) -> "tuple[dict[str, np.ndarray], dict[str, 
             (spec.num_classes > 0 or spec.pre_logits_dim, "no classifier (Aimv2VisionModel is a backbone)"),
             (spec.num_prefix_tokens, "no class or register tokens"),
             (spec.global_pool not in ("avg", "query"), "the attention pooling head or the tokens' mean"),
-            (not spec.abs_pos_embed or spec.rope != "none" or spec.rel_pos_bias != "none", "a learned position embedding only"),
+            (not (spec.abs_pos_embed or spec.sincos_pos) or spec.rope != "none" or spec.rel_pos_bias != "none",
+             "a learned or native sin-cos position embedding only"),
             (spec.norm_type != "rms" or not spec.patch_norm or not spec.patch_bias or spec.pre_norm or spec.fc_norm or not spec.final_norm,
              "RMSNorms on the patch embeddings, in the blocks and at the end"),
             (spec.mlp_type != "swiglu_split" or spec.mlp_norm, "a SwiGLU MLP"),
@@ -169,7 +173,7 @@ def from_canonical(ckpt: Checkpoint) -> "tuple[dict[str, np.ndarray], dict[str, 
         "qkv_bias": spec.qkv_bias,
         "mlp_bias": spec.mlp_bias,
         "use_head": spec.global_pool == "query",
-        "is_native": False,
+        "is_native": spec.sincos_pos,
         "attention_dropout": 0.0,
     }
     return tensors, cfg

@@ -17,7 +17,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from vitzoo import features, rel_pos, rotary
+from vitzoo import features, rel_pos, rotary, sincos
 from vitzoo.canonical import check_state, is_classifier
 from vitzoo.init import init_state
 from vitzoo.spec import ViTSpec
@@ -115,7 +115,9 @@ class NumpyViT:
         if s.patch_norm:
             x = self._norm(x, "patch_embed.norm")
         prefix = [np.broadcast_to(w[n], (b, w[n].shape[1], s.embed_dim)) for n in ("cls_token", "dist_token", "reg_token") if n in w]
-        if not s.abs_pos_embed:
+        if s.sincos_pos:  # AIMv2 native: no prefix tokens, a sin-cos embedding of this grid
+            x = x + sincos.table(rows, cols, s.embed_dim)
+        elif not s.abs_pos_embed:
             x = np.concatenate([*prefix, x], axis=1)
         else:
             pos = w["pos_embed"]

@@ -30,6 +30,7 @@ CASES = {
     "head": {},  # apple/aimv2-*-224: the attention pooling head, no biases
     "biases": dict(qkv_bias=True, mlp_bias=True, rms_norm_eps=1e-6),
     "no_head": dict(use_head=False),
+    "native": dict(is_native=True),  # apple/aimv2-*-native: sin-cos positions of each input's grid, any image size
 }
 
 
@@ -69,25 +70,28 @@ def test_an_aimv2_folder_equals_transformers_on_every_backend(tmp_path, case):
     assert (spec.norm_type, spec.patch_norm, spec.class_token, spec.mlp_type) == ("rms", True, False, "swiglu_split")
     assert spec.global_pool == ("avg" if case == "no_head" else "query")
     assert (spec.qkv_bias, spec.proj_bias, spec.mlp_bias) == (case == "biases",) * 3
-    x = image()
-    expected = pooled(ref, x)
-    for options in (dict(backend="numpy"), {}, dict(jit=True)):
-        assert rel(run(vitzoo.create(None, pretrained=str(tmp_path / "aimv2"), **options), x), expected) <= 1e-4, (case, options)
+    assert (spec.sincos_pos, spec.abs_pos_embed, spec.dynamic_img_size) == ((True, False, True) if case == "native" else (False, True, False))
+    models = [vitzoo.create(None, pretrained=str(tmp_path / "aimv2"), **options) for options in (dict(backend="numpy"), {}, dict(jit=True))]
+    for h, w in ((56, 56), (42, 84)) if case == "native" else ((56, 56),):
+        x = np.random.default_rng(1).standard_normal((2, 3, h, w)).astype(np.float32)
+        expected = pooled(ref, x)
+        for model in models:
+            assert rel(run(model, x), expected) <= 1e-4, (case, h, w, model)
 
 
-@pytest.mark.parametrize("suffix", [".onnx", ".mindir"])
-def test_the_attention_pooling_head_exports(tmp_path, suffix):
+@pytest.mark.parametrize("suffix, case", [(".mindir", "biases"), (".onnx", "native")])
+def test_the_attention_pooling_head_exports(tmp_path, suffix, case):
     pytest.importorskip("onnxruntime")
     from vitzoo.backends.mindspore.deploy.export import export_model, run_exported
 
-    ref = random_aimv2(qkv_bias=True)
+    ref = random_aimv2(**CASES[case])
     ref.save_pretrained(tmp_path / "aimv2")
     export_model(vitzoo.create(None, pretrained=str(tmp_path / "aimv2")), tmp_path / f"model{suffix}", batch_size=2)
     x = image(5)
     assert rel(run_exported(tmp_path / f"model{suffix}", x), pooled(ref, x)) <= 1e-4
 
 
-@pytest.mark.parametrize("case", ["head", "biases", "no_head"])
+@pytest.mark.parametrize("case", ["head", "biases", "no_head", "native"])
 def test_written_back_it_loads_strictly_and_round_trips_bit_for_bit(tmp_path, case):
     from transformers import Aimv2VisionModel
 
@@ -154,7 +158,7 @@ def _edit_config(folder, **changes):
     (dict(use_head=False), "use_head=false but the weights have an attention pooling head"),
     (dict(qkv_bias=True), "qkv_bias=true but the weights lack attention biases"),
     (dict(mlp_bias="yes"), "mlp_bias 'yes' is not true or false"),
-    (dict(is_native=True), "native-resolution AIMv2"),
+    (dict(is_native=True), "is_native=true but the weights have a learned position_embedding"),
     (dict(num_attention_heads=3), "num_attention_heads|not divisible"),
     (dict(hidden_act="gelu"), "hidden_act 'gelu' is not supported"),
     (dict(patch_size=16), "config.json does not match its weights: patch_size=16"),
