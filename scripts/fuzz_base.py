@@ -111,6 +111,7 @@ READERS = {
         Reader("hf-siglip", "hf", "", "safetensors", main="model.safetensors"),
         Reader("hf-beit", "hf", "", "safetensors", main="model.safetensors"),
         Reader("hf-aimv2", "hf", "", "safetensors", main="model.safetensors"),
+        Reader("hf-aimv2-native", "hf", "", "safetensors", main="model.safetensors"),
         Reader("open_clip", "open_clip", ".bin", "torch-zip"),
         Reader("dinov2", "dinov2", ".pth", "torch-zip"),
     )

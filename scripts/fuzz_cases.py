@@ -130,6 +130,8 @@ def family_seeds(workdir: Path, spec: ViTSpec = SPEC) -> dict[str, Seed]:
         "open_clip": clip,
         "dinov2": dinov2,
     }
+    # AIMv2 native resolution: no position tensor, sin-cos positions of each input's grid
+    specs["hf-aimv2-native"] = specs["hf-aimv2"].replace(abs_pos_embed=False, sincos_pos=True, dynamic_img_size=True)
     seeds: dict[str, Seed] = {}
     for name, fspec in specs.items():
         state = seed_state(fspec)
