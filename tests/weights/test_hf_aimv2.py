@@ -192,3 +192,11 @@ def test_timms_aimv2_name_does_not_silently_drop_the_head(tmp_path):
         vitzoo.create("aimv2_large_patch14_224", pretrained=str(_saved(tmp_path)), backend="numpy", depth=2, embed_dim=32,
                       num_heads=4, mlp_dim=48, img_size=56)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("case", ["head", "native"])
+def test_the_transformers_only_parts_are_not_written_as_timm(tmp_path, case):
+    random_aimv2(**CASES[case]).save_pretrained(tmp_path / "src")
+    with pytest.raises(CheckpointError, match="timm's AIMv2 has no attention pooling head") as info:
+        weights.write(weights.read(tmp_path / "src"), tmp_path / "timm.safetensors", format="timm")
+    assert "\n" not in str(info.value) and not (tmp_path / "timm.safetensors").exists()
