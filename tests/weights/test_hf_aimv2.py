@@ -71,7 +71,8 @@ def test_an_aimv2_folder_equals_transformers_on_every_backend(tmp_path, case):
     assert spec.global_pool == ("avg" if case == "no_head" else "query")
     assert (spec.qkv_bias, spec.proj_bias, spec.mlp_bias) == (case == "biases",) * 3
     assert (spec.sincos_pos, spec.abs_pos_embed, spec.dynamic_img_size) == ((True, False, True) if case == "native" else (False, True, False))
-    models = [vitzoo.create(None, pretrained=str(tmp_path / "aimv2"), **options) for options in (dict(backend="numpy"), {}, dict(jit=True))]
+    jit = [dict(jit=True)] if case in ("head", "native") else []  # graph compiles are slow: the head and the sin-cos paths
+    models = [vitzoo.create(None, pretrained=str(tmp_path / "aimv2"), **options) for options in [dict(backend="numpy"), {}] + jit]
     for h, w in ((56, 56), (42, 84)) if case == "native" else ((56, 56),):
         x = np.random.default_rng(1).standard_normal((2, 3, h, w)).astype(np.float32)
         expected = pooled(ref, x)
