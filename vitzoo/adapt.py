@@ -62,9 +62,10 @@ def adapt_checkpoint(
                 state["pos_embed"] = resample_pos_embed(
                     state["pos_embed"], new_spec.grid_size, num_prefix_tokens=spec.num_prefix_tokens if spec.pos_embed_prefix else 0
                 )
-            if spec.rel_pos_bias == "block":  # BEiT: each block's table, resized as timm's checkpoint filter does
+            if spec.rel_pos_bias == "block":  # BEiT: each block's table, resized as timm's checkpoint filter (or transformers) does
+                resize = rel_pos.resize_table_bilinear if spec.rel_pos_resize == "bilinear" else rel_pos.resize_table
                 for name in [k for k in state if k.endswith(".attn.relative_position_bias_table")]:
-                    state[name] = rel_pos.resize_table(state[name], new_spec.grid_size)
+                    state[name] = resize(state[name], new_spec.grid_size)
             changes["img_size"] = img_size
         if in_chans is not None and in_chans != spec.in_chans:
             spec.replace(in_chans=in_chans)  # validates the count

@@ -65,6 +65,8 @@ def expected_shapes(spec: ViTSpec) -> dict[str, Shape]:
         shapes.update(_norm("fc_norm" if spec.fc_norm else "norm", d, spec))
     if spec.global_pool == "map":
         shapes.update(_attention_pool("attn_pool", d, spec.pool_mlp_dim or m))
+    if spec.global_pool == "query":
+        shapes.update(_query_pool("query_pool", d, spec.qkv_bias))
     if spec.pre_logits_dim:
         shapes["pre_logits.fc.weight"] = (spec.pre_logits_dim, d)
         shapes["pre_logits.fc.bias"] = (spec.pre_logits_dim,)
@@ -183,6 +185,17 @@ def _mlp(prefix: str, dim: int, fc1_dim: int, hidden: int) -> dict[str, Shape]:
         prefix + ".fc2.weight": (dim, hidden),
         prefix + ".fc2.bias": (dim,),
     }
+
+
+def _query_pool(prefix: str, dim: int, kv_bias: bool) -> dict[str, Shape]:
+    """AIMv2's attention pooling head (transformers' ``Aimv2AttentionPoolingHead``): the query is the token itself,
+    k and v have a bias as the blocks' qkv do, the output projection always has one."""
+    shapes: dict[str, Shape] = {prefix + ".query": (1, 1, dim)}
+    for part in ("k", "v"):
+        shapes[f"{prefix}.{part}.weight"] = (dim, dim)
+        if kv_bias:
+            shapes[f"{prefix}.{part}.bias"] = (dim,)
+    return {**shapes, prefix + ".proj.weight": (dim, dim), prefix + ".proj.bias": (dim,)}
 
 
 def _attention_pool(prefix: str, dim: int, hidden: int) -> dict[str, Shape]:

@@ -60,6 +60,8 @@ def init_state(spec: ViTSpec, seed: Optional[int] = 0) -> dict[str, np.ndarray]:
             random = (1e-6, False)
         elif name in ("pos_embed", "pos_embed_y", "pos_embed_x", "dist_token"):
             random = (0.02, True)
+        elif name == "query_pool.query":  # transformers' Aimv2 init: normal, std initializer_range 0.02
+            random = (0.02, False)
         elif name == "attn_pool.latent":
             random = (shape[-1] ** -0.5, True)
         elif name == "patch_embed.proj.weight":

@@ -11,11 +11,12 @@ from vitzoo.errors import SpecError
 from vitzoo.xcit_spec import check_xcit
 
 GELU_FORMS = ("exact", "tanh", "quick")
-POOLING = ("token", "avg", "map")
+POOLING = ("token", "avg", "map", "query")
 MLP_TYPES = ("mlp", "swiglu", "swiglu_split")
 BLOCKS = ("vit", "eva", "cait", "xcit")
 ROPE_FORMS = ("none", "cat", "dinov3")
 REL_POS_FORMS = ("none", "block")
+REL_POS_RESIZES = ("geometric", "bilinear")
 NORM_TYPES = ("layer", "rms")
 POS_INTERP = ("bicubic", "bilinear")
 
@@ -59,6 +60,7 @@ class ViTSpec:
     reg_tokens: int = 0
     pos_embed_prefix: bool = True  # pos_embed also covers the class/distillation/register tokens
     global_pool: str = "token"  # "token" (class token), "avg" (mean of patch tokens) or "map" (attention pool, SigLIP)
+    # or "query" (AIMv2's attention pooling head: a learned query token, no q projection, k/v projections, output_proj)
     fc_norm: bool = False  # norm after pooling instead of on every token
     pre_norm: bool = False  # extra LayerNorm before the blocks (CLIP style)
     layer_scale: bool = False  # per-channel residual scales ls1/ls2
@@ -86,10 +88,16 @@ class ViTSpec:
     # BEiT/BEiTv2: "block" gives every block's attention a learned table of biases over the relative
     # positions of token pairs, (2·grid-1)² + 3 rows (the 3: class→patch, patch→class, class→class)
     rel_pos_bias: str = "none"
+    # how a table is resized for another image size: "geometric" (timm's and BEiT's own fine-tuning code) or
+    # "bilinear" (transformers' BeitModel, which interpolates the table as an image)
+    rel_pos_resize: str = "geometric"
     # AIMv2 (timm's vision_transformer.py): RMSNorm (weight only) for the stem, block and final norms, a norm
     # on the patch embeddings, and projections without biases
     norm_type: str = "layer"  # "layer" (LayerNorm, weight and bias) or "rms" (timm's RmsNorm: x·rsqrt(mean(x²) + eps)·weight)
     patch_norm: bool = False  # a norm (norm_type) on the patch embeddings, before the position embedding
+    # AIMv2 native resolution (transformers' is_native): no pos_embed tensor; a fixed 2-D sin-cos embedding of each
+    # input's patch grid is added to the patch tokens (vitzoo.sincos: width terms, then height terms)
+    sincos_pos: bool = False
     proj_bias: bool = True  # the attention output projection's bias
     mlp_bias: bool = True  # the MLP projections' biases
     # CaiT (block="cait"): the class token joins only after the blocks, in this many class-attention blocks
@@ -124,7 +132,7 @@ class ViTSpec:
                      "layer_scale", "dynamic_img_size", "dynamic_img_pad", "abs_pos_embed", "k_bias", "qkv_fused", "attn_norm",
                      "mlp_norm", "final_norm", "rope_grid_xy", "rope_half", "pool_include_prefix", "patch_norm", "proj_bias", "mlp_bias",
                      "naflex", "pos_antialias", "pos_align_corners", "pos_ar_preserving", "pos_factorized",
-                     "tokens_norm"):
+                     "tokens_norm", "sincos_pos"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(f"ViT spec field {name!r} must be true or false, got {getattr(self, name)!r}.")
         if not isinstance(self.norm_eps, (int, float)) or isinstance(self.norm_eps, bool) or not 0 < self.norm_eps < 1:
@@ -147,6 +155,8 @@ class ViTSpec:
             object.__setattr__(self, "dynamic_img_size", True)
         if self.rel_pos_bias not in REL_POS_FORMS:
             raise SpecError(f"Unknown relative position bias {self.rel_pos_bias!r}; use one of {', '.join(REL_POS_FORMS)}.")
+        if self.rel_pos_resize not in REL_POS_RESIZES:
+            raise SpecError(f"Unknown relative position table resize {self.rel_pos_resize!r}; use one of {', '.join(REL_POS_RESIZES)}.")
         for name in ("rope_temperature", "rope_grid_offset", "layer_scale_init"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value or abs(value) == float("inf"):
@@ -194,7 +204,11 @@ class ViTSpec:
             raise SpecError("mlp_norm needs mlp_type 'mlp' or 'swiglu_split' (timm packs the SwiGLU only without the norm).")
         if self.rope != "none" and self.head_dim % 4:
             raise SpecError(f"Rotary positions need a head width divisible by 4, got {self.head_dim}.")
-        if self.rope == "none" and self.rel_pos_bias == "none" and not self.abs_pos_embed and self.block != "xcit":  # XCiT: Fourier features
+        if self.sincos_pos and (self.abs_pos_embed or self.num_prefix_tokens or self.embed_dim % 4):
+            raise SpecError("sincos_pos (AIMv2 native) replaces the learned pos_embed (abs_pos_embed=False), has no prefix tokens "
+                            "and needs embed_dim divisible by 4.")
+        if (self.rope == "none" and self.rel_pos_bias == "none" and not self.abs_pos_embed and not self.sincos_pos
+                and self.block != "xcit"):  # XCiT: Fourier features
             raise SpecError("A model with no abs_pos_embed, rotary positions or relative position bias has no position information; set one.")
         if self.rel_pos_bias != "none":
             # BEiT's table indexes (class token + square grid) pairs, built into the EVA block's attention

@@ -57,6 +57,8 @@ def infer_spec(
     class_token = fields["class_token"]
     if "attn_pool.latent" in state:
         fields["global_pool"] = "map"  # the tensors show the attention pool; nothing else decides
+    elif "query_pool.query" in state:
+        fields["global_pool"] = "query"  # AIMv2's attention pooling head, shown by its tensors too
     elif not class_token and "global_pool" not in config:
         fields["global_pool"] = "avg"  # without a class token the patch tokens' mean is the only pooling (a config saying otherwise is refused by the spec)
     if "attn_pool.latent" not in state:
@@ -330,6 +332,7 @@ _MATCH_KEYS = _SIZE_KEYS + (
 def _agreeing(specs: list[tuple[str, ViTSpec]], fields: Mapping[str, Any], keys: tuple[str, ...]) -> list[tuple[str, ViTSpec]]:
     """The named specs that agree with the tensors on ``keys`` (those the tensors fix) and on having a MAP head."""
     keys = tuple(k for k in keys if k in fields)
-    is_map = fields.get("global_pool") == "map"
-    return [(name, spec) for name, spec in specs
-            if all(getattr(spec, k) == fields[k] for k in keys) and (spec.global_pool == "map") == is_map]
+    pool = fields.get("global_pool")
+    is_map, is_query = pool == "map", pool == "query"
+    return [(name, spec) for name, spec in specs if all(getattr(spec, k) == fields[k] for k in keys)
+            and (spec.global_pool == "map") == is_map and (spec.global_pool == "query") == is_query]

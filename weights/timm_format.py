@@ -112,6 +112,11 @@ def write(ckpt: Checkpoint, path: Path) -> None:
             "timm's VisionTransformer has no pre-logits layer, so these weights cannot be written as a timm "
             "state dict; convert them to vitzoo or jax instead."
         )
+    if ckpt.spec.global_pool == "query" or ckpt.spec.sincos_pos:  # transformers' AIMv2 parts; timm's aimv2_* has neither
+        raise CheckpointError(
+            "timm's AIMv2 has no attention pooling head and no native-resolution sin-cos positions, so these weights "
+            "cannot be written as a timm state dict; convert them to vitzoo or hf instead."
+        )
     save_state_file(path, ckpt.state)
 
 

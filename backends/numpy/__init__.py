@@ -17,7 +17,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from vitzoo import features, rel_pos, rotary
+from vitzoo import features, rel_pos, rotary, sincos
 from vitzoo.canonical import check_state, is_classifier
 from vitzoo.init import init_state
 from vitzoo.spec import ViTSpec
@@ -45,7 +45,8 @@ class NumpyViT:
         if spec.dist_token:
             self._pool = self._distilled_pool
         else:
-            self._pool = {"token": self._token_pool, "avg": self._avg_pool, "map": self._attention_pool}[spec.global_pool]
+            self._pool = {"token": self._token_pool, "avg": self._avg_pool, "map": self._attention_pool,
+                          "query": self._query_pool}[spec.global_pool]
         self._set_classifier()
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -116,7 +117,9 @@ class NumpyViT:
         if s.patch_norm:
             x = self._norm(x, "patch_embed.norm")
         prefix = [np.broadcast_to(w[n], (b, w[n].shape[1], s.embed_dim)) for n in ("cls_token", "dist_token", "reg_token") if n in w]
-        if not s.abs_pos_embed:
+        if s.sincos_pos:  # AIMv2 native: no prefix tokens, a sin-cos embedding of this grid
+            x = x + sincos.table(rows, cols, s.embed_dim)
+        elif not s.abs_pos_embed:
             x = np.concatenate([*prefix, x], axis=1)
         else:
             pos = w["pos_embed"]
@@ -175,6 +178,18 @@ class NumpyViT:
         out = _softmax((q * np.float32(hd**-0.5)) @ kv[0].transpose(0, 1, 3, 2)) @ kv[1]  # [B, heads, 1, head_dim]
         out = self._linear(out.reshape(b, d), p + "proj")
         return out + self._plain_mlp(self._norm(out, p + "norm"), p + "mlp.")
+
+    def _query_pool(self, x: np.ndarray) -> np.ndarray:
+        """AIMv2's attention pooling head: the learned query token (no projection) attends over k(x), v(x), then proj."""
+        s, p = self.spec, "query_pool."
+        x = x[:, s.num_prefix_tokens :]
+        b, n, d = x.shape
+        heads, hd = s.num_heads, s.head_dim
+        q = self.state[p + "query"].reshape(heads, 1, hd) * np.float32(hd**-0.5)
+        k = self._linear(x, p + "k").reshape(b, n, heads, hd).transpose(0, 2, 1, 3)
+        v = self._linear(x, p + "v").reshape(b, n, heads, hd).transpose(0, 2, 1, 3)
+        out = _softmax(q @ k.transpose(0, 1, 3, 2)) @ v  # [B, heads, 1, head_dim]
+        return self._linear(out.reshape(b, d), p + "proj")
 
     def _linear_classifier(self, x: np.ndarray, pre_logits: bool) -> np.ndarray:
         return x if pre_logits else self._linear(x, "head")

@@ -29,9 +29,10 @@ from vitzoo.spec import ViTSpec
 
 from ..runtime import serialized
 from . import features
-from .heads import AttentionPool, DistilledClassifier, LinearClassifier, NoClassifier, borrow, make_pool
+from .heads import AttentionPool, DistilledClassifier, LinearClassifier, NoClassifier, QueryPool, borrow, make_pool
 from .eva import EvaBlock, make_rotary
 from .layers import Block, Linear, NormedPatchEmbed, PatchEmbed, PreLogits, make_norm, to_parameter
+from .sincos import SinCosPositions
 
 BLOCKS = {"vit": Block, "eva": EvaBlock}
 
@@ -74,6 +75,9 @@ class VisionTransformer(nn.Cell):
         elif spec.abs_pos_embed:
             self.pos_embed = to_parameter(state["pos_embed"])
         self.rotary = make_rotary(spec)  # rotary tables per input grid, or none
+        self.has_sincos = spec.sincos_pos
+        if spec.sincos_pos:  # AIMv2 native: a fixed sin-cos embedding of each input's grid
+            self.sincos = SinCosPositions(spec)
         self.pos_embed_prefix = spec.pos_embed_prefix
         self.patch_size = spec.patch_size
         self.grid_size = spec.grid_size
@@ -94,6 +98,9 @@ class VisionTransformer(nn.Cell):
         if spec.global_pool == "map":
             self.attn_pool = AttentionPool(spec, state, "attn_pool")
             borrow(self, "pool", self.attn_pool)  # parameters keep the canonical attn_pool.* names
+        elif spec.global_pool == "query":
+            self.query_pool = QueryPool(spec, state, "query_pool")
+            borrow(self, "pool", self.query_pool)
         else:
             self.pool = make_pool(spec)
         self.has_pre_logits = spec.pre_logits_dim > 0
@@ -222,6 +229,8 @@ class VisionTransformer(nn.Cell):
     def _add_tokens(self, x: Tensor, rows: int, cols: int) -> Tensor:
         """Prepend the prefix tokens and add the position embedding (timm's order: cls, dist or reg, patches)."""
         b = x.shape[0]
+        if self.has_sincos:  # AIMv2 native (no prefix tokens): computed for this grid
+            return x + self.sincos(rows, cols)
         if not self.has_pos_embed:  # rotary positions only (DINOv3): the blocks add them
             if self.num_prefix_tokens:
                 x = ops.cat((ops.broadcast_to(self._prefix_tokens(), (b, self.num_prefix_tokens, self.embed_dim)), x), 1)
