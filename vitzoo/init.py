@@ -4,7 +4,10 @@ Linear and position weights: truncated normal (std 0.02, cut at 2 std); class an
 register tokens: normal (std 1e-6; CaiT's class token as timm's, truncated normal std 0.02); DeiT's distillation token: truncated normal
 (std 0.02); the attention pool's latent query: truncated normal (std D^-0.5);
 biases zero; LayerNorm ones/zeros; layer scale 1e-5; the patch projection:
-LeCun-style truncated normal over its fan-in.
+LeCun-style truncated normal over its fan-in. timm's relative-position ViTs (``rel_pos_type``) keep
+PyTorch's own layer init (timm's ``weight_init='reset'``): every Linear/conv weight and bias uniform in
+``±fan_in^-0.5``, layer scale 1e-6; residual post-norm blocks start their norms' weights at the layer
+scale's value (1e-6 there, 1e-5 in ``vit_base_patch16_rpn_224``), as timm's ``ResPostBlock.init_weights``.
 
 Speed: every random tensor is drawn in blocks of ``_BLOCK`` values, each block from
 its own stream keyed by (seed, tensor name, block number), on a thread pool (NumPy
@@ -25,6 +28,7 @@ from vitzoo.canonical import expected_shapes
 from vitzoo.spec import ViTSpec
 
 LAYER_SCALE_INIT = 1e-5
+RELPOS_LAYER_SCALE_INIT = 1e-6  # timm's VisionTransformerRelPos init_values
 _BLOCK = 1 << 22  # values per random stream: 16 MB of float32, big enough to amortise the set-up
 _CHUNK = 1 << 16  # values scanned at a time for truncation (temporaries stay in cache)
 
@@ -42,9 +46,19 @@ def init_state(spec: ViTSpec, seed: Optional[int] = 0) -> dict[str, np.ndarray]:
     root = np.random.SeedSequence(seed)
     state: dict[str, np.ndarray] = {}
     jobs: list[tuple[np.ndarray, np.random.SeedSequence, float, bool]] = []  # (block, stream, std, truncate)
-    for name, shape in expected_shapes(spec).items():
+    shapes = expected_shapes(spec)
+    torch_init = spec.rel_pos_type != "none"  # timm's relpos ViTs: PyTorch's reset_parameters (weight_init='reset')
+    ls_init = RELPOS_LAYER_SCALE_INIT if torch_init else LAYER_SCALE_INIT
+    for name, shape in shapes.items():
         leaf = name.rsplit(".", 1)[-1]
-        if name == "cls_token" and spec.block == "cait":  # timm's Cait: truncated normal, std 0.02
+        owner = name.rsplit(".", 1)[0]
+        if spec.res_post_norm and leaf == "weight" and owner.rsplit(".", 1)[-1] in ("norm1", "norm2"):
+            state[name] = np.full(shape, ls_init, np.float32)  # timm's ResPostBlock.init_weights
+            continue
+        if torch_init and name not in ("cls_token",) and (len(shape) > 1 or len(shapes.get(owner + ".weight", ())) > 1):
+            fan_in = int(np.prod(shapes[owner + ".weight"][1:]))
+            random = (fan_in**-0.5, None)  # None: uniform in ±bound (torch's kaiming_uniform(a=√5) and its bias rule)
+        elif name == "cls_token" and spec.block == "cait":  # timm's Cait: truncated normal, std 0.02
             random = (0.02, True)
         elif name in ("cls_token", "reg_token"):
             random = (1e-6, False)
@@ -55,7 +69,7 @@ def init_state(spec: ViTSpec, seed: Optional[int] = 0) -> dict[str, np.ndarray]:
         elif name == "patch_embed.proj.weight":
             random = ((1.0 / int(np.prod(shape[1:]))) ** 0.5, True)
         elif leaf in ("gamma", "gamma_1", "gamma_2"):
-            state[name] = np.full(shape, LAYER_SCALE_INIT, np.float32)
+            state[name] = np.full(shape, ls_init, np.float32)
             continue
         elif leaf.endswith("bias") or leaf == "relative_position_bias_table":  # EVA's q_bias/v_bias; BEiT's table (timm: zeros)
             state[name] = np.zeros(shape, np.float32)
@@ -82,9 +96,14 @@ def init_state(spec: ViTSpec, seed: Optional[int] = 0) -> dict[str, np.ndarray]:
     return state
 
 
-def _fill(out: np.ndarray, stream: np.random.SeedSequence, std: float, truncate: bool) -> None:
-    """``out`` ← Normal(0, std) from ``stream``; with ``truncate``, values beyond ±2 std are redrawn."""
+def _fill(out: np.ndarray, stream: np.random.SeedSequence, std: float, truncate: Optional[bool]) -> None:
+    """``out`` ← Normal(0, std) from ``stream``; with ``truncate``, values beyond ±2 std are redrawn; ``None``: Uniform(±std)."""
     rng = np.random.Generator(np.random.PCG64(stream))
+    if truncate is None:
+        rng.random(dtype=np.float32, out=out)
+        out *= np.float32(2 * std)
+        out -= np.float32(std)
+        return
     rng.standard_normal(dtype=np.float32, out=out)
     if truncate:
         outside = np.concatenate([np.flatnonzero(np.abs(out[i : i + _CHUNK]) > 2.0) + i for i in range(0, out.size, _CHUNK)])

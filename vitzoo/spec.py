@@ -16,6 +16,7 @@ BLOCKS = ("vit", "eva", "cait")
 ROPE_FORMS = ("none", "cat", "dinov3")
 REL_POS_FORMS = ("none", "block")
 NORM_TYPES = ("layer", "rms")
+REL_POS_TYPES = ("none", "mlp", "mlp_swin")  # timm's vision_transformer_relpos.py rel_pos_type values vitzoo builds
 
 
 @dataclass(frozen=True)
@@ -93,19 +94,29 @@ class ViTSpec:
     # CaiT (block="cait"): the class token joins only after the blocks, in this many class-attention blocks
     # (timm's blocks_token_only, its depth_token_only argument) where it alone is updated
     depth_token_only: int = 0
+    # timm's vision_transformer_relpos.py: each attention adds a bias per head made by a small MLP (2 → rel_pos_dim,
+    # ReLU → heads) from the log-spaced relative coordinates of every patch pair (timm's RelPosMlp): "mlp" is its
+    # 'cr' mode (sign·ln(1+|d|)), "mlp_swin" Swin-V2's (coordinates scaled to ±8, log2, 16·sigmoid of the output)
+    rel_pos_type: str = "none"
+    rel_pos_dim: int = 0  # the MLP's hidden width (timm's rel_pos_dim, default 128); 0 without rel_pos_type
+    rel_pos_shared: bool = False  # one MLP for every block (shared_rel_pos.*) instead of one per block (attn.rel_pos.*)
+    # residual post-norm blocks (timm's ResPostBlock / ResPostRelPosBlock): x + norm1(attn(x)), x + norm2(mlp(x))
+    res_post_norm: bool = False
 
     def __post_init__(self) -> None:
         for name in ("img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads", "mlp_dim"):
             value = getattr(self, name)
             if not _is_int(value) or value <= 0:
                 raise SpecError(f"ViT spec field {name!r} must be a positive integer, got {value!r}.")
-        for name in ("num_classes", "reg_tokens", "pre_logits_dim", "pool_heads", "pool_mlp_dim", "rope_ref_grid", "depth_token_only"):
+        for name in ("num_classes", "reg_tokens", "pre_logits_dim", "pool_heads", "pool_mlp_dim", "rope_ref_grid", "depth_token_only",
+                     "rel_pos_dim"):
             value = getattr(self, name)
             if not _is_int(value) or value < 0:
                 raise SpecError(f"ViT spec field {name!r} must be a non-negative integer, got {value!r}.")
         for name in ("patch_bias", "qkv_bias", "qk_norm", "class_token", "dist_token", "pos_embed_prefix", "fc_norm", "pre_norm",
                      "layer_scale", "dynamic_img_size", "dynamic_img_pad", "abs_pos_embed", "k_bias", "qkv_fused", "attn_norm",
-                     "mlp_norm", "final_norm", "rope_grid_xy", "rope_half", "pool_include_prefix", "patch_norm", "proj_bias", "mlp_bias"):
+                     "mlp_norm", "final_norm", "rope_grid_xy", "rope_half", "pool_include_prefix", "patch_norm", "proj_bias", "mlp_bias",
+                     "rel_pos_shared", "res_post_norm"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(f"ViT spec field {name!r} must be true or false, got {getattr(self, name)!r}.")
         if not isinstance(self.norm_eps, (int, float)) or isinstance(self.norm_eps, bool) or not 0 < self.norm_eps < 1:
@@ -171,7 +182,7 @@ class ViTSpec:
             raise SpecError("mlp_norm needs mlp_type 'mlp' or 'swiglu_split' (timm packs the SwiGLU only without the norm).")
         if self.rope != "none" and self.head_dim % 4:
             raise SpecError(f"Rotary positions need a head width divisible by 4, got {self.head_dim}.")
-        if self.rope == "none" and self.rel_pos_bias == "none" and not self.abs_pos_embed:
+        if self.rope == "none" and self.rel_pos_bias == "none" and self.rel_pos_type == "none" and not self.abs_pos_embed:
             raise SpecError("A model with no abs_pos_embed, rotary positions or relative position bias has no position information; set one.")
         if self.rel_pos_bias != "none":
             # BEiT's table indexes (class token + square grid) pairs, built into the EVA block's attention
@@ -181,6 +192,7 @@ class ViTSpec:
                 if bad:
                     raise SpecError(f"rel_pos_bias={self.rel_pos_bias!r} (BEiT) needs {why}.")
         self._check_cait()
+        self._check_relpos()
         if self.pool_include_prefix and self.global_pool != "map":
             raise SpecError("pool_include_prefix is an option of the MAP pool; it needs global_pool='map'.")
         if self.pool_mlp_dim and self.global_pool != "map":
@@ -216,6 +228,27 @@ class ViTSpec:
                          (self.dynamic_img_size, "a fixed input size (dynamic_img_size=False, as timm's CaiT)")):
             if bad:
                 raise SpecError(f"block='cait' (timm's CaiT) needs {why}.")
+
+    def _check_relpos(self) -> None:
+        """timm's relative-position ViT: the bias MLP and the post-norm blocks go with the plain ViT block, as timm builds them."""
+        if self.rel_pos_type not in REL_POS_TYPES:
+            raise SpecError(f"Unknown rel_pos_type {self.rel_pos_type!r}; use one of {', '.join(REL_POS_TYPES)}.")
+        mlp = self.rel_pos_type != "none"
+        if mlp != (self.rel_pos_dim > 0) or (self.rel_pos_shared and not mlp):
+            raise SpecError("rel_pos_type 'mlp'/'mlp_swin' and rel_pos_dim >= 1 go together (the bias MLP's hidden width); "
+                            "rel_pos_shared needs them too.")
+        if self.res_post_norm and (self.block != "vit" or self.layer_scale):
+            raise SpecError("res_post_norm (timm's ResPostBlock) needs block='vit' and layer_scale=False; its norms take the layer scale's place.")
+        if not mlp:
+            return
+        for bad, why in ((self.block != "vit", "block='vit'"), (self.abs_pos_embed or self.rope != "none" or self.rel_pos_bias != "none",
+                          "no other positions (abs_pos_embed=False, rope and rel_pos_bias 'none')"),
+                         (self.dist_token or self.reg_tokens, "no distillation or register tokens (the class token at most)"),
+                         (self.global_pool == "map" or self.pre_norm or self.pre_logits_dim, "global_pool 'token' or 'avg' and no pre_norm "
+                          "or pre_logits"), (self.mlp_type != "mlp", "the plain MLP"),
+                         (self.dynamic_img_size, "a fixed input size (dynamic_img_size=False, as timm's VisionTransformerRelPos)")):
+            if bad:
+                raise SpecError(f"rel_pos_type={self.rel_pos_type!r} (timm's VisionTransformerRelPos) needs {why}.")
 
     # Derived sizes -------------------------------------------------------
     @property

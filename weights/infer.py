@@ -197,7 +197,10 @@ def _tensor_fields(state: Mapping[str, np.ndarray], source: str) -> dict[str, An
                 or table is not None or fields["norm_type"] == "rms" or fields["patch_norm"] or not fields["proj_bias"] or not fields["mlp_bias"])
     token_only = {int(m.group(1)) for k in state if (m := re.match(r"blocks_token_only\.(\d{1,6})\.", k))}
     fields["depth_token_only"] = len(token_only)
-    if a + "proj_l.weight" in state or token_only:
+    fields.update(_rel_pos_mlp_fields(state, source))
+    if fields["rel_pos_type"] != "none":
+        pass  # timm's VisionTransformerRelPos: the plain ViT block's names around the bias MLP (block set above)
+    elif a + "proj_l.weight" in state or token_only:
         # CaiT: talking heads mix the heads' scores with an [H, H] Linear, so the tensors show the head count too
         if a + "proj_l.weight" not in state or token_only != set(range(len(token_only))):
             raise CheckpointError(f"{source} has CaiT tensors (blocks_token_only.*, attn.proj_l) but not all of them; the file is incomplete or damaged.")
@@ -227,6 +230,31 @@ def _tensor_fields(state: Mapping[str, np.ndarray], source: str) -> dict[str, An
         pre_logits_dim=int(state["pre_logits.fc.weight"].shape[0]) if "pre_logits.fc.weight" in state else 0,
         num_classes=int(state["head.weight"].shape[0]) if "head.weight" in state else 0,
     )
+
+
+def _rel_pos_mlp_fields(state: Mapping[str, np.ndarray], source: str) -> dict[str, Any]:
+    """timm's relpos ViT: a bias MLP per block (``attn.rel_pos.mlp``) or one shared, its width, form and the head count."""
+    found = [p for p in ("shared_rel_pos.mlp.", "blocks.0.attn.rel_pos.mlp.") if p + "fc1.weight" in state]
+    if not found:
+        if any(".rel_pos.mlp." in k or k.startswith("shared_rel_pos.") for k in state):
+            raise CheckpointError(f"{source} has relative position MLP tensors but no 'fc1' of block 0 or the shared one; the file is incomplete or damaged.")
+        out: dict[str, Any] = dict(rel_pos_type="none", rel_pos_dim=0, rel_pos_shared=False)
+        if "blocks.0.ls1.gamma" in state or "blocks.0.gamma_1" in state:
+            out["res_post_norm"] = False  # a layer scale: timm's post-norm blocks have none
+        return out
+    if len(found) == 2:
+        raise CheckpointError(f"{source} has both a shared relative position MLP and one in block 0; timm builds one or the other, so the file is damaged.")
+    p = found[0]
+    fc1, fc2 = state[p + "fc1.weight"], state.get(p + "fc2.weight")
+    if fc2 is None or fc1.ndim != 2 or fc1.shape[1] != 2 or fc2.ndim != 2 or fc2.shape[1] != fc1.shape[0]:
+        shown = None if fc2 is None else tuple(fc2.shape)
+        raise CheckpointError(f"{source}: relative position MLP {p}fc1 {tuple(fc1.shape)} and fc2 {shown} do not fit together (expected [hidden, 2] and [heads, hidden]).")
+    out = dict(rel_pos_type="mlp" if p + "fc2.bias" in state else "mlp_swin",  # Swin-V2's form has no fc2 bias
+               rel_pos_dim=int(fc1.shape[0]), rel_pos_shared=p.startswith("shared"), num_heads=int(fc2.shape[0]),
+               block="vit", rope="none", rel_pos_bias="none")
+    if "blocks.0.ls1.gamma" in state:
+        out["res_post_norm"] = False
+    return out
 
 
 def _hint_fields(hint: Hint) -> dict[str, Any]:
@@ -274,15 +302,16 @@ def _is_square(n: int) -> bool:
 # block's form when its names fit both), and how a caller gives each one.
 UNSEEN_FIELDS = (
     "num_heads", "norm_eps", "gelu", "global_pool", "img_size", "pool_heads", "pool_include_prefix",
-    "rope", "rope_temperature", "rope_ref_grid", "rope_grid_offset", "rope_grid_xy", "rope_half",
+    "rope", "rope_temperature", "rope_ref_grid", "rope_grid_offset", "rope_grid_xy", "rope_half", "res_post_norm",
 )
 _PLAIN = ViTSpec()
-_PLAIN_VIT_FIELDS = ("pool_heads", "pool_include_prefix", "rope")
+_PLAIN_VIT_FIELDS = ("pool_heads", "pool_include_prefix", "rope", "res_post_norm")
 _BEHAVIOUR_FIELDS = ("dynamic_img_size", "dynamic_img_pad")  # timm builds DINOv3 with dynamic_img_size
 _HOW_TO_GIVE = {"num_heads": "num_heads=12", "norm_eps": "norm_eps=1e-6", "gelu": "gelu='exact'", "global_pool": "global_pool='token'",
                 "img_size": "img_size=224", "pool_heads": "pool_heads=8", "pool_include_prefix": "pool_include_prefix=True",
                 "rope": "rope='cat'", "rope_temperature": "rope_temperature=100.0", "rope_ref_grid": "rope_ref_grid=16",
-                "rope_grid_offset": "rope_grid_offset=1.0", "rope_grid_xy": "rope_grid_xy=True", "rope_half": "rope_half=True"}
+                "rope_grid_offset": "rope_grid_offset=1.0", "rope_grid_xy": "rope_grid_xy=True", "rope_half": "rope_half=True",
+                "res_post_norm": "res_post_norm=True"}
 _FLAGS = {"num_heads": "--num-heads 12", "norm_eps": "--norm-eps 1e-6", "gelu": "--gelu exact", "global_pool": "--global-pool token"}
 # A registered variant of the same sizes lends its head count; one of the same
 # architecture lends eps, GELU form and pooling; in both cases only when all such variants agree.
@@ -290,7 +319,7 @@ _SIZE_KEYS = ("patch_size", "embed_dim", "depth", "mlp_dim")
 _MATCH_KEYS = _SIZE_KEYS + (
     "mlp_type", "dist_token", "class_token", "reg_tokens", "pre_norm", "layer_scale", "patch_bias", "qkv_bias", "qk_norm", "fc_norm",
     "block", "abs_pos_embed", "k_bias", "qkv_fused", "attn_norm", "mlp_norm", "final_norm", "rel_pos_bias", "depth_token_only",
-    "norm_type", "patch_norm", "proj_bias", "mlp_bias",
+    "norm_type", "patch_norm", "proj_bias", "mlp_bias", "rel_pos_type", "rel_pos_dim", "rel_pos_shared",
 )
 
 

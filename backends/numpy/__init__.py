@@ -23,6 +23,7 @@ from vitzoo.init import init_state
 from vitzoo.spec import ViTSpec
 
 from .cait import CaitForward
+from .relpos import RelPosForward
 from .ops import ACTIVATIONS as _ACTIVATIONS, softmax as _softmax
 
 
@@ -281,6 +282,10 @@ class NumpyCait(CaitForward, NumpyViT):
     """timm's ``Cait`` on NumPy: talking-heads blocks over the patch tokens, then class attention (see :mod:`.cait`)."""
 
 
+class NumpyRelPos(RelPosForward, NumpyViT):
+    """timm's ``VisionTransformerRelPos`` (and residual post-norm blocks) on NumPy (see :mod:`.relpos`)."""
+
+
 class NumpyBackend:
     name = "numpy"
 
@@ -288,6 +293,8 @@ class NumpyBackend:
         state = init_state(spec) if state is None else state
         if spec.block == "cait":  # the class token joins after the blocks
             return NumpyCait(spec, state)
+        if spec.rel_pos_type != "none" or spec.res_post_norm:  # relative-position bias MLPs, post-norm blocks
+            return NumpyRelPos(spec, state)
         return NumpyViT(spec, state)
 
     def state_dict(self, model: NumpyViT) -> dict[str, np.ndarray]:

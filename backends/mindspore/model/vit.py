@@ -32,6 +32,7 @@ from . import features
 from .heads import AttentionPool, DistilledClassifier, LinearClassifier, NoClassifier, borrow, make_pool
 from .eva import EvaBlock, make_rotary
 from .layers import Block, Linear, NormedPatchEmbed, PatchEmbed, PreLogits, make_norm, to_parameter
+from .relpos_blocks import ResPostBlock
 
 BLOCKS = {"vit": Block, "eva": EvaBlock}
 
@@ -104,6 +105,8 @@ class VisionTransformer(nn.Cell):
 
     def _make_block(self, spec: ViTSpec, state: Mapping[str, np.ndarray], name: str) -> nn.Cell:
         """Block ``name`` of the spec's form (a family's model class may build its own)."""
+        if spec.res_post_norm:  # timm's ResPostBlock: the norms after the branches (vit_base_patch16_rpn_224)
+            return ResPostBlock(spec, state, name)
         return BLOCKS[spec.block](spec, state, name)
 
     # The forward pass ---------------------------------------------------------
