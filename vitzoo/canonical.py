@@ -10,7 +10,7 @@ from typing import Mapping
 
 import numpy as np
 
-from vitzoo import rel_pos
+from vitzoo import rel_pos, resnetv2
 from vitzoo.errors import CheckpointError
 from vitzoo.spec import ViTSpec
 
@@ -33,9 +33,12 @@ def expected_shapes(spec: ViTSpec) -> dict[str, Shape]:
         (2304, 768)
     """
     d, m = spec.embed_dim, spec.mlp_dim
-    shapes: dict[str, Shape] = {
-        "patch_embed.proj.weight": (d, spec.in_chans, spec.patch_size, spec.patch_size),
-    }
+    shapes: dict[str, Shape] = {}
+    proj_in = spec.in_chans
+    if spec.backbone != "none":  # timm's hybrid ViT: the convolutional backbone's tensors, then the projection of its features
+        shapes.update(resnetv2.shapes(spec.in_chans, spec.backbone_layers))
+        proj_in = resnetv2.out_channels(spec.backbone_layers)
+    shapes["patch_embed.proj.weight"] = (d, proj_in, spec.patch_size, spec.patch_size)
     if spec.patch_bias:
         shapes["patch_embed.proj.bias"] = (d,)
     if spec.patch_norm:

@@ -8,6 +8,9 @@ LeCun-style truncated normal over its fan-in. timm's relative-position ViTs (``r
 PyTorch's own layer init (timm's ``weight_init='reset'``): every Linear/conv weight and bias uniform in
 ``±fan_in^-0.5``, layer scale 1e-6; residual post-norm blocks start their norms' weights at the layer
 scale's value (1e-6 there, 1e-5 in ``vit_base_patch16_rpn_224``), as timm's ``ResPostBlock.init_weights``.
+A hybrid ViT's ResNetV2 backbone is drawn as timm's ``ResNetV2.init_weights``: convolutions normal with
+std ``√(2 / fan_out)``, GroupNorms ones/zeros, each bottleneck's last norm weight zero; its patch
+projection keeps PyTorch's uniform conv init.
 
 Speed: every random tensor is drawn in blocks of ``_BLOCK`` values, each block from
 its own stream keyed by (seed, tensor name, block number), on a thread pool (NumPy
@@ -55,7 +58,15 @@ def init_state(spec: ViTSpec, seed: Optional[int] = 0) -> dict[str, np.ndarray]:
         if spec.res_post_norm and leaf == "weight" and owner.rsplit(".", 1)[-1] in ("norm1", "norm2"):
             state[name] = np.full(shape, ls_init, np.float32)  # timm's ResPostBlock.init_weights
             continue
-        if torch_init and name not in ("cls_token",) and (len(shape) > 1 or len(shapes.get(owner + ".weight", ())) > 1):
+        if name.startswith("patch_embed.backbone."):  # timm's ResNetV2._init_weights (zero_init_last)
+            if len(shape) == 4:
+                random = ((2.0 / (shape[0] * shape[2] * shape[3])) ** 0.5, False)
+            else:
+                state[name] = np.full(shape, 0.0 if leaf == "bias" or name.endswith("norm3.weight") else 1.0, np.float32)
+                continue
+        elif spec.backbone != "none" and owner == "patch_embed.proj":  # a plain Conv2d's reset_parameters
+            random = (int(np.prod(shapes[owner + ".weight"][1:])) ** -0.5, None)
+        elif torch_init and name not in ("cls_token",) and (len(shape) > 1 or len(shapes.get(owner + ".weight", ())) > 1):
             fan_in = int(np.prod(shapes[owner + ".weight"][1:]))
             random = (fan_in**-0.5, None)  # None: uniform in ±bound (torch's kaiming_uniform(a=√5) and its bias rule)
         elif name == "cls_token" and spec.block == "cait":  # timm's Cait: truncated normal, std 0.02

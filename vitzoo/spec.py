@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from vitzoo import resnetv2
 from vitzoo.errors import SpecError
 
 GELU_FORMS = ("exact", "tanh", "quick")
@@ -16,7 +17,8 @@ BLOCKS = ("vit", "eva", "cait")
 ROPE_FORMS = ("none", "cat", "dinov3")
 REL_POS_FORMS = ("none", "block")
 NORM_TYPES = ("layer", "rms")
-REL_POS_TYPES = ("none", "mlp", "mlp_swin")  # timm's vision_transformer_relpos.py rel_pos_type values vitzoo builds
+REL_POS_TYPES = ("none", "mlp", "mlp_swin")
+BACKBONES = ("none", "resnetv2")  # timm's vision_transformer_relpos.py rel_pos_type values vitzoo builds
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,12 @@ class ViTSpec:
     rel_pos_shared: bool = False  # one MLP for every block (shared_rel_pos.*) instead of one per block (attn.rel_pos.*)
     # residual post-norm blocks (timm's ResPostBlock / ResPostRelPosBlock): x + norm1(attn(x)), x + norm2(mlp(x))
     res_post_norm: bool = False
+    # timm's hybrid ViTs (vision_transformer_hybrid.py): a convolutional backbone before the patch projection,
+    # "resnetv2" (BiT's ResNetV2 with weight-standardised convs and GroupNorm, see vitzoo/resnetv2.py) with
+    # backbone_layers bottleneck blocks per stage (() = the stem alone); patch_size is then the projection's
+    # kernel over the feature map
+    backbone: str = "none"
+    backbone_layers: tuple = ()
 
     def __post_init__(self) -> None:
         for name in ("img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads", "mlp_dim"):
@@ -147,7 +155,7 @@ class ViTSpec:
                 f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}; "
                 "choose a head count that divides it."
             )
-        if self.img_size < self.patch_size:
+        if self.img_size < self.patch_size and self.backbone == "none":
             raise SpecError(f"img_size {self.img_size} is smaller than patch_size {self.patch_size}; choose a larger image size.")
         if self.global_pool == "token" and not self.class_token:
             raise SpecError("global_pool='token' needs class_token=True; use global_pool='avg' or 'map' without a class token.")
@@ -193,6 +201,7 @@ class ViTSpec:
                     raise SpecError(f"rel_pos_bias={self.rel_pos_bias!r} (BEiT) needs {why}.")
         self._check_cait()
         self._check_relpos()
+        self._check_backbone()
         if self.pool_include_prefix and self.global_pool != "map":
             raise SpecError("pool_include_prefix is an option of the MAP pool; it needs global_pool='map'.")
         if self.pool_mlp_dim and self.global_pool != "map":
@@ -250,6 +259,24 @@ class ViTSpec:
             if bad:
                 raise SpecError(f"rel_pos_type={self.rel_pos_type!r} (timm's VisionTransformerRelPos) needs {why}.")
 
+    def _check_backbone(self) -> None:
+        """The hybrid stem: its form, its stages, and the fixed input size of timm's HybridEmbed."""
+        layers = self.backbone_layers
+        if isinstance(layers, list):  # from JSON
+            layers = tuple(layers)
+            object.__setattr__(self, "backbone_layers", layers)
+        if self.backbone not in BACKBONES:
+            raise SpecError(f"Unknown backbone {self.backbone!r}; use one of {', '.join(BACKBONES)}.")
+        if not isinstance(layers, tuple) or len(layers) > 4 or not all(_is_int(n) and n > 0 for n in layers):
+            raise SpecError(f"backbone_layers must be up to 4 positive block counts, got {layers!r}.")
+        if self.backbone == "none" and layers:
+            raise SpecError("backbone_layers needs a backbone (backbone='resnetv2').")
+        if self.backbone != "none":
+            for bad, why in ((self.block != "vit", "block='vit'"), (self.dynamic_img_size, "a fixed input size (dynamic_img_size=False)"),
+                             (self.grid_size < 1, f"an image size whose feature map holds a patch of {self.patch_size}")):
+                if bad:
+                    raise SpecError(f"backbone={self.backbone!r} (timm's hybrid ViT) needs {why}.")
+
     # Derived sizes -------------------------------------------------------
     @property
     def head_dim(self) -> int:
@@ -261,7 +288,10 @@ class ViTSpec:
 
         Like timm's strided convolution, a size that is not a multiple of the patch
         (SigLIP so400m/14 at 384 px: 27 patches) leaves the last rows and columns out.
+        A hybrid ViT's patches are cut from its backbone's feature map.
         """
+        if self.backbone != "none":
+            return resnetv2.feature_size(self.img_size, self.backbone_layers) // self.patch_size
         return self.img_size // self.patch_size
 
     @property

@@ -25,7 +25,7 @@ from typing import Any, Mapping, Optional, Union
 
 import numpy as np
 
-from vitzoo import rel_pos
+from vitzoo import rel_pos, resnetv2
 from vitzoo.errors import CheckpointError, SpecError
 from vitzoo.spec import ViTSpec
 from vitzoo.variants import get_spec, variant_names
@@ -127,9 +127,10 @@ def _position_fields(state: Mapping[str, np.ndarray], source: str, fields: dict[
         raise CheckpointError(f"{source}: position embedding length {pos_len} is not a square patch grid.")
     fields["pos_embed_prefix"] = bool(prefix_in_pos) if prefix else True
     grid = math.isqrt(grid_len)
-    fields["img_size"] = grid * patch
+    stride = resnetv2.stride(fields["backbone_layers"]) if fields.get("backbone", "none") != "none" else 1
+    fields["img_size"] = grid * patch * stride  # a hybrid ViT's patches are cut from its backbone's feature map
     for size in (config.get("img_size"), given.get("img_size")):
-        if _is_int(size) and size // patch == grid:  # e.g. 384 px over a 27-patch grid of 14: the tensors cannot tell
+        if _is_int(size) and size // (patch * stride) == grid:  # e.g. 384 px over a 27-patch grid of 14: the tensors cannot tell
             fields["img_size"] = size
             break
 
@@ -147,6 +148,8 @@ def _tensor_fields(state: Mapping[str, np.ndarray], source: str) -> dict[str, An
         shown = tuple(pos.shape) if pos is not None else None
         raise CheckpointError(f"{source}: patch embedding {tuple(proj.shape)} or position embedding {shown} has an unexpected shape.")
     embed_dim, in_chans, patch, _ = (int(v) for v in proj.shape)
+    backbone = _backbone_fields(state, source, in_chans)  # timm's hybrid ViT: the projection reads the backbone's features
+    in_chans = backbone.pop("in_chans", in_chans)
     blocks = {int(m.group(1)) for k in state if (m := re.match(r"blocks\.(\d{1,6})\.", k))}
     depth = 1 + max(blocks, default=-1)
     if depth == 0:
@@ -170,6 +173,7 @@ def _tensor_fields(state: Mapping[str, np.ndarray], source: str) -> dict[str, An
     qkv_bias = any(a + n in state for n in ("qkv.bias", "q_bias", "q_proj.bias"))
     k_bias = not qkv_bias or a + "qkv.bias" in state or a + "k_proj.bias" in state
     fields: dict[str, Any] = dict(
+        **backbone,
         abs_pos_embed=pos is not None,
         qkv_fused=fused,
         k_bias=k_bias,
@@ -230,6 +234,29 @@ def _tensor_fields(state: Mapping[str, np.ndarray], source: str) -> dict[str, An
         pre_logits_dim=int(state["pre_logits.fc.weight"].shape[0]) if "pre_logits.fc.weight" in state else 0,
         num_classes=int(state["head.weight"].shape[0]) if "head.weight" in state else 0,
     )
+
+
+def _backbone_fields(state: Mapping[str, np.ndarray], source: str, proj_in: int) -> dict[str, Any]:
+    """timm's hybrid ViT: BiT's ResNetV2 under ``patch_embed.backbone``, its stages' block counts from the names."""
+    names = [k for k in state if k.startswith("patch_embed.backbone.")]
+    if not names:
+        return dict(backbone="none", backbone_layers=())
+    stages: dict[int, set] = {}
+    for k in names:
+        m = re.match(r"patch_embed\.backbone\.stages\.(\d{1,2})\.blocks\.(\d{1,3})\.", k)
+        if m:
+            stages.setdefault(int(m.group(1)), set()).add(int(m.group(2)))
+    layers = tuple(len(stages[s]) for s in sorted(stages))
+    if sorted(stages) != list(range(len(stages))) or any(stages[s] != set(range(len(stages[s]))) for s in stages) or len(layers) > 4:
+        raise CheckpointError(f"{source} has ResNetV2 backbone stages or blocks with gaps ({sorted(stages)}); the file is incomplete or damaged.")
+    stem = resnetv2.prefix(layers) + "conv.weight"
+    if stem not in state or state[stem].ndim != 4:
+        raise CheckpointError(f"{source} has patch_embed.backbone tensors but no {stem!r} of the shape a ResNetV2 stem has; the file is "
+                              "damaged or holds another backbone (timm's ResNet-26d/50d or MobileCLIP stems are not built by vitzoo).")
+    if proj_in != resnetv2.out_channels(layers):
+        raise CheckpointError(f"{source}: patch_embed.proj reads {proj_in} channels but a ResNetV2 of {layers} blocks gives "
+                              f"{resnetv2.out_channels(layers)}; the file is damaged.")
+    return dict(backbone="resnetv2", backbone_layers=layers, in_chans=int(state[stem].shape[1]))
 
 
 def _rel_pos_mlp_fields(state: Mapping[str, np.ndarray], source: str) -> dict[str, Any]:
@@ -320,6 +347,7 @@ _MATCH_KEYS = _SIZE_KEYS + (
     "mlp_type", "dist_token", "class_token", "reg_tokens", "pre_norm", "layer_scale", "patch_bias", "qkv_bias", "qk_norm", "fc_norm",
     "block", "abs_pos_embed", "k_bias", "qkv_fused", "attn_norm", "mlp_norm", "final_norm", "rel_pos_bias", "depth_token_only",
     "norm_type", "patch_norm", "proj_bias", "mlp_bias", "rel_pos_type", "rel_pos_dim", "rel_pos_shared",
+    "backbone", "backbone_layers",
 )
 
 

@@ -22,6 +22,7 @@ from vitzoo.spec import ViTSpec
 
 from .runtime import tune_cpu_runtime
 from .model.cait import Cait
+from .model.hybrid import HybridViT
 from .model.relpos import RelPosViT
 from .model.vit import VisionTransformer
 
@@ -43,6 +44,8 @@ class MindSporeBackend:
         model_class = Cait if spec.block == "cait" else VisionTransformer  # CaiT's class token joins after the blocks
         if spec.rel_pos_type != "none":  # timm's VisionTransformerRelPos: relative-position blocks, maybe a shared MLP
             model_class = RelPosViT
+        if spec.backbone != "none":  # timm's hybrid ViT: a convolutional backbone makes the tokens
+            model_class = HybridViT
         if state is None:  # the fresh arrays are the model's own: no copy
             return model_class(spec, init_state(spec), jit=jit, copy=False)
         return model_class(spec, state, jit=jit)

@@ -23,6 +23,7 @@ from vitzoo.init import init_state
 from vitzoo.spec import ViTSpec
 
 from .cait import CaitForward
+from .hybrid import HybridForward
 from .relpos import RelPosForward
 from .ops import ACTIVATIONS as _ACTIVATIONS, softmax as _softmax
 
@@ -286,6 +287,10 @@ class NumpyRelPos(RelPosForward, NumpyViT):
     """timm's ``VisionTransformerRelPos`` (and residual post-norm blocks) on NumPy (see :mod:`.relpos`)."""
 
 
+class NumpyHybrid(HybridForward, NumpyViT):
+    """timm's hybrid ViT (a ResNetV2 backbone before the patch projection) on NumPy (see :mod:`.hybrid`)."""
+
+
 class NumpyBackend:
     name = "numpy"
 
@@ -293,6 +298,8 @@ class NumpyBackend:
         state = init_state(spec) if state is None else state
         if spec.block == "cait":  # the class token joins after the blocks
             return NumpyCait(spec, state)
+        if spec.backbone != "none":  # timm's hybrid ViT: the backbone's feature map makes the tokens
+            return NumpyHybrid(spec, state)
         if spec.rel_pos_type != "none" or spec.res_post_norm:  # relative-position bias MLPs, post-norm blocks
             return NumpyRelPos(spec, state)
         return NumpyViT(spec, state)

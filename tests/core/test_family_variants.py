@@ -77,14 +77,14 @@ def test_variant_spec_is_timms_architecture(arch, monkeypatch):
 
 @pytest.mark.parametrize("name", ["xcit_tiny_12_p16_224", "samvit_base_patch16", "naflexvit_base_patch16_gap"])
 def test_unsupported_family_names_list_the_supported_families(name):
-    with pytest.raises(UnknownNameError, match="DeiT, DeiT-III, DINOv2, CLIP, SigLIP, EVA/EVA-02, DINOv3, PE, RoPE-ViT, BEiT/BEiTv2, AIMv2, CaiT and relative-position ViTs") as info:
+    with pytest.raises(UnknownNameError, match="DeiT, DeiT-III, DINOv2, CLIP, SigLIP, EVA/EVA-02, DINOv3, PE, RoPE-ViT, BEiT/BEiTv2, AIMv2, CaiT, relative-position ViTs and ResNetV2 hybrid ViTs") as info:
         vitzoo.create(name)
     assert "\n" not in str(info.value) and name in str(info.value) and "does not support yet" in str(info.value)
 
 
 @pytest.mark.parametrize("module, at_least", [("vitzoo.variants.eva", 53), ("vitzoo.variants.beit", 7), ("vitzoo.variants.aimv2", 12),
                                                ("vitzoo.variants.cait", 10),
-                                               ("vitzoo.variants.relpos", 14)])
+                                               ("vitzoo.variants.relpos", 14), ("vitzoo.variants.hybrid", 9)])
 def test_every_family_variant_has_timms_tensors(module, at_least):
     """Every architecture registered from timm's eva.py / beit.py holds exactly the tensors timm's model holds (built on the meta device)."""
     from vitzoo.canonical import expected_shapes

@@ -60,7 +60,7 @@ class VisionTransformer(nn.Cell):
             state = {k: np.array(v, dtype=np.float32, copy=True, order="C") for k, v in state.items()}
         self.spec = spec
         self.pretrained_cfg: dict = {}
-        self.patch_embed = (NormedPatchEmbed if spec.patch_norm else PatchEmbed)(spec, state)
+        self.patch_embed = self._make_patch_embed(spec, state)
         if spec.class_token:
             self.cls_token = to_parameter(state["cls_token"])
         if spec.dist_token:
@@ -102,6 +102,10 @@ class VisionTransformer(nn.Cell):
         self._graphs: dict = {}  # method name → mindspore.jit function (jit=True only)
         self._graph_weights: tuple = ()  # which parameter buffers the graphs were compiled with
         self.set_train(False)
+
+    def _make_patch_embed(self, spec: ViTSpec, state: Mapping[str, np.ndarray]) -> nn.Cell:
+        """Image → patch tokens (a family's model class may build its own: the hybrid ViT's backbone)."""
+        return (NormedPatchEmbed if spec.patch_norm else PatchEmbed)(spec, state)
 
     def _make_block(self, spec: ViTSpec, state: Mapping[str, np.ndarray], name: str) -> nn.Cell:
         """Block ``name`` of the spec's form (a family's model class may build its own)."""
