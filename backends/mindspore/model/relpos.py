@@ -1,4 +1,4 @@
-"""timm's relative-position ViT (``vision_transformer_relpos.py``) as Cells, and the residual post-norm block.
+"""timm's relative-position ViT (``vision_transformer_relpos.py``) as a model class over the relpos blocks.
 
 Chosen when a model is built from a spec with ``rel_pos_type`` set (:class:`RelPosViT`, a
 :class:`~.vit.VisionTransformer` with no absolute positions), so no other family's forward pass
