@@ -1,11 +1,12 @@
 """Write vitzoo's table of timm weight sets (vitzoo/data/pretrained_timm.json) from timm's own configs.
 
 For every pretrained weight set that timm builds with ``vision_transformer.py``,
-``deit.py``, ``eva.py``, ``beit.py``, ``cait.py``, ``naflexvit.py`` or ``xcit.py`` (``timm.list_pretrained()`` filtered by the
+``deit.py``, ``eva.py``, ``beit.py``, ``cait.py``, ``naflexvit.py``, ``xcit.py``, ``vision_transformer_relpos.py`` or
+``vision_transformer_hybrid.py`` (``timm.list_pretrained()`` filtered by the
 architecture's module):
 
 * if vitzoo registers its architecture (a variant or a timm alias), and the spec
-  equals what ``timm.create_model`` builds (for eva.py/beit.py/cait.py/naflexvit.py/xcit.py, whose variants
+  equals what ``timm.create_model`` builds (for eva.py/beit.py/cait.py/naflexvit.py/xcit.py and the relpos/hybrid modules, whose variants
   scripts/make_eva_variants.py writes from timm's own arguments: the same tensors,
   names and shapes, as timm's model), the weight set becomes an entry: the
   hub repo, class count, label set, license and eval preprocessing are copied
@@ -38,8 +39,8 @@ from timm_specs import build_meta, read_timm_architecture, spec_differences  # n
 
 TABLE = HERE.parent / "vitzoo" / "data" / "pretrained_timm.json"
 TOP1 = HERE / "timm_top1_imagenet.csv"
-MODULES = ("vision_transformer", "deit", "eva", "beit", "cait", "naflexvit", "xcit")
-SHAPE_CHECKED = ("eva", "beit", "cait", "naflexvit", "xcit")  # modules whose architectures are checked by their tensors (see _judge_by_tensors)
+MODULES = ("vision_transformer", "deit", "eva", "beit", "cait", "naflexvit", "xcit", "vision_transformer_relpos", "vision_transformer_hybrid")
+SHAPE_CHECKED = ("eva", "beit", "cait", "naflexvit", "xcit", "vision_transformer_relpos", "vision_transformer_hybrid")  # modules whose architectures are checked by their tensors (see _judge_by_tensors)
 SHAPE_CHECKED_ARCHS = ("aimv2_",)  # vision_transformer.py models built with the EVA block's builder (RMSNorm), likewise
 HUB_FILES = (None, "model.safetensors", "pytorch_model.bin")  # what a registry entry downloads
 PREPROCESSING = ("input_size", "interpolation", "crop_pct", "crop_mode", "mean", "std")
@@ -54,6 +55,7 @@ LEFT_OUT_ARCHS = {
     "test_vit": "timm's tiny test model (weights for timm's own tests)",
     "test_vit2": "timm's tiny test model (weights for timm's own tests)",
     "test_vit3": "timm's tiny test model (weights for timm's own tests)",
+    "vit_base_mci_224": "MobileCLIP's convolutional stem (timm's ConvStem: BatchNorm conv layers), which the spec cannot express",
 }
 NOTES = {
     "vit_base_patch16_224.bamboo": "timm's pretrained_cfg states no license",

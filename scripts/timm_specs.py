@@ -37,9 +37,8 @@ def read_timm_architecture(name_or_model: Any) -> tuple[dict[str, Any], list[str
         unsupported.append(f"{kind} model class")
     block = m.blocks[0]
     block_kind = type(block).__name__
-    if block_kind != "Block":
-        unsupported.append({"ResPostBlock": "residual post-norm blocks (ResPostBlock)",
-                            "ParallelScalingBlock": "parallel attention/MLP blocks (ParallelScalingBlock)",
+    if block_kind not in ("Block", "ResPostBlock"):  # ResPostBlock: res_post_norm
+        unsupported.append({"ParallelScalingBlock": "parallel attention/MLP blocks (ParallelScalingBlock)",
                             "DiffParallelScalingBlock": "parallel blocks with differential attention"}.get(block_kind, f"{block_kind} blocks"))
         return {}, unsupported
     attn, mlp = block.attn, block.mlp
@@ -94,11 +93,13 @@ def read_timm_architecture(name_or_model: Any) -> tuple[dict[str, Any], list[str
         global_pool=m.global_pool,
         fc_norm=fc_norm,
         pre_norm=not isinstance(m.norm_pre, nn.Identity),
-        layer_scale=not isinstance(block.ls1, nn.Identity),
+        layer_scale=not isinstance(getattr(block, "ls1", nn.Identity()), nn.Identity),
         pre_logits_dim=_pre_logits_dim(m),
     )
     if mlp_type != "mlp":
         fields["mlp_type"] = mlp_type
+    if block_kind == "ResPostBlock":
+        fields["res_post_norm"] = True
     if getattr(m, "dist_token", None) is not None:
         fields["dist_token"] = True
     if getattr(m, "dynamic_img_size", False):

@@ -10,7 +10,7 @@ from typing import Mapping
 
 import numpy as np
 
-from vitzoo import rel_pos
+from vitzoo import rel_pos, resnetv2
 from vitzoo.errors import CheckpointError
 from vitzoo.spec import ViTSpec
 from vitzoo.xcit_spec import xcit_shapes
@@ -36,9 +36,12 @@ def expected_shapes(spec: ViTSpec) -> dict[str, Shape]:
     if spec.block == "xcit":  # timm's Xcit: convolutional stem, Fourier positions, its own block names
         return xcit_shapes(spec)
     d, m = spec.embed_dim, spec.mlp_dim
-    shapes: dict[str, Shape] = {
-        "patch_embed.proj.weight": (d, spec.in_chans, spec.patch_size, spec.patch_size),
-    }
+    shapes: dict[str, Shape] = {}
+    proj_in = spec.in_chans
+    if spec.backbone != "none":  # timm's hybrid ViT: the convolutional backbone's tensors, then the projection of its features
+        shapes.update(resnetv2.shapes(spec.in_chans, spec.backbone_layers))
+        proj_in = resnetv2.out_channels(spec.backbone_layers)
+    shapes["patch_embed.proj.weight"] = (d, proj_in, spec.patch_size, spec.patch_size)
     if spec.patch_bias:
         shapes["patch_embed.proj.bias"] = (d,)
     if spec.patch_norm:
@@ -56,6 +59,8 @@ def expected_shapes(spec: ViTSpec) -> dict[str, Shape]:
         shapes["pos_embed"] = (1, spec.pos_embed_len, d)
     if spec.pre_norm:
         shapes.update(_norm("norm_pre", d, spec))
+    if spec.rel_pos_shared:  # timm's VisionTransformerRelPos: one bias MLP for every block
+        shapes.update(_rel_pos_mlp(spec, "shared_rel_pos"))
     block = {"vit": _vit_block, "eva": _eva_block, "cait": _cait_block}[spec.block]
     for i in range(spec.depth):
         shapes.update(block(spec, f"blocks.{i}."))
@@ -88,6 +93,8 @@ def _vit_block(spec: ViTSpec, b: str) -> dict[str, Shape]:
     if spec.qk_norm:
         shapes.update(_norm(b + "attn.q_norm", hd))
         shapes.update(_norm(b + "attn.k_norm", hd))
+    if spec.rel_pos_type != "none" and not spec.rel_pos_shared:
+        shapes.update(_rel_pos_mlp(spec, b + "attn.rel_pos"))
     shapes[b + "attn.proj.weight"] = (d, d)
     shapes[b + "attn.proj.bias"] = (d,)
     if spec.layer_scale:
@@ -96,6 +103,16 @@ def _vit_block(spec: ViTSpec, b: str) -> dict[str, Shape]:
     shapes.update(_block_mlp(spec, b + "mlp"))
     if spec.layer_scale:
         shapes[b + "ls2.gamma"] = (d,)
+    return shapes
+
+
+def _rel_pos_mlp(spec: ViTSpec, prefix: str) -> dict[str, Shape]:
+    """timm's ``RelPosMlp``: ``mlp.fc1`` (2 → rel_pos_dim), ``mlp.fc2`` (→ heads; no bias in Swin-V2's form)."""
+    m = prefix + ".mlp."
+    shapes: dict[str, Shape] = {m + "fc1.weight": (spec.rel_pos_dim, 2), m + "fc1.bias": (spec.rel_pos_dim,),
+                                m + "fc2.weight": (spec.num_heads, spec.rel_pos_dim)}
+    if spec.rel_pos_type != "mlp_swin":
+        shapes[m + "fc2.bias"] = (spec.num_heads,)
     return shapes
 
 

@@ -104,7 +104,7 @@ def grid_for_input(spec: object, height: int, width: int) -> tuple[int, int]:
                 f"The model takes {size}x{size} images, got {height}x{width}; resize the input, "
                 "or create the model with dynamic_img_size=True to accept any size."
             )
-        return size // p, size // p
+        return spec.grid_size, spec.grid_size  # type: ignore[attr-defined]  # (a hybrid ViT's counts its backbone's strides)
     if spec.dynamic_img_pad:  # type: ignore[attr-defined]
         return -(-height // p), -(-width // p)
     if height % p or width % p:

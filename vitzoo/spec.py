@@ -7,8 +7,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from vitzoo import resnetv2
 from vitzoo.errors import SpecError
-from vitzoo.xcit_spec import check_xcit
+from vitzoo.spec_checks import FAMILY_CHECKS
 
 GELU_FORMS = ("exact", "tanh", "quick")
 POOLING = ("token", "avg", "map", "query")
@@ -117,6 +118,20 @@ class ViTSpec:
     # class-attention blocks (timm's cls_attn_layers) that also pass the patch tokens on; see vitzoo/xcit_spec.py
     tokens_norm: bool = False  # XCiT's class-attention blocks norm every token after the attention (else the class token only)
     layer_scale_init: float = 1e-5  # the value fresh layer scales start at (XCiT's eta: 1.0 for its 12-block models)
+    # timm's vision_transformer_relpos.py: each attention adds a bias per head made by a small MLP (2 → rel_pos_dim,
+    # ReLU → heads) from the log-spaced relative coordinates of every patch pair (timm's RelPosMlp): "mlp" is its
+    # 'cr' mode (sign·ln(1+|d|)), "mlp_swin" Swin-V2's (coordinates scaled to ±8, log2, 16·sigmoid of the output)
+    rel_pos_type: str = "none"
+    rel_pos_dim: int = 0  # the MLP's hidden width (timm's rel_pos_dim, default 128); 0 without rel_pos_type
+    rel_pos_shared: bool = False  # one MLP for every block (shared_rel_pos.*) instead of one per block (attn.rel_pos.*)
+    # residual post-norm blocks (timm's ResPostBlock / ResPostRelPosBlock): x + norm1(attn(x)), x + norm2(mlp(x))
+    res_post_norm: bool = False
+    # timm's hybrid ViTs (vision_transformer_hybrid.py): a convolutional backbone before the patch projection,
+    # "resnetv2" (BiT's ResNetV2 with weight-standardised convs and GroupNorm, see vitzoo/resnetv2.py) with
+    # backbone_layers bottleneck blocks per stage (() = the stem alone); patch_size is then the projection's
+    # kernel over the feature map
+    backbone: str = "none"
+    backbone_layers: tuple = ()
 
     def __post_init__(self) -> None:
         for name in ("img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads", "mlp_dim"):
@@ -124,7 +139,7 @@ class ViTSpec:
             if not _is_int(value) or value <= 0:
                 raise SpecError(f"ViT spec field {name!r} must be a positive integer, got {value!r}.")
         for name in ("num_classes", "reg_tokens", "pre_logits_dim", "pool_heads", "pool_mlp_dim", "rope_ref_grid", "depth_token_only",
-                     "pos_embed_grid"):
+                     "pos_embed_grid", "rel_pos_dim"):
             value = getattr(self, name)
             if not _is_int(value) or value < 0:
                 raise SpecError(f"ViT spec field {name!r} must be a non-negative integer, got {value!r}.")
@@ -132,7 +147,7 @@ class ViTSpec:
                      "layer_scale", "dynamic_img_size", "dynamic_img_pad", "abs_pos_embed", "k_bias", "qkv_fused", "attn_norm",
                      "mlp_norm", "final_norm", "rope_grid_xy", "rope_half", "pool_include_prefix", "patch_norm", "proj_bias", "mlp_bias",
                      "naflex", "pos_antialias", "pos_align_corners", "pos_ar_preserving", "pos_factorized",
-                     "tokens_norm", "sincos_pos"):
+                     "tokens_norm", "sincos_pos", "rel_pos_shared", "res_post_norm"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(f"ViT spec field {name!r} must be true or false, got {getattr(self, name)!r}.")
         if not isinstance(self.norm_eps, (int, float)) or isinstance(self.norm_eps, bool) or not 0 < self.norm_eps < 1:
@@ -169,7 +184,7 @@ class ViTSpec:
                 f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}; "
                 "choose a head count that divides it."
             )
-        if self.img_size < self.patch_size:
+        if self.img_size < self.patch_size and self.backbone == "none":
             raise SpecError(f"img_size {self.img_size} is smaller than patch_size {self.patch_size}; choose a larger image size.")
         if self.global_pool == "token" and not self.class_token:
             raise SpecError("global_pool='token' needs class_token=True; use global_pool='avg' or 'map' without a class token.")
@@ -207,7 +222,8 @@ class ViTSpec:
         if self.sincos_pos and (self.abs_pos_embed or self.num_prefix_tokens or self.embed_dim % 4):
             raise SpecError("sincos_pos (AIMv2 native) replaces the learned pos_embed (abs_pos_embed=False), has no prefix tokens "
                             "and needs embed_dim divisible by 4.")
-        if (self.rope == "none" and self.rel_pos_bias == "none" and not self.abs_pos_embed and not self.sincos_pos
+        if (self.rope == "none" and self.rel_pos_bias == "none" and self.rel_pos_type == "none"
+                and not self.abs_pos_embed and not self.sincos_pos
                 and self.block != "xcit"):  # XCiT: Fourier features
             raise SpecError("A model with no abs_pos_embed, rotary positions or relative position bias has no position information; set one.")
         if self.rel_pos_bias != "none":
@@ -217,8 +233,8 @@ class ViTSpec:
                              (self.dynamic_img_size, "a fixed input size (dynamic_img_size=False)")):
                 if bad:
                     raise SpecError(f"rel_pos_bias={self.rel_pos_bias!r} (BEiT) needs {why}.")
-        self._check_cait()
-        self._check_naflex()
+        for check in FAMILY_CHECKS:  # each family's own combinations (vitzoo/spec_checks.py)
+            check(self)
         if self.pool_include_prefix and self.global_pool != "map":
             raise SpecError("pool_include_prefix is an option of the MAP pool; it needs global_pool='map'.")
         if self.pool_mlp_dim and self.global_pool != "map":
@@ -235,45 +251,6 @@ class ViTSpec:
         if not self.final_norm and self.fc_norm:
             raise SpecError("final_norm=False removes the norm after the blocks; it cannot also be an fc_norm.")
 
-    def _check_cait(self) -> None:
-        """CaiT's class-attention stage goes with its block, and with what timm's ``Cait`` builds around it."""
-        if self.block == "xcit" or self.tokens_norm:
-            return check_xcit(self)
-        if (self.block == "cait") != (self.depth_token_only > 0):
-            raise SpecError("block='cait' and depth_token_only >= 1 go together (timm's CaiT: talking-heads blocks, then class-attention blocks).")
-        if self.block != "cait":
-            return
-        for bad, why in ((not self.class_token, "class_token=True"), (self.dist_token or self.reg_tokens, "no distillation or register tokens"),
-                         (self.pos_embed_prefix or not self.abs_pos_embed, "a pos_embed over the patch tokens only (pos_embed_prefix=False)"),
-                         (self.global_pool not in ("token", "avg"), "global_pool 'token' or 'avg'"),
-                         (self.fc_norm or self.pre_norm or not self.final_norm or self.pre_logits_dim, "the final norm only (no fc_norm, "
-                          "pre_norm or pre_logits)"),
-                         (self.qk_norm or not self.qkv_fused or not self.k_bias or self.attn_norm or self.mlp_norm or self.mlp_type != "mlp",
-                          "the plain packed qkv and MLP"),
-                         (self.norm_type != "layer" or self.patch_norm or not self.proj_bias or not self.mlp_bias,
-                          "LayerNorms and biased projections (no AIMv2 options)"),
-                         (not self.layer_scale, "layer_scale=True"), (self.rope != "none" or self.rel_pos_bias != "none", "no rotary or relative positions"),
-                         (self.dynamic_img_size, "a fixed input size (dynamic_img_size=False, as timm's CaiT)")):
-            if bad:
-                raise SpecError(f"block='cait' (timm's CaiT) needs {why}.")
-
-    def _check_naflex(self) -> None:
-        """The NaFlex position grid goes with timm's NaFlexVit, which builds the plain ViT block around it."""
-        if not self.naflex:
-            changed = [f for f in ("pos_embed_grid", "pos_interp", "pos_antialias", "pos_align_corners", "pos_ar_preserving", "pos_factorized")
-                       if getattr(self, f) != _NAFLEX_DEFAULTS[f]]
-            if changed:
-                raise SpecError(f"{', '.join(changed)} describe the NaFlex position grid; set naflex=True to use them.")
-            return
-        for bad, why in ((self.block != "vit", "block='vit'"), (not self.abs_pos_embed, "a learned position embedding (abs_pos_embed=True)"),
-                         (self.pos_embed_prefix, "a position embedding over the patch tokens only (pos_embed_prefix=False)"),
-                         (self.dist_token, "no distillation token"), (self.pre_logits_dim, "no pre-logits layer"),
-                         (self.norm_type != "layer" or self.patch_norm, "LayerNorms and no patch norm"),
-                         (self.pos_embed_grid <= 0, "pos_embed_grid >= 1 (the side of the learned grid)")):
-            if bad:
-                raise SpecError(f"naflex=True (timm's NaFlexVit) needs {why}.")
-
-    # Derived sizes -------------------------------------------------------
     @property
     def head_dim(self) -> int:
         return self.embed_dim // self.num_heads
@@ -284,7 +261,10 @@ class ViTSpec:
 
         Like timm's strided convolution, a size that is not a multiple of the patch
         (SigLIP so400m/14 at 384 px: 27 patches) leaves the last rows and columns out.
+        A hybrid ViT's patches are cut from its backbone's feature map.
         """
+        if self.backbone != "none":
+            return resnetv2.feature_size(self.img_size, self.backbone_layers) // self.patch_size
         return self.img_size // self.patch_size
 
     @property
@@ -359,7 +339,6 @@ class ViTSpec:
 
 
 _FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(ViTSpec))
-_NAFLEX_DEFAULTS = {f.name: f.default for f in dataclasses.fields(ViTSpec) if f.name.startswith("pos_") and f.name != "pos_embed_prefix"}
 
 
 def _is_int(value: Any) -> bool:

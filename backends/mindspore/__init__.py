@@ -23,6 +23,8 @@ from vitzoo.spec import ViTSpec
 from .runtime import tune_cpu_runtime
 from .model.cait import Cait
 from .model.naflex import NaFlexViT
+from .model.hybrid import HybridViT
+from .model.relpos import RelPosViT
 from .model.vit import VisionTransformer
 from .model.xcit import Xcit
 
@@ -44,6 +46,10 @@ class MindSporeBackend:
         # CaiT's class token joins after the blocks; NaFlex resamples its grid per input and takes NaFlex batches
         model_class = Cait if spec.block == "cait" else NaFlexViT if spec.naflex else VisionTransformer
         model_class = Xcit if spec.block == "xcit" else model_class  # XCiT: convolutional stem, cross-covariance blocks
+        if spec.rel_pos_type != "none":  # timm's VisionTransformerRelPos: relative-position blocks, maybe a shared MLP
+            model_class = RelPosViT
+        if spec.backbone != "none":  # timm's hybrid ViT: a convolutional backbone makes the tokens
+            model_class = HybridViT
         if state is None:  # the fresh arrays are the model's own: no copy
             return model_class(spec, init_state(spec), jit=jit, copy=False)
         return model_class(spec, state, jit=jit)

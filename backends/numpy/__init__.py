@@ -25,6 +25,8 @@ from vitzoo.spec import ViTSpec
 from .cait import CaitForward
 from .naflex import NaFlexForward
 from .xcit import XcitForward
+from .hybrid import HybridForward
+from .relpos import RelPosForward
 from .ops import ACTIVATIONS as _ACTIVATIONS, softmax as _softmax
 
 
@@ -306,6 +308,14 @@ class NumpyXcit(XcitForward, NumpyViT):
     """timm's ``Xcit`` on NumPy: convolutional stem, cross-covariance blocks, then class attention (see :mod:`.xcit`)."""
 
 
+class NumpyRelPos(RelPosForward, NumpyViT):
+    """timm's ``VisionTransformerRelPos`` (and residual post-norm blocks) on NumPy (see :mod:`.relpos`)."""
+
+
+class NumpyHybrid(HybridForward, NumpyViT):
+    """timm's hybrid ViT (a ResNetV2 backbone before the patch projection) on NumPy (see :mod:`.hybrid`)."""
+
+
 class NumpyBackend:
     name = "numpy"
 
@@ -317,6 +327,10 @@ class NumpyBackend:
             return NumpyNaFlex(spec, state)
         if spec.block == "xcit":  # convolutional stem, cross-covariance blocks
             return NumpyXcit(spec, state)
+        if spec.backbone != "none":  # timm's hybrid ViT: the backbone's feature map makes the tokens
+            return NumpyHybrid(spec, state)
+        if spec.rel_pos_type != "none" or spec.res_post_norm:  # relative-position bias MLPs, post-norm blocks
+            return NumpyRelPos(spec, state)
         return NumpyViT(spec, state)
 
     def state_dict(self, model: NumpyViT) -> dict[str, np.ndarray]:

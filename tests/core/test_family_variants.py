@@ -75,15 +75,16 @@ def test_variant_spec_is_timms_architecture(arch, monkeypatch):
     assert pool_mlp in (None, spec.mlp_dim)
 
 
-@pytest.mark.parametrize("name", ["samvit_base_patch16", "vit_relpos_base_patch16_224"])
+@pytest.mark.parametrize("name", ["samvit_base_patch16"])
 def test_unsupported_family_names_list_the_supported_families(name):
-    with pytest.raises(UnknownNameError, match=r"DeiT, DeiT-III, DINOv2, CLIP, SigLIP, EVA/EVA-02, DINOv3, PE, RoPE-ViT, BEiT/BEiTv2, AIMv2, CaiT, NaFlex ViT \(SigLIP 2 NaFlex, C-RADIO\) and XCiT") as info:
+    with pytest.raises(UnknownNameError, match=r"DeiT, DeiT-III, DINOv2, CLIP, SigLIP, EVA/EVA-02, DINOv3, PE, RoPE-ViT, BEiT/BEiTv2, AIMv2, CaiT, NaFlex ViT \(SigLIP 2 NaFlex, C-RADIO\), XCiT, relative-position ViTs and ResNetV2 hybrid ViTs") as info:
         vitzoo.create(name)
     assert "\n" not in str(info.value) and name in str(info.value) and "does not support yet" in str(info.value)
 
 
 @pytest.mark.parametrize("module, at_least", [("vitzoo.variants.eva", 53), ("vitzoo.variants.beit", 7), ("vitzoo.variants.aimv2", 12),
-                                               ("vitzoo.variants.cait", 10)])
+                                               ("vitzoo.variants.cait", 10),
+                                               ("vitzoo.variants.relpos", 14), ("vitzoo.variants.hybrid", 9)])
 def test_every_family_variant_has_timms_tensors(module, at_least):
     """Every architecture registered from timm's eva.py / beit.py holds exactly the tensors timm's model holds (built on the meta device)."""
     from vitzoo.canonical import expected_shapes
@@ -101,6 +102,8 @@ def test_every_family_variant_has_timms_tensors(module, at_least):
     assert checked >= at_least
     if module.endswith(("beit", "cait")):  # every architecture of timm's beit.py / cait.py
         assert checked == len(timm.list_models(module=module.rsplit(".", 1)[1]))
+    if module.endswith("relpos"):  # vision_transformer_relpos.py's all but test_vit_relpos, plus vit_base_patch16_rpn_224
+        assert checked == len(timm.list_models(module="vision_transformer_relpos"))
 
 
 def _timm_full_width(arch: str, img_size: int) -> "torch.nn.Module":

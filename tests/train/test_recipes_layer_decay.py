@@ -37,7 +37,9 @@ def _ours(model: VisionTransformer, weight_decay: float, layer_decay: "float | N
     return {frozenset(p.name for p in g["params"]): (g["lr_scale"], g["weight_decay"]) for g in param_groups(model, weight_decay, layer_decay)}
 
 
-EVA_CASES = ["eva02_tiny_patch14_224", "vit_small_patch16_dinov3", "vit_pe_core_tiny_patch16_384", "beitv2_base_patch16_224", "cait_xxs24_224"]  # eva.py's Eva, beit.py's Beit, cait.py's Cait: their own matchers and no_weight_decay
+EVA_CASES = ["eva02_tiny_patch14_224", "vit_small_patch16_dinov3", "vit_pe_core_tiny_patch16_384", "beitv2_base_patch16_224", "cait_xxs24_224",
+             "vit_srelpos_small_patch16_224", "vit_relpos_medium_patch16_rpn_224", "vit_tiny_r_s16_p8_224"]  # eva.py's Eva, beit.py's Beit, cait.py's Cait,
+# the relpos ViT (a shared bias MLP outside every group), the hybrid (its backbone in the stem): their own matchers and no_weight_decay
 CASES = ["plain", "avg_fc_norm", "no_head", *FAMILIES, *EVA_CASES]
 
 

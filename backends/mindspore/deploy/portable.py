@@ -31,6 +31,7 @@ from vitzoo.spec import ViTSpec
 from .. import kernels
 from ..model.cait import TalkingHeadAttention
 from ..model.eva import EvaAttention, RelPosAttention
+from ..model.relpos_blocks import RelPosAttention as RelPosMlpAttention
 from ..model.layers import GeluErf, Linear, to_parameter
 
 State = Mapping[str, np.ndarray]
@@ -157,6 +158,20 @@ class PortableTalkingHeadAttention(TalkingHeadAttention):
         return parts[0], parts[1], parts[2]
 
 
+class PortableRelPosMlpAttention(RelPosMlpAttention):
+    """The relpos ViT's attention (bias from its MLP or the shared one) with q/k/v taken as slices instead of ``Unstack``."""
+
+    def __init__(self, spec: ViTSpec, state: State, name: str) -> None:
+        super().__init__(spec, state, name)
+        if spec.qk_norm:
+            self.q_norm = PortableLayerNorm(state, name + ".q_norm", spec.norm_eps)
+            self.k_norm = PortableLayerNorm(state, name + ".k_norm", spec.norm_eps)
+
+    def _split(self, qkv: Tensor, b: int, n: int) -> tuple:
+        parts = _heads(qkv, n, 3, self.num_heads, self.head_dim)
+        return parts[0], parts[1], parts[2]
+
+
 def _portable_cait(copy: Any, spec: ViTSpec, state: State) -> None:
     """CaiT: the talking-heads attention's split and every exact GELU (class-attention blocks included) swapped."""
     for i, block in enumerate(copy.blocks):
@@ -243,6 +258,8 @@ def _portable_copy(model: Any, spec: ViTSpec, state: dict, backend: Any) -> Any:
         block.mlp = PortableMlp(spec, state, name + ".mlp", swiglu=swiglu)
         block.norm1 = PortableLayerNorm(state, name + ".norm1", spec.norm_eps)
         block.norm2 = PortableLayerNorm(state, name + ".norm2", spec.norm_eps)
+        if spec.rel_pos_type != "none":  # the relpos ViT's attention adds its bias MLP's output to the scores
+            block.attn = PortableRelPosMlpAttention(spec, state, name + ".attn")
     for norm in ("norm_pre", "norm", "fc_norm"):
         if norm + ".weight" in state and spec.norm_type == "layer":  # RmsNorm is portable as built
             setattr(copy, norm, PortableLayerNorm(state, norm, spec.norm_eps))

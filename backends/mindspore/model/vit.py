@@ -33,6 +33,7 @@ from .heads import AttentionPool, DistilledClassifier, LinearClassifier, NoClass
 from .eva import EvaBlock, make_rotary
 from .layers import Block, Linear, NormedPatchEmbed, PatchEmbed, PreLogits, make_norm, to_parameter
 from .sincos import SinCosPositions
+from .relpos_blocks import ResPostBlock
 
 BLOCKS = {"vit": Block, "eva": EvaBlock}
 
@@ -113,11 +114,13 @@ class VisionTransformer(nn.Cell):
         self.set_train(False)
 
     def _make_patch_embed(self, spec: ViTSpec, state: Mapping[str, np.ndarray]) -> nn.Cell:
-        """The patch embedding of the spec's form (a family's model class may build its own)."""
+        """Image → patch tokens of the spec's form (a family's model class may build its own: the hybrid ViT's backbone)."""
         return (NormedPatchEmbed if spec.patch_norm else PatchEmbed)(spec, state)
 
     def _make_block(self, spec: ViTSpec, state: Mapping[str, np.ndarray], name: str) -> nn.Cell:
         """Block ``name`` of the spec's form (a family's model class may build its own)."""
+        if spec.res_post_norm:  # timm's ResPostBlock: the norms after the branches (vit_base_patch16_rpn_224)
+            return ResPostBlock(spec, state, name)
         return BLOCKS[spec.block](spec, state, name)
 
     # The forward pass ---------------------------------------------------------

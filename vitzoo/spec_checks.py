@@ -1,0 +1,117 @@
+"""Each family's own rules for a :class:`~vitzoo.spec.ViTSpec`: which fields go together (CaiT, NaFlex, relpos, hybrid).
+
+``ViTSpec.__post_init__`` runs every function of ``FAMILY_CHECKS`` on the new spec; each raises one
+:class:`~vitzoo.errors.SpecError` sentence for a combination its family's timm code does not build.
+They live here, not as methods, so the spec module stays one screenful per job.
+
+Example:
+    >>> from vitzoo.spec import ViTSpec
+    >>> ViTSpec(backbone_layers=(3, 4))
+    Traceback (most recent call last):
+    ...
+    vitzoo.errors.SpecError: backbone_layers needs a backbone (backbone='resnetv2').
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from vitzoo.errors import SpecError
+from vitzoo.xcit_spec import check_xcit
+
+REL_POS_TYPES = ("none", "mlp", "mlp_swin")  # timm's vision_transformer_relpos.py rel_pos_type values vitzoo builds
+BACKBONES = ("none", "resnetv2")
+_NAFLEX_FIELDS = ("pos_embed_grid", "pos_interp", "pos_antialias", "pos_align_corners", "pos_ar_preserving", "pos_factorized")
+
+
+def _naflex_defaults(spec: Any) -> dict:
+    """The NaFlex grid fields' defaults, read off the spec's own class (spec.py imports this module)."""
+    return {f.name: f.default for f in dataclasses.fields(type(spec)) if f.name in _NAFLEX_FIELDS}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_cait(spec: Any) -> None:
+    """CaiT's class-attention stage goes with its block, and with what timm's ``Cait`` builds around it."""
+    if spec.block == "xcit" or spec.tokens_norm:
+        return check_xcit(spec)
+    if (spec.block == "cait") != (spec.depth_token_only > 0):
+        raise SpecError("block='cait' and depth_token_only >= 1 go together (timm's CaiT: talking-heads blocks, then class-attention blocks).")
+    if spec.block != "cait":
+        return
+    for bad, why in ((not spec.class_token, "class_token=True"), (spec.dist_token or spec.reg_tokens, "no distillation or register tokens"),
+                     (spec.pos_embed_prefix or not spec.abs_pos_embed, "a pos_embed over the patch tokens only (pos_embed_prefix=False)"),
+                     (spec.global_pool not in ("token", "avg"), "global_pool 'token' or 'avg'"),
+                     (spec.fc_norm or spec.pre_norm or not spec.final_norm or spec.pre_logits_dim, "the final norm only (no fc_norm, "
+                      "pre_norm or pre_logits)"),
+                     (spec.qk_norm or not spec.qkv_fused or not spec.k_bias or spec.attn_norm or spec.mlp_norm or spec.mlp_type != "mlp",
+                      "the plain packed qkv and MLP"),
+                     (spec.norm_type != "layer" or spec.patch_norm or not spec.proj_bias or not spec.mlp_bias,
+                      "LayerNorms and biased projections (no AIMv2 options)"),
+                     (not spec.layer_scale, "layer_scale=True"), (spec.rope != "none" or spec.rel_pos_bias != "none", "no rotary or relative positions"),
+                     (spec.dynamic_img_size, "a fixed input size (dynamic_img_size=False, as timm's CaiT)")):
+        if bad:
+            raise SpecError(f"block='cait' (timm's CaiT) needs {why}.")
+
+def check_naflex(spec: Any) -> None:
+    """The NaFlex position grid goes with timm's NaFlexVit, which builds the plain ViT block around it."""
+    if not spec.naflex:
+        changed = [f for f in ("pos_embed_grid", "pos_interp", "pos_antialias", "pos_align_corners", "pos_ar_preserving", "pos_factorized")
+                   if getattr(spec, f) != _naflex_defaults(spec)[f]]
+        if changed:
+            raise SpecError(f"{', '.join(changed)} describe the NaFlex position grid; set naflex=True to use them.")
+        return
+    for bad, why in ((spec.block != "vit", "block='vit'"), (not spec.abs_pos_embed, "a learned position embedding (abs_pos_embed=True)"),
+                     (spec.pos_embed_prefix, "a position embedding over the patch tokens only (pos_embed_prefix=False)"),
+                     (spec.dist_token, "no distillation token"), (spec.pre_logits_dim, "no pre-logits layer"),
+                     (spec.norm_type != "layer" or spec.patch_norm, "LayerNorms and no patch norm"),
+                     (spec.pos_embed_grid <= 0, "pos_embed_grid >= 1 (the side of the learned grid)")):
+        if bad:
+            raise SpecError(f"naflex=True (timm's NaFlexVit) needs {why}.")
+
+def check_relpos(spec: Any) -> None:
+    """timm's relative-position ViT: the bias MLP and the post-norm blocks go with the plain ViT block, as timm builds them."""
+    if spec.rel_pos_type not in REL_POS_TYPES:
+        raise SpecError(f"Unknown rel_pos_type {spec.rel_pos_type!r}; use one of {', '.join(REL_POS_TYPES)}.")
+    mlp = spec.rel_pos_type != "none"
+    if mlp != (spec.rel_pos_dim > 0) or (spec.rel_pos_shared and not mlp):
+        raise SpecError("rel_pos_type 'mlp'/'mlp_swin' and rel_pos_dim >= 1 go together (the bias MLP's hidden width); "
+                        "rel_pos_shared needs them too.")
+    if spec.res_post_norm and (spec.block != "vit" or spec.layer_scale):
+        raise SpecError("res_post_norm (timm's ResPostBlock) needs block='vit' and layer_scale=False; its norms take the layer scale's place.")
+    if not mlp:
+        return
+    for bad, why in ((spec.block != "vit", "block='vit'"), (spec.abs_pos_embed or spec.rope != "none" or spec.rel_pos_bias != "none",
+                      "no other positions (abs_pos_embed=False, rope and rel_pos_bias 'none')"),
+                     (spec.dist_token or spec.reg_tokens, "no distillation or register tokens (the class token at most)"),
+                     (spec.global_pool == "map" or spec.pre_norm or spec.pre_logits_dim, "global_pool 'token' or 'avg' and no pre_norm "
+                      "or pre_logits"), (spec.mlp_type != "mlp", "the plain MLP"),
+                     (spec.dynamic_img_size, "a fixed input size (dynamic_img_size=False, as timm's VisionTransformerRelPos)")):
+        if bad:
+            raise SpecError(f"rel_pos_type={spec.rel_pos_type!r} (timm's VisionTransformerRelPos) needs {why}.")
+
+def check_backbone(spec: Any) -> None:
+    """The hybrid stem: its form, its stages, and the fixed input size of timm's HybridEmbed."""
+    layers = spec.backbone_layers
+    if isinstance(layers, list):  # from JSON
+        layers = tuple(layers)
+        object.__setattr__(spec, "backbone_layers", layers)
+    if spec.backbone not in BACKBONES:
+        raise SpecError(f"Unknown backbone {spec.backbone!r}; use one of {', '.join(BACKBONES)}.")
+    if not isinstance(layers, tuple) or len(layers) > 4 or not all(_is_int(n) and n > 0 for n in layers):
+        raise SpecError(f"backbone_layers must be up to 4 positive block counts, got {layers!r}.")
+    if spec.backbone == "none" and layers:
+        raise SpecError("backbone_layers needs a backbone (backbone='resnetv2').")
+    if spec.backbone != "none":
+        for bad, why in ((spec.block != "vit", "block='vit'"), (spec.dynamic_img_size, "a fixed input size (dynamic_img_size=False)"),
+                         (spec.grid_size < 1, f"an image size whose feature map holds a patch of {spec.patch_size}")):
+            if bad:
+                raise SpecError(f"backbone={spec.backbone!r} (timm's hybrid ViT) needs {why}.")
+
+# Derived sizes -------------------------------------------------------
+
+
+FAMILY_CHECKS = (check_cait, check_naflex, check_relpos, check_backbone)
