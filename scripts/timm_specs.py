@@ -57,9 +57,10 @@ def read_timm_architecture(name_or_model: Any) -> tuple[dict[str, Any], list[str
         unsupported.append("no absolute position embedding")
     fc_norm = not isinstance(m.fc_norm, nn.Identity)
     final = m.fc_norm if fc_norm else m.norm
-    if isinstance(final, nn.Identity):
-        unsupported.append("no final norm (final_norm=False)")
-    elif type(final).__name__ != "LayerNorm":
+    final_norm = not isinstance(final, nn.Identity)
+    if not final_norm:  # C-RADIO, InternViT: the blocks' norms give the eps
+        final = block.norm1
+    if type(final).__name__ != "LayerNorm":
         unsupported.append(f"{type(final).__name__} normalisation")
     mlp_kind = type(mlp).__name__
     act = mlp.act if hasattr(mlp, "act") else None
@@ -101,6 +102,8 @@ def read_timm_architecture(name_or_model: Any) -> tuple[dict[str, Any], list[str
         fields["mlp_type"] = mlp_type
     if getattr(m, "dist_token", None) is not None:
         fields["dist_token"] = True
+    if not final_norm:
+        fields["final_norm"] = False
     if getattr(m, "dynamic_img_size", False):
         fields["dynamic_img_size"] = True
     if m.global_pool == "map" and type(m.attn_pool).__name__ != "AttentionPoolLatent":
