@@ -48,6 +48,8 @@ def expected_shapes(spec: ViTSpec) -> dict[str, Shape]:
         shapes["reg_token"] = (1, spec.reg_tokens, d)
     if spec.abs_pos_embed:
         shapes["pos_embed"] = (1, spec.pos_embed_len, d)
+    if spec.rope == "mixed":  # naver's RoPE-Mixed: learned (x, y) frequencies per block and head
+        shapes["rope.freqs"] = (2, spec.depth, spec.num_heads, spec.head_dim // 2)
     if spec.pre_norm:
         shapes.update(_norm("norm_pre", d, spec))
     block = {"vit": _vit_block, "eva": _eva_block, "cait": _cait_block}[spec.block]
@@ -92,7 +94,10 @@ def _vit_block(spec: ViTSpec, b: str) -> dict[str, Shape]:
 
 
 def _eva_block(spec: ViTSpec, b: str) -> dict[str, Shape]:
-    """timm's ``EvaBlock`` (and BEiT's): layer scale as ``gamma_1``/``gamma_2``, k without a bias when ``k_bias`` is off."""
+    """timm's ``EvaBlock`` (and BEiT's): layer scale as ``gamma_1``/``gamma_2``, k without a bias when ``k_bias`` is off.
+
+    ``EvaBlockPostNorm`` (``post_norm``) holds the same tensors: only where the norms act differs.
+    """
     d, hd = spec.embed_dim, spec.head_dim
     shapes: dict[str, Shape] = {}
     if spec.layer_scale:

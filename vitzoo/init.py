@@ -3,7 +3,8 @@
 Linear and position weights: truncated normal (std 0.02, cut at 2 std); class and
 register tokens: normal (std 1e-6; CaiT's class token as timm's, truncated normal std 0.02); DeiT's distillation token: truncated normal
 (std 0.02); the attention pool's latent query: truncated normal (std D^-0.5);
-biases zero; LayerNorm ones/zeros; layer scale 1e-5; the patch projection:
+biases zero; LayerNorm ones/zeros; layer scale 1e-5; RoPE-Mixed's frequencies as timm's
+``init_random_2d_freqs`` (:func:`vitzoo.rotary.init_mixed_freqs`); the patch projection:
 LeCun-style truncated normal over its fan-in.
 
 Speed: every random tensor is drawn in blocks of ``_BLOCK`` values, each block from
@@ -21,6 +22,7 @@ from typing import Optional
 
 import numpy as np
 
+from vitzoo import rotary
 from vitzoo.canonical import expected_shapes
 from vitzoo.spec import ViTSpec
 
@@ -54,6 +56,10 @@ def init_state(spec: ViTSpec, seed: Optional[int] = 0) -> dict[str, np.ndarray]:
             random = (shape[-1] ** -0.5, True)
         elif name == "patch_embed.proj.weight":
             random = ((1.0 / int(np.prod(shape[1:]))) ** 0.5, True)
+        elif name == "rope.freqs":  # RoPE-Mixed: timm's magnitudes, a random direction per block and head
+            stream = np.random.SeedSequence(root.entropy, spawn_key=tuple(name.encode()))
+            state[name] = rotary.init_mixed_freqs(spec, np.random.Generator(np.random.PCG64(stream)))
+            continue
         elif leaf in ("gamma", "gamma_1", "gamma_2"):
             state[name] = np.full(shape, LAYER_SCALE_INIT, np.float32)
             continue

@@ -13,7 +13,7 @@ GELU_FORMS = ("exact", "tanh", "quick")
 POOLING = ("token", "avg", "map")
 MLP_TYPES = ("mlp", "swiglu", "swiglu_split")
 BLOCKS = ("vit", "eva", "cait")
-ROPE_FORMS = ("none", "cat", "dinov3")
+ROPE_FORMS = ("none", "cat", "dinov3", "mixed")
 REL_POS_FORMS = ("none", "block")
 NORM_TYPES = ("layer", "rms")
 
@@ -75,7 +75,8 @@ class ViTSpec:
     pool_heads: int = 0  # heads of the MAP pool (0: num_heads; PE-Core uses 8)
     pool_mlp_dim: int = 0  # hidden width of the MAP pool's MLP (0: mlp_dim; PE-Core G differs)
     pool_include_prefix: bool = False  # the MAP pool also reads the class/register tokens (timm's eva.py always does)
-    rope: str = "none"  # rotary positions: "none", "cat" (timm's RotaryEmbeddingCat: EVA-02, PE) or "dinov3"
+    rope: str = "none"  # rotary positions: "none", "cat" (timm's RotaryEmbeddingCat: EVA-02, PE), "dinov3", or "mixed"
+    # (naver's RoPE-Mixed: learned frequencies per block and head, the tensor rope.freqs)
     rope_temperature: float = 10000.0  # the frequency base (DINOv3: 100)
     rope_ref_grid: int = 0  # "cat": coordinates scaled so the grid spans this many patches (EVA's ref_feat_shape; 0: none)
     rope_grid_offset: float = 0.0  # added to every coordinate (PE: 1)
@@ -93,6 +94,9 @@ class ViTSpec:
     # CaiT (block="cait"): the class token joins only after the blocks, in this many class-attention blocks
     # (timm's blocks_token_only, its depth_token_only argument) where it alone is updated
     depth_token_only: int = 0
+    # EVA-02-E (timm's use_post_norm, block="eva"): residual post-norm blocks, x + norm1(attn(x)) then
+    # x + norm2(mlp(x)); the same tensors as the pre-norm block, and no layer scale (timm ignores it there)
+    post_norm: bool = False
 
     def __post_init__(self) -> None:
         for name in ("img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads", "mlp_dim"):
@@ -105,7 +109,8 @@ class ViTSpec:
                 raise SpecError(f"ViT spec field {name!r} must be a non-negative integer, got {value!r}.")
         for name in ("patch_bias", "qkv_bias", "qk_norm", "class_token", "dist_token", "pos_embed_prefix", "fc_norm", "pre_norm",
                      "layer_scale", "dynamic_img_size", "dynamic_img_pad", "abs_pos_embed", "k_bias", "qkv_fused", "attn_norm",
-                     "mlp_norm", "final_norm", "rope_grid_xy", "rope_half", "pool_include_prefix", "patch_norm", "proj_bias", "mlp_bias"):
+                     "mlp_norm", "final_norm", "rope_grid_xy", "rope_half", "pool_include_prefix", "patch_norm", "proj_bias", "mlp_bias",
+                     "post_norm"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(f"ViT spec field {name!r} must be true or false, got {getattr(self, name)!r}.")
         if not isinstance(self.norm_eps, (int, float)) or isinstance(self.norm_eps, bool) or not 0 < self.norm_eps < 1:
@@ -169,6 +174,9 @@ class ViTSpec:
             raise SpecError("qk_norm in the EVA block is not supported yet; no timm eva.py weights that vitzoo registers use it.")
         if self.mlp_norm and self.mlp_type == "swiglu":
             raise SpecError("mlp_norm needs mlp_type 'mlp' or 'swiglu_split' (timm packs the SwiGLU only without the norm).")
+        if self.rope == "mixed" and (self.rope_ref_grid or self.rope_grid_offset or self.rope_half):
+            raise SpecError("rope='mixed' (learned frequencies over integer patch coordinates, interleaved pairs) has no "
+                            "rope_ref_grid, rope_grid_offset or rope_half.")
         if self.rope != "none" and self.head_dim % 4:
             raise SpecError(f"Rotary positions need a head width divisible by 4, got {self.head_dim}.")
         if self.rope == "none" and self.rel_pos_bias == "none" and not self.abs_pos_embed:
@@ -181,6 +189,11 @@ class ViTSpec:
                 if bad:
                     raise SpecError(f"rel_pos_bias={self.rel_pos_bias!r} (BEiT) needs {why}.")
         self._check_cait()
+        if self.post_norm:  # timm's EvaBlockPostNorm: EVA's attention and MLP, norms after them, no layer scale
+            for bad, why in ((self.block != "eva", "block='eva'"), (self.layer_scale, "no layer scale"),
+                             (self.rope == "mixed" or self.rel_pos_bias != "none", "no RoPE-Mixed or relative position bias")):
+                if bad:
+                    raise SpecError(f"post_norm=True (timm's EVA post-norm block) needs {why}.")
         if self.pool_include_prefix and self.global_pool != "map":
             raise SpecError("pool_include_prefix is an option of the MAP pool; it needs global_pool='map'.")
         if self.pool_mlp_dim and self.global_pool != "map":

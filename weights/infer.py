@@ -193,7 +193,15 @@ def _tensor_fields(state: Mapping[str, np.ndarray], source: str) -> dict[str, An
     fields["patch_norm"] = "patch_embed.norm.weight" in state
     fields["proj_bias"] = a + "proj.bias" in state
     fields["mlp_bias"] = "blocks.0.mlp.fc2.bias" in state
-    eva_only = (not fields["abs_pos_embed"] or not fused or not k_bias or fields["attn_norm"] or fields["mlp_norm"] or split
+    freqs = state.get("rope.freqs")
+    if freqs is not None:  # RoPE-Mixed: the learned frequencies [2, depth, heads, head_dim / 2] show the form and the heads
+        if freqs.ndim != 4 or freqs.shape[0] != 2 or freqs.shape[1] != depth or freqs.shape[2] < 1 or embed_dim != 2 * freqs.shape[2] * freqs.shape[3]:
+            raise CheckpointError(f"{source}: rope.freqs {tuple(freqs.shape)} does not fit {depth} blocks of width {embed_dim}; the file is damaged.")
+        # the temperature only shapes a fresh init of these frequencies (timm's default 10), never what the file computes
+        fields.update(rope="mixed", num_heads=int(freqs.shape[2]), rope_ref_grid=0, rope_grid_offset=0.0, rope_half=False, rope_temperature=10.0)
+    if fields["rel_pos_bias"] != "none" or freqs is not None or "blocks.0.ls1.gamma" in state or "blocks.0.gamma_1" in state:
+        fields["post_norm"] = False  # timm builds post-norm blocks only as EVA-02-E: no layer scale, RoPE-Mixed or relative positions
+    eva_only = (freqs is not None or not fields["abs_pos_embed"] or not fused or not k_bias or fields["attn_norm"] or fields["mlp_norm"] or split
                 or table is not None or fields["norm_type"] == "rms" or fields["patch_norm"] or not fields["proj_bias"] or not fields["mlp_bias"])
     token_only = {int(m.group(1)) for k in state if (m := re.match(r"blocks_token_only\.(\d{1,6})\.", k))}
     fields["depth_token_only"] = len(token_only)
@@ -274,15 +282,16 @@ def _is_square(n: int) -> bool:
 # block's form when its names fit both), and how a caller gives each one.
 UNSEEN_FIELDS = (
     "num_heads", "norm_eps", "gelu", "global_pool", "img_size", "pool_heads", "pool_include_prefix",
-    "rope", "rope_temperature", "rope_ref_grid", "rope_grid_offset", "rope_grid_xy", "rope_half",
+    "rope", "rope_temperature", "rope_ref_grid", "rope_grid_offset", "rope_grid_xy", "rope_half", "post_norm",
 )
 _PLAIN = ViTSpec()
-_PLAIN_VIT_FIELDS = ("pool_heads", "pool_include_prefix", "rope")
+_PLAIN_VIT_FIELDS = ("pool_heads", "pool_include_prefix", "rope", "post_norm")
 _BEHAVIOUR_FIELDS = ("dynamic_img_size", "dynamic_img_pad")  # timm builds DINOv3 with dynamic_img_size
 _HOW_TO_GIVE = {"num_heads": "num_heads=12", "norm_eps": "norm_eps=1e-6", "gelu": "gelu='exact'", "global_pool": "global_pool='token'",
                 "img_size": "img_size=224", "pool_heads": "pool_heads=8", "pool_include_prefix": "pool_include_prefix=True",
                 "rope": "rope='cat'", "rope_temperature": "rope_temperature=100.0", "rope_ref_grid": "rope_ref_grid=16",
-                "rope_grid_offset": "rope_grid_offset=1.0", "rope_grid_xy": "rope_grid_xy=True", "rope_half": "rope_half=True"}
+                "rope_grid_offset": "rope_grid_offset=1.0", "rope_grid_xy": "rope_grid_xy=True", "rope_half": "rope_half=True",
+                "post_norm": "post_norm=True"}
 _FLAGS = {"num_heads": "--num-heads 12", "norm_eps": "--norm-eps 1e-6", "gelu": "--gelu exact", "global_pool": "--global-pool token"}
 # A registered variant of the same sizes lends its head count; one of the same
 # architecture lends eps, GELU form and pooling; in both cases only when all such variants agree.

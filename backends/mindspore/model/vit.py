@@ -30,10 +30,10 @@ from vitzoo.spec import ViTSpec
 from ..runtime import serialized
 from . import features
 from .heads import AttentionPool, DistilledClassifier, LinearClassifier, NoClassifier, borrow, make_pool
-from .eva import EvaBlock, make_rotary
+from .eva import make_eva_block, make_rotary
 from .layers import Block, Linear, NormedPatchEmbed, PatchEmbed, PreLogits, make_norm, to_parameter
 
-BLOCKS = {"vit": Block, "eva": EvaBlock}
+BLOCKS = {"vit": Block, "eva": make_eva_block}
 
 
 class VisionTransformer(nn.Cell):
@@ -70,7 +70,7 @@ class VisionTransformer(nn.Cell):
         self.has_pos_embed = spec.abs_pos_embed
         if spec.abs_pos_embed:
             self.pos_embed = to_parameter(state["pos_embed"])
-        self.rotary = make_rotary(spec)  # rotary tables per input grid, or none
+        self.rope = make_rotary(spec, state)  # rotary tables per input grid, or none (timm's name: RoPE-Mixed's rope.freqs)
         self.pos_embed_prefix = spec.pos_embed_prefix
         self.patch_size = spec.patch_size
         self.grid_size = spec.grid_size
@@ -187,7 +187,7 @@ class VisionTransformer(nn.Cell):
 
     def _positions(self, height: int, width: int) -> Any:
         """The rotary tables for an input of this size (``None`` for models without rotary positions)."""
-        return self.rotary(*self._patch_grid(height, width))
+        return self.rope(*self._patch_grid(height, width))
 
     def _final_norm(self, x: Tensor) -> Tensor:
         if self.use_norm:
