@@ -43,8 +43,11 @@ def read_timm_architecture(name_or_model: Any) -> tuple[dict[str, Any], list[str
                             "DiffParallelScalingBlock": "parallel blocks with differential attention"}.get(block_kind, f"{block_kind} blocks"))
         return {}, unsupported
     attn, mlp = block.attn, block.mlp
-    if type(attn).__name__ != "Attention":
-        unsupported.append({"DiffAttention": "differential attention"}.get(type(attn).__name__, f"{type(attn).__name__} attention"))
+    diff_attn = type(attn).__name__ == "DiffAttention"
+    if diff_attn and getattr(attn, "dual_lambda", False):
+        unsupported.append("differential attention with dual scalar lambdas")
+    elif type(attn).__name__ not in ("Attention", "DiffAttention"):
+        unsupported.append(f"{type(attn).__name__} attention")
     if type(m.patch_embed).__name__ != "PatchEmbed":
         unsupported.append(f"{type(m.patch_embed).__name__} patch embedding")
     elif not isinstance(m.patch_embed.norm, nn.Identity):
@@ -104,6 +107,8 @@ def read_timm_architecture(name_or_model: Any) -> tuple[dict[str, Any], list[str
         fields["dist_token"] = True
     if not final_norm:
         fields["final_norm"] = False
+    if diff_attn:
+        fields["diff_attn"] = True
     if getattr(m, "dynamic_img_size", False):
         fields["dynamic_img_size"] = True
     if m.global_pool == "map" and type(m.attn_pool).__name__ != "AttentionPoolLatent":

@@ -82,6 +82,9 @@ def _vit_block(spec: ViTSpec, b: str) -> dict[str, Shape]:
     if spec.qk_norm:
         shapes.update(_norm(b + "attn.q_norm", hd))
         shapes.update(_norm(b + "attn.k_norm", hd))
+    if spec.diff_attn:  # timm's DiffAttention: λ vectors over half a head, an RMSNorm over a whole one
+        shapes.update({f"{b}attn.lambda_{part}": (hd // 2,) for part in ("q1", "k1", "q2", "k2")})
+        shapes[b + "attn.sub_norm.weight"] = (hd,)
     shapes[b + "attn.proj.weight"] = (d, d)
     shapes[b + "attn.proj.bias"] = (d,)
     if spec.layer_scale:

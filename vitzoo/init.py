@@ -60,6 +60,8 @@ def init_state(spec: ViTSpec, seed: Optional[int] = 0) -> dict[str, np.ndarray]:
             stream = np.random.SeedSequence(root.entropy, spawn_key=tuple(name.encode()))
             state[name] = rotary.init_mixed_freqs(spec, np.random.Generator(np.random.PCG64(stream)))
             continue
+        elif leaf.startswith("lambda_"):  # differential attention's λ vectors: timm draws Normal(0, 0.1)
+            random = (0.1, False)
         elif leaf in ("gamma", "gamma_1", "gamma_2"):
             state[name] = np.full(shape, LAYER_SCALE_INIT, np.float32)
             continue

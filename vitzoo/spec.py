@@ -97,6 +97,9 @@ class ViTSpec:
     # EVA-02-E (timm's use_post_norm, block="eva"): residual post-norm blocks, x + norm1(attn(x)) then
     # x + norm2(mlp(x)); the same tensors as the pre-norm block, and no layer scale (timm ignores it there)
     post_norm: bool = False
+    # timm's DiffAttention (attn_layer='diff', block="vit"): each head's queries and keys in two halves, the second
+    # softmax map subtracted with a learned weight (attn.lambda_q1/k1/q2/k2), an RMSNorm (attn.sub_norm) on the result
+    diff_attn: bool = False
 
     def __post_init__(self) -> None:
         for name in ("img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads", "mlp_dim"):
@@ -110,7 +113,7 @@ class ViTSpec:
         for name in ("patch_bias", "qkv_bias", "qk_norm", "class_token", "dist_token", "pos_embed_prefix", "fc_norm", "pre_norm",
                      "layer_scale", "dynamic_img_size", "dynamic_img_pad", "abs_pos_embed", "k_bias", "qkv_fused", "attn_norm",
                      "mlp_norm", "final_norm", "rope_grid_xy", "rope_half", "pool_include_prefix", "patch_norm", "proj_bias", "mlp_bias",
-                     "post_norm"):
+                     "post_norm", "diff_attn"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(f"ViT spec field {name!r} must be true or false, got {getattr(self, name)!r}.")
         if not isinstance(self.norm_eps, (int, float)) or isinstance(self.norm_eps, bool) or not 0 < self.norm_eps < 1:
@@ -189,6 +192,10 @@ class ViTSpec:
                 if bad:
                     raise SpecError(f"rel_pos_bias={self.rel_pos_bias!r} (BEiT) needs {why}.")
         self._check_cait()
+        if self.diff_attn:  # timm's DiffAttention inside the plain Block
+            for bad, why in ((self.block != "vit", "block='vit'"), (self.qk_norm, "no qk_norm"), (self.head_dim % 2, "an even head width")):
+                if bad:
+                    raise SpecError(f"diff_attn=True (timm's differential attention) needs {why}.")
         if self.post_norm:  # timm's EvaBlockPostNorm: EVA's attention and MLP, norms after them, no layer scale
             for bad, why in ((self.block != "eva", "block='eva'"), (self.layer_scale, "no layer scale"),
                              (self.rope == "mixed" or self.rel_pos_bias != "none", "no RoPE-Mixed or relative position bias")):

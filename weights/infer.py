@@ -199,6 +199,12 @@ def _tensor_fields(state: Mapping[str, np.ndarray], source: str) -> dict[str, An
             raise CheckpointError(f"{source}: rope.freqs {tuple(freqs.shape)} does not fit {depth} blocks of width {embed_dim}; the file is damaged.")
         # the temperature only shapes a fresh init of these frequencies (timm's default 10), never what the file computes
         fields.update(rope="mixed", num_heads=int(freqs.shape[2]), rope_ref_grid=0, rope_grid_offset=0.0, rope_half=False, rope_temperature=10.0)
+    lam = state.get(a + "lambda_q1")
+    fields["diff_attn"] = lam is not None
+    if lam is not None:  # differential attention: λ vectors over half a head show the head count
+        if lam.ndim != 1 or lam.shape[0] < 1 or embed_dim % (2 * lam.shape[0]) or a + "sub_norm.weight" not in state:
+            raise CheckpointError(f"{source}: {a}lambda_q1 {tuple(lam.shape)} does not fit width {embed_dim}, or attn.sub_norm is missing; the file is damaged.")
+        fields["num_heads"] = embed_dim // (2 * int(lam.shape[0]))
     if fields["rel_pos_bias"] != "none" or freqs is not None or "blocks.0.ls1.gamma" in state or "blocks.0.gamma_1" in state:
         fields["post_norm"] = False  # timm builds post-norm blocks only as EVA-02-E: no layer scale, RoPE-Mixed or relative positions
     eva_only = (freqs is not None or not fields["abs_pos_embed"] or not fused or not k_bias or fields["attn_norm"] or fields["mlp_norm"] or split
@@ -299,7 +305,7 @@ _SIZE_KEYS = ("patch_size", "embed_dim", "depth", "mlp_dim")
 _MATCH_KEYS = _SIZE_KEYS + (
     "mlp_type", "dist_token", "class_token", "reg_tokens", "pre_norm", "layer_scale", "patch_bias", "qkv_bias", "qk_norm", "fc_norm",
     "block", "abs_pos_embed", "k_bias", "qkv_fused", "attn_norm", "mlp_norm", "final_norm", "rel_pos_bias", "depth_token_only",
-    "norm_type", "patch_norm", "proj_bias", "mlp_bias",
+    "norm_type", "patch_norm", "proj_bias", "mlp_bias", "diff_attn",
 )
 
 

@@ -23,6 +23,7 @@ from vitzoo.init import init_state
 from vitzoo.spec import ViTSpec
 
 from .cait import CaitForward
+from .diff_attn import diff_attention
 from .ops import ACTIVATIONS as _ACTIVATIONS, softmax as _softmax
 
 
@@ -40,6 +41,8 @@ class NumpyViT:
         self._ls = ("gamma_1", "gamma_2") if spec.block == "eva" else ("ls1.gamma", "ls2.gamma")
         # BEiT: the table row of every token pair, for the one grid the tables were made for
         self._rel_index = rel_pos.relative_position_index(spec.grid_size) if spec.rel_pos_bias == "block" else None
+        if spec.diff_attn:  # timm's differential attention in the plain block
+            self._attention = lambda x, p, rope=None: diff_attention(self, x, p, rope)
         if spec.post_norm:  # EVA-02-E: the norms after attention and MLP
             self._block = self._post_norm_block
         # RoPE-Mixed gives every block its own tables; the other forms one table for all blocks

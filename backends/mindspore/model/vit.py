@@ -30,10 +30,11 @@ from vitzoo.spec import ViTSpec
 from ..runtime import serialized
 from . import features
 from .heads import AttentionPool, DistilledClassifier, LinearClassifier, NoClassifier, borrow, make_pool
+from .diff_attn import make_vit_block
 from .eva import make_eva_block, make_rotary
-from .layers import Block, Linear, NormedPatchEmbed, PatchEmbed, PreLogits, make_norm, to_parameter
+from .layers import Linear, NormedPatchEmbed, PatchEmbed, PreLogits, make_norm, to_parameter
 
-BLOCKS = {"vit": Block, "eva": make_eva_block}
+BLOCKS = {"vit": make_vit_block, "eva": make_eva_block}
 
 
 class VisionTransformer(nn.Cell):
