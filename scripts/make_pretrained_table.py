@@ -41,7 +41,7 @@ TABLE = HERE.parent / "vitzoo" / "data" / "pretrained_timm.json"
 TOP1 = HERE / "timm_top1_imagenet.csv"
 MODULES = ("vision_transformer", "deit", "eva", "beit", "cait", "naflexvit", "xcit", "vision_transformer_relpos", "vision_transformer_hybrid")
 SHAPE_CHECKED = ("eva", "beit", "cait", "naflexvit", "xcit", "vision_transformer_relpos", "vision_transformer_hybrid")  # modules whose architectures are checked by their tensors (see _judge_by_tensors)
-SHAPE_CHECKED_ARCHS = ("aimv2_",)  # vision_transformer.py models built with the EVA block's builder (RMSNorm), likewise
+SHAPE_CHECKED_ARCHS = ("aimv2_", "beit3_")  # vision_transformer.py models vitzoo builds with the EVA block's Cells (RMSNorm; inner norms), likewise
 HUB_FILES = (None, "model.safetensors", "pytorch_model.bin")  # what a registry entry downloads
 PREPROCESSING = ("input_size", "interpolation", "crop_pct", "crop_mode", "mean", "std")
 

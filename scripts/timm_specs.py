@@ -42,8 +42,11 @@ def read_timm_architecture(name_or_model: Any) -> tuple[dict[str, Any], list[str
                             "DiffParallelScalingBlock": "parallel blocks with differential attention"}.get(block_kind, f"{block_kind} blocks"))
         return {}, unsupported
     attn, mlp = block.attn, block.mlp
-    if type(attn).__name__ != "Attention":
-        unsupported.append({"DiffAttention": "differential attention"}.get(type(attn).__name__, f"{type(attn).__name__} attention"))
+    diff_attn = type(attn).__name__ == "DiffAttention"
+    if diff_attn and getattr(attn, "dual_lambda", False):
+        unsupported.append("differential attention with dual scalar lambdas")
+    elif type(attn).__name__ not in ("Attention", "DiffAttention"):
+        unsupported.append(f"{type(attn).__name__} attention")
     if type(m.patch_embed).__name__ != "PatchEmbed":
         unsupported.append(f"{type(m.patch_embed).__name__} patch embedding")
     elif not isinstance(m.patch_embed.norm, nn.Identity):
@@ -56,9 +59,10 @@ def read_timm_architecture(name_or_model: Any) -> tuple[dict[str, Any], list[str
         unsupported.append("no absolute position embedding")
     fc_norm = not isinstance(m.fc_norm, nn.Identity)
     final = m.fc_norm if fc_norm else m.norm
-    if isinstance(final, nn.Identity):
-        unsupported.append("no final norm (final_norm=False)")
-    elif type(final).__name__ != "LayerNorm":
+    final_norm = not isinstance(final, nn.Identity)
+    if not final_norm:  # C-RADIO, InternViT: the blocks' norms give the eps
+        final = block.norm1
+    if type(final).__name__ != "LayerNorm":
         unsupported.append(f"{type(final).__name__} normalisation")
     mlp_kind = type(mlp).__name__
     act = mlp.act if hasattr(mlp, "act") else None
@@ -102,6 +106,10 @@ def read_timm_architecture(name_or_model: Any) -> tuple[dict[str, Any], list[str
         fields["res_post_norm"] = True
     if getattr(m, "dist_token", None) is not None:
         fields["dist_token"] = True
+    if not final_norm:
+        fields["final_norm"] = False
+    if diff_attn:
+        fields["diff_attn"] = True
     if getattr(m, "dynamic_img_size", False):
         fields["dynamic_img_size"] = True
     if m.global_pool == "map" and type(m.attn_pool).__name__ != "AttentionPoolLatent":

@@ -57,6 +57,8 @@ def expected_shapes(spec: ViTSpec) -> dict[str, Shape]:
         shapes["pos_embed_x"] = (1, spec.pos_grid, d)
     elif spec.abs_pos_embed:
         shapes["pos_embed"] = (1, spec.pos_embed_len, d)
+    if spec.rope == "mixed":  # naver's RoPE-Mixed: learned (x, y) frequencies per block and head
+        shapes["rope.freqs"] = (2, spec.depth, spec.num_heads, spec.head_dim // 2)
     if spec.pre_norm:
         shapes.update(_norm("norm_pre", d, spec))
     if spec.rel_pos_shared:  # timm's VisionTransformerRelPos: one bias MLP for every block
@@ -95,6 +97,9 @@ def _vit_block(spec: ViTSpec, b: str) -> dict[str, Shape]:
         shapes.update(_norm(b + "attn.k_norm", hd))
     if spec.rel_pos_type != "none" and not spec.rel_pos_shared:
         shapes.update(_rel_pos_mlp(spec, b + "attn.rel_pos"))
+    if spec.diff_attn:  # timm's DiffAttention: λ vectors over half a head, an RMSNorm over a whole one
+        shapes.update({f"{b}attn.lambda_{part}": (hd // 2,) for part in ("q1", "k1", "q2", "k2")})
+        shapes[b + "attn.sub_norm.weight"] = (hd,)
     shapes[b + "attn.proj.weight"] = (d, d)
     shapes[b + "attn.proj.bias"] = (d,)
     if spec.layer_scale:
@@ -117,7 +122,10 @@ def _rel_pos_mlp(spec: ViTSpec, prefix: str) -> dict[str, Shape]:
 
 
 def _eva_block(spec: ViTSpec, b: str) -> dict[str, Shape]:
-    """timm's ``EvaBlock`` (and BEiT's): layer scale as ``gamma_1``/``gamma_2``, k without a bias when ``k_bias`` is off."""
+    """timm's ``EvaBlock`` (and BEiT's): layer scale as ``gamma_1``/``gamma_2``, k without a bias when ``k_bias`` is off.
+
+    ``EvaBlockPostNorm`` (``post_norm``) holds the same tensors: only where the norms act differs.
+    """
     d, hd = spec.embed_dim, spec.head_dim
     shapes: dict[str, Shape] = {}
     if spec.layer_scale:

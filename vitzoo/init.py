@@ -3,7 +3,8 @@
 Linear and position weights: truncated normal (std 0.02, cut at 2 std); class and
 register tokens: normal (std 1e-6; CaiT's class token as timm's, truncated normal std 0.02); DeiT's distillation token: truncated normal
 (std 0.02); the attention pool's latent query: truncated normal (std D^-0.5);
-biases zero; LayerNorm ones/zeros; layer scale ``spec.layer_scale_init`` (1e-5); the patch projection:
+biases zero; LayerNorm ones/zeros; layer scale ``spec.layer_scale_init`` (1e-5); RoPE-Mixed's frequencies as timm's
+``init_random_2d_freqs`` (:func:`vitzoo.rotary.init_mixed_freqs`); the patch projection:
 LeCun-style truncated normal over its fan-in. XCiT (as timm's ``Xcit``): its convolutions torch's default
 ``U(±1/√fan_in)`` (weights and biases), BatchNorm running statistics 0/1, temperatures 1, class token
 truncated normal (std 0.02). timm's relative-position ViTs (``rel_pos_type``) keep
@@ -29,6 +30,7 @@ from typing import Optional
 
 import numpy as np
 
+from vitzoo import rotary
 from vitzoo.canonical import expected_shapes
 from vitzoo.spec import ViTSpec
 from vitzoo.xcit_spec import conv_fan_in
@@ -90,6 +92,12 @@ def init_state(spec: ViTSpec, seed: Optional[int] = 0) -> dict[str, np.ndarray]:
             random = (shape[-1] ** -0.5, True)
         elif name == "patch_embed.proj.weight":
             random = ((1.0 / int(np.prod(shape[1:]))) ** 0.5, True)
+        elif name == "rope.freqs":  # RoPE-Mixed: timm's magnitudes, a random direction per block and head
+            stream = np.random.SeedSequence(root.entropy, spawn_key=tuple(name.encode()))
+            state[name] = rotary.init_mixed_freqs(spec, np.random.Generator(np.random.PCG64(stream)))
+            continue
+        elif leaf.startswith("lambda_"):  # differential attention's λ vectors: timm draws Normal(0, 0.1)
+            random = (0.1, False)
         elif leaf in ("gamma", "gamma_1", "gamma_2", "gamma1", "gamma2", "gamma3"):  # XCiT's gamma1/2/3 start at its eta
             state[name] = np.full(shape, ls_init, np.float32)
             continue

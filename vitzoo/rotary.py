@@ -17,7 +17,7 @@ graphs); this module is what the NumPy backend uses and what they are tested aga
 
 Example:
     >>> from vitzoo.spec import ViTSpec
-    >>> spec = ViTSpec(embed_dim=64, num_heads=2, depth=1, mlp_dim=64, rope="cat", abs_pos_embed=True)
+    >>> spec = ViTSpec(embed_dim=64, num_heads=2, depth=1, mlp_dim=64, block="eva", rope="cat", abs_pos_embed=True)
     >>> cos, sin = tables(spec, 2, 3, prefix=1)
     >>> cos.shape, float(cos[0].min()), float(sin[0].max())
     ((7, 32), 1.0, 0.0)
@@ -89,3 +89,45 @@ def rotation(head_dim: int, half: bool) -> np.ndarray:
             r[2 * k + 1, 2 * k] = -1.0  # out[2k] = -x[2k + 1]
             r[2 * k, 2 * k + 1] = 1.0  # out[2k + 1] = x[2k]
     return r
+
+
+# naver's RoPE-Mixed (timm's RotaryEmbeddingMixed, ``rope="mixed"``): every block and head has its own learned
+# 2-D frequencies ``rope.freqs`` [2, depth, heads, head_dim / 2]; a patch at (t_x, t_y) turns channel pair k of
+# head h in block i by ``t_x·freqs[0, i, h, k] + t_y·freqs[1, i, h, k]`` (integer coordinates, no scaling).
+
+
+def mixed_coords(spec: ViTSpec, rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(t_x, t_y)`` per patch (row-major): (column, row) with ``rope_grid_xy``, else (row, column); float64."""
+    r, c = np.meshgrid(np.arange(rows, dtype=np.float64), np.arange(cols, dtype=np.float64), indexing="ij")
+    first, second = (c, r) if spec.rope_grid_xy else (r, c)
+    return first.reshape(-1), second.reshape(-1)
+
+
+def mixed_tables(spec: ViTSpec, freqs: np.ndarray, rows: int, cols: int, prefix: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(cos, sin)``, each ``[depth, heads, prefix + rows·cols, head_dim]`` float32, from the learned ``freqs``.
+
+    Example:
+        >>> spec = ViTSpec(embed_dim=32, num_heads=2, depth=3, mlp_dim=64, block="eva", rope="mixed", abs_pos_embed=False)
+        >>> cos, sin = mixed_tables(spec, init_mixed_freqs(spec, np.random.default_rng(0)), 2, 3, prefix=1)
+        >>> cos.shape, float(cos[:, :, 0].min()), float(np.abs(sin[:, :, 0]).max())
+        ((3, 2, 7, 16), 1.0, 0.0)
+    """
+    t_x, t_y = mixed_coords(spec, rows, cols)
+    f = np.asarray(freqs, dtype=np.float32)  # timm computes the angles in float32
+    a = t_x.astype(np.float32)[:, None] * f[0][:, :, None, :] + t_y.astype(np.float32)[:, None] * f[1][:, :, None, :]
+    a = layout(a, spec.rope_half)  # [depth, heads, N, head_dim]
+    pad = ((0, 0), (0, 0), (prefix, 0), (0, 0))
+    cos = np.pad(np.cos(a), pad, constant_values=1.0).astype(np.float32)
+    sin = np.pad(np.sin(a), pad, constant_values=0.0).astype(np.float32)
+    return cos, sin
+
+
+def init_mixed_freqs(spec: ViTSpec, rng: np.random.Generator) -> np.ndarray:
+    """Fresh ``rope.freqs`` as timm draws them: magnitudes ``temperature ** -(4j / head_dim)``, one random
+    direction per block and head (the second half of the pairs a quarter turn from the first)."""
+    hd = spec.head_dim
+    mag = 1.0 / spec.rope_temperature ** (np.arange(0, hd, 4, dtype=np.float64) / hd)
+    theta = rng.uniform(0.0, 2 * np.pi, (spec.depth, spec.num_heads, 1))
+    fx = np.concatenate([mag * np.cos(theta), mag * np.cos(theta + np.pi / 2)], axis=-1)
+    fy = np.concatenate([mag * np.sin(theta), mag * np.sin(theta + np.pi / 2)], axis=-1)
+    return np.stack([fx, fy]).astype(np.float32)

@@ -15,7 +15,7 @@ GELU_FORMS = ("exact", "tanh", "quick")
 POOLING = ("token", "avg", "map", "query")
 MLP_TYPES = ("mlp", "swiglu", "swiglu_split")
 BLOCKS = ("vit", "eva", "cait", "xcit")
-ROPE_FORMS = ("none", "cat", "dinov3")
+ROPE_FORMS = ("none", "cat", "dinov3", "mixed")
 REL_POS_FORMS = ("none", "block")
 REL_POS_RESIZES = ("geometric", "bilinear")
 NORM_TYPES = ("layer", "rms")
@@ -80,7 +80,8 @@ class ViTSpec:
     pool_heads: int = 0  # heads of the MAP pool (0: num_heads; PE-Core uses 8)
     pool_mlp_dim: int = 0  # hidden width of the MAP pool's MLP (0: mlp_dim; PE-Core G differs)
     pool_include_prefix: bool = False  # the MAP pool also reads the class/register tokens (timm's eva.py always does)
-    rope: str = "none"  # rotary positions: "none", "cat" (timm's RotaryEmbeddingCat: EVA-02, PE) or "dinov3"
+    rope: str = "none"  # rotary positions: "none", "cat" (timm's RotaryEmbeddingCat: EVA-02, PE), "dinov3", or "mixed"
+    # (naver's RoPE-Mixed: learned frequencies per block and head, the tensor rope.freqs)
     rope_temperature: float = 10000.0  # the frequency base (DINOv3: 100)
     rope_ref_grid: int = 0  # "cat": coordinates scaled so the grid spans this many patches (EVA's ref_feat_shape; 0: none)
     rope_grid_offset: float = 0.0  # added to every coordinate (PE: 1)
@@ -132,6 +133,12 @@ class ViTSpec:
     # kernel over the feature map
     backbone: str = "none"
     backbone_layers: tuple = ()
+    # EVA-02-E (timm's use_post_norm, block="eva"): residual post-norm blocks, x + norm1(attn(x)) then
+    # x + norm2(mlp(x)); the same tensors as the pre-norm block, and no layer scale (timm ignores it there)
+    post_norm: bool = False
+    # timm's DiffAttention (attn_layer='diff', block="vit"): each head's queries and keys in two halves, the second
+    # softmax map subtracted with a learned weight (attn.lambda_q1/k1/q2/k2), an RMSNorm (attn.sub_norm) on the result
+    diff_attn: bool = False
 
     def __post_init__(self) -> None:
         for name in ("img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads", "mlp_dim"):
@@ -147,7 +154,8 @@ class ViTSpec:
                      "layer_scale", "dynamic_img_size", "dynamic_img_pad", "abs_pos_embed", "k_bias", "qkv_fused", "attn_norm",
                      "mlp_norm", "final_norm", "rope_grid_xy", "rope_half", "pool_include_prefix", "patch_norm", "proj_bias", "mlp_bias",
                      "naflex", "pos_antialias", "pos_align_corners", "pos_ar_preserving", "pos_factorized",
-                     "tokens_norm", "sincos_pos", "rel_pos_shared", "res_post_norm"):
+                     "tokens_norm", "sincos_pos", "rel_pos_shared", "res_post_norm",
+                     "post_norm", "diff_attn"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(f"ViT spec field {name!r} must be true or false, got {getattr(self, name)!r}.")
         if not isinstance(self.norm_eps, (int, float)) or isinstance(self.norm_eps, bool) or not 0 < self.norm_eps < 1:
@@ -217,6 +225,9 @@ class ViTSpec:
             raise SpecError("qk_norm in the EVA block is not supported yet; no timm eva.py weights that vitzoo registers use it.")
         if self.mlp_norm and self.mlp_type == "swiglu":
             raise SpecError("mlp_norm needs mlp_type 'mlp' or 'swiglu_split' (timm packs the SwiGLU only without the norm).")
+        if self.rope == "mixed" and (self.rope_ref_grid or self.rope_grid_offset or self.rope_half):
+            raise SpecError("rope='mixed' (learned frequencies over integer patch coordinates, interleaved pairs) has no "
+                            "rope_ref_grid, rope_grid_offset or rope_half.")
         if self.rope != "none" and self.head_dim % 4:
             raise SpecError(f"Rotary positions need a head width divisible by 4, got {self.head_dim}.")
         if self.sincos_pos and (self.abs_pos_embed or self.num_prefix_tokens or self.embed_dim % 4):

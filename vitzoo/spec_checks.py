@@ -1,4 +1,4 @@
-"""Each family's own rules for a :class:`~vitzoo.spec.ViTSpec`: which fields go together (CaiT, NaFlex, relpos, hybrid).
+"""Each family's own rules for a :class:`~vitzoo.spec.ViTSpec`: which fields go together (CaiT, NaFlex, relpos, hybrid, ...).
 
 ``ViTSpec.__post_init__`` runs every function of ``FAMILY_CHECKS`` on the new spec; each raises one
 :class:`~vitzoo.errors.SpecError` sentence for a combination its family's timm code does not build.
@@ -114,4 +114,22 @@ def check_backbone(spec: Any) -> None:
 # Derived sizes -------------------------------------------------------
 
 
-FAMILY_CHECKS = (check_cait, check_naflex, check_relpos, check_backbone)
+
+def check_diff_attn(spec: Any) -> None:
+    """timm's DiffAttention lives inside the plain Block."""
+    if spec.diff_attn:
+        for bad, why in ((spec.block != "vit", "block='vit'"), (spec.qk_norm, "no qk_norm"), (spec.head_dim % 2, "an even head width")):
+            if bad:
+                raise SpecError(f"diff_attn=True (timm's differential attention) needs {why}.")
+
+
+def check_post_norm(spec: Any) -> None:
+    """timm's EvaBlockPostNorm: EVA's attention and MLP, norms after them, no layer scale."""
+    if spec.post_norm:
+        for bad, why in ((spec.block != "eva", "block='eva'"), (spec.layer_scale, "no layer scale"),
+                         (spec.rope == "mixed" or spec.rel_pos_bias != "none", "no RoPE-Mixed or relative position bias")):
+            if bad:
+                raise SpecError(f"post_norm=True (timm's EVA post-norm block) needs {why}.")
+
+
+FAMILY_CHECKS = (check_cait, check_naflex, check_relpos, check_backbone, check_diff_attn, check_post_norm)

@@ -92,7 +92,7 @@ def to_canonical(raw: Mapping[str, np.ndarray], cfg: Mapping[str, Any], source: 
                               f"has {pos.shape[1]} rows; the folder is damaged.")
     if cfg.get("hidden_act", "silu") != "silu":
         raise CheckpointError(f"{source}: config.json's hidden_act {cfg['hidden_act']!r} is not supported; AIMv2's SwiGLU uses silu.")
-    config: dict[str, Any] = {"global_pool": "query" if "query_pool.query" in state else "avg", "img_size": size, "block": "eva",
+    config: dict[str, Any] = {"global_pool": "query" if "query_pool.query" in state else "avg", "img_size": size, "block": "eva", "post_norm": False,
                               "rope": "none", "pool_heads": 0, "pool_include_prefix": False, "norm_eps": eps}
     if native:  # sin-cos positions computed for each input's grid: transformers takes any image size
         config.update(sincos_pos=True, dynamic_img_size=True)

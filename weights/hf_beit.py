@@ -115,7 +115,7 @@ def to_canonical(raw: Mapping[str, np.ndarray], cfg: Mapping[str, Any], source: 
         else:
             raise CheckpointError(f"{source}: layer {i} has a {'/'.join(sorted(parts))} projection bias; BEiT gives query and value one each, key none.")
     _check_switches(state, cfg, source)
-    config: dict[str, Any] = {"global_pool": "avg" if cfg.get("use_mean_pooling", True) else "token", "block": "eva",
+    config: dict[str, Any] = {"global_pool": "avg" if cfg.get("use_mean_pooling", True) else "token", "block": "eva", "post_norm": False,
                               "rope": "none", "pool_heads": 0, "pool_include_prefix": False}
     if "blocks.0.attn.relative_position_bias_table" in state:
         config["rel_pos_resize"] = "bilinear"  # at another image size transformers interpolates the tables as images

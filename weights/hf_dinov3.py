@@ -83,7 +83,7 @@ def to_canonical(raw: Mapping[str, np.ndarray], cfg: Mapping[str, Any], source: 
     config: dict[str, Any] = {
         "global_pool": "token", "rope": "dinov3", "rope_half": True, "rope_temperature": float(theta), "rope_grid_offset": 0.0,
         "rope_ref_grid": 0, "rope_grid_xy": False, "dynamic_img_size": True,  # transformers' DINOv3 takes any image size
-        "block": "eva", "pool_heads": 0, "pool_include_prefix": False,
+        "block": "eva", "post_norm": False, "pool_heads": 0, "pool_include_prefix": False,
     }
     if isinstance(cfg.get("image_size"), int):
         config["img_size"] = cfg["image_size"]

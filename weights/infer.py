@@ -29,6 +29,7 @@ from vitzoo import rel_pos, resnetv2
 from vitzoo.errors import CheckpointError, SpecError
 from vitzoo.spec import ViTSpec
 from vitzoo.variants import get_spec, variant_names
+from vitzoo.weights.infer_relpos import backbone_fields as _backbone_fields, rel_pos_mlp_fields as _rel_pos_mlp_fields
 from vitzoo.weights.infer_xcit import ANCHOR as XCIT_ANCHOR, xcit_fields, xcit_unseen
 
 Hint = Union[ViTSpec, Mapping[str, Any], None]
@@ -92,8 +93,9 @@ def infer_spec(
         if name.startswith("rope_") and resolved.get("rope", fields.get("rope")) == "none":
             resolved[name] = getattr(_PLAIN, name)  # no rotary positions: their settings do not exist
             continue
-        if name == "res_post_norm" and fields.get("block", "vit") != "vit":
-            resolved[name] = False  # timm builds residual post-norm blocks only from the plain ViT block
+        if (name, fields.get("block", "vit")) in (("res_post_norm", "eva"), ("res_post_norm", "cait"), ("res_post_norm", "xcit"),
+                                                  ("post_norm", "vit"), ("post_norm", "cait"), ("post_norm", "xcit")):
+            resolved[name] = False  # timm builds post-norm blocks from the plain ViT block (ResPostBlock) or EVA's only
             continue
         if name.startswith("pos_") and not fields["naflex"]:
             resolved[name] = getattr(_PLAIN, name)  # no NaFlex grid: nothing is resampled with these settings
@@ -232,7 +234,21 @@ def _tensor_fields(state: Mapping[str, np.ndarray], source: str) -> dict[str, An
     fields["patch_norm"] = "patch_embed.norm.weight" in state
     fields["proj_bias"] = a + "proj.bias" in state
     fields["mlp_bias"] = "blocks.0.mlp.fc2.bias" in state
-    eva_only = (not fields["abs_pos_embed"] or not fused or not k_bias or fields["attn_norm"] or fields["mlp_norm"] or split
+    freqs = state.get("rope.freqs")
+    if freqs is not None:  # RoPE-Mixed: the learned frequencies [2, depth, heads, head_dim / 2] show the form and the heads
+        if freqs.ndim != 4 or freqs.shape[0] != 2 or freqs.shape[1] != depth or freqs.shape[2] < 1 or embed_dim != 2 * freqs.shape[2] * freqs.shape[3]:
+            raise CheckpointError(f"{source}: rope.freqs {tuple(freqs.shape)} does not fit {depth} blocks of width {embed_dim}; the file is damaged.")
+        # the temperature only shapes a fresh init of these frequencies (timm's default 10), never what the file computes
+        fields.update(rope="mixed", num_heads=int(freqs.shape[2]), rope_ref_grid=0, rope_grid_offset=0.0, rope_half=False, rope_temperature=10.0)
+    lam = state.get(a + "lambda_q1")
+    fields["diff_attn"] = lam is not None
+    if lam is not None:  # differential attention: λ vectors over half a head show the head count
+        if lam.ndim != 1 or lam.shape[0] < 1 or embed_dim % (2 * lam.shape[0]) or a + "sub_norm.weight" not in state:
+            raise CheckpointError(f"{source}: {a}lambda_q1 {tuple(lam.shape)} does not fit width {embed_dim}, or attn.sub_norm is missing; the file is damaged.")
+        fields["num_heads"] = embed_dim // (2 * int(lam.shape[0]))
+    if fields["rel_pos_bias"] != "none" or freqs is not None or "blocks.0.ls1.gamma" in state or "blocks.0.gamma_1" in state:
+        fields["post_norm"] = False  # timm builds post-norm blocks only as EVA-02-E: no layer scale, RoPE-Mixed or relative positions
+    eva_only = (freqs is not None or not fields["abs_pos_embed"] or not fused or not k_bias or fields["attn_norm"] or fields["mlp_norm"] or split
                 or table is not None or fields["norm_type"] == "rms" or fields["patch_norm"] or not fields["proj_bias"] or not fields["mlp_bias"])
     token_only = {int(m.group(1)) for k in state if (m := re.match(r"blocks_token_only\.(\d{1,6})\.", k))}
     fields["depth_token_only"] = len(token_only)
@@ -269,54 +285,6 @@ def _tensor_fields(state: Mapping[str, np.ndarray], source: str) -> dict[str, An
         pre_logits_dim=int(state["pre_logits.fc.weight"].shape[0]) if "pre_logits.fc.weight" in state else 0,
         num_classes=int(state["head.weight"].shape[0]) if "head.weight" in state else 0,
     )
-
-
-def _backbone_fields(state: Mapping[str, np.ndarray], source: str, proj_in: int) -> dict[str, Any]:
-    """timm's hybrid ViT: BiT's ResNetV2 under ``patch_embed.backbone``, its stages' block counts from the names."""
-    names = [k for k in state if k.startswith("patch_embed.backbone.")]
-    if not names:
-        return dict(backbone="none", backbone_layers=())
-    stages: dict[int, set] = {}
-    for k in names:
-        m = re.match(r"patch_embed\.backbone\.stages\.(\d{1,2})\.blocks\.(\d{1,3})\.", k)
-        if m:
-            stages.setdefault(int(m.group(1)), set()).add(int(m.group(2)))
-    layers = tuple(len(stages[s]) for s in sorted(stages))
-    if sorted(stages) != list(range(len(stages))) or any(stages[s] != set(range(len(stages[s]))) for s in stages) or len(layers) > 4:
-        raise CheckpointError(f"{source} has ResNetV2 backbone stages or blocks with gaps ({sorted(stages)}); the file is incomplete or damaged.")
-    stem = resnetv2.prefix(layers) + "conv.weight"
-    if stem not in state or state[stem].ndim != 4:
-        raise CheckpointError(f"{source} has patch_embed.backbone tensors but no {stem!r} of the shape a ResNetV2 stem has; the file is "
-                              "damaged or holds another backbone (timm's ResNet-26d/50d or MobileCLIP stems are not built by vitzoo).")
-    if proj_in != resnetv2.out_channels(layers):
-        raise CheckpointError(f"{source}: patch_embed.proj reads {proj_in} channels but a ResNetV2 of {layers} blocks gives "
-                              f"{resnetv2.out_channels(layers)}; the file is damaged.")
-    return dict(backbone="resnetv2", backbone_layers=layers, in_chans=int(state[stem].shape[1]))
-
-
-def _rel_pos_mlp_fields(state: Mapping[str, np.ndarray], source: str) -> dict[str, Any]:
-    """timm's relpos ViT: a bias MLP per block (``attn.rel_pos.mlp``) or one shared, its width, form and the head count."""
-    found = [p for p in ("shared_rel_pos.mlp.", "blocks.0.attn.rel_pos.mlp.") if p + "fc1.weight" in state]
-    if not found:
-        if any(".rel_pos.mlp." in k or k.startswith("shared_rel_pos.") for k in state):
-            raise CheckpointError(f"{source} has relative position MLP tensors but no 'fc1' of block 0 or the shared one; the file is incomplete or damaged.")
-        out: dict[str, Any] = dict(rel_pos_type="none", rel_pos_dim=0, rel_pos_shared=False)
-        if any(f"blocks.0.{g}" in state for g in ("ls1.gamma", "gamma_1", "gamma1")):
-            out["res_post_norm"] = False  # a layer scale (XCiT's gamma1 too): timm's post-norm blocks have none
-        return out
-    if len(found) == 2:
-        raise CheckpointError(f"{source} has both a shared relative position MLP and one in block 0; timm builds one or the other, so the file is damaged.")
-    p = found[0]
-    fc1, fc2 = state[p + "fc1.weight"], state.get(p + "fc2.weight")
-    if fc2 is None or fc1.ndim != 2 or fc1.shape[1] != 2 or fc2.ndim != 2 or fc2.shape[1] != fc1.shape[0]:
-        shown = None if fc2 is None else tuple(fc2.shape)
-        raise CheckpointError(f"{source}: relative position MLP {p}fc1 {tuple(fc1.shape)} and fc2 {shown} do not fit together (expected [hidden, 2] and [heads, hidden]).")
-    out = dict(rel_pos_type="mlp" if p + "fc2.bias" in state else "mlp_swin",  # Swin-V2's form has no fc2 bias
-               rel_pos_dim=int(fc1.shape[0]), rel_pos_shared=p.startswith("shared"), num_heads=int(fc2.shape[0]),
-               block="vit", rope="none", rel_pos_bias="none")
-    if "blocks.0.ls1.gamma" in state:
-        out["res_post_norm"] = False
-    return out
 
 
 def _hint_fields(hint: Hint) -> dict[str, Any]:
@@ -364,11 +332,11 @@ def _is_square(n: int) -> bool:
 # block's form when its names fit both), and how a caller gives each one.
 UNSEEN_FIELDS = (
     "num_heads", "norm_eps", "gelu", "global_pool", "img_size", "pool_heads", "pool_include_prefix",
-    "rope", "rope_temperature", "rope_ref_grid", "rope_grid_offset", "rope_grid_xy", "rope_half", "res_post_norm",
+    "rope", "rope_temperature", "rope_ref_grid", "rope_grid_offset", "rope_grid_xy", "rope_half", "res_post_norm", "post_norm",
     "pos_interp", "pos_antialias", "pos_align_corners", "pos_ar_preserving",
 )
 _PLAIN = ViTSpec()
-_PLAIN_VIT_FIELDS = ("pool_heads", "pool_include_prefix", "rope", "res_post_norm")
+_PLAIN_VIT_FIELDS = ("pool_heads", "pool_include_prefix", "rope", "res_post_norm", "post_norm")
 _BEHAVIOUR_FIELDS = ("dynamic_img_size", "dynamic_img_pad")  # timm builds DINOv3 with dynamic_img_size
 _HOW_TO_GIVE = {"num_heads": "num_heads=12", "norm_eps": "norm_eps=1e-6", "gelu": "gelu='exact'", "global_pool": "global_pool='token'",
                 "img_size": "img_size=224", "pool_heads": "pool_heads=8", "pool_include_prefix": "pool_include_prefix=True",
@@ -376,7 +344,7 @@ _HOW_TO_GIVE = {"num_heads": "num_heads=12", "norm_eps": "norm_eps=1e-6", "gelu"
                 "rope_grid_offset": "rope_grid_offset=1.0", "rope_grid_xy": "rope_grid_xy=True", "rope_half": "rope_half=True",
                 "pos_interp": "pos_interp='bilinear'", "pos_antialias": "pos_antialias=True", "pos_align_corners": "pos_align_corners=False",
                 "pos_ar_preserving": "pos_ar_preserving=False",
-                "res_post_norm": "res_post_norm=True"}
+                "res_post_norm": "res_post_norm=True", "post_norm": "post_norm=True"}
 _FLAGS = {"num_heads": "--num-heads 12", "norm_eps": "--norm-eps 1e-6", "gelu": "--gelu exact", "global_pool": "--global-pool token"}
 # A registered variant of the same sizes lends its head count; one of the same
 # architecture lends eps, GELU form and pooling; in both cases only when all such variants agree.
@@ -384,7 +352,7 @@ _SIZE_KEYS = ("patch_size", "embed_dim", "depth", "mlp_dim")
 _MATCH_KEYS = _SIZE_KEYS + (
     "mlp_type", "dist_token", "class_token", "reg_tokens", "pre_norm", "layer_scale", "patch_bias", "qkv_bias", "qk_norm", "fc_norm",
     "block", "abs_pos_embed", "k_bias", "qkv_fused", "attn_norm", "mlp_norm", "final_norm", "rel_pos_bias", "depth_token_only",
-    "norm_type", "patch_norm", "proj_bias", "mlp_bias", "naflex", "pos_embed_grid", "pos_factorized",
+    "norm_type", "patch_norm", "proj_bias", "mlp_bias", "diff_attn", "naflex", "pos_embed_grid", "pos_factorized",
     "rel_pos_type", "rel_pos_dim", "rel_pos_shared", "backbone", "backbone_layers",
 )
 

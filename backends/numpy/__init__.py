@@ -27,6 +27,7 @@ from .naflex import NaFlexForward
 from .xcit import XcitForward
 from .hybrid import HybridForward
 from .relpos import RelPosForward
+from .diff_attn import diff_attention
 from .ops import ACTIVATIONS as _ACTIVATIONS, softmax as _softmax
 
 
@@ -44,6 +45,12 @@ class NumpyViT:
         self._ls = ("gamma_1", "gamma_2") if spec.block == "eva" else ("ls1.gamma", "ls2.gamma")
         # BEiT: the table row of every token pair, for the one grid the tables were made for
         self._rel_index = rel_pos.relative_position_index(spec.grid_size) if spec.rel_pos_bias == "block" else None
+        if spec.diff_attn:  # timm's differential attention in the plain block
+            self._attention = lambda x, p, rope=None: diff_attention(self, x, p, rope)
+        if spec.post_norm:  # EVA-02-E: the norms after attention and MLP
+            self._block = self._post_norm_block
+        # RoPE-Mixed gives every block its own tables; the other forms one table for all blocks
+        self._block_rope = self._own_rope if spec.rope == "mixed" else self._shared_rope
         if spec.dist_token:
             self._pool = self._distilled_pool
         else:
@@ -59,7 +66,7 @@ class NumpyViT:
         rope = self._positions(x)
         x = self._embed_tokens(x)
         for i in range(self.spec.depth):
-            x = self._block(x, f"blocks.{i}.", rope)
+            x = self._block(x, f"blocks.{i}.", self._block_rope(rope, i))
         return self._final_norm(x)
 
     def _positions(self, x: np.ndarray) -> Any:
@@ -68,7 +75,17 @@ class NumpyViT:
         if s.rope == "none":
             return None
         rows, cols = features.check_input(s, np.shape(x))
+        if s.rope == "mixed":
+            return rotary.mixed_tables(s, self.state["rope.freqs"], rows, cols, s.num_prefix_tokens)
         return rotary.tables(s, rows, cols, s.num_prefix_tokens)
+
+    @staticmethod
+    def _shared_rope(rope: Any, i: int) -> Any:
+        return rope
+
+    @staticmethod
+    def _own_rope(rope: Any, i: int) -> Any:
+        return rope[0][i], rope[1][i]  # block i's [heads, N, head_dim] tables
 
     def forward_intermediates(
         self,
@@ -92,7 +109,7 @@ class NumpyViT:
         n = s.num_prefix_tokens
         spatial, prefix = [], []
         for i in range(max_index + 1 if stop_early else s.depth):
-            x = self._block(x, f"blocks.{i}.", rope)
+            x = self._block(x, f"blocks.{i}.", self._block_rope(rope, i))
             if i in take:
                 y = self._final_norm(x) if norm else x
                 prefix.append(y[:, :n])
@@ -212,6 +229,11 @@ class NumpyViT:
         x = x + (y * w[p + self._ls[0]] if s.layer_scale else y)
         y = self._mlp(self._norm(x, p + "norm2"), p + "mlp.")
         return x + (y * w[p + self._ls[1]] if s.layer_scale else y)
+
+    def _post_norm_block(self, x: np.ndarray, p: str, rope: Any = None) -> np.ndarray:
+        """timm's ``EvaBlockPostNorm``: ``x + norm1(attn(x))``, then ``x + norm2(mlp(x))``."""
+        x = x + self._norm(self._attention(x, p + "attn.", rope), p + "norm1")
+        return x + self._norm(self._mlp(x, p + "mlp."), p + "norm2")
 
     def _plain_mlp(self, x: np.ndarray, p: str) -> np.ndarray:
         return self._linear(self._gelu(self._linear(x, p + "fc1")), p + "fc2")

@@ -83,7 +83,7 @@ def test_unsupported_family_names_list_the_supported_families(name):
 
 
 @pytest.mark.parametrize("module, at_least", [("vitzoo.variants.eva", 53), ("vitzoo.variants.beit", 7), ("vitzoo.variants.aimv2", 12),
-                                               ("vitzoo.variants.cait", 10),
+                                               ("vitzoo.variants.cait", 10), ("vitzoo.variants.beit3", 2),
                                                ("vitzoo.variants.relpos", 14), ("vitzoo.variants.hybrid", 9)])
 def test_every_family_variant_has_timms_tensors(module, at_least):
     """Every architecture registered from timm's eva.py / beit.py holds exactly the tensors timm's model holds (built on the meta device)."""

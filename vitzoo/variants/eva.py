@@ -2,18 +2,11 @@
 
 Written by scripts/make_eva_variants.py from timm's own model arguments and checked against its tensor
 shapes; edit that script, not this file. Left out (options vitzoo's spec does not express yet):
-    eva02_enormous_patch14_clip_224: post-norm blocks (use_post_norm)
     vit_5b_patch16_sapiens2: qk_norm with grouped-query attention and attention-only layer scale
-    vit_base_patch16_rope_mixed_224: rope_type='mixed' (learned per-block frequencies)
-    vit_base_patch16_rope_mixed_ape_224: rope_type='mixed' (learned per-block frequencies)
     vit_base_patch16_sapiens2: qk_norm with grouped-query attention and attention-only layer scale
     vit_giant_patch16_sapiens2: qk_norm with grouped-query attention and attention-only layer scale
     vit_huge_patch16_sapiens2: qk_norm with grouped-query attention and attention-only layer scale
-    vit_large_patch16_rope_mixed_224: rope_type='mixed' (learned per-block frequencies)
-    vit_large_patch16_rope_mixed_ape_224: rope_type='mixed' (learned per-block frequencies)
     vit_large_patch16_sapiens2: qk_norm with grouped-query attention and attention-only layer scale
-    vit_small_patch16_rope_mixed_224: rope_type='mixed' (learned per-block frequencies)
-    vit_small_patch16_rope_mixed_ape_224: rope_type='mixed' (learned per-block frequencies)
 
 Example:
     >>> from vitzoo.variants import get_spec
@@ -41,6 +34,11 @@ def eva02_b_14_448() -> ViTSpec:
 @register_variant('eva02_base_patch16_clip_224')
 def eva02_b_16_clip() -> ViTSpec:
     return ViTSpec(mlp_dim=2048, num_classes=512, block='eva', mlp_type='swiglu_split', mlp_norm=True, attn_norm=True, qkv_fused=False, k_bias=False, rope='cat', rope_ref_grid=16)
+
+
+@register_variant('eva02_enormous_patch14_clip_224')
+def eva02_e_14_clip() -> ViTSpec:
+    return ViTSpec(patch_size=14, embed_dim=1792, depth=64, num_heads=16, mlp_dim=15360, num_classes=1024, block='eva', k_bias=False, post_norm=True)
 
 
 @register_variant('eva02_large_patch14_224')
@@ -133,6 +131,16 @@ def vit_rope_b_16_ape() -> ViTSpec:
     return ViTSpec(block='eva', layer_scale=True, pos_embed_prefix=False, rope='cat', rope_temperature=100.0, rope_grid_xy=True)
 
 
+@register_variant('vit_base_patch16_rope_mixed_224')
+def vit_rope_b_16_mixed() -> ViTSpec:
+    return ViTSpec(block='eva', layer_scale=True, abs_pos_embed=False, rope='mixed', rope_temperature=10.0, rope_grid_xy=True)
+
+
+@register_variant('vit_base_patch16_rope_mixed_ape_224')
+def vit_rope_b_16_mixed_ape() -> ViTSpec:
+    return ViTSpec(block='eva', layer_scale=True, pos_embed_prefix=False, rope='mixed', rope_temperature=10.0, rope_grid_xy=True)
+
+
 @register_variant('vit_base_patch16_rope_reg1_gap_256')
 def vit_rope_b_16_reg1_gap_256() -> ViTSpec:
     return ViTSpec(img_size=256, block='eva', k_bias=False, class_token=False, reg_tokens=1, global_pool='avg', fc_norm=True, layer_scale=True, abs_pos_embed=False, rope='cat', rope_ref_grid=16)
@@ -181,6 +189,16 @@ def vit_rope_l_16() -> ViTSpec:
 @register_variant('vit_large_patch16_rope_ape_224')
 def vit_rope_l_16_ape() -> ViTSpec:
     return ViTSpec(embed_dim=1024, depth=24, num_heads=16, mlp_dim=4096, block='eva', layer_scale=True, pos_embed_prefix=False, rope='cat', rope_temperature=100.0, rope_grid_xy=True)
+
+
+@register_variant('vit_large_patch16_rope_mixed_224')
+def vit_rope_l_16_mixed() -> ViTSpec:
+    return ViTSpec(embed_dim=1024, depth=24, num_heads=16, mlp_dim=4096, block='eva', layer_scale=True, abs_pos_embed=False, rope='mixed', rope_temperature=10.0, rope_grid_xy=True)
+
+
+@register_variant('vit_large_patch16_rope_mixed_ape_224')
+def vit_rope_l_16_mixed_ape() -> ViTSpec:
+    return ViTSpec(embed_dim=1024, depth=24, num_heads=16, mlp_dim=4096, block='eva', layer_scale=True, pos_embed_prefix=False, rope='mixed', rope_temperature=10.0, rope_grid_xy=True)
 
 
 @register_variant('vit_medium_patch16_rope_reg1_gap_256')
@@ -276,6 +294,16 @@ def vit_rope_s_16() -> ViTSpec:
 @register_variant('vit_small_patch16_rope_ape_224')
 def vit_rope_s_16_ape() -> ViTSpec:
     return ViTSpec(embed_dim=384, num_heads=6, mlp_dim=1536, block='eva', layer_scale=True, pos_embed_prefix=False, rope='cat', rope_temperature=100.0, rope_grid_xy=True)
+
+
+@register_variant('vit_small_patch16_rope_mixed_224')
+def vit_rope_s_16_mixed() -> ViTSpec:
+    return ViTSpec(embed_dim=384, num_heads=6, mlp_dim=1536, block='eva', layer_scale=True, abs_pos_embed=False, rope='mixed', rope_temperature=10.0, rope_grid_xy=True)
+
+
+@register_variant('vit_small_patch16_rope_mixed_ape_224')
+def vit_rope_s_16_mixed_ape() -> ViTSpec:
+    return ViTSpec(embed_dim=384, num_heads=6, mlp_dim=1536, block='eva', layer_scale=True, pos_embed_prefix=False, rope='mixed', rope_temperature=10.0, rope_grid_xy=True)
 
 
 @register_variant('vit_small_plus_patch16_dinov3')

@@ -254,7 +254,8 @@ def _portable_copy(model: Any, spec: ViTSpec, state: dict, backend: Any) -> Any:
         _portable_xcit(copy)
     for i, block in enumerate(blocks):
         name = f"blocks.{i}"
-        block.attn = PortableAttention(spec, state, name + ".attn")
+        if not spec.diff_attn:  # differential attention is built from portable operators already
+            block.attn = PortableAttention(spec, state, name + ".attn")
         block.mlp = PortableMlp(spec, state, name + ".mlp", swiglu=swiglu)
         block.norm1 = PortableLayerNorm(state, name + ".norm1", spec.norm_eps)
         block.norm2 = PortableLayerNorm(state, name + ".norm2", spec.norm_eps)

@@ -1,5 +1,9 @@
 """The EVA family's Cells (timm's ``eva.py``: EVA-02, DINOv3, PE, RoPE-ViT): rotary positions and the EVA block.
 
+RoPE-Mixed (``rope="mixed"``) adds learned per-block, per-head frequencies (:class:`MixedRotary`) and a
+block that picks its own tables (:class:`MixedRopeBlock`); EVA-02-E (``post_norm``) its post-norm block
+(:class:`EvaPostNormBlock`).
+
 Chosen from the spec when a model is built (``spec.block == "eva"``, ``spec.rope``), so the
 plain ViT's Cells stay as they are. Parameter names are timm's ``EvaBlock`` names:
 ``gamma_1``/``gamma_2`` for layer scale, ``attn.q_bias``/``attn.v_bias`` (k has no bias),
@@ -88,7 +92,40 @@ class Rotary(nn.Cell):
         return cos3, sin3
 
 
-def make_rotary(spec: ViTSpec) -> nn.Cell:
+class MixedRotary(nn.Cell):
+    """naver's RoPE-Mixed: ``(rows, cols) → (cos, sin)``, each ``[depth, prefix + rows·cols, 3, heads, head_dim]``.
+
+    The learned frequencies are this Cell's parameter ``freqs`` (canonical ``rope.freqs``, [2, depth, heads,
+    head_dim / 2]); block ``i`` takes row ``i`` of the tables (:class:`MixedRopeBlock`). Mirrors
+    :func:`vitzoo.rotary.mixed_tables`.
+    """
+
+    def __init__(self, spec: ViTSpec, state: State) -> None:
+        super().__init__()
+        self.freqs = to_parameter(state["rope.freqs"])
+        self.depth, self.heads, self.head_dim = spec.depth, spec.num_heads, spec.head_dim
+        self.xy = spec.rope_grid_xy
+        self.prefix = spec.num_prefix_tokens
+
+    def construct(self, rows: int, cols: int) -> tuple:
+        n, hd, half = rows * cols, self.head_dim, self.head_dim // 2
+        r = ops.broadcast_to(ops.arange(0, rows, dtype=ms.float32).reshape(rows, 1), (rows, cols)).reshape(1, 1, n, 1)
+        c = ops.broadcast_to(ops.arange(0, cols, dtype=ms.float32).reshape(1, cols), (rows, cols)).reshape(1, 1, n, 1)
+        t_x, t_y = (c, r) if self.xy else (r, c)
+        f = self.freqs.reshape(2, self.depth, self.heads, 1, half)
+        a = t_x * f[0] + t_y * f[1]  # [depth, heads, N, head_dim / 2]
+        a = ops.stack((a, a), -1).reshape(self.depth, self.heads, n, hd)  # interleaved pairs
+        cos, sin = ops.cos(a), ops.sin(a)
+        if self.prefix:
+            cos = ops.cat((ops.ones((self.depth, self.heads, self.prefix, hd), ms.float32), cos), 2)
+            sin = ops.cat((ops.zeros((self.depth, self.heads, self.prefix, hd), ms.float32), sin), 2)
+        cos, sin = cos.transpose(0, 2, 1, 3), sin.transpose(0, 2, 1, 3)  # [depth, N', heads, head_dim]
+        return ops.stack((cos, cos, ops.ones_like(cos)), 2), ops.stack((sin, sin, ops.zeros_like(sin)), 2)  # v keeps its values
+
+
+def make_rotary(spec: ViTSpec, state: Optional[State] = None) -> nn.Cell:
+    if spec.rope == "mixed":
+        return MixedRotary(spec, state)
     return NoRotary() if spec.rope == "none" else Rotary(spec)
 
 
@@ -246,3 +283,38 @@ class EvaBlock(nn.Cell):
             return x + self.drop_path2(self.gamma_2 * self.mlp(self.norm2(x)))
         x = x + self.drop_path1(self.attn(self.norm1(x), rope))
         return x + self.drop_path2(self.mlp(self.norm2(x)))
+
+
+class MixedRopeBlock(EvaBlock):
+    """An EVA block of a RoPE-Mixed model: it takes its own row of the per-block rotary tables."""
+
+    def __init__(self, spec: ViTSpec, state: State, name: str) -> None:
+        super().__init__(spec, state, name)
+        self.rope_row = int(name.rsplit(".", 1)[1])  # "blocks.{i}"
+
+    def construct(self, x: Tensor, rope: Optional[tuple] = None) -> Tensor:
+        return super().construct(x, (rope[0][self.rope_row], rope[1][self.rope_row]))
+
+
+class EvaPostNormBlock(nn.Cell):
+    """timm's ``EvaBlockPostNorm`` (EVA-02-E): ``x + drop_path1(norm1(attn(x, rope)))``, then ``x + drop_path2(norm2(mlp(x)))``."""
+
+    def __init__(self, spec: ViTSpec, state: State, name: str) -> None:
+        super().__init__()
+        self.attn = EvaAttention(spec, state, name + ".attn")
+        self.norm1 = make_norm(spec, state, name + ".norm1")
+        self.mlp = make_mlp(spec, state, name + ".mlp")
+        self.norm2 = make_norm(spec, state, name + ".norm2")
+        self.drop_path1 = DropPath()  # identity until training sets timm's rates
+        self.drop_path2 = DropPath()
+
+    def construct(self, x: Tensor, rope: Optional[tuple] = None) -> Tensor:
+        x = x + self.drop_path1(self.norm1(self.attn(x, rope)))
+        return x + self.drop_path2(self.norm2(self.mlp(x)))
+
+
+def make_eva_block(spec: ViTSpec, state: State, name: str) -> nn.Cell:
+    """The EVA block form the spec asks for."""
+    if spec.post_norm:
+        return EvaPostNormBlock(spec, state, name)
+    return (MixedRopeBlock if spec.rope == "mixed" else EvaBlock)(spec, state, name)

@@ -30,12 +30,13 @@ from vitzoo.spec import ViTSpec
 from ..runtime import serialized
 from . import features
 from .heads import AttentionPool, DistilledClassifier, LinearClassifier, NoClassifier, QueryPool, borrow, make_pool
-from .eva import EvaBlock, make_rotary
-from .layers import Block, Linear, NormedPatchEmbed, PatchEmbed, PreLogits, make_norm, to_parameter
+from .diff_attn import make_vit_block
+from .eva import make_eva_block, make_rotary
+from .layers import Linear, NormedPatchEmbed, PatchEmbed, PreLogits, make_norm, to_parameter
 from .sincos import SinCosPositions
 from .relpos_blocks import ResPostBlock
 
-BLOCKS = {"vit": Block, "eva": EvaBlock}
+BLOCKS = {"vit": make_vit_block, "eva": make_eva_block}
 
 
 class VisionTransformer(nn.Cell):
@@ -75,7 +76,7 @@ class VisionTransformer(nn.Cell):
             self.pos_embed_x = to_parameter(state["pos_embed_x"])
         elif spec.abs_pos_embed:
             self.pos_embed = to_parameter(state["pos_embed"])
-        self.rotary = make_rotary(spec)  # rotary tables per input grid, or none
+        self.rope = make_rotary(spec, state)  # rotary tables per input grid, or none (timm's name: RoPE-Mixed's rope.freqs)
         self.has_sincos = spec.sincos_pos
         if spec.sincos_pos:  # AIMv2 native: a fixed sin-cos embedding of each input's grid
             self.sincos = SinCosPositions(spec)
@@ -204,7 +205,7 @@ class VisionTransformer(nn.Cell):
 
     def _positions(self, height: int, width: int) -> Any:
         """The rotary tables for an input of this size (``None`` for models without rotary positions)."""
-        return self.rotary(*self._patch_grid(height, width))
+        return self.rope(*self._patch_grid(height, width))
 
     def _final_norm(self, x: Tensor) -> Tensor:
         if self.use_norm:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable, Optional
 
-NO_WEIGHT_DECAY = frozenset({"pos_embed", "cls_token", "reg_token", "dist_token"})
+NO_WEIGHT_DECAY = frozenset({"pos_embed", "cls_token", "reg_token", "dist_token", "rope.freqs"})  # rope.freqs: RoPE-Mixed (timm's Eva lists it)
 XCIT_POSITIONS = "pos_embed."  # XCiT's Fourier projection: timm's Xcit.no_weight_decay lists 'pos_embed.*'
 REL_POS_TABLE = "relative_position_bias_table"  # BEiT's per-block tables: timm's Beit.no_weight_decay lists each
 _MATCH_PREV_GROUP = 99999.0  # timm's MATCH_PREV_GROUP: the final norm joins the last block's layer
