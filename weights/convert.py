@@ -165,6 +165,9 @@ def _variant_name(spec: ViTSpec, asked: Optional[str]) -> Optional[str]:
 
 
 def _lost_numerics(spec: ViTSpec, to_format: str) -> list[str]:
+    if spec.naflex and to_format == "timm":  # the grid's resampling is no tensor either, and the reader refuses to guess it
+        return ["a timm NaFlexVit file cannot record its GELU form, eps or position-grid resampling; read it back with its "
+                "architecture's name (vitzoo.create(NAME, pretrained=FILE), --variant NAME) or timm's config.json beside it."]
     implied = _IMPLIED.get(to_format, {})
     lost = [f"{k} {getattr(spec, k)!r}" for k, v in implied.items() if getattr(spec, k) != v]
     if not lost:

@@ -210,3 +210,18 @@ def test_bad_naflex_inputs_are_one_sentence_errors():
         model(batch["patches"], patch_coord=batch["patch_coord"])
     with pytest.raises(FeatureError, match="multiple of the patch size"):
         model(np.zeros((1, 3, 40, 32), np.float32))
+
+
+def test_save_pretrained_timm_layout_loads_in_timm(tmp_path):
+    """A reduced NaFlex model saved in timm's layout: config.json names the NaFlex architecture with its sizes."""
+    from timm.models._hub import save_for_hf
+
+    name = "naflexvit_base_patch16_siglip"
+    tm = random_timm(name)
+    save_for_hf(tm, str(tmp_path / "src"), safe_serialization=True, model_args=dict(**SMALL, depth=2))
+    model = vitzoo.create_from_file(tmp_path / "src", backend="numpy")  # timm's config.json settles the grid's settings
+    vitzoo.save_pretrained(model, tmp_path / "out", layout="timm")
+    assert json.loads((tmp_path / "out" / "config.json").read_text())["architecture"] == name
+    back = timm.create_model(f"local-dir:{tmp_path / 'out'}", pretrained=True).eval()
+    x = np.random.default_rng(6).standard_normal((1, 3, 160, 256)).astype(np.float32)
+    assert rel(timm_out(back, x), timm_out(tm, x)) <= 1e-6

@@ -211,7 +211,34 @@ def timm_architecture(spec: Any, name: Optional[str] = None) -> tuple[str, dict[
             if spec.dynamic_img_size != base.dynamic_img_size:
                 args["dynamic_img_size"] = spec.dynamic_img_size
             return timm_names[0], args
+    if spec.naflex:
+        return _naflex_architecture(spec)
     return "vit_base_patch16_224", _vision_transformer_args(spec)
+
+
+# NaFlexVit keyword arguments timm's naflexvit.py takes for the sizes (its NaFlexVitCfg fields; img_size, in_chans apart)
+_NAFLEX_SIZES = ("embed_dim", "depth", "num_heads", "mlp_dim", "patch_size", "pos_embed_grid", "img_size", "in_chans", "num_classes")
+
+
+def _naflex_architecture(spec: Any) -> tuple[str, dict[str, Any]]:
+    """A registered NaFlex architecture of the same form (sizes aside) and the NaFlexVit arguments of these sizes."""
+    from vitzoo.variants import aliases_of, get_spec, variant_names
+
+    for variant in variant_names():
+        base = get_spec(variant)
+        names = [a for a in aliases_of(variant) if a.startswith("naflexvit_")]
+        if not base.naflex or not names:
+            continue
+        try:
+            same = base.replace(**{k: getattr(spec, k) for k in _NAFLEX_SIZES})
+        except VitzooError:
+            continue
+        if same == spec:
+            args: dict[str, Any] = {k: getattr(spec, k) for k in ("embed_dim", "depth", "num_heads", "patch_size", "in_chans", "img_size")}
+            args.update(mlp_ratio=spec.mlp_dim / spec.embed_dim, pos_embed_grid_size=[spec.pos_grid, spec.pos_grid])
+            return names[0], args
+    raise CheckpointError("No registered NaFlex architecture has this model's form (pooling, tokens, position grid); save it with "
+                          "layout='transformers' (SigLIP 2 NaFlex) or as a vitzoo checkpoint instead.")
 
 
 def _vision_transformer_args(spec: Any) -> dict[str, Any]:
