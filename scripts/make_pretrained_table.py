@@ -38,8 +38,8 @@ from timm_specs import build_meta, read_timm_architecture, spec_differences  # n
 
 TABLE = HERE.parent / "vitzoo" / "data" / "pretrained_timm.json"
 TOP1 = HERE / "timm_top1_imagenet.csv"
-MODULES = ("vision_transformer", "deit", "eva", "beit", "cait")
-SHAPE_CHECKED = ("eva", "beit", "cait")  # modules whose architectures are checked by their tensors (see _judge_by_tensors)
+MODULES = ("vision_transformer", "deit", "eva", "beit", "cait", "qwen3_vit")
+SHAPE_CHECKED = ("eva", "beit", "cait", "qwen3_vit")  # modules whose architectures are checked by their tensors (see _judge_by_tensors)
 SHAPE_CHECKED_ARCHS = ("aimv2_",)  # vision_transformer.py models built with the EVA block's builder (RMSNorm), likewise
 HUB_FILES = (None, "model.safetensors", "pytorch_model.bin")  # what a registry entry downloads
 PREPROCESSING = ("input_size", "interpolation", "crop_pct", "crop_mode", "mean", "std")
@@ -104,6 +104,8 @@ def build_table() -> dict[str, Any]:
         if arch not in arch_verdict:
             arch_verdict[arch] = _judge(arch, get_spec, resolve_name, UnknownNameError)
         variant, reason = arch_verdict[arch]
+        if reason is None and _module(arch) == "qwen3_vit":
+            variant = _qwen_variant(name, variant, get_spec)
         cfg = get_pretrained_cfg(name).to_dict()
         if reason is None and not cfg.get("hf_hub_id") and "ijepa" in str(cfg.get("url")):
             reason = (f"no Hugging Face hub copy: timm reads {cfg.get('url')}, an I-JEPA training checkpoint (the model under "
@@ -176,13 +178,36 @@ def _judge_by_tensors(arch: str, get_spec: Any, resolve_name: Any, unknown: type
         why = left_out(model_args(arch)) if _module(arch) == "eva" else ""
         return None, ("the spec cannot express: " + why) if why else "architecture not registered in vitzoo"
     spec = get_spec(variant)
-    import timm
-
-    model = timm.create_model(arch, pretrained=False, device="meta", num_classes=spec.num_classes)  # their init takes no weight_init
-    timm_shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    if timm_shapes != expected_shapes(spec):
+    if _timm_shapes(arch, spec.num_classes) != expected_shapes(spec):
         raise SystemExit(f"vitzoo's {variant} holds other tensors than timm's {arch}")
     return variant, None
+
+
+def _timm_shapes(name: str, num_classes: int) -> dict[str, tuple]:
+    """The tensors of timm's model ``name`` (``arch`` or ``arch.tag``) built on the meta device, under vitzoo's names."""
+    import timm
+
+    from vitzoo.weights.qwen_timm import strip
+
+    model = timm.create_model(name, pretrained=False, device="meta", num_classes=num_classes)  # their init takes no weight_init
+    qwen = _module(name.split(".")[0]) == "qwen3_vit"  # the classifier's tower sits under encoder.
+    return {(strip(k) if qwen else k): tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def _qwen_variant(name: str, variant: str, get_spec: Any) -> str:
+    """timm's Qwen3 ViT: a ``_merge``/``_enc`` weight set's projector has its source LLM's width, so its vitzoo variant is the
+    architecture's (timm's default width) or its ``_<width>`` one; either way checked against timm's model of that tag."""
+    from vitzoo.canonical import expected_shapes
+
+    candidates = [variant] + ([f"{variant}_{w}" for w in (1024, 2048, 2560, 4096, 5120)] if name.split(".")[0].endswith(("_merge", "_enc")) else [])
+    for candidate in candidates:
+        try:
+            spec = get_spec(candidate)
+        except Exception:  # noqa: BLE001 - no such width variant
+            continue
+        if _timm_shapes(name, spec.num_classes) == expected_shapes(spec):
+            return candidate
+    raise SystemExit(f"no vitzoo variant holds the tensors of timm's {name}")
 
 
 def _module(arch: str) -> Optional[str]:

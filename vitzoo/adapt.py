@@ -58,7 +58,7 @@ def adapt_checkpoint(
     try:
         if img_size is not None and img_size != spec.img_size:
             new_spec = spec.replace(img_size=img_size)
-            if spec.abs_pos_embed:  # rotary positions (DINOv3) follow the grid by themselves
+            if spec.abs_pos_embed and not spec.pos_embed_grid:  # rotary positions (DINOv3), Qwen3 ViT's own grid: resampled per input
                 state["pos_embed"] = resample_pos_embed(
                     state["pos_embed"], new_spec.grid_size, num_prefix_tokens=spec.num_prefix_tokens if spec.pos_embed_prefix else 0
                 )

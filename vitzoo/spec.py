@@ -93,19 +93,30 @@ class ViTSpec:
     # CaiT (block="cait"): the class token joins only after the blocks, in this many class-attention blocks
     # (timm's blocks_token_only, its depth_token_only argument) where it alone is updated
     depth_token_only: int = 0
+    # Qwen3 ViT (timm's qwen3_vit.py, the Qwen3-VL / Qwen3.5 vision tower): a learned grid of this side resampled to each
+    # input's patch grid (bilinear, align_corners=True; 0: the pos_embed is img_size's grid), a LayerNorm without weight and
+    # bias after pooling (fc_norm_affine=False), and the VLM projector ("merger": norm, merge_size² patches unshuffled into
+    # one token, fc1, exact GELU, fc2 to merge_dim); output_tokens: the model returns the projector's tokens (no pool or head)
+    pos_embed_grid: int = 0
+    fc_norm_affine: bool = True
+    merge_size: int = 0
+    merge_dim: int = 0
+    output_tokens: bool = False
 
     def __post_init__(self) -> None:
         for name in ("img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads", "mlp_dim"):
             value = getattr(self, name)
             if not _is_int(value) or value <= 0:
                 raise SpecError(f"ViT spec field {name!r} must be a positive integer, got {value!r}.")
-        for name in ("num_classes", "reg_tokens", "pre_logits_dim", "pool_heads", "pool_mlp_dim", "rope_ref_grid", "depth_token_only"):
+        for name in ("num_classes", "reg_tokens", "pre_logits_dim", "pool_heads", "pool_mlp_dim", "rope_ref_grid", "depth_token_only",
+                     "pos_embed_grid", "merge_size", "merge_dim"):
             value = getattr(self, name)
             if not _is_int(value) or value < 0:
                 raise SpecError(f"ViT spec field {name!r} must be a non-negative integer, got {value!r}.")
         for name in ("patch_bias", "qkv_bias", "qk_norm", "class_token", "dist_token", "pos_embed_prefix", "fc_norm", "pre_norm",
                      "layer_scale", "dynamic_img_size", "dynamic_img_pad", "abs_pos_embed", "k_bias", "qkv_fused", "attn_norm",
-                     "mlp_norm", "final_norm", "rope_grid_xy", "rope_half", "pool_include_prefix", "patch_norm", "proj_bias", "mlp_bias"):
+                     "mlp_norm", "final_norm", "rope_grid_xy", "rope_half", "pool_include_prefix", "patch_norm", "proj_bias", "mlp_bias",
+                     "fc_norm_affine", "output_tokens"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(f"ViT spec field {name!r} must be true or false, got {getattr(self, name)!r}.")
         if not isinstance(self.norm_eps, (int, float)) or isinstance(self.norm_eps, bool) or not 0 < self.norm_eps < 1:
@@ -181,6 +192,7 @@ class ViTSpec:
                 if bad:
                     raise SpecError(f"rel_pos_bias={self.rel_pos_bias!r} (BEiT) needs {why}.")
         self._check_cait()
+        self._check_qwen()
         if self.pool_include_prefix and self.global_pool != "map":
             raise SpecError("pool_include_prefix is an option of the MAP pool; it needs global_pool='map'.")
         if self.pool_mlp_dim and self.global_pool != "map":
@@ -217,6 +229,28 @@ class ViTSpec:
             if bad:
                 raise SpecError(f"block='cait' (timm's CaiT) needs {why}.")
 
+    def _check_qwen(self) -> None:
+        """The Qwen3 ViT's parts go with what timm's ``Qwen3VitEncoder`` / ``Qwen3VitClassifier`` build around them."""
+        if (self.merge_size > 0) != (self.merge_dim > 0):
+            raise SpecError("merge_size and merge_dim go together (the Qwen3 ViT projector: merge_size² patch tokens into one, "
+                            "projected to merge_dim).")
+        if self.output_tokens and (not self.merge_size or self.num_classes or self.fc_norm):
+            raise SpecError("output_tokens=True (Qwen3 ViT's _enc models) needs the projector (merge_size, merge_dim), "
+                            "num_classes=0 and fc_norm=False: the model returns the projected tokens.")
+        if not self.fc_norm_affine and not (self.fc_norm and self.final_norm):
+            raise SpecError("fc_norm_affine=False is an fc_norm without weight and bias; it needs fc_norm=True.")
+        qwen = self.pos_embed_grid or self.merge_size or not self.fc_norm_affine
+        if not qwen:
+            return
+        for bad, why in ((self.block != "eva" or self.rope != "cat", "the EVA block with rotary positions (block='eva', rope='cat')"),
+                         (self.num_prefix_tokens, "no class or register tokens"), (not self.abs_pos_embed, "abs_pos_embed=True"),
+                         (self.global_pool != "avg", "global_pool='avg'"), (not self.pos_embed_grid, "pos_embed_grid > 0"),
+                         (not self.dynamic_img_size, "dynamic_img_size=True (the grid is resampled per input)"),
+                         (self.dynamic_img_pad or self.pre_norm or self.pre_logits_dim or self.patch_norm, "no padding, pre-norm, "
+                          "pre-logits or patch norm"), (self.norm_type != "layer", "LayerNorms")):
+            if bad:
+                raise SpecError(f"The Qwen3 ViT's fields (pos_embed_grid, merge_size, fc_norm_affine) need {why}.")
+
     # Derived sizes -------------------------------------------------------
     @property
     def head_dim(self) -> int:
@@ -251,6 +285,8 @@ class ViTSpec:
 
     @property
     def pos_embed_len(self) -> int:
+        if self.pos_embed_grid:  # Qwen3 ViT: its own learned grid, resampled per input
+            return self.pos_embed_grid**2
         return self.num_tokens if self.pos_embed_prefix else self.num_patches
 
     @property
@@ -261,7 +297,7 @@ class ViTSpec:
     @property
     def num_features(self) -> int:
         """Width of the pooled features fed to the classifier."""
-        return self.pre_logits_dim or self.embed_dim
+        return self.pre_logits_dim or self.merge_dim or self.embed_dim
 
     # Conversions ----------------------------------------------------------
     def replace(self, **changes: Any) -> "ViTSpec":

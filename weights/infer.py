@@ -50,6 +50,8 @@ def infer_spec(
     """
     fields = _tensor_fields(state, source)
     config = dict(config or {})
+    if config.get("fc_norm_affine") is False:  # a post-pool norm without tensors (timm's Qwen3 ViT classifier): the layout states it
+        fields.update(fc_norm=True, final_norm=True)
     given = _hint_fields(hint)
     class_token = fields["class_token"]
     if "attn_pool.latent" in state:

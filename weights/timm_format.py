@@ -31,7 +31,7 @@ from vitzoo.errors import CheckpointError, VitzooError, reason
 from vitzoo.fileio import atomic_path
 from vitzoo.spec import ViTSpec
 from vitzoo.variants import get_spec
-from vitzoo.weights import safetensors_io, torch_pickle
+from vitzoo.weights import qwen_timm, safetensors_io, torch_pickle
 from vitzoo.weights.base import Checkpoint, WeightFormat, as_float32, register_format, require_file
 from vitzoo.weights.infer import UNSEEN_FIELDS, Hint, infer_spec
 
@@ -47,7 +47,7 @@ _POOLS = ("token", "avg", "map")
 
 def detect(path: Path) -> bool:
     """A safetensors file or torch pickle holding timm names (and not a vitzoo file), or a timm hub folder."""
-    return holds_tensor(_weights_file(path) or path, ANCHOR, _strip_prefix)
+    return holds_tensor(_weights_file(path) or path, ANCHOR, lambda n: qwen_timm.strip(_strip_prefix(n)))  # Qwen3 ViT: encoder.*
 
 
 def read(path: Path, variant: Hint = None) -> Checkpoint:
@@ -71,6 +71,7 @@ def read(path: Path, variant: Hint = None) -> Checkpoint:
             raise CheckpointError(f"{source} holds both {origin[canonical]!r} and {name!r}, which are the same weight; the file is damaged.")
         origin[canonical] = name
         state[canonical] = as_float32(value, name, source)
+    state, qwen_fields = qwen_timm.from_timm(state, source)  # timm's Qwen3 ViT layouts: what they state
     cfg = read_timm_config(path)
     config: dict[str, Any] = {}
     meta: dict[str, Any] = {"source_format": "timm", "source": str(path)}
@@ -78,6 +79,7 @@ def read(path: Path, variant: Hint = None) -> Checkpoint:
         config.update(_config_fields(cfg, source))
         if isinstance(cfg.get("pretrained_cfg"), dict):
             meta["pretrained_cfg"] = cfg["pretrained_cfg"]
+    config.update(qwen_fields)
     arch = _registered(cfg.get("architecture")) if cfg is not None else None
     if arch is not None and not isinstance(variant, ViTSpec):  # the architecture named in config.json (e.g. 384 px over a 27-patch grid)
         variant = {**arch.to_dict(), **dict(variant or {})}
@@ -101,7 +103,7 @@ def write(ckpt: Checkpoint, path: Path) -> None:
             "timm's VisionTransformer has no pre-logits layer, so these weights cannot be written as a timm "
             "state dict; convert them to vitzoo or jax instead."
         )
-    save_state_file(path, ckpt.state)
+    save_state_file(path, qwen_timm.to_timm(ckpt.spec, ckpt.state))
 
 
 def save_state_file(path: Path, tensors: Mapping[str, np.ndarray]) -> None:

@@ -23,6 +23,7 @@ from vitzoo.init import init_state
 from vitzoo.spec import ViTSpec
 
 from .cait import CaitForward
+from .qwen import QwenForward
 from .ops import ACTIVATIONS as _ACTIVATIONS, softmax as _softmax
 
 
@@ -117,9 +118,7 @@ class NumpyViT:
         if not s.abs_pos_embed:
             x = np.concatenate([*prefix, x], axis=1)
         else:
-            pos = w["pos_embed"]
-            if s.dynamic_img_size:
-                pos = features.resample_pos_embed_numpy(pos, s.grid_size, rows, cols, s.num_prefix_tokens if s.pos_embed_prefix else 0)
+            pos = self._pos_embed(rows, cols)
             if s.pos_embed_prefix:
                 x = np.concatenate([*prefix, x], axis=1) + pos
             else:
@@ -127,6 +126,13 @@ class NumpyViT:
         if s.pre_norm:
             x = self._norm(x, "norm_pre")
         return x
+
+    def _pos_embed(self, rows: int, cols: int) -> np.ndarray:
+        """``pos_embed`` for a ``rows × cols`` patch grid (resampled with ``dynamic_img_size``)."""
+        s, pos = self.spec, self.state["pos_embed"]
+        if s.dynamic_img_size:
+            return features.resample_pos_embed_numpy(pos, s.grid_size, rows, cols, s.num_prefix_tokens if s.pos_embed_prefix else 0)
+        return pos
 
     def forward_head(self, x: np.ndarray, pre_logits: bool = False) -> np.ndarray:
         """Pool the tokens, then classify (or return the pooled features)."""
@@ -281,6 +287,10 @@ class NumpyCait(CaitForward, NumpyViT):
     """timm's ``Cait`` on NumPy: talking-heads blocks over the patch tokens, then class attention (see :mod:`.cait`)."""
 
 
+class NumpyQwen3ViT(QwenForward, NumpyViT):
+    """timm's Qwen3 ViT on NumPy: the learned grid resampled per input, the projector (see :mod:`.qwen`)."""
+
+
 class NumpyBackend:
     name = "numpy"
 
@@ -288,6 +298,8 @@ class NumpyBackend:
         state = init_state(spec) if state is None else state
         if spec.block == "cait":  # the class token joins after the blocks
             return NumpyCait(spec, state)
+        if spec.pos_embed_grid:  # Qwen3 ViT
+            return NumpyQwen3ViT(spec, state)
         return NumpyViT(spec, state)
 
     def state_dict(self, model: NumpyViT) -> dict[str, np.ndarray]:
