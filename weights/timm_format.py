@@ -245,6 +245,8 @@ def _config_fields(cfg: Mapping[str, Any], source: str) -> dict[str, Any]:
     if isinstance(args.get("num_heads"), int):
         fields["num_heads"] = args["num_heads"]
     pool = args.get("global_pool", cfg.get("global_pool"))
+    if pool == "merge":  # timm's Qwen3 ViT encoder: its projector, which the merger.* tensors show (the spec's pool stays 'avg')
+        pool = None
     if pool is not None:
         if pool not in _POOLS:
             raise CheckpointError(f"{source}: timm pooling {pool!r} is not supported (only {', '.join(map(repr, _POOLS))}).")

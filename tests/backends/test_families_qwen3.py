@@ -177,3 +177,4 @@ def test_fresh_init_is_timms():
         theirs = ref["encoder." + name].detach().numpy()
         assert 0.015 < state[name].std() < 0.021 and 0.015 < theirs.std() < 0.021 and np.abs(state[name]).max() <= 0.04 + 1e-6
     assert not state["merger.fc1.bias"].any() and (state["merger.norm.weight"] == 1).all()
+
