@@ -7,6 +7,10 @@ Rows (fp32, CPU, the same thread count on both sides):
   own worker process (benchmarks/worker.py); the workers are asked in turn, round after
   round (so both see the same machine load; each round starts once other processes leave
   the CPU idle, ``--quiet-below``/``--max-wait``), and the ratio is the median of per-round ratios;
+* peers of ViT-B/16 batch 8 (``peers_b8``): timm eager as the baseline, vitzoo ``jit=True``,
+  timm under ``torch.compile``, and both exports (timm's ``torch.onnx.export``, vitzoo's
+  ``export``) in onnxruntime and in OpenVINO fp32 (OpenVINO's sides when it is installed:
+  ``pip install openvino``), plus OpenVINO at its default precision; every side its own process;
 * the first call of a ``jit=True`` model (graph compilation plus one forward), ViT-B/16;
 * ``create(pretrained, warm cache)`` → first logits vs timm's ``create_model`` on the same
   file (benchmarks/create_bench.py, fresh processes);
@@ -15,7 +19,9 @@ Rows (fp32, CPU, the same thread count on both sides):
 * training steps/s, vitzoo's compiled step (``value_and_grad`` + AdamW in one ``mindspore.jit``,
   the trainer's ``make_train_step``) ÷ timm's usual loop (zero_grad, forward, backward,
   ``AdamW.step``): ViT-S/16 at 224 px batch 16, and the digits demo model (32 px, batch 64);
-  both sides alternate round by round in one process (benchmarks/train_bench.py);
+  both sides alternate round by round in one process (benchmarks/train_bench.py); the same two
+  steps again with the fine-tuning recipe on (``--drop-path 0.1 --mixup 0.8`` on both sides:
+  stochastic depth, and the batch mixed on the host into soft targets);
 * the README's digits training (``vitzoo train``, 60 epochs; 20 with ``--quick``), wall time of
   the whole process ÷ the same recipe as a timm/PyTorch script (benchmarks/digits_bench.py);
 * CLIP ViT-B-16 text tower, 256 prompts, vitzoo ``encode_text`` (``jit=True``) ÷ open_clip's, worker processes
@@ -162,12 +168,60 @@ def inference(model: str, batch: int, sides: dict[str, list[str]], rounds: int, 
     return out
 
 
+_EXPORT_TIMM = """
+import sys, torch, timm
+model = timm.create_model(sys.argv[1], pretrained=True, pretrained_cfg_overlay=dict(file=sys.argv[2])).eval()
+torch.onnx.export(model, torch.zeros(int(sys.argv[4]), 3, 224, 224), sys.argv[3], opset_version=17, dynamo=False,
+                  input_names=["x"], output_names=["logits"], dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}})
+"""
+_EXPORT_VITZOO = """
+import sys, vitzoo
+from vitzoo.backends.mindspore.deploy.export import export_model
+print(export_model(vitzoo.create(sys.argv[1], pretrained=sys.argv[2]), sys.argv[3], batch_size=int(sys.argv[4]))["writer"])
+"""
+
+
+def onnx_peers(model: str, batch: int, rounds: int, threads: int, folder: Path) -> dict:
+    """timm eager against ``jit=True``, ``torch.compile``, and both exports (timm's, vitzoo's) in onnxruntime and OpenVINO."""
+    from worker import TIMM_ARCH
+
+    weights = timm_weights(model, folder)
+    files = {"timm": folder / "timm.onnx", "vitzoo": folder / "vitzoo.onnx"}
+    subprocess.run([sys.executable, "-c", _EXPORT_TIMM, TIMM_ARCH[model], str(weights), str(files["timm"]), str(batch)],
+                   check=True, env=ENV, capture_output=True)
+    subprocess.run([sys.executable, "-c", _EXPORT_VITZOO, model, str(weights), str(files["vitzoo"]), str(batch)],
+                   check=True, env=ENV, capture_output=True)
+    sides = {"jit": ["--framework", "vitzoo", "--jit"], "compile": ["--framework", "timm", "--compile"]}
+    for exporter, path in files.items():
+        sides[f"onnxruntime_{exporter}"] = ["--framework", "onnxruntime", "--onnx", str(path)]
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        pass  # the OpenVINO sides need `pip install openvino`
+    else:
+        for exporter, path in files.items():
+            sides[f"openvino_{exporter}"] = ["--framework", "openvino", "--onnx", str(path), "--precision", "fp32"]
+        sides["openvino_default_timm"] = ["--framework", "openvino", "--onnx", str(files["timm"]), "--precision", "default"]
+    out = inference(model, batch, sides, rounds, 2, threads, folder)
+    out["sizes"] = {k: v.stat().st_size for k, v in files.items()}
+    return out
+
+
+def cross_ratio(row: dict, faster: str, slower: str) -> float:
+    """Median over rounds of ``slower``'s time ÷ ``faster``'s (> 1: ``faster`` is faster)."""
+    a, b = row["sides"][faster]["seconds"], row["sides"][slower]["seconds"]
+    return statistics.median(y / x for x, y in zip(a, b))
+
+
 def json_tail(cmd: list[str]) -> dict:
     """Run a benchmark script in a fresh process; its last stdout line is its JSON result."""
     out = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
     if out.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+RECIPE = ["--drop-path", "0.1", "--mixup", "0.8"]  # the fine-tuning recipe's costs on a training step (both sides)
 
 
 def train_row(flags: list[str], rounds: int) -> dict:
@@ -224,6 +278,25 @@ def table_rows(res: dict) -> list[tuple[str, str, str, str, Optional[bool]]]:
     infer_row("infer_clip", "jit", "CLIP-B/16 image tower inference, batch 8, jit=True", 1.0)
     infer_row("infer_dinov3", "jit", "DINOv3-B/16 inference (224 px, rotary positions), batch 8, jit=True", 1.0)
     infer_row("infer_beit", "jit", "BEiTv2-B/16 inference (relative position bias), batch 8, jit=True", 1.0)
+    if "peers_b8" in res:
+        r = res["peers_b8"]
+        for runtime in ("onnxruntime", "openvino"):
+            if f"{runtime}_vitzoo" in r["sides"]:
+                v, t = r["sides"][f"{runtime}_vitzoo"], r["sides"][f"{runtime}_timm"]
+                ratio = cross_ratio(r, f"{runtime}_vitzoo", f"{runtime}_timm")
+                rows.append((f"ViT-B/16 batch 8 in {runtime} (fp32): vitzoo's ONNX ÷ timm's torch.onnx.export", "≥ 1.0×", f"{ratio:.2f}×",
+                             f"{v['img_per_s']:.2f} vs {t['img_per_s']:.2f} img/s; max abs Δlogit vs timm {v['max_diff']:.1e} / {t['max_diff']:.1e}",
+                             ratio >= 1.0))
+        fp32 = [k for k in r["sides"] if k not in ("jit", "timm", "openvino_default_timm")]
+        fastest = max(fp32, key=lambda k: r["sides"][k]["img_per_s"])
+        ratio = cross_ratio(r, "jit", fastest)
+        rows.append(("ViT-B/16 batch 8 jit=True ÷ the fastest fp32 peer", "≥ 1.05×", f"{ratio:.2f}×",
+                     f"fastest: {fastest} {r['sides'][fastest]['img_per_s']:.2f} img/s; jit {r['sides']['jit']['img_per_s']:.2f}; "
+                     + ", ".join(f"{k} {r['sides'][k]['img_per_s']:.2f}" for k in fp32 if k != fastest), ratio >= 1.05))
+        if "openvino_default_timm" in r["sides"]:
+            d = r["sides"]["openvino_default_timm"]
+            rows.append(("OpenVINO at its default precision (bf16 where the CPU has it), timm's ONNX", "(peer)", f"{d['ratio']:.2f}× timm",
+                         f"{d['img_per_s']:.2f} img/s; max abs Δlogit {d['max_diff']:.1e}", None))
     if "infer_b1" in res:
         s = res["infer_b1"]["sides"]["jit"]
         rows.append(("first call of a jit model, ViT-B/16 batch 1", "≤ 3 s", f"{s['first_call_s']:.2f} s",
@@ -242,7 +315,9 @@ def table_rows(res: dict) -> list[tuple[str, str, str, str, Optional[bool]]]:
                      f"{row['gb_per_s']:.2f} GB/s, {row['peak_over_size']:.2f}×",
                      f"{row['bytes'] / 1e9:.2f} GB in {row['seconds']:.2f} s, peak RSS {row['peak_kb'] / 1024:.0f} MB",
                      row["gb_per_s"] >= 1.0 and row["peak_over_size"] <= 1.3))
-    for key, title in (("train_s16", "training step ViT-S/16, 224 px, batch 16"), ("train_digits", "training step, digits demo model (32 px, batch 64)")):
+    for key, title in (("train_s16", "training step ViT-S/16, 224 px, batch 16"), ("train_digits", "training step, digits demo model (32 px, batch 64)"),
+                       ("train_s16_recipe", "training step ViT-S/16, 224 px, batch 16, drop path 0.1 + mixup 0.8"),
+                       ("train_digits_recipe", "training step, digits demo model, drop path 0.1 + mixup 0.8")):
         if key in res:
             t = res[key]
             rows.append((title, "≥ 1.0× timm", f"{t['ratio_mindspore_to_timm']:.2f}×",
@@ -301,7 +376,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for both frameworks")
     parser.add_argument("--only", nargs="+",
                         choices=["infer_b8", "infer_b1", "infer_s8", "create", "convert", "import", "train_s16", "train_digits", "kernels",
-                                 "infer_dinov2", "infer_clip", "infer_dinov3", "infer_beit", "train_digits_run", "text_b16", "zs_classifier"])
+                                 "train_s16_recipe", "train_digits_recipe", "peers_b8", "infer_dinov2", "infer_clip", "infer_dinov3", "infer_beit", "train_digits_run", "text_b16", "zs_classifier"])
     parser.add_argument("--classes", type=int, help="ImageNet classes of the zero-shot classifier row (default 1000, quick 20)")
     parser.add_argument("--no-numpy", action="store_true", help="skip the NumPy backend side of the ViT-B/16 batch-8 row")
     parser.add_argument("--out", type=Path, default=HERE, help="folder for results.json / results.md")
@@ -311,8 +386,8 @@ def main(argv: Optional[list[str]] = None) -> None:
     args = parser.parse_args(argv)
     rounds = args.rounds or (3 if args.quick else 7)
     QUIET.update(threshold=args.quiet_below, max_wait=args.max_wait)
-    todo = args.only or ["import", "infer_b8", "infer_b1", "infer_s8", "infer_dinov2", "infer_clip", "infer_dinov3", "infer_beit", "create", "convert", "train_s16",
-                         "train_digits", "train_digits_run", "kernels", "text_b16", "zs_classifier"]
+    todo = args.only or ["import", "infer_b8", "peers_b8", "infer_b1", "infer_s8", "infer_dinov2", "infer_clip", "infer_dinov3", "infer_beit", "create", "convert", "train_s16",
+                         "train_digits", "train_s16_recipe", "train_digits_recipe", "train_digits_run", "kernels", "text_b16", "zs_classifier"]
 
     res: dict[str, Any] = {"quick": args.quick, "threads": args.threads, "load_before": os.getloadavg(), "machine": machine(),
                            "quiet_below": args.quiet_below, "max_wait": args.max_wait}
@@ -332,6 +407,8 @@ def main(argv: Optional[list[str]] = None) -> None:
                 if not args.no_numpy:
                     sides["numpy"] = pynative + ["--backend", "numpy"]
                 res[key] = inference("vit_b_16", 8, sides, rounds, 2, args.threads, folder)
+            elif key == "peers_b8":
+                res[key] = onnx_peers("vit_b_16", 8, rounds, args.threads, folder)
             elif key == "infer_b1":
                 res[key] = inference("vit_b_16", 1, {"jit": jit}, rounds, 3, args.threads, folder)
             elif key == "infer_s8":
@@ -359,6 +436,11 @@ def main(argv: Optional[list[str]] = None) -> None:
                                       "--num-heads", "6", "--batch-size", "16", "--steps", "2"], rounds)
             elif key == "train_digits":
                 res[key] = train_row(["--batch-size", "64", "--steps", "5"], rounds)
+            elif key == "train_s16_recipe":
+                res[key] = train_row(["--img-size", "224", "--patch-size", "16", "--depth", "12", "--embed-dim", "384",
+                                      "--num-heads", "6", "--batch-size", "16", "--steps", "2", *RECIPE], rounds)
+            elif key == "train_digits_recipe":
+                res[key] = train_row(["--batch-size", "64", "--steps", "5", *RECIPE], rounds)
             elif key == "train_digits_run":
                 res[key] = json_tail([sys.executable, str(HERE / "digits_bench.py"), "--epochs", "20" if args.quick else "60"])
             elif key == "text_b16":

@@ -21,6 +21,7 @@ The largest difference between the two sides' embeddings / class weights is repo
 Usage:
     python benchmarks/text_bench.py text --rounds 3
     python benchmarks/text_bench.py classifier --classes 20
+    python benchmarks/text_bench.py classifier --only vitzoo      # the full 1,000-class build, vitzoo's side alone
 """
 
 from __future__ import annotations
@@ -173,19 +174,23 @@ def classifier_one(args: argparse.Namespace) -> None:
     print(json.dumps({"seconds": seconds}))
 
 
-def classifier_row(folder: Path, classes: int, threads: int) -> dict:
-    """Both classifier builds, each in a fresh process, open_clip first."""
+def classifier_row(folder: Path, classes: int, threads: int, sides: tuple = ("open_clip", "vitzoo")) -> dict:
+    """The classifier builds of ``sides``, each in a fresh process, open_clip first (ratio and difference with both)."""
     import numpy as np
 
     path = weights(folder)
-    out: dict = {"model": MODEL, "classes": classes, "templates": 80, "prompts": classes * 80, "threads": threads}
-    for label in ("open_clip", "vitzoo"):
+    out: dict = {"model": MODEL, "classes": classes, "templates": 80, "prompts": classes * 80, "threads": threads,
+                 "load_before": os.getloadavg()}
+    for label in sides:
         cmd = [sys.executable, str(HERE / "text_bench.py"), "classifier-one", "--framework", label, "--weights", str(path),
                "--classes", str(classes), "--threads", str(threads), "--out", str(folder / f"zs_{label}.npy")]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
         if proc.returncode != 0:
             raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
         out[f"{label}_s"] = json.loads(proc.stdout.strip().splitlines()[-1])["seconds"]
+    out["load_after"] = os.getloadavg()
+    if len(sides) < 2:
+        return out
     out["ratio"] = out["open_clip_s"] / out["vitzoo_s"]
     out["max_diff"] = float(np.abs(np.load(folder / "zs_vitzoo.npy") - np.load(folder / "zs_open_clip.npy")).max())
     return out
@@ -202,6 +207,8 @@ def main() -> None:
             p.add_argument("--prompts", type=int, default=256)
         if name in ("classifier", "classifier-one"):
             p.add_argument("--classes", type=int, default=1000)
+        if name == "classifier":
+            p.add_argument("--only", choices=["vitzoo", "open_clip"], help="time one side only (the full build takes long)")
         if name in ("worker", "classifier-one"):
             p.add_argument("--framework", choices=["vitzoo", "open_clip"], required=True)
             p.add_argument("--weights", required=True)
@@ -218,7 +225,7 @@ def main() -> None:
         if args.cmd == "text":
             res = text_row(Path(tmp), args.rounds, args.threads, args.prompts)
         else:
-            res = classifier_row(Path(tmp), args.classes, args.threads)
+            res = classifier_row(Path(tmp), args.classes, args.threads, (args.only,) if args.only else ("open_clip", "vitzoo"))
     print(json.dumps(res))
 
 

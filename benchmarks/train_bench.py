@@ -7,6 +7,13 @@ synthetic data; both measured in the same run, interleaved, median of the rounds
     python benchmarks/train_bench.py                       # demo model, batch 64
     python benchmarks/train_bench.py --img-size 224 --patch-size 16 --depth 12 --embed-dim 192 --num-heads 3 --batch-size 16
     python benchmarks/train_bench.py --data /tmp/digits    # also time whole epochs with vitzoo's data pipeline
+    python benchmarks/train_bench.py --drop-path 0.1 --mixup 0.8   # the fine-tuning recipe's step on both sides
+
+``--drop-path R`` gives both models timm's linearly increasing stochastic depth (vitzoo's
+``set_drop_path``, timm's ``drop_path_rate``); ``--mixup A`` mixes every batch on the host
+before the step (vitzoo's ``Mixup`` on NumPy, timm's ``Mixup`` on torch tensors, both with
+label smoothing 0.1 folded into soft targets and a soft-target cross-entropy), so the mix's
+cost is in both sides' rates.
 
 Prints one line per framework and a JSON summary last: median img/s, the median of the
 same-round ratios (the sides alternate round by round), and the fastest round of each (the
@@ -35,6 +42,8 @@ def mindspore_step(args: argparse.Namespace, kernels: bool = True) -> Callable[[
     from vitzoo.backends import get_backend
     from vitzoo.init import init_state
     from vitzoo.spec import ViTSpec
+    from vitzoo.backends.mindspore.model.drop_path import set_drop_path
+    from vitzoo.backends.mindspore.train.mixup import make_mixup
     from vitzoo.configs import TrainConfig
 
     spec = _spec(args, ViTSpec)
@@ -44,16 +53,24 @@ def mindspore_step(args: argparse.Namespace, kernels: bool = True) -> Callable[[
         model = get_backend("mindspore").build(spec, init_state(spec))
     finally:
         os.environ.pop("VITZOO_KERNELS") if saved is None else os.environ.update(VITZOO_KERNELS=saved)
+    if args.drop_path:
+        set_drop_path(model, args.drop_path)
     model.set_train(True)
-    cfg = TrainConfig("", batch_size=args.batch_size, lr=1e-3, weight_decay=0.05)
+    cfg = TrainConfig("", batch_size=args.batch_size, lr=1e-3, weight_decay=0.05, drop_path=args.drop_path, mixup=args.mixup)
     step, _ = make_train_step(model, build_optimizer(model, cfg), cfg)
     go = ms.Tensor(0.0, ms.float32)  # no stop request
     rng = np.random.default_rng(0)
-    x = ms.Tensor(rng.standard_normal((args.batch_size, 3, spec.img_size, spec.img_size), dtype=np.float32))
-    y = ms.Tensor(rng.integers(0, spec.num_classes, args.batch_size).astype(np.int32))
+    images = rng.standard_normal((args.batch_size, 3, spec.img_size, spec.img_size), dtype=np.float32)
+    labels = rng.integers(0, spec.num_classes, args.batch_size).astype(np.int32)
+    x, y = ms.Tensor(images), ms.Tensor(labels)
+    mix, mix_rng = make_mixup(cfg, spec.num_classes), np.random.RandomState(0)
 
     def run() -> None:
-        step(x, y, go)[0].asnumpy()  # asnumpy waits for the step to finish
+        if mix is None:
+            step(x, y, go)[0].asnumpy()  # asnumpy waits for the step to finish
+        else:
+            mixed, targets = mix(images, labels, mix_rng)
+            step(ms.Tensor(mixed), ms.Tensor(targets), go)[0].asnumpy()
 
     return run
 
@@ -65,7 +82,7 @@ def timm_step(args: argparse.Namespace) -> Callable[[], None]:
     torch.set_num_threads(os.cpu_count() or 1)
     model = VisionTransformer(
         img_size=args.img_size, patch_size=args.patch_size, embed_dim=args.embed_dim, depth=args.depth,
-        num_heads=args.num_heads, mlp_ratio=4.0, num_classes=args.num_classes,
+        num_heads=args.num_heads, mlp_ratio=4.0, num_classes=args.num_classes, drop_path_rate=args.drop_path,
     )
     model.train()
     decay = [p for n, p in model.named_parameters() if p.ndim > 1 and n not in ("cls_token", "pos_embed")]
@@ -75,10 +92,17 @@ def timm_step(args: argparse.Namespace) -> Callable[[], None]:
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(args.batch_size, 3, args.img_size, args.img_size, generator=gen)
     y = torch.randint(0, args.num_classes, (args.batch_size,), generator=gen)
+    mix = None
+    if args.mixup:
+        from timm.data import Mixup
+        from timm.loss import SoftTargetCrossEntropy
+
+        mix, loss_fn = Mixup(mixup_alpha=args.mixup, label_smoothing=0.1, num_classes=args.num_classes), SoftTargetCrossEntropy()
 
     def run() -> None:
         opt.zero_grad(set_to_none=True)
-        loss_fn(model(x), y).backward()
+        images, targets = mix(x.clone(), y) if mix is not None else (x, y)  # timm mixes in place
+        loss_fn(model(images), targets).backward()
         opt.step()
 
     return run
@@ -134,6 +158,8 @@ def main(argv: Optional[list] = None) -> dict:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=20, help="steps per timed round")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--drop-path", type=float, default=0.0, help="stochastic depth of the last block, both sides")
+    parser.add_argument("--mixup", type=float, default=0.0, help="mixup alpha, both sides (soft targets, smoothing 0.1)")
     parser.add_argument("--data", help="an ImageFolder with train/ and val/: also time whole epochs")
     parser.add_argument("--primitives", action="store_true", help="also time the MindSpore step without vitzoo's kernels")
     args = parser.parse_args(argv)
@@ -163,6 +189,7 @@ def main(argv: Optional[list] = None) -> dict:
     if args.data:
         summary["mindspore_epoch_with_data"] = round(epoch_rate(args), 1)
         print(f"vitzoo train epoch (data pipeline + steps): {summary['mindspore_epoch_with_data']:.1f} img/s")
+    summary.update(drop_path=args.drop_path, mixup=args.mixup)
     summary.update(batch_size=args.batch_size, model=f"img{args.img_size}/p{args.patch_size}/d{args.depth}/w{args.embed_dim}/h{args.num_heads}")
     summary["rounds"] = {name: [round(v, 2) for v in r] for name, r in rates.items()}
     print(json.dumps(summary))

@@ -8,8 +8,13 @@ with the same thread count. The idle worker blocks on stdin and uses no CPU.
 Both load the same weights file (timm layout, written by the parent), feed the same
 input, and report their logits, so the parent can check that they compute the same thing.
 
+Peers: ``--framework timm --compile`` (``torch.compile``), and ``--framework onnxruntime|openvino
+--onnx FILE`` runs an exported file (vitzoo's or timm's) in that runtime; OpenVINO at ``--precision
+fp32`` or at its ``default`` (bf16 on CPUs with AVX512-BF16 or AMX).
+
 Usage (normally started by run.py):
     python benchmarks/worker.py --framework vitzoo --model vit_b_16 --weights w.safetensors --batch 8 --jit --threads 2
+    python benchmarks/worker.py --framework openvino --onnx vitzoo.onnx --precision fp32 --model vit_b_16 --weights w.safetensors
 """
 
 from __future__ import annotations
@@ -52,6 +57,8 @@ def build_timm(args: argparse.Namespace):
     torch.set_num_threads(args.threads)
     model = timm.create_model(TIMM_ARCH.get(args.model, args.model), pretrained=True, img_size=args.img_size,
                               pretrained_cfg_overlay=dict(file=args.weights)).eval()
+    if args.compile:
+        model = torch.compile(model)  # compiled on the first call, which the parent reports apart
 
     def forward(x):
         with torch.inference_mode():
@@ -60,9 +67,32 @@ def build_timm(args: argparse.Namespace):
     return forward
 
 
+def build_runtime(args: argparse.Namespace):
+    """An exported ONNX file in onnxruntime or OpenVINO, with the same thread count."""
+    if args.framework == "onnxruntime":
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = args.threads, 1
+        session = ort.InferenceSession(args.onnx, options, providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        return lambda x: session.run(None, {name: x})[0]
+    import openvino as ov
+
+    config = {"INFERENCE_NUM_THREADS": args.threads, "PERFORMANCE_HINT": "LATENCY"}
+    if args.precision == "fp32":
+        config["INFERENCE_PRECISION_HINT"] = "f32"
+    compiled = ov.Core().compile_model(args.onnx, "CPU", config)
+    request = compiled.create_infer_request()
+    return lambda x: request.infer({0: x})[0].copy()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--framework", choices=["vitzoo", "timm"], required=True)
+    parser.add_argument("--framework", choices=["vitzoo", "timm", "onnxruntime", "openvino"], required=True)
+    parser.add_argument("--compile", action="store_true", help="timm under torch.compile")
+    parser.add_argument("--onnx", help="the ONNX file an onnxruntime/openvino worker runs")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "default"], help="OpenVINO's inference precision")
     parser.add_argument("--backend", default="mindspore", choices=["mindspore", "numpy"])
     parser.add_argument("--model", required=True, help="vitzoo short name, e.g. vit_b_16")
     parser.add_argument("--weights", required=True, help="timm-layout safetensors file")
@@ -76,7 +106,8 @@ def main() -> None:
     import numpy as np
 
     t0 = time.perf_counter()
-    forward = build_vitzoo(args) if args.framework == "vitzoo" else build_timm(args)
+    builders = {"vitzoo": build_vitzoo, "timm": build_timm, "onnxruntime": build_runtime, "openvino": build_runtime}
+    forward = builders[args.framework](args)
     t1 = time.perf_counter()
     x = np.random.default_rng(0).standard_normal((args.batch, 3, args.img_size, args.img_size), dtype=np.float32)
     logits = forward(x)

@@ -99,11 +99,36 @@ def make_seeds(workdir: Path, spec: ViTSpec = SPEC) -> dict[str, Seed]:
     weights.write(ckpt, hf_dir, format="hf")
     seeds["hf"] = Seed("hf", {n: (hf_dir / n).read_bytes() for n in ("config.json", "model.safetensors")}, state)
     seeds.update(family_seeds(workdir, spec))
+    seeds.update(naflex_seeds(workdir, spec))
     return seeds
 
 
+def naflex_seeds(workdir: Path, spec: ViTSpec = SPEC) -> dict[str, Seed]:
+    """NaFlex seeds: timm's NaFlexVit hub folder (``embeds.*`` names, config.json naming the architecture) and a Siglip2VisionModel folder."""
+    import json
+
+    from vitzoo import weights
+    from vitzoo.weights import Checkpoint
+
+    fspec = spec.replace(naflex=True, class_token=False, pos_embed_prefix=False, pos_embed_grid=2, global_pool="map", num_classes=0,
+                         gelu="tanh", pos_interp="bilinear")
+    state = seed_state(fspec)
+    ckpt = Checkpoint(state=dict(state), spec=fspec)
+    timm_dir = workdir / "timm-naflex"
+    timm_dir.mkdir(parents=True, exist_ok=True)
+    weights.write(ckpt, timm_dir / "model.safetensors", format="timm")
+    cfg = {"architecture": "naflexvit_base_patch16_siglip", "num_classes": 0, "model_args": {"num_heads": fspec.num_heads},
+           "pretrained_cfg": {"input_size": [3, fspec.img_size, fspec.img_size]}}
+    (timm_dir / "config.json").write_text(json.dumps(cfg))
+    hf_dir = workdir / "hf-siglip2"
+    weights.write(ckpt, hf_dir, format="hf")
+    names = ("config.json", "model.safetensors")
+    return {name: Seed(name, {n: (folder / n).read_bytes() for n in names}, state, fspec)
+            for name, folder in (("timm-naflex", timm_dir), ("hf-siglip2", hf_dir))}
+
+
 def family_seeds(workdir: Path, spec: ViTSpec = SPEC) -> dict[str, Seed]:
-    """Seeds of the family sources: transformers DeiT/DINOv2/CLIP/SigLIP folders, open_clip and DINOv2 files.
+    """Seeds of the family sources: transformers DeiT/DINOv2/CLIP/SigLIP/BEiT/AIMv2 folders, open_clip and DINOv2 files.
 
     The open_clip seed is a whole model (image tower plus a small text tower and
     ``logit_scale``); the DINOv2 ones have registers (and SwiGLU for transformers) and
@@ -121,9 +146,17 @@ def family_seeds(workdir: Path, spec: ViTSpec = SPEC) -> dict[str, Seed]:
         "hf-dinov2": dinov2.replace(mlp_type="swiglu", mlp_dim=48),  # what transformers builds from mlp_ratio 4 at width 16
         "hf-clip": clip,
         "hf-siglip": spec.replace(class_token=False, global_pool="map", num_classes=0, gelu="tanh", norm_eps=1e-6),
+        # BEiT: a relative position table per block, q/v biases, layer scale, the mean through the pooler's norm, a classifier
+        "hf-beit": spec.replace(block="eva", k_bias=False, layer_scale=True, abs_pos_embed=False, rel_pos_bias="block",
+                                global_pool="avg", fc_norm=True),
+        # AIMv2: RMSNorms, SwiGLU, no biases, the attention pooling head
+        "hf-aimv2": spec.replace(class_token=False, global_pool="query", num_classes=0, block="eva", qkv_bias=False, proj_bias=False,
+                                 mlp_bias=False, mlp_type="swiglu_split", norm_type="rms", patch_norm=True, norm_eps=1e-5),
         "open_clip": clip,
         "dinov2": dinov2,
     }
+    # AIMv2 native resolution: no position tensor, sin-cos positions of each input's grid
+    specs["hf-aimv2-native"] = specs["hf-aimv2"].replace(abs_pos_embed=False, sincos_pos=True, dynamic_img_size=True)
     seeds: dict[str, Seed] = {}
     for name, fspec in specs.items():
         state = seed_state(fspec)

@@ -1,11 +1,11 @@
 """Write vitzoo's table of timm weight sets (vitzoo/data/pretrained_timm.json) from timm's own configs.
 
 For every pretrained weight set that timm builds with ``vision_transformer.py``,
-``deit.py``, ``eva.py``, ``beit.py`` or ``cait.py`` (``timm.list_pretrained()`` filtered by the
+``deit.py``, ``eva.py``, ``beit.py``, ``cait.py``, ``naflexvit.py``, ``xcit.py`` or ``qwen3_vit.py`` (``timm.list_pretrained()`` filtered by the
 architecture's module):
 
 * if vitzoo registers its architecture (a variant or a timm alias), and the spec
-  equals what ``timm.create_model`` builds (for eva.py/beit.py/cait.py, whose variants
+  equals what ``timm.create_model`` builds (for eva.py/beit.py/cait.py/naflexvit.py/xcit.py/qwen3_vit.py, whose variants
   scripts/make_eva_variants.py writes from timm's own arguments: the same tensors,
   names and shapes, as timm's model), the weight set becomes an entry: the
   hub repo, class count, label set, license and eval preprocessing are copied
@@ -38,8 +38,8 @@ from timm_specs import build_meta, read_timm_architecture, spec_differences  # n
 
 TABLE = HERE.parent / "vitzoo" / "data" / "pretrained_timm.json"
 TOP1 = HERE / "timm_top1_imagenet.csv"
-MODULES = ("vision_transformer", "deit", "eva", "beit", "cait", "qwen3_vit")
-SHAPE_CHECKED = ("eva", "beit", "cait", "qwen3_vit")  # modules whose architectures are checked by their tensors (see _judge_by_tensors)
+MODULES = ("vision_transformer", "deit", "eva", "beit", "cait", "naflexvit", "xcit", "qwen3_vit")
+SHAPE_CHECKED = ("eva", "beit", "cait", "naflexvit", "xcit", "qwen3_vit")  # modules whose architectures are checked by their tensors (see _judge_by_tensors)
 SHAPE_CHECKED_ARCHS = ("aimv2_",)  # vision_transformer.py models built with the EVA block's builder (RMSNorm), likewise
 HUB_FILES = (None, "model.safetensors", "pytorch_model.bin")  # what a registry entry downloads
 PREPROCESSING = ("input_size", "interpolation", "crop_pct", "crop_mode", "mean", "std")
@@ -167,7 +167,7 @@ def _judge(arch: str, get_spec: Any, resolve_name: Any, unknown: type) -> tuple[
 
 
 def _judge_by_tensors(arch: str, get_spec: Any, resolve_name: Any, unknown: type) -> tuple[Optional[str], Optional[str]]:
-    """eva.py / beit.py / cait.py: registered (from timm's own arguments) and holding exactly timm's tensors, or why not."""
+    """eva.py / beit.py / cait.py / naflexvit.py / xcit.py / qwen3_vit.py: registered (from timm's own arguments) and holding exactly timm's tensors, or why not."""
     from make_eva_variants import left_out, model_args
 
     from vitzoo.canonical import expected_shapes
@@ -178,7 +178,15 @@ def _judge_by_tensors(arch: str, get_spec: Any, resolve_name: Any, unknown: type
         why = left_out(model_args(arch)) if _module(arch) == "eva" else ""
         return None, ("the spec cannot express: " + why) if why else "architecture not registered in vitzoo"
     spec = get_spec(variant)
-    if _timm_shapes(arch, spec.num_classes) != expected_shapes(spec):
+    timm_shapes = _timm_shapes(arch, spec.num_classes)
+    ours = expected_shapes(spec)
+    if spec.naflex:  # NaFlexVit's own names (embeds.*, a Linear patch embedding, a [1, G, G, D] grid)
+        import numpy as np
+
+        from vitzoo.weights.naflex_names import from_canonical
+
+        ours = {k: v.shape for k, v in from_canonical({k: np.zeros(s, np.float32) for k, s in ours.items()}, spec).items()}
+    if timm_shapes != ours:
         raise SystemExit(f"vitzoo's {variant} holds other tensors than timm's {arch}")
     return variant, None
 
@@ -191,7 +199,8 @@ def _timm_shapes(name: str, num_classes: int) -> dict[str, tuple]:
 
     model = timm.create_model(name, pretrained=False, device="meta", num_classes=num_classes)  # their init takes no weight_init
     qwen = _module(name.split(".")[0]) == "qwen3_vit"  # the classifier's tower sits under encoder.
-    return {(strip(k) if qwen else k): tuple(v.shape) for k, v in model.state_dict().items()}
+    # XCiT's BatchNorm step counters are buffers, not weights (no canonical tensor; torch refills them on load)
+    return {(strip(k) if qwen else k): tuple(v.shape) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
 
 
 def _qwen_variant(name: str, variant: str, get_spec: Any) -> str:

@@ -58,13 +58,14 @@ def adapt_checkpoint(
     try:
         if img_size is not None and img_size != spec.img_size:
             new_spec = spec.replace(img_size=img_size)
-            if spec.abs_pos_embed and not spec.pos_embed_grid:  # rotary positions (DINOv3), Qwen3 ViT's own grid: resampled per input
+            if spec.abs_pos_embed and not spec.pos_embed_grid:  # rotary positions (DINOv3) and own-size grids (NaFlex, Qwen3 ViT) follow the input by themselves
                 state["pos_embed"] = resample_pos_embed(
                     state["pos_embed"], new_spec.grid_size, num_prefix_tokens=spec.num_prefix_tokens if spec.pos_embed_prefix else 0
                 )
-            if spec.rel_pos_bias == "block":  # BEiT: each block's table, resized as timm's checkpoint filter does
+            if spec.rel_pos_bias == "block":  # BEiT: each block's table, resized as timm's checkpoint filter (or transformers) does
+                resize = rel_pos.resize_table_bilinear if spec.rel_pos_resize == "bilinear" else rel_pos.resize_table
                 for name in [k for k in state if k.endswith(".attn.relative_position_bias_table")]:
-                    state[name] = rel_pos.resize_table(state[name], new_spec.grid_size)
+                    state[name] = resize(state[name], new_spec.grid_size)
             changes["img_size"] = img_size
         if in_chans is not None and in_chans != spec.in_chans:
             spec.replace(in_chans=in_chans)  # validates the count

@@ -21,7 +21,7 @@ _OPTIMIZER_STATE = frozenset({
 })
 
 # Fields that decide tensor shapes: a weight file must agree with the named variant on them.
-_ARCH_FIELDS = ("patch_size", "embed_dim", "depth", "mlp_dim", "mlp_type", "class_token", "dist_token", "reg_tokens")
+_ARCH_FIELDS = ("patch_size", "embed_dim", "depth", "mlp_dim", "mlp_type", "class_token", "dist_token", "reg_tokens", "naflex")
 
 
 def create(
@@ -189,7 +189,8 @@ def _left_out(source: str, dropped: list[str]) -> str:
 
 def _check_same_architecture(variant: ViTSpec, found: ViTSpec, source: str) -> None:
     diff = [f"{f} {getattr(found, f)} (variant has {getattr(variant, f)})" for f in _ARCH_FIELDS if getattr(variant, f) != getattr(found, f)]
-    if (variant.global_pool == "map") != (found.global_pool == "map"):  # an attention-pool head is in the tensors or not
+    # an attention-pool head (SigLIP's MAP, AIMv2's query pool) is in the tensors or not
+    if any((variant.global_pool == pool) != (found.global_pool == pool) for pool in ("map", "query")):
         diff.append(f"global_pool {found.global_pool!r} (variant has {variant.global_pool!r})")
     if diff:
         raise CheckpointError(f"The weights from {source} do not match the named variant: {', '.join(diff)}; name the right variant or omit it.")

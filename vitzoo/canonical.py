@@ -13,6 +13,7 @@ import numpy as np
 from vitzoo import rel_pos
 from vitzoo.errors import CheckpointError
 from vitzoo.spec import ViTSpec
+from vitzoo.xcit_spec import xcit_shapes
 
 Shape = tuple[int, ...]
 # The classifier's tensors: replaced together when the class count changes (DeiT distilled has two heads).
@@ -32,6 +33,8 @@ def expected_shapes(spec: ViTSpec) -> dict[str, Shape]:
         >>> expected_shapes(ViTSpec(depth=1))["blocks.0.attn.qkv.weight"]
         (2304, 768)
     """
+    if spec.block == "xcit":  # timm's Xcit: convolutional stem, Fourier positions, its own block names
+        return xcit_shapes(spec)
     d, m = spec.embed_dim, spec.mlp_dim
     shapes: dict[str, Shape] = {
         "patch_embed.proj.weight": (d, spec.in_chans, spec.patch_size, spec.patch_size),
@@ -46,7 +49,10 @@ def expected_shapes(spec: ViTSpec) -> dict[str, Shape]:
         shapes["dist_token"] = (1, 1, d)
     if spec.reg_tokens:
         shapes["reg_token"] = (1, spec.reg_tokens, d)
-    if spec.abs_pos_embed:
+    if spec.abs_pos_embed and spec.pos_factorized:  # NaFlex: rows' and columns' tables, added
+        shapes["pos_embed_y"] = (1, spec.pos_grid, d)
+        shapes["pos_embed_x"] = (1, spec.pos_grid, d)
+    elif spec.abs_pos_embed:
         shapes["pos_embed"] = (1, spec.pos_embed_len, d)
     if spec.pre_norm:
         shapes.update(_norm("norm_pre", d, spec))
@@ -61,6 +67,8 @@ def expected_shapes(spec: ViTSpec) -> dict[str, Shape]:
         shapes.update(_norm("fc_norm" if spec.fc_norm else "norm", spec.num_features if spec.merge_size else d, spec))
     if spec.global_pool == "map":
         shapes.update(_attention_pool("attn_pool", d, spec.pool_mlp_dim or m))
+    if spec.global_pool == "query":
+        shapes.update(_query_pool("query_pool", d, spec.qkv_bias))
     if spec.pre_logits_dim:
         shapes["pre_logits.fc.weight"] = (spec.pre_logits_dim, d)
         shapes["pre_logits.fc.bias"] = (spec.pre_logits_dim,)
@@ -186,6 +194,17 @@ def _mlp(prefix: str, dim: int, fc1_dim: int, hidden: int) -> dict[str, Shape]:
         prefix + ".fc2.weight": (dim, hidden),
         prefix + ".fc2.bias": (dim,),
     }
+
+
+def _query_pool(prefix: str, dim: int, kv_bias: bool) -> dict[str, Shape]:
+    """AIMv2's attention pooling head (transformers' ``Aimv2AttentionPoolingHead``): the query is the token itself,
+    k and v have a bias as the blocks' qkv do, the output projection always has one."""
+    shapes: dict[str, Shape] = {prefix + ".query": (1, 1, dim)}
+    for part in ("k", "v"):
+        shapes[f"{prefix}.{part}.weight"] = (dim, dim)
+        if kv_bias:
+            shapes[f"{prefix}.{part}.bias"] = (dim,)
+    return {**shapes, prefix + ".proj.weight": (dim, dim), prefix + ".proj.bias": (dim,)}
 
 
 def _attention_pool(prefix: str, dim: int, hidden: int) -> dict[str, Shape]:

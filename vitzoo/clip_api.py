@@ -25,7 +25,8 @@ def create_clip(
     Args:
         name: an open_clip model name (``"ViT-B-16"``, ``"ViT-L-14-quickgelu"``), or a vitzoo / timm name
             of the image tower; a transformers ``CLIPModel`` / ``SiglipModel`` (SigLIP, fixed-resolution
-            SigLIP 2) / ``MetaClip2Model`` folder needs none. open_clip models with timm image towers
+            SigLIP 2) / ``Siglip2Model`` (SigLIP 2 NaFlex: ``encode_image`` also takes NaFlex batches) /
+            ``MetaClip2Model`` folder needs none. open_clip models with timm image towers
             (``"EVA02-B-16"``, ``"PE-Core-B-16"``, ``"ViT-B-16-SigLIP2"``) are open_clip names too.
             ``"hf-hub:ORG/REPO[@REVISION]"`` loads a hub repo in open_clip's or transformers' layout;
             ``"ViT-B-16.laion2b_s34b_b88k"`` (open_clip's model name and weight tag) loads that tag.

@@ -3,8 +3,10 @@
 Linear and position weights: truncated normal (std 0.02, cut at 2 std); class and
 register tokens: normal (std 1e-6; CaiT's class token as timm's, truncated normal std 0.02); DeiT's distillation token: truncated normal
 (std 0.02); the attention pool's latent query: truncated normal (std D^-0.5);
-biases zero; LayerNorm ones/zeros; layer scale 1e-5; the patch projection:
-LeCun-style truncated normal over its fan-in.
+biases zero; LayerNorm ones/zeros; layer scale ``spec.layer_scale_init`` (1e-5); the patch projection:
+LeCun-style truncated normal over its fan-in. XCiT (as timm's ``Xcit``): its convolutions torch's default
+``U(±1/√fan_in)`` (weights and biases), BatchNorm running statistics 0/1, temperatures 1, class token
+truncated normal (std 0.02).
 
 Speed: every random tensor is drawn in blocks of ``_BLOCK`` values, each block from
 its own stream keyed by (seed, tensor name, block number), on a thread pool (NumPy
@@ -23,6 +25,7 @@ import numpy as np
 
 from vitzoo.canonical import expected_shapes
 from vitzoo.spec import ViTSpec
+from vitzoo.xcit_spec import conv_fan_in
 
 LAYER_SCALE_INIT = 1e-5
 _BLOCK = 1 << 22  # values per random stream: 16 MB of float32, big enough to amortise the set-up
@@ -42,20 +45,29 @@ def init_state(spec: ViTSpec, seed: Optional[int] = 0) -> dict[str, np.ndarray]:
     root = np.random.SeedSequence(seed)
     state: dict[str, np.ndarray] = {}
     jobs: list[tuple[np.ndarray, np.random.SeedSequence, float, bool]] = []  # (block, stream, std, truncate)
-    for name, shape in expected_shapes(spec).items():
+    shapes = expected_shapes(spec)
+    for name, shape in shapes.items():
         leaf = name.rsplit(".", 1)[-1]
-        if name == "cls_token" and spec.block == "cait":  # timm's Cait: truncated normal, std 0.02
+        if spec.block == "xcit" and (fan_in := conv_fan_in(name, shapes)):  # timm's Xcit keeps torch's default conv init
+            state[name] = _uniform(root, name, shape, fan_in**-0.5)
+            continue
+        if spec.block == "xcit" and leaf in ("running_var", "temperature", "running_mean"):  # BatchNorm buffers, XCA's temperature
+            state[name] = np.full(shape, 0.0 if leaf == "running_mean" else 1.0, np.float32)
+            continue
+        if name == "cls_token" and spec.block in ("cait", "xcit"):  # timm's Cait and Xcit: truncated normal, std 0.02
             random = (0.02, True)
         elif name in ("cls_token", "reg_token"):
             random = (1e-6, False)
-        elif name in ("pos_embed", "dist_token"):
+        elif name in ("pos_embed", "pos_embed_y", "pos_embed_x", "dist_token"):
             random = (0.02, True)
+        elif name == "query_pool.query":  # transformers' Aimv2 init: normal, std initializer_range 0.02
+            random = (0.02, False)
         elif name == "attn_pool.latent":
             random = (shape[-1] ** -0.5, True)
         elif name == "patch_embed.proj.weight":
             random = ((1.0 / int(np.prod(shape[1:]))) ** 0.5, True)
-        elif leaf in ("gamma", "gamma_1", "gamma_2"):
-            state[name] = np.full(shape, LAYER_SCALE_INIT, np.float32)
+        elif leaf in ("gamma", "gamma_1", "gamma_2", "gamma1", "gamma2", "gamma3"):  # XCiT's gamma1/2/3 start at its eta
+            state[name] = np.full(shape, spec.layer_scale_init, np.float32)
             continue
         elif leaf.endswith("bias") or leaf == "relative_position_bias_table":  # EVA's q_bias/v_bias; BEiT's table (timm: zeros)
             state[name] = np.zeros(shape, np.float32)
@@ -80,6 +92,12 @@ def init_state(spec: ViTSpec, seed: Optional[int] = 0) -> dict[str, np.ndarray]:
         for job in jobs:
             _fill(*job)
     return state
+
+
+def _uniform(root: np.random.SeedSequence, name: str, shape: tuple, bound: float) -> np.ndarray:
+    """``U(-bound, bound)`` from a stream keyed by the tensor's name (torch's default conv init; small tensors, one stream)."""
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(root.entropy, spawn_key=(*tuple(name.encode()), 1 << 20))))
+    return rng.uniform(-bound, bound, size=shape).astype(np.float32)
 
 
 def _fill(out: np.ndarray, stream: np.random.SeedSequence, std: float, truncate: bool) -> None:

@@ -10,7 +10,9 @@ A model built for another image size gets its table resized the way BEiT's fine-
 timm's ``resize_rel_pos_bias_table``, its default path) does: the source offsets are placed on a
 grid that widens geometrically away from zero, so the central, most-trained offsets keep their
 spacing, and the target's integer offsets are read from it by bilinear interpolation (clamped at
-the border). The three class rows are kept.
+the border). The three class rows are kept. transformers' ``BeitModel`` instead interpolates the
+``(2g-1)×(2g-1)`` table as an image (PyTorch's bilinear ``interpolate``, half-pixel centres, no
+antialiasing): :func:`resize_table_bilinear`, for ``ViTSpec.rel_pos_resize == "bilinear"``.
 
 Example:
     >>> index = relative_position_index(2)
@@ -101,3 +103,27 @@ def resize_table(table: np.ndarray, new_grid: int) -> np.ndarray:
     out = rows[:, left] * w_left[None, :, None] + rows[:, right] * w_right[None, :, None]  # along dx
     resized = out.reshape(dst * dst, -1).astype(table.dtype)
     return np.concatenate([resized, table[-EXTRA_ROWS:]], axis=0)
+
+
+def _bilinear_matrix(src: int, dst: int) -> np.ndarray:
+    """``[dst, src]``: PyTorch's ``interpolate(mode="bilinear", align_corners=False)`` along one axis."""
+    x = np.maximum((np.arange(dst, dtype=np.float64) + 0.5) * (src / dst) - 0.5, 0.0)  # half-pixel centres, clamped below
+    left = np.minimum(np.floor(x).astype(np.int64), src - 1)
+    right = np.minimum(left + 1, src - 1)
+    w = x - left
+    m = np.zeros((dst, src))
+    np.add.at(m, (np.arange(dst), left), 1.0 - w)
+    np.add.at(m, (np.arange(dst), right), w)
+    return m
+
+
+def resize_table_bilinear(table: np.ndarray, new_grid: int) -> np.ndarray:
+    """The table resized as transformers' ``BeitRelativePositionBias`` does for a ``new_grid × new_grid`` patch grid."""
+    old_grid = grid_of_table(table.shape[0])
+    if old_grid == new_grid:
+        return table
+    src, dst = 2 * old_grid - 1, 2 * new_grid - 1
+    planes = table[:-EXTRA_ROWS].astype(np.float64).reshape(src, src, -1)  # [dy, dx, heads]
+    m = _bilinear_matrix(src, dst)
+    out = np.einsum("ia,jb,abh->ijh", m, m, planes).reshape(dst * dst, -1).astype(table.dtype)
+    return np.concatenate([out, table[-EXTRA_ROWS:]], axis=0)

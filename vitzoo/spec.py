@@ -8,14 +8,18 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from vitzoo.errors import SpecError
+from vitzoo.qwen_spec import check_qwen
+from vitzoo.xcit_spec import check_xcit
 
 GELU_FORMS = ("exact", "tanh", "quick")
-POOLING = ("token", "avg", "map")
+POOLING = ("token", "avg", "map", "query")
 MLP_TYPES = ("mlp", "swiglu", "swiglu_split")
-BLOCKS = ("vit", "eva", "cait")
+BLOCKS = ("vit", "eva", "cait", "xcit")
 ROPE_FORMS = ("none", "cat", "dinov3")
 REL_POS_FORMS = ("none", "block")
+REL_POS_RESIZES = ("geometric", "bilinear")
 NORM_TYPES = ("layer", "rms")
+POS_INTERP = ("bicubic", "bilinear")
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class ViTSpec:
     reg_tokens: int = 0
     pos_embed_prefix: bool = True  # pos_embed also covers the class/distillation/register tokens
     global_pool: str = "token"  # "token" (class token), "avg" (mean of patch tokens) or "map" (attention pool, SigLIP)
+    # or "query" (AIMv2's attention pooling head: a learned query token, no q projection, k/v projections, output_proj)
     fc_norm: bool = False  # norm after pooling instead of on every token
     pre_norm: bool = False  # extra LayerNorm before the blocks (CLIP style)
     layer_scale: bool = False  # per-channel residual scales ls1/ls2
@@ -84,20 +89,42 @@ class ViTSpec:
     # BEiT/BEiTv2: "block" gives every block's attention a learned table of biases over the relative
     # positions of token pairs, (2·grid-1)² + 3 rows (the 3: class→patch, patch→class, class→class)
     rel_pos_bias: str = "none"
+    # how a table is resized for another image size: "geometric" (timm's and BEiT's own fine-tuning code) or
+    # "bilinear" (transformers' BeitModel, which interpolates the table as an image)
+    rel_pos_resize: str = "geometric"
     # AIMv2 (timm's vision_transformer.py): RMSNorm (weight only) for the stem, block and final norms, a norm
     # on the patch embeddings, and projections without biases
     norm_type: str = "layer"  # "layer" (LayerNorm, weight and bias) or "rms" (timm's RmsNorm: x·rsqrt(mean(x²) + eps)·weight)
     patch_norm: bool = False  # a norm (norm_type) on the patch embeddings, before the position embedding
+    # AIMv2 native resolution (transformers' is_native): no pos_embed tensor; a fixed 2-D sin-cos embedding of each
+    # input's patch grid is added to the patch tokens (vitzoo.sincos: width terms, then height terms)
+    sincos_pos: bool = False
     proj_bias: bool = True  # the attention output projection's bias
     mlp_bias: bool = True  # the MLP projections' biases
     # CaiT (block="cait"): the class token joins only after the blocks, in this many class-attention blocks
     # (timm's blocks_token_only, its depth_token_only argument) where it alone is updated
     depth_token_only: int = 0
-    # Qwen3 ViT (timm's qwen3_vit.py, the Qwen3-VL / Qwen3.5 vision tower): a learned grid of this side resampled to each
-    # input's patch grid (bilinear, align_corners=True; 0: the pos_embed is img_size's grid), a LayerNorm without weight and
-    # bias after pooling (fc_norm_affine=False), and the VLM projector ("merger": norm, merge_size² patches unshuffled into
-    # one token, fc1, exact GELU, fc2 to merge_dim); output_tokens: the model returns the projector's tokens (no pool or head)
+    # NaFlex (timm's naflexvit.py, SigLIP 2 NaFlex): a learned position grid of its own size (pos_embed_grid² cells,
+    # the patch tokens only), resampled to every input's patch grid, and timm's NaFlex dictionary inputs (patch-n'-pack:
+    # patches, their (row, column) coordinates and a validity mask). Always any input size (dynamic_img_size).
+    naflex: bool = False
+    # side of the learned position grid (0: the image's grid, img_size // patch_size); NaFlex's, or without naflex the
+    # Qwen3 ViT's (its own 48 × 48 grid resampled bilinearly with aligned corners, see vitzoo/qwen_spec.py)
     pos_embed_grid: int = 0
+    pos_interp: str = "bicubic"  # how the grid is resampled: "bicubic" or "bilinear" (torch's F.interpolate modes)
+    pos_antialias: bool = True  # F.interpolate's antialias (a widened filter when shrinking)
+    pos_align_corners: bool = False  # F.interpolate's align_corners
+    pos_ar_preserving: bool = False  # resample to a square of the longer side, then keep the top-left rows × columns
+    pos_factorized: bool = False  # two 1-D tables (pos_embed_y, pos_embed_x: rows and columns, added), resampled linearly
+    # XCiT (block="xcit", timm's xcit.py): cross-covariance blocks over the patch tokens, then depth_token_only
+    # class-attention blocks (timm's cls_attn_layers) that also pass the patch tokens on; see vitzoo/xcit_spec.py
+    tokens_norm: bool = False  # XCiT's class-attention blocks norm every token after the attention (else the class token only)
+    layer_scale_init: float = 1e-5  # the value fresh layer scales start at (XCiT's eta: 1.0 for its 12-block models)
+    # Qwen3 ViT (timm's qwen3_vit.py, the Qwen3-VL / Qwen3.5 vision tower): a learned grid of its own size without NaFlex
+    # (pos_embed_grid, pos_interp='bilinear', pos_antialias=False, pos_align_corners=True: vitzoo/qwen_spec.py),
+    # a LayerNorm without weight and bias after pooling (fc_norm_affine=False), and the VLM projector ("merger": norm,
+    # merge_size² patches unshuffled into one token, fc1, exact GELU, fc2 to merge_dim); output_tokens: the model returns
+    # the projector's tokens (no pool or head)
     fc_norm_affine: bool = True
     merge_size: int = 0
     merge_dim: int = 0
@@ -116,7 +143,8 @@ class ViTSpec:
         for name in ("patch_bias", "qkv_bias", "qk_norm", "class_token", "dist_token", "pos_embed_prefix", "fc_norm", "pre_norm",
                      "layer_scale", "dynamic_img_size", "dynamic_img_pad", "abs_pos_embed", "k_bias", "qkv_fused", "attn_norm",
                      "mlp_norm", "final_norm", "rope_grid_xy", "rope_half", "pool_include_prefix", "patch_norm", "proj_bias", "mlp_bias",
-                     "fc_norm_affine", "output_tokens"):
+                     "naflex", "pos_antialias", "pos_align_corners", "pos_ar_preserving", "pos_factorized",
+                     "tokens_norm", "sincos_pos", "fc_norm_affine", "output_tokens"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(f"ViT spec field {name!r} must be true or false, got {getattr(self, name)!r}.")
         if not isinstance(self.norm_eps, (int, float)) or isinstance(self.norm_eps, bool) or not 0 < self.norm_eps < 1:
@@ -133,9 +161,15 @@ class ViTSpec:
             raise SpecError(f"Unknown rotary form {self.rope!r}; use one of {', '.join(ROPE_FORMS)}.")
         if self.norm_type not in NORM_TYPES:
             raise SpecError(f"Unknown norm type {self.norm_type!r}; use one of {', '.join(NORM_TYPES)}.")
+        if self.pos_interp not in POS_INTERP:
+            raise SpecError(f"Unknown position-grid interpolation {self.pos_interp!r}; use one of {', '.join(POS_INTERP)}.")
+        if self.naflex:  # timm's NaFlexVit takes every size (it ignores dynamic_img_size=False)
+            object.__setattr__(self, "dynamic_img_size", True)
         if self.rel_pos_bias not in REL_POS_FORMS:
             raise SpecError(f"Unknown relative position bias {self.rel_pos_bias!r}; use one of {', '.join(REL_POS_FORMS)}.")
-        for name in ("rope_temperature", "rope_grid_offset"):
+        if self.rel_pos_resize not in REL_POS_RESIZES:
+            raise SpecError(f"Unknown relative position table resize {self.rel_pos_resize!r}; use one of {', '.join(REL_POS_RESIZES)}.")
+        for name in ("rope_temperature", "rope_grid_offset", "layer_scale_init"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value or abs(value) == float("inf"):
                 raise SpecError(f"ViT spec field {name!r} must be a finite number, got {value!r}.")
@@ -182,7 +216,11 @@ class ViTSpec:
             raise SpecError("mlp_norm needs mlp_type 'mlp' or 'swiglu_split' (timm packs the SwiGLU only without the norm).")
         if self.rope != "none" and self.head_dim % 4:
             raise SpecError(f"Rotary positions need a head width divisible by 4, got {self.head_dim}.")
-        if self.rope == "none" and self.rel_pos_bias == "none" and not self.abs_pos_embed:
+        if self.sincos_pos and (self.abs_pos_embed or self.num_prefix_tokens or self.embed_dim % 4):
+            raise SpecError("sincos_pos (AIMv2 native) replaces the learned pos_embed (abs_pos_embed=False), has no prefix tokens "
+                            "and needs embed_dim divisible by 4.")
+        if (self.rope == "none" and self.rel_pos_bias == "none" and not self.abs_pos_embed and not self.sincos_pos
+                and self.block != "xcit"):  # XCiT: Fourier features
             raise SpecError("A model with no abs_pos_embed, rotary positions or relative position bias has no position information; set one.")
         if self.rel_pos_bias != "none":
             # BEiT's table indexes (class token + square grid) pairs, built into the EVA block's attention
@@ -192,7 +230,8 @@ class ViTSpec:
                 if bad:
                     raise SpecError(f"rel_pos_bias={self.rel_pos_bias!r} (BEiT) needs {why}.")
         self._check_cait()
-        self._check_qwen()
+        self._check_naflex()
+        check_qwen(self)
         if self.pool_include_prefix and self.global_pool != "map":
             raise SpecError("pool_include_prefix is an option of the MAP pool; it needs global_pool='map'.")
         if self.pool_mlp_dim and self.global_pool != "map":
@@ -211,6 +250,8 @@ class ViTSpec:
 
     def _check_cait(self) -> None:
         """CaiT's class-attention stage goes with its block, and with what timm's ``Cait`` builds around it."""
+        if self.block == "xcit" or self.tokens_norm:
+            return check_xcit(self)
         if (self.block == "cait") != (self.depth_token_only > 0):
             raise SpecError("block='cait' and depth_token_only >= 1 go together (timm's CaiT: talking-heads blocks, then class-attention blocks).")
         if self.block != "cait":
@@ -229,27 +270,28 @@ class ViTSpec:
             if bad:
                 raise SpecError(f"block='cait' (timm's CaiT) needs {why}.")
 
-    def _check_qwen(self) -> None:
-        """The Qwen3 ViT's parts go with what timm's ``Qwen3VitEncoder`` / ``Qwen3VitClassifier`` build around them."""
-        if (self.merge_size > 0) != (self.merge_dim > 0):
-            raise SpecError("merge_size and merge_dim go together (the Qwen3 ViT projector: merge_size² patch tokens into one, "
-                            "projected to merge_dim).")
-        if self.output_tokens and (not self.merge_size or self.num_classes or self.fc_norm):
-            raise SpecError("output_tokens=True (Qwen3 ViT's _enc models) needs the projector (merge_size, merge_dim), "
-                            "num_classes=0 and fc_norm=False: the model returns the projected tokens.")
-        if not self.fc_norm_affine and not (self.fc_norm and self.final_norm):
-            raise SpecError("fc_norm_affine=False is an fc_norm without weight and bias; it needs fc_norm=True.")
-        qwen = self.pos_embed_grid or self.merge_size or not self.fc_norm_affine
-        if not qwen:
+    def _check_naflex(self) -> None:
+        """A learned position grid of its own size: NaFlex's (timm's NaFlexVit, the plain ViT block around it) or the Qwen3 ViT's."""
+        if not self.naflex:
+            # without NaFlex, a grid of its own size is the Qwen3 ViT's: how it is resampled is checked in vitzoo/qwen_spec.py
+            own = ("pos_embed_grid", "pos_interp", "pos_antialias", "pos_align_corners") if self.pos_embed_grid else ("pos_embed_grid",)
+            changed = [f for f in _NAFLEX_DEFAULTS if f not in own and getattr(self, f) != _NAFLEX_DEFAULTS[f]]
+            if changed:
+                raise SpecError(f"{', '.join(changed)} describe a learned position grid of its own size (NaFlex's); set naflex=True to use them.")
             return
-        for bad, why in ((self.block != "eva" or self.rope != "cat", "the EVA block with rotary positions (block='eva', rope='cat')"),
-                         (self.num_prefix_tokens, "no class or register tokens"), (not self.abs_pos_embed, "abs_pos_embed=True"),
-                         (self.global_pool != "avg", "global_pool='avg'"), (not self.pos_embed_grid, "pos_embed_grid > 0"),
-                         (not self.dynamic_img_size, "dynamic_img_size=True (the grid is resampled per input)"),
-                         (self.dynamic_img_pad or self.pre_norm or self.pre_logits_dim or self.patch_norm, "no padding, pre-norm, "
-                          "pre-logits or patch norm"), (self.norm_type != "layer", "LayerNorms")):
+        for bad, why in ((self.block != "vit", "block='vit'"), (not self.abs_pos_embed, "a learned position embedding (abs_pos_embed=True)"),
+                         (self.pos_embed_prefix, "a position embedding over the patch tokens only (pos_embed_prefix=False)"),
+                         (self.dist_token, "no distillation token"), (self.pre_logits_dim, "no pre-logits layer"),
+                         (self.norm_type != "layer" or self.patch_norm, "LayerNorms and no patch norm"),
+                         (self.pos_embed_grid <= 0, "pos_embed_grid >= 1 (the side of the learned grid)"),
+                         (self.merge_size or not self.fc_norm_affine, "no Qwen3 ViT projector or parameter-free fc_norm")):
             if bad:
-                raise SpecError(f"The Qwen3 ViT's fields (pos_embed_grid, merge_size, fc_norm_affine) need {why}.")
+                raise SpecError(f"naflex=True (timm's NaFlexVit) needs {why}.")
+
+    @property
+    def qwen_vit(self) -> bool:
+        """Whether this is timm's Qwen3 ViT: a learned grid of its own size without NaFlex (see :mod:`vitzoo.qwen_spec`)."""
+        return bool(self.pos_embed_grid) and not self.naflex
 
     # Derived sizes -------------------------------------------------------
     @property
@@ -284,8 +326,13 @@ class ViTSpec:
         return self.pool_heads or self.num_heads
 
     @property
+    def pos_grid(self) -> int:
+        """Side of the learned position grid: ``pos_embed_grid`` (NaFlex, Qwen3 ViT) or the image's patch grid."""
+        return self.pos_embed_grid or self.grid_size
+
+    @property
     def pos_embed_len(self) -> int:
-        if self.pos_embed_grid:  # Qwen3 ViT: its own learned grid, resampled per input
+        if self.pos_embed_grid:  # NaFlex or the Qwen3 ViT: a learned grid of its own size, resampled per input
             return self.pos_embed_grid**2
         return self.num_tokens if self.pos_embed_prefix else self.num_patches
 
@@ -332,6 +379,7 @@ class ViTSpec:
 
 
 _FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(ViTSpec))
+_NAFLEX_DEFAULTS = {f.name: f.default for f in dataclasses.fields(ViTSpec) if f.name.startswith("pos_") and f.name != "pos_embed_prefix"}
 
 
 def _is_int(value: Any) -> bool:

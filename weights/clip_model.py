@@ -33,7 +33,8 @@ from vitzoo.weights.base import Checkpoint, check_finite, require_file
 from vitzoo.weights.open_clip_models import clip_spec_from_config, open_clip_model_config
 from vitzoo.weights.timm_format import holds_tensor, load_state_file
 
-_HF_TYPES = {"clip": "clip", "siglip": "siglip", "metaclip_2": "clip"}  # MetaCLIP 2: CLIP's architecture, a multilingual tokenizer
+# MetaCLIP 2: CLIP's architecture, a multilingual tokenizer; SigLIP 2 NaFlex (Siglip2Model): SigLIP's text tower, a NaFlex image tower
+_HF_TYPES = {"clip": "clip", "siglip": "siglip", "metaclip_2": "clip", "siglip2": "siglip"}
 OPENAI_MEAN, OPENAI_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
 _PIL_RESAMPLE = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box", 5: "hamming"}
 
@@ -59,13 +60,6 @@ def read_clip(path: "str | Path", name: Optional[str] = None) -> ClipCheckpoint:
     cfg = hf_format._read_config(path if path.is_dir() else path.parent) if path.is_dir() else None
     if cfg is not None and cfg.get("model_type") in _HF_TYPES:
         return _read_hf(path, cfg, name)
-    if cfg is not None and cfg.get("model_type") == "siglip2":
-        raise CheckpointError(
-            f"{str(path)!r} is a transformers Siglip2Model, whose NaFlex image tower (any aspect ratio, patch count "
-            "and position table resized per image) vitzoo does not run yet; use a fixed-resolution SigLIP 2 checkpoint instead "
-            "(google/siglip2-base-patch16-224 and the other -patch16-224/256/384/512 repos are SiglipModel folders, "
-            "or open_clip's ViT-B-16-SigLIP2 files)."
-        )
     if open_clip_format.detect(path) or holds_tensor(open_clip_format._weights_file(path) or path, open_clip_timm.ANCHOR, open_clip_format._strip):
         return _read_open_clip(path, name)
     raise CheckpointError(f"{str(path)!r} is not a whole CLIP model: create_clip reads open_clip checkpoints and transformers CLIPModel / SiglipModel / MetaClip2Model folders.")

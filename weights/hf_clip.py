@@ -5,9 +5,12 @@ CLIP: ``CLIPVisionModel``, ``CLIPVisionModelWithProjection`` and the image half 
 ``norm_pre``, ``post_layernorm`` ``norm`` and ``visual_projection`` (no bias) the
 ``head`` with a zero bias, as timm does; the text tower is dropped (and reported).
 
-SigLIP: ``SiglipVisionModel``, the image half of ``SiglipModel``, and
-``Siglip2VisionModel`` (its patch embedding is a Linear over channel-last patches,
-read as the equivalent convolution; its position table is used at its own grid).
+SigLIP: ``SiglipVisionModel``, the image half of ``SiglipModel``, and SigLIP 2 NaFlex
+(``Siglip2VisionModel``, the image half of ``Siglip2Model``): its patch embedding is a Linear
+over channel-last patches, read as the equivalent convolution, and its ``num_patches`` position
+table is a NaFlex grid (``naflex=True``) resized to every image's ``spatial_shapes`` as transformers
+does it: ``F.interpolate(mode="bilinear", antialias=True, align_corners=False)``, timm's
+``naflexvit_*_siglip`` setting too, so the same weights give the same embeddings in both.
 No class token; the attention-pool head (``head.probe``, ``head.attention`` as one
 ``in_proj``, ``head.layernorm``, ``head.mlp``) becomes timm's ``attn_pool.*`` (the
 ``in_proj`` rows split into ``q`` and ``kv``).
@@ -182,8 +185,10 @@ def siglip_to_canonical(raw: Mapping[str, np.ndarray], cfg: Mapping[str, Any], s
     state = out.state
     notes = _note_dropped_tower(out.dropped)
     proj = state.get("patch_embed.proj.weight")
-    if proj is not None and proj.ndim == 2:  # SigLIP 2: a Linear over (p, p, C)-flattened patches
+    naflex: dict[str, Any] = {}
+    if proj is not None and proj.ndim == 2:  # SigLIP 2 NaFlex: a Linear over (p, p, C)-flattened patches, a resized grid
         state["patch_embed.proj.weight"] = _linear_to_conv(proj, cfg, source)
+        naflex = _naflex_grid(state.get("pos_embed"), source)
     _reshaped(state, "pos_embed", 2, (1, *state["pos_embed"].shape) if "pos_embed" in state else (), source)
     for kind in ("weight", "bias"):
         fused = state.pop(f"attn_pool.in_proj.{kind}", None)
@@ -195,7 +200,20 @@ def siglip_to_canonical(raw: Mapping[str, np.ndarray], cfg: Mapping[str, Any], s
     pool = "map" if "attn_pool.latent" in state else "avg"
     if pool == "avg":
         notes.append("this SigLIP tower has no attention-pool head (vision_use_head false): vitzoo pools it by averaging the patch tokens.")
-    return Mapped(state, out.dropped, notes, {"global_pool": pool})
+    return Mapped(state, out.dropped, notes, {"global_pool": pool, **naflex})
+
+
+# transformers' Siglip2VisionEmbeddings.resize_positional_embeddings: bilinear, antialiased, half-pixel centres
+_SIGLIP2_GRID = {"naflex": True, "pos_interp": "bilinear", "pos_antialias": True, "pos_align_corners": False, "pos_ar_preserving": False}
+
+
+def _naflex_grid(table: Any, source: str) -> dict[str, Any]:
+    """The NaFlex fields of a Siglip2 position table ``[num_patches, D]`` (a square grid)."""
+    n = int(table.shape[0]) if table is not None and table.ndim == 2 else 0
+    side = int(round(n**0.5))
+    if n == 0 or side * side != n:
+        raise CheckpointError(f"{source}: the SigLIP 2 position table {None if table is None else tuple(table.shape)} is not a square grid [G·G, D].")
+    return {**_SIGLIP2_GRID, "pos_embed_grid": side}
 
 
 def _linear_to_conv(weight: np.ndarray, cfg: Mapping[str, Any], source: str) -> np.ndarray:
@@ -210,8 +228,13 @@ def siglip_owns(spec: ViTSpec) -> bool:
 
 
 def siglip_from_canonical(ckpt: Checkpoint) -> "tuple[dict[str, np.ndarray], dict[str, Any]]":
-    """A ``SiglipVisionModel``: the MAP head's ``q`` and ``kv`` rows rejoin into one ``in_proj``."""
+    """A ``SiglipVisionModel`` (``Siglip2VisionModel`` for a NaFlex spec): the MAP head's ``q`` and ``kv`` rows rejoin into one ``in_proj``."""
     spec, state = ckpt.spec, ckpt.state
+    if spec.naflex:
+        unwritable([(spec.pos_factorized or any(getattr(spec, k) != v for k, v in _SIGLIP2_GRID.items()),
+                     "a single position table resized bilinearly with antialias (no aspect-preserving or factorized grid)"),
+                    (spec.pool_heads not in (0, spec.num_heads) or spec.pool_include_prefix, "a MAP head with the blocks' head count")],
+                   "Siglip2VisionModel")
     pool_mlp = state.get("attn_pool.mlp.fc1.weight")
     unwritable(
         [
@@ -229,6 +252,8 @@ def siglip_from_canonical(ckpt: Checkpoint) -> "tuple[dict[str, np.ndarray], dic
     for name, value in state.items():
         if name == "pos_embed":
             tensors["embeddings.position_embedding.weight"] = value[0]
+        elif name == "patch_embed.proj.weight" and spec.naflex:  # Siglip2's Linear over (p, p, C)-flattened patches
+            tensors["embeddings.patch_embedding.weight"] = np.ascontiguousarray(value.transpose(0, 2, 3, 1).reshape(value.shape[0], -1))
         elif name in inverse_top:
             tensors[inverse_top[name]] = value
         elif name.startswith(("attn_pool.q.", "attn_pool.kv.")):
@@ -244,6 +269,9 @@ def siglip_from_canonical(ckpt: Checkpoint) -> "tuple[dict[str, np.ndarray], dic
         "attention_dropout": 0.0,
         "vision_use_head": True,
     }
+    if spec.naflex:
+        del cfg["image_size"]  # Siglip2VisionConfig has none: num_patches is the grid, images come as patches
+        cfg.update(architectures=["Siglip2VisionModel"], model_type="siglip2_vision_model", num_patches=spec.pos_grid**2)
     return tensors, cfg
 
 

@@ -1,4 +1,4 @@
-"""Hugging Face transformers image models: ViT, DeiT, DINOv2, DINOv3, CLIP and SigLIP image towers.
+"""Hugging Face transformers image models: ViT, DeiT, DINOv2, DINOv3, BEiT, AIMv2, CLIP and SigLIP image towers.
 
 A source is a directory with ``config.json`` and ``model.safetensors`` (or shards
 listed in ``model.safetensors.index.json``, or ``pytorch_model.bin`` when torch is
@@ -6,7 +6,7 @@ installed), or a bare HF-named safetensors file. ``config.json``'s ``model_type`
 picks the family (without one, the tensor names do); each family is a
 :class:`HFFamily` that maps its names to canonical ones and back. This module holds
 what they share (files, config fields, q/k/v fusion); the families live in ``hf_vit``
-(ViT, DeiT), ``hf_dinov2``, ``hf_dinov3`` and ``hf_clip`` (CLIP, SigLIP).
+(ViT, DeiT), ``hf_dinov2``, ``hf_dinov3``, ``hf_beit`` (BEiT, data2vec-vision), ``hf_aimv2`` and ``hf_clip`` (CLIP, SigLIP).
 Both the on-disk names that ``save_pretrained`` writes
 (``vit.encoder.layer.{i}.attention.attention.query``) and transformers 5's in-memory
 names (``vit.layers.{i}.attention.q_proj``) are read; q/k/v are concatenated into the
@@ -71,6 +71,7 @@ class HFFamily:
     owns: Callable[[ViTSpec], bool]  # whether ``--to hf`` writes this spec as this family
     from_canonical: Callable[[Checkpoint], "tuple[dict[str, np.ndarray], dict[str, Any]]"]
     fallback: bool = False  # tried last: ViT, whose marker DINOv2 shares and which writes any other spec
+    claims: Optional[Callable[[list[str]], bool]] = None  # a finer test of the tensor names than ``marker`` (BEiT: no key bias)
 
 
 FAMILIES: list[HFFamily] = []
@@ -163,7 +164,7 @@ def _candidates(cfg: Optional[Mapping[str, Any]]) -> list[HFFamily]:
 
 
 def _family_of(names: list[str], candidates: list[HFFamily]) -> Optional[HFFamily]:
-    return next((f for f in candidates if any(f.marker in n for n in names)), None)
+    return next((f for f in candidates if (f.claims(names) if f.claims else any(f.marker in n for n in names))), None)
 
 
 def vision_config(cfg: Mapping[str, Any]) -> Mapping[str, Any]:

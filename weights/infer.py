@@ -29,6 +29,7 @@ from vitzoo import rel_pos
 from vitzoo.errors import CheckpointError, SpecError
 from vitzoo.spec import ViTSpec
 from vitzoo.variants import get_spec, variant_names
+from vitzoo.weights.infer_xcit import ANCHOR as XCIT_ANCHOR, xcit_fields, xcit_unseen
 
 Hint = Union[ViTSpec, Mapping[str, Any], None]
 """What the caller says about the model: a variant's spec (its name, overrides applied) or just the fields given."""
@@ -53,16 +54,26 @@ def infer_spec(
     if config.get("fc_norm_affine") is False:  # a post-pool norm without tensors (timm's Qwen3 ViT classifier): the layout states it
         fields.update(fc_norm=True, final_norm=True)
     given = _hint_fields(hint)
+    if fields.get("block") == "xcit":  # what XCiT's tensors cannot show (weights/infer_xcit.py)
+        fields.update(xcit_unseen(fields, source, config, given, [(n, get_spec(n)) for n in variant_names()]))
     class_token = fields["class_token"]
     if "attn_pool.latent" in state:
         fields["global_pool"] = "map"  # the tensors show the attention pool; nothing else decides
+    elif "query_pool.query" in state:
+        fields["global_pool"] = "query"  # AIMv2's attention pooling head, shown by its tensors too
     elif not class_token and "global_pool" not in config:
         fields["global_pool"] = "avg"  # without a class token the patch tokens' mean is the only pooling (a config saying otherwise is refused by the spec)
     if "attn_pool.latent" not in state:
         fields.update(pool_heads=0, pool_include_prefix=False)  # no attention pool: nothing to say about it
     elif not class_token and not fields["reg_tokens"]:
         fields["pool_include_prefix"] = False  # no prefix tokens: the option changes nothing
-    if "pos_embed" in state:
+    # a learned grid of its own size: NaFlex's (its reader states the side), or without NaFlex the Qwen3 ViT's (weights/qwen_timm.py)
+    grid = config.get("pos_embed_grid")
+    own_grid = grid if not config.get("naflex") and _is_int(grid) and grid > 0 else 0
+    fields.update(naflex=bool(config.get("naflex")), pos_embed_grid=own_grid, pos_factorized=False)
+    if fields["naflex"]:  # NaFlex: the grid has its own size (stated by the reader), the image size is only the default input
+        _naflex_fields(state, source, fields, config, given)
+    elif "pos_embed" in state:
         _position_fields(state, source, fields, config, given)
     elif "img_size" in fields:  # from a relative position table: a stated size on the same grid wins (e.g. 384 over 27 patches of 14)
         for size in (config.get("img_size"), given.get("img_size")):
@@ -74,6 +85,8 @@ def infer_spec(
     plain_names = fields["abs_pos_embed"] and fields.get("block") not in ("eva", "cait") and "blocks.0.gamma_1" not in state
 
     registered = [(name, get_spec(name)) for name in variant_names()]
+    # XCiT's tensors show its head count and family: its variants lend nothing to other files (nor theirs to it)
+    registered = [(name, spec) for name, spec in registered if (spec.block == "xcit") == (fields.get("block") == "xcit")]
     resolved: dict[str, Any] = {}
     open_fields: list[str] = []
     # the registered variants these tensors fit: of the same sizes (they lend a head count), of the same form (the rest)
@@ -83,6 +96,10 @@ def infer_spec(
             continue
         if name.startswith("rope_") and resolved.get("rope", fields.get("rope")) == "none":
             resolved[name] = getattr(_PLAIN, name)  # no rotary positions: their settings do not exist
+            continue
+        if name.startswith("pos_") and not fields["naflex"]:
+            # no NaFlex grid: nothing is resampled with these settings, but for the Qwen3 ViT's grid, whose reader states them
+            resolved[name] = config.get(name, getattr(_PLAIN, name)) if fields["pos_embed_grid"] else getattr(_PLAIN, name)
             continue
         if name in config:
             resolved[name] = config[name]
@@ -100,6 +117,8 @@ def infer_spec(
     if open_fields:
         raise CheckpointError(_refusal(source, open_fields, fields, registered))
     for name in _BEHAVIOUR_FIELDS:  # how the model treats other input sizes, not what its weights compute: never refused
+        if name in fields:  # settled already (XCiT: any patch multiple, whatever the variants)
+            continue
         if name not in config and name in given:
             resolved[name] = given[name]
         elif name not in config:
@@ -114,6 +133,21 @@ def infer_spec(
         raise CheckpointError(f"{source}: cannot build a spec ({exc}).") from None
     except SpecError as exc:  # e.g. a config's head count that does not divide the width
         raise CheckpointError(f"{source} does not describe a valid ViT: {str(exc).rstrip('.')}.") from None
+
+
+def _naflex_fields(state: Mapping[str, np.ndarray], source: str, fields: dict[str, Any], config: Mapping[str, Any], given: Mapping[str, Any]) -> None:
+    """A NaFlex grid: its side from the reader, its tables from the tensors; the image size as stated, else the grid's."""
+    grid = config.get("pos_embed_grid")
+    if not _is_int(grid) or grid < 1:
+        raise CheckpointError(f"{source}: a NaFlex checkpoint whose position grid size is not stated.")
+    factorized = "pos_embed_y" in state
+    expected = (1, grid, fields["embed_dim"]) if factorized else (1, grid * grid, fields["embed_dim"])
+    found = state["pos_embed_y"] if factorized else state.get("pos_embed")
+    if found is None or tuple(found.shape) != expected:
+        raise CheckpointError(f"{source}: the NaFlex position grid has shape {None if found is None else tuple(found.shape)}, expected {expected}.")
+    fields.update(pos_embed_grid=grid, pos_factorized=factorized, pos_embed_prefix=False, abs_pos_embed=True)
+    size = next((v for v in (config.get("img_size"), given.get("img_size")) if _is_int(v) and v >= fields["patch_size"]), None)
+    fields["img_size"] = size or grid * fields["patch_size"]
 
 
 def _position_fields(state: Mapping[str, np.ndarray], source: str, fields: dict[str, Any], config: Mapping[str, Any], given: Mapping[str, Any]) -> None:
@@ -138,6 +172,8 @@ def _position_fields(state: Mapping[str, np.ndarray], source: str, fields: dict[
 
 def _tensor_fields(state: Mapping[str, np.ndarray], source: str) -> dict[str, Any]:
     """The spec fields the tensors' names and shapes fix, after checking they fit together."""
+    if XCIT_ANCHOR in state:  # timm's XCiT: a convolutional stem and its own block names
+        return xcit_fields(state, source)
     try:
         proj = state["patch_embed.proj.weight"]
     except KeyError as exc:
@@ -172,7 +208,7 @@ def _tensor_fields(state: Mapping[str, np.ndarray], source: str) -> dict[str, An
     qkv_bias = any(a + n in state for n in ("qkv.bias", "q_bias", "q_proj.bias"))
     k_bias = not qkv_bias or a + "qkv.bias" in state or a + "k_proj.bias" in state
     fields: dict[str, Any] = dict(
-        abs_pos_embed=pos is not None,
+        abs_pos_embed=pos is not None or "pos_embed_y" in state,  # NaFlex's factorized grid: two 1-D tables
         qkv_fused=fused,
         k_bias=k_bias,
         attn_norm=a + "norm.weight" in state,
@@ -277,6 +313,7 @@ def _is_square(n: int) -> bool:
 UNSEEN_FIELDS = (
     "num_heads", "norm_eps", "gelu", "global_pool", "img_size", "pool_heads", "pool_include_prefix",
     "rope", "rope_temperature", "rope_ref_grid", "rope_grid_offset", "rope_grid_xy", "rope_half",
+    "pos_interp", "pos_antialias", "pos_align_corners", "pos_ar_preserving",
 )
 _PLAIN = ViTSpec()
 _PLAIN_VIT_FIELDS = ("pool_heads", "pool_include_prefix", "rope")
@@ -284,7 +321,9 @@ _BEHAVIOUR_FIELDS = ("dynamic_img_size", "dynamic_img_pad")  # timm builds DINOv
 _HOW_TO_GIVE = {"num_heads": "num_heads=12", "norm_eps": "norm_eps=1e-6", "gelu": "gelu='exact'", "global_pool": "global_pool='token'",
                 "img_size": "img_size=224", "pool_heads": "pool_heads=8", "pool_include_prefix": "pool_include_prefix=True",
                 "rope": "rope='cat'", "rope_temperature": "rope_temperature=100.0", "rope_ref_grid": "rope_ref_grid=16",
-                "rope_grid_offset": "rope_grid_offset=1.0", "rope_grid_xy": "rope_grid_xy=True", "rope_half": "rope_half=True"}
+                "rope_grid_offset": "rope_grid_offset=1.0", "rope_grid_xy": "rope_grid_xy=True", "rope_half": "rope_half=True",
+                "pos_interp": "pos_interp='bilinear'", "pos_antialias": "pos_antialias=True", "pos_align_corners": "pos_align_corners=False",
+                "pos_ar_preserving": "pos_ar_preserving=False"}
 _FLAGS = {"num_heads": "--num-heads 12", "norm_eps": "--norm-eps 1e-6", "gelu": "--gelu exact", "global_pool": "--global-pool token"}
 # A registered variant of the same sizes lends its head count; one of the same
 # architecture lends eps, GELU form and pooling; in both cases only when all such variants agree.
@@ -292,13 +331,14 @@ _SIZE_KEYS = ("patch_size", "embed_dim", "depth", "mlp_dim")
 _MATCH_KEYS = _SIZE_KEYS + (
     "mlp_type", "dist_token", "class_token", "reg_tokens", "pre_norm", "layer_scale", "patch_bias", "qkv_bias", "qk_norm", "fc_norm",
     "block", "abs_pos_embed", "k_bias", "qkv_fused", "attn_norm", "mlp_norm", "final_norm", "rel_pos_bias", "depth_token_only",
-    "norm_type", "patch_norm", "proj_bias", "mlp_bias",
+    "norm_type", "patch_norm", "proj_bias", "mlp_bias", "naflex", "pos_embed_grid", "pos_factorized",
 )
 
 
 def _agreeing(specs: list[tuple[str, ViTSpec]], fields: Mapping[str, Any], keys: tuple[str, ...]) -> list[tuple[str, ViTSpec]]:
     """The named specs that agree with the tensors on ``keys`` (those the tensors fix) and on having a MAP head."""
     keys = tuple(k for k in keys if k in fields)
-    is_map = fields.get("global_pool") == "map"
-    return [(name, spec) for name, spec in specs
-            if all(getattr(spec, k) == fields[k] for k in keys) and (spec.global_pool == "map") == is_map]
+    pool = fields.get("global_pool")
+    is_map, is_query = pool == "map", pool == "query"
+    return [(name, spec) for name, spec in specs if all(getattr(spec, k) == fields[k] for k in keys)
+            and (spec.global_pool == "map") == is_map and (spec.global_pool == "query") == is_query]

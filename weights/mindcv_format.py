@@ -116,6 +116,7 @@ def write(ckpt: Checkpoint, path: "str | os.PathLike[str]") -> None:
         (not spec.dist_token, "a distillation token"),
         (spec.mlp_type == "mlp", "a SwiGLU MLP"),
         (spec.global_pool != "map", "an attention-pool head"),
+        (spec.block != "xcit", "XCiT's convolutional stem and cross-covariance blocks"),
     ) if not ok]
     if bad:
         raise CheckpointError(f"MindCV's ViT cannot hold {', '.join(bad)}; write the vitzoo format instead.")
@@ -143,6 +144,8 @@ def read_vitzoo(path: "str | os.PathLike[str]", variant: Hint = None) -> Checkpo
 def write_vitzoo(ckpt: Checkpoint, path: "str | os.PathLike[str]") -> None:
     """Write canonical names and the spec (``vitzoo_spec`` string entry) to a ``.ckpt`` (atomically)."""
     ckpt.validate()
+    if ckpt.spec.block == "xcit":  # its .ckpt reader knows the ViT stem's names only: a file it could not read back
+        raise CheckpointError("vitzoo's .ckpt layout does not hold XCiT weights yet; write vitzoo's .safetensors (format 'vitzoo') or timm's instead.")
     names = ordered(expected_shapes(ckpt.spec), ["cls_token", "reg_token", "pos_embed"])
     entries: dict[str, ms_checkpoint.Entry] = {n: ckpt.state[n] for n in names}
     entries[SPEC_ENTRY] = ckpt.spec.to_json()

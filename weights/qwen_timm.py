@@ -6,7 +6,7 @@ norm has no tensors); ``Qwen3VitEncoder`` (the ``_enc`` models) holds the same n
 prefix and always its projector ``merger.*``. vitzoo's canonical names are the encoder's. The
 layout shows the model's form; the module's code fixes what no tensor shows but the form implies:
 rotary positions in every block (``rope="cat"``, rotate-half, integer coordinates), no class token,
-mean pooling, a grid resampled per input. The head count, eps, GELU form and RoPE base stay open
+mean pooling, a grid resampled per input (bilinear, aligned corners). The head count, eps, GELU form and RoPE base stay open
 for the usual sources (config, the caller, the registered variants).
 
 Example:
@@ -25,11 +25,12 @@ from typing import Any, Mapping
 import numpy as np
 
 from vitzoo.errors import CheckpointError
+from vitzoo.qwen_spec import GRID_RESAMPLING
 from vitzoo.spec import ViTSpec
 
 PREFIX = "encoder."
 _FORM = dict(block="eva", rope="cat", rope_half=True, rope_ref_grid=0, rope_grid_offset=0.0, rope_grid_xy=False, class_token=False,
-             global_pool="avg", dynamic_img_size=True, dynamic_img_pad=False)
+             global_pool="avg", dynamic_img_size=True, dynamic_img_pad=False, naflex=False, **GRID_RESAMPLING)
 
 
 def strip(name: str) -> str:
@@ -74,7 +75,7 @@ def _merger_fields(state: Mapping[str, np.ndarray], source: str, dim: int) -> di
 
 def to_timm(spec: ViTSpec, state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """timm's names for a canonical state: the classifier's ``encoder.`` prefix unless the model is an ``_enc`` one."""
-    if not spec.pos_embed_grid or spec.output_tokens:
+    if not spec.qwen_vit or spec.output_tokens:
         return dict(state)
     return {(k if k.startswith("head.") else PREFIX + k): v for k, v in state.items()}
 

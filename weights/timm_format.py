@@ -31,11 +31,12 @@ from vitzoo.errors import CheckpointError, VitzooError, reason
 from vitzoo.fileio import atomic_path
 from vitzoo.spec import ViTSpec
 from vitzoo.variants import get_spec
-from vitzoo.weights import qwen_timm, safetensors_io, torch_pickle
+from vitzoo.weights import naflex_names, qwen_timm, safetensors_io, torch_pickle
 from vitzoo.weights.base import Checkpoint, WeightFormat, as_float32, register_format, require_file
 from vitzoo.weights.infer import UNSEEN_FIELDS, Hint, infer_spec
 
 ANCHOR = "patch_embed.proj.weight"
+XCIT_ANCHOR = "patch_embed.proj.0.0.weight"
 # Training checkpoints wrap the weights; EMA weights first, as timm's own loader prefers them.
 _WRAPPERS = ("state_dict_ema", "model_ema", "state_dict", "model")
 # torch's legacy (pre-zip) format starts with this pickled magic number.
@@ -47,7 +48,10 @@ _POOLS = ("token", "avg", "map")
 
 def detect(path: Path) -> bool:
     """A safetensors file or torch pickle holding timm names (and not a vitzoo file), or a timm hub folder."""
-    return holds_tensor(_weights_file(path) or path, ANCHOR, lambda n: qwen_timm.strip(_strip_prefix(n)))  # Qwen3 ViT: encoder.*
+    found = _weights_file(path) or path
+    return (holds_tensor(found, ANCHOR, lambda n: qwen_timm.strip(_strip_prefix(n)))  # Qwen3 ViT classifiers: encoder.*
+            or holds_tensor(found, naflex_names.ANCHOR, _strip_prefix)  # NaFlexVit: embeds.*
+            or holds_tensor(found, XCIT_ANCHOR, _strip_prefix))  # XCiT: a convolutional stem
 
 
 def read(path: Path, variant: Hint = None) -> Checkpoint:
@@ -64,7 +68,8 @@ def read(path: Path, variant: Hint = None) -> Checkpoint:
     origin: dict[str, str] = {}
     for name, value in raw.items():
         if value.dtype.kind not in "f" and value.dtype.name != "bfloat16":
-            dropped.append(name)  # integer buffers (step counters, ...) are not weights
+            if not name.endswith(".num_batches_tracked"):  # XCiT's BatchNorm step counters: torch refills them on a strict load
+                dropped.append(name)  # integer buffers (step counters, ...) are not weights
             continue
         canonical = _canonical_name(name)
         if canonical in origin:  # e.g. "module.x" beside "x": which one is the model is anyone's guess
@@ -74,6 +79,10 @@ def read(path: Path, variant: Hint = None) -> Checkpoint:
     state, qwen_fields = qwen_timm.from_timm(state, source)  # timm's Qwen3 ViT layouts: what they state
     cfg = read_timm_config(path)
     config: dict[str, Any] = {}
+    if naflex_names.is_naflex(state):  # timm's NaFlexVit: embeds.* names, a Linear patch embedding, a [1, G, G, D] grid
+        chans = variant.in_chans if isinstance(variant, ViTSpec) else dict(variant or {}).get("in_chans")
+        state, layout = naflex_names.to_canonical(state, source, chans)
+        config.update(layout)
     meta: dict[str, Any] = {"source_format": "timm", "source": str(path)}
     if cfg is not None:
         config.update(_config_fields(cfg, source))
@@ -98,12 +107,20 @@ def write(ckpt: Checkpoint, path: Path) -> None:
     else as safetensors (what timm publishes).
     """
     ckpt.validate()
+    if ckpt.spec.naflex:  # NaFlexVit's own names (embeds.*)
+        save_state_file(path, naflex_names.from_canonical(ckpt.state, ckpt.spec))
+        return
     if ckpt.spec.pre_logits_dim:
         raise CheckpointError(
             "timm's VisionTransformer has no pre-logits layer, so these weights cannot be written as a timm "
             "state dict; convert them to vitzoo or jax instead."
         )
-    save_state_file(path, qwen_timm.to_timm(ckpt.spec, ckpt.state))
+    if ckpt.spec.global_pool == "query" or ckpt.spec.sincos_pos:  # transformers' AIMv2 parts; timm's aimv2_* has neither
+        raise CheckpointError(
+            "timm's AIMv2 has no attention pooling head and no native-resolution sin-cos positions, so these weights "
+            "cannot be written as a timm state dict; convert them to vitzoo or hf instead."
+        )
+    save_state_file(path, qwen_timm.to_timm(ckpt.spec, ckpt.state))  # Qwen3 ViT classifiers: encoder.* (other models as they are)
 
 
 def save_state_file(path: Path, tensors: Mapping[str, np.ndarray]) -> None:

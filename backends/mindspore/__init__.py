@@ -22,8 +22,10 @@ from vitzoo.spec import ViTSpec
 
 from .runtime import tune_cpu_runtime
 from .model.cait import Cait
+from .model.naflex import NaFlexViT
 from .model.qwen import Qwen3ViT
 from .model.vit import VisionTransformer
+from .model.xcit import Xcit
 
 tune_cpu_runtime()  # synchronous launches on CPU: must come before the first MindSpore operator
 
@@ -40,9 +42,10 @@ class MindSporeBackend:
 
         ``jit=True`` compiles the forward pass as a MindSpore graph (first call compiles).
         """
-        model_class = Cait if spec.block == "cait" else VisionTransformer  # CaiT's class token joins after the blocks
-        if spec.pos_embed_grid:  # Qwen3 ViT: its own grid resampling and projector
-            model_class = Qwen3ViT
+        # CaiT's class token joins after the blocks; NaFlex resamples its grid per input and takes NaFlex batches
+        model_class = Cait if spec.block == "cait" else NaFlexViT if spec.naflex else VisionTransformer
+        model_class = Xcit if spec.block == "xcit" else model_class  # XCiT: convolutional stem, cross-covariance blocks
+        model_class = Qwen3ViT if spec.qwen_vit else model_class  # Qwen3 ViT: its own grid without NaFlex, the projector
         if state is None:  # the fresh arrays are the model's own: no copy
             return model_class(spec, init_state(spec), jit=jit, copy=False)
         return model_class(spec, state, jit=jit)

@@ -17,13 +17,15 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from vitzoo import features, rel_pos, rotary
+from vitzoo import features, rel_pos, rotary, sincos
 from vitzoo.canonical import check_state, is_classifier
 from vitzoo.init import init_state
 from vitzoo.spec import ViTSpec
 
 from .cait import CaitForward
+from .naflex import NaFlexForward
 from .qwen import QwenForward
+from .xcit import XcitForward
 from .ops import ACTIVATIONS as _ACTIVATIONS, softmax as _softmax
 
 
@@ -44,7 +46,8 @@ class NumpyViT:
         if spec.dist_token:
             self._pool = self._distilled_pool
         else:
-            self._pool = {"token": self._token_pool, "avg": self._avg_pool, "map": self._attention_pool}[spec.global_pool]
+            self._pool = {"token": self._token_pool, "avg": self._avg_pool, "map": self._attention_pool,
+                          "query": self._query_pool}[spec.global_pool]
         self._set_classifier()
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -115,7 +118,9 @@ class NumpyViT:
         if s.patch_norm:
             x = self._norm(x, "patch_embed.norm")
         prefix = [np.broadcast_to(w[n], (b, w[n].shape[1], s.embed_dim)) for n in ("cls_token", "dist_token", "reg_token") if n in w]
-        if not s.abs_pos_embed:
+        if s.sincos_pos:  # AIMv2 native: no prefix tokens, a sin-cos embedding of this grid
+            x = x + sincos.table(rows, cols, s.embed_dim)
+        elif not s.abs_pos_embed:
             x = np.concatenate([*prefix, x], axis=1)
         else:
             pos = self._pos_embed(rows, cols)
@@ -179,6 +184,18 @@ class NumpyViT:
         out = _softmax((q * np.float32(hd**-0.5)) @ kv[0].transpose(0, 1, 3, 2)) @ kv[1]  # [B, heads, 1, head_dim]
         out = self._linear(out.reshape(b, d), p + "proj")
         return out + self._plain_mlp(self._norm(out, p + "norm"), p + "mlp.")
+
+    def _query_pool(self, x: np.ndarray) -> np.ndarray:
+        """AIMv2's attention pooling head: the learned query token (no projection) attends over k(x), v(x), then proj."""
+        s, p = self.spec, "query_pool."
+        x = x[:, s.num_prefix_tokens :]
+        b, n, d = x.shape
+        heads, hd = s.num_heads, s.head_dim
+        q = self.state[p + "query"].reshape(heads, 1, hd) * np.float32(hd**-0.5)
+        k = self._linear(x, p + "k").reshape(b, n, heads, hd).transpose(0, 2, 1, 3)
+        v = self._linear(x, p + "v").reshape(b, n, heads, hd).transpose(0, 2, 1, 3)
+        out = _softmax(q @ k.transpose(0, 1, 3, 2)) @ v  # [B, heads, 1, head_dim]
+        return self._linear(out.reshape(b, d), p + "proj")
 
     def _linear_classifier(self, x: np.ndarray, pre_logits: bool) -> np.ndarray:
         return x if pre_logits else self._linear(x, "head")
@@ -287,6 +304,14 @@ class NumpyCait(CaitForward, NumpyViT):
     """timm's ``Cait`` on NumPy: talking-heads blocks over the patch tokens, then class attention (see :mod:`.cait`)."""
 
 
+class NumpyNaFlex(NaFlexForward, NumpyViT):
+    """timm's ``NaFlexVit`` on NumPy: per-image position grids, NaFlex dictionaries (see :mod:`.naflex`)."""
+
+
+class NumpyXcit(XcitForward, NumpyViT):
+    """timm's ``Xcit`` on NumPy: convolutional stem, cross-covariance blocks, then class attention (see :mod:`.xcit`)."""
+
+
 class NumpyQwen3ViT(QwenForward, NumpyViT):
     """timm's Qwen3 ViT on NumPy: the learned grid resampled per input, the projector (see :mod:`.qwen`)."""
 
@@ -298,7 +323,11 @@ class NumpyBackend:
         state = init_state(spec) if state is None else state
         if spec.block == "cait":  # the class token joins after the blocks
             return NumpyCait(spec, state)
-        if spec.pos_embed_grid:  # Qwen3 ViT
+        if spec.naflex:  # position grid resampled per input, NaFlex dictionaries
+            return NumpyNaFlex(spec, state)
+        if spec.block == "xcit":  # convolutional stem, cross-covariance blocks
+            return NumpyXcit(spec, state)
+        if spec.qwen_vit:  # Qwen3 ViT: its own grid without NaFlex, the projector
             return NumpyQwen3ViT(spec, state)
         return NumpyViT(spec, state)
 
@@ -309,7 +338,8 @@ class NumpyBackend:
         """A whole CLIP / SigLIP model (:class:`~.clip.NumpyCLIP`) from a canonical whole-model state."""
         from .clip import NumpyCLIP
 
-        visual = NumpyViT(spec.vision, {k[7:]: v for k, v in state.items() if k.startswith("visual.")})
+        tower = NumpyNaFlex if spec.vision.naflex else NumpyViT
+        visual = tower(spec.vision, {k[7:]: v for k, v in state.items() if k.startswith("visual.")})
         return NumpyCLIP(spec, visual, state, tokenizer)
 
 

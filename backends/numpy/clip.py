@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping, Sequence, Union
 
 import numpy as np
 
-from vitzoo.text_spec import ClipSpec, TextSpec, check_text_state, checked_ids
+from vitzoo.text_spec import ClipSpec, TextSpec, check_text_state, checked_ids, pooled_prefix
 
 from .ops import ACTIVATIONS, layer_norm, linear, softmax, state_arrays
 
@@ -31,7 +31,7 @@ class NumpyTextTransformer:
     def __call__(self, ids: Any) -> np.ndarray:
         """Text embeddings ``[N, E]`` of token ids ``[N, L]``."""
         s, w = self.spec, self.state
-        ids = checked_ids(np.asarray(ids), s)
+        ids = pooled_prefix(checked_ids(np.asarray(ids), s), s)  # the tokens after the last pooled one change nothing
         n, length = ids.shape
         x = w["token_embed.weight"][ids] + w["pos_embed"][:, :length]
         mask = np.triu(np.full((length, length), -np.inf, np.float32), 1) if s.causal else None
@@ -81,6 +81,8 @@ class NumpyCLIP:
         return self.tokenizer([texts] if isinstance(texts, str) else list(texts))
 
     def encode_image(self, images: Any) -> np.ndarray:
+        if isinstance(images, Mapping):  # a NaFlex batch for a NaFlex image tower (SigLIP 2 NaFlex)
+            return self.visual(images)
         return self.visual(np.asarray(images, dtype=np.float32))
 
     def encode_text(self, ids: Any) -> np.ndarray:

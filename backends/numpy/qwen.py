@@ -1,5 +1,8 @@
 """timm's Qwen3 ViT on the NumPy backend: the learned grid resampled with aligned corners, the projector, the plain head norm.
 
+The grid is resampled by NaFlex's code (:func:`vitzoo.naflex.position_grid_numpy`, with the spec's
+``pos_interp='bilinear'``, ``pos_antialias=False``, ``pos_align_corners=True``).
+
 Example:
     >>> import numpy as np, vitzoo
     >>> model = vitzoo.create("qwen3_vit_88m_merge", backend="numpy", img_size=64, depth=1, num_classes=3)
@@ -13,7 +16,7 @@ from typing import Any, Sequence, Union
 
 import numpy as np
 
-from vitzoo import features, qwen
+from vitzoo import features, naflex, qwen
 
 from .ops import ACTIVATIONS
 
@@ -28,7 +31,7 @@ class QwenForward:
     state: dict
 
     def _pos_embed(self, rows: int, cols: int) -> np.ndarray:
-        return qwen.resample_grid(self.state["pos_embed"], self.spec.pos_embed_grid, rows, cols)
+        return naflex.position_grid_numpy(self.spec, self.state, rows, cols)[None]  # [1, rows·cols, D]
 
     def forward_features(self, x: np.ndarray) -> np.ndarray:
         """The patch tokens ``[B, rows·cols, D]`` (no final norm), or with the projector its tokens."""

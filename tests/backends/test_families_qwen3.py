@@ -178,3 +178,26 @@ def test_fresh_init_is_timms():
         assert 0.015 < state[name].std() < 0.021 and 0.015 < theirs.std() < 0.021 and np.abs(state[name]).max() <= 0.04 + 1e-6
     assert not state["merger.fc1.bias"].any() and (state["merger.norm.weight"] == 1).all()
 
+
+
+def test_the_grid_is_naflexs_pos_embed_grid_resampled_as_timms_resample_pos_embed_grid():
+    """One field, one meaning: the Qwen3 ViT's grid is NaFlex's ``pos_embed_grid`` (no ``naflex``) with bilinear,
+    aligned-corner, non-antialiased resampling, through NaFlex's matrices; equal to timm's own function, shrinking too."""
+    from timm.models.qwen3_vit import resample_pos_embed_grid
+
+    from vitzoo import SpecError, naflex
+    from vitzoo.variants import get_spec
+
+    spec = get_spec("qwen3_vit_88m", pos_embed_grid=6, embed_dim=8, num_heads=2, mlp_dim=16, depth=1)
+    assert spec.qwen_vit and not spec.naflex and (spec.pos_interp, spec.pos_antialias, spec.pos_align_corners) == ("bilinear", False, True)
+    pos = np.random.default_rng(3).standard_normal((1, 36, 8)).astype(np.float32)
+    for rows, cols in ((6, 6), (2, 9), (11, 3), (1, 4)):
+        ref = resample_pos_embed_grid(torch.from_numpy(pos), 6, (rows, cols)).numpy().reshape(rows * cols, 8)
+        assert np.abs(naflex.position_grid_numpy(spec, {"pos_embed": pos}, rows, cols) - ref).max() <= 1e-6, (rows, cols)
+    for bad, words in ((dict(pos_interp="bicubic"), "resample_pos_embed_grid"), (dict(pos_ar_preserving=True), "naflex=True"),
+                       (dict(naflex=True), "naflex=True \\(timm's NaFlexVit\\) needs")):
+        with pytest.raises(SpecError, match=words) as info:
+            spec.replace(**bad)
+        assert "\n" not in str(info.value)
+    with pytest.raises(SpecError, match="without naflex=True"):  # a plain ViT with a grid of its own size and no NaFlex
+        vitzoo.ViTSpec(pos_embed_grid=16)

@@ -24,7 +24,7 @@ def test_every_entry_is_complete_and_consistent():
             assert list(pre["input_size"]) == [3, spec.img_size, spec.img_size], ws.name
         assert pre["interpolation"] in ("bicubic", "bilinear") and pre["crop_mode"] in ("center", "squash")
         assert 0.8 < pre["crop_pct"] <= 1.0 and len(pre["mean"]) == len(pre["std"]) == 3
-        assert ws.top1 is None or 70 < ws.top1 < 90
+        assert ws.top1 is None or 60 < ws.top1 < 92  # EVA-02-L at 448 px: 90.06
         assert ws.num_classes == labels.LABEL_SET_SIZES.get(ws.label_set, ws.num_classes) >= 0
         assert ws.sha256 is None or len(ws.sha256) == 64
         if ws.url is not None:
@@ -194,7 +194,7 @@ def test_list_and_info_commands(capsys):
         assert part in text
     assert main(["info", "vit_base_patch16_384.augreg_in21k_ft_in1k", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["variant"] == "vit_b_16_384" and data["weight_set"]["top1"] == 85.996
+    assert data["variant"] == "vit_b_16_384" and data["weight_set"]["top1"] == 86.01
     assert main(["info", "vit_b_16.nope"]) == 1
     assert "Unknown weight tag 'nope'" in capsys.readouterr().err
 

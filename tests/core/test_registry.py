@@ -93,7 +93,7 @@ def test_every_timm_variant_is_timms_architecture():
     from vitzoo.variants.registry import _VARIANTS
 
     FAMILY_MODULES = {"vitzoo.variants.deit_dinov2", "vitzoo.variants.clip_siglip", "vitzoo.variants.eva", "vitzoo.variants.beit", "vitzoo.variants.aimv2",
-                      "vitzoo.variants.cait", "vitzoo.variants.qwen3"}
+                      "vitzoo.variants.cait", "vitzoo.variants.naflex", "vitzoo.variants.xcit", "vitzoo.variants.qwen3"}
 
     checked = 0
     for variant in vitzoo.list_models(include_aliases=False):

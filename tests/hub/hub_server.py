@@ -250,3 +250,11 @@ def lay_out_cache(hub_cache: Path, repo_id: str, files: "dict[str, bytes]", comm
     (repo_dir / "refs").mkdir(parents=True, exist_ok=True)
     (repo_dir / "refs" / branch).write_text(commit)
     return repo_dir / "snapshots" / commit
+
+
+def go_offline(monkeypatch, var: str = "HF_HUB_OFFLINE") -> None:
+    """Switch the hub client offline for the rest of the test (``var``: HF_HUB_OFFLINE or VITZOO_OFFLINE)."""
+    import huggingface_hub.constants
+
+    monkeypatch.setenv(var, "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", var == "HF_HUB_OFFLINE")

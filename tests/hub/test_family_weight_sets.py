@@ -67,3 +67,34 @@ def test_registry_entry_of_a_new_family_loads_offline_and_equals_timm(tmp_path, 
     out = model(x)
     assert out.shape == expected.shape
     assert np.abs(out - expected).max() <= 1e-4 * np.abs(expected).max()
+
+
+def test_naflex_registry_entry_loads_offline_and_equals_timm_on_images_and_naflex_batches(tmp_path, monkeypatch):
+    """SigLIP 2 NaFlex B/16 from its (locally laid out) timm repo: a non-square image and a padded NaFlex batch."""
+    import huggingface_hub.constants
+    from timm.models._hub import save_for_hf
+
+    from vitzoo.naflex import patchify
+
+    name = "siglip2_naflex_b_16.v2_webli"
+    ws = get_weight_set(name)
+    assert ws.hub_repo == "timm/naflexvit_base_patch16_siglip.v2_webli" and tuple(ws.preprocessing["input_size"]) == (3, 384, 384)
+    torch.manual_seed(0)
+    ref = timm.create_model("naflexvit_base_patch16_siglip", pretrained=False, num_classes=0).eval()
+    folder = tmp_path / "made_by_timm"
+    save_for_hf(ref, str(folder), safe_serialization=True)
+    lay_out_repo(tmp_path / "hf" / "hub", ws.hub_repo, folder)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("VITZOO_CACHE", str(tmp_path / "vitzoo"))
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 3, 64, 96)).astype(np.float32)
+    batch = patchify([rng.standard_normal((3, 32, 80)).astype(np.float32), rng.standard_normal((3, 48, 16)).astype(np.float32)], 16)
+    with torch.no_grad():
+        expected = [ref(torch.from_numpy(x)).numpy(), ref({k: torch.from_numpy(v) for k, v in batch.items()}).numpy()]
+    model = vitzoo.create(name, pretrained=True, backend="numpy")
+    assert tuple(model.pretrained_cfg["pretrained_cfg"]["mean"]) == (0.5, 0.5, 0.5)
+    for out, want in zip([model(x), model(batch)], expected):
+        assert np.abs(out - want).max() <= 1e-4 * np.abs(want).max()

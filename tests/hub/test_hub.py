@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import vitzoo
-from hub_server import Server
+from hub_server import go_offline
 from vitzoo import CheckpointError, DownloadError, hub
 from vitzoo.backends import get_backend
 from vitzoo.init import init_state
@@ -39,29 +39,6 @@ MS_PRE = dict(PRE, interpolation="bilinear", crop_pct=0.875, mean=(0.485, 0.456,
 
 
 @pytest.fixture
-def server():
-    srv = Server()
-    yield srv
-    srv.close()
-
-
-@pytest.fixture
-def env(tmp_path, monkeypatch, server):
-    """Empty vitzoo and hub caches, online, pointed at the local server."""
-    import huggingface_hub.constants
-
-    monkeypatch.setenv("VITZOO_CACHE", str(tmp_path / "vitzoo"))
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
-    monkeypatch.delenv("VITZOO_OFFLINE", raising=False)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # read by the hub at import time
-    monkeypatch.setenv("HF_ENDPOINT", server.url)
-    monkeypatch.setenv("VITZOO_MS_BASE_URL", server.url)
-    return tmp_path
-
-
-@pytest.fixture
 def registered():
     names = []
 
@@ -72,13 +49,6 @@ def registered():
     yield add
     for name in names:
         unregister_pretrained(name)
-
-
-def go_offline(monkeypatch, var="HF_HUB_OFFLINE"):
-    import huggingface_hub.constants
-
-    monkeypatch.setenv(var, "1")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", var == "HF_HUB_OFFLINE")
 
 
 def cache_files(root):

@@ -23,7 +23,7 @@ open_clip = pytest.importorskip("open_clip")
 
 import vitzoo  # noqa: E402
 from family_models import max_rel_diff  # noqa: E402
-from hub_server import Server, lay_out_cache  # noqa: E402
+from hub_server import go_offline, lay_out_cache  # noqa: E402
 from timm_models import randomise_, tiny_timm  # noqa: E402
 from vitzoo.errors import DownloadError, UnknownNameError  # noqa: E402
 
@@ -75,35 +75,6 @@ def oc_repo(tmp_path_factory):
     save_config_for_hf(model, folder / "open_clip_config.json", model_config=OC_CFG)
     with torch.no_grad():
         return folder_files(folder), model.encode_image(torch.from_numpy(X)).numpy(), model
-
-
-@pytest.fixture
-def server():
-    srv = Server()
-    yield srv
-    srv.close()
-
-
-@pytest.fixture
-def env(tmp_path, monkeypatch, server):
-    """Empty vitzoo and hub caches, online, pointed at the local hub."""
-    import huggingface_hub.constants
-
-    monkeypatch.setenv("VITZOO_CACHE", str(tmp_path / "vitzoo"))
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
-    monkeypatch.delenv("VITZOO_OFFLINE", raising=False)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # read by the hub at import time
-    monkeypatch.setenv("HF_ENDPOINT", server.url)
-    return tmp_path
-
-
-def go_offline(monkeypatch):
-    import huggingface_hub.constants
-
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
 
 
 def blobs(env):

@@ -18,7 +18,6 @@ T = pytest.importorskip("transformers")
 
 import vitzoo  # noqa: E402
 from family_models import max_rel_diff  # noqa: E402
-from hub_server import Server  # noqa: E402
 from vitzoo.backends import get_backend  # noqa: E402
 from vitzoo.errors import CheckpointError  # noqa: E402
 from vitzoo.init import init_state  # noqa: E402
@@ -97,19 +96,9 @@ def test_what_timm_cannot_express_is_refused_and_nothing_is_written(tmp_path):
 
 
 @pytest.fixture
-def hub(tmp_path, monkeypatch):
-    import huggingface_hub.constants
-
-    srv = Server()
-    monkeypatch.setenv("VITZOO_CACHE", str(tmp_path / "vitzoo"))
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
-    monkeypatch.delenv("VITZOO_OFFLINE", raising=False)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setenv("HF_ENDPOINT", srv.url)
-    yield srv
-    srv.close()
+def hub(env, server):
+    """The local hub, with the environment pointed at it."""
+    return server
 
 
 def test_push_to_hub_uploads_a_repo_that_loads_back(hub):

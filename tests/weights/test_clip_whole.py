@@ -79,6 +79,27 @@ def test_open_clip_folder_matches_open_clip(oc_folder, backend, jit):
     compare(clip, *oc_reference(model, ids), ids, f"open_clip {backend} jit={jit}")
 
 
+
+@pytest.mark.parametrize("backend,jit", RUNS)
+def test_short_prompts_are_cut_after_their_end_token_and_give_open_clips_embeddings(tmp_path, backend, jit):
+    """A causal tower pools at the end token, so the padding after it is cut (pooled_prefix); the embeddings stay open_clip's."""
+    from vitzoo.text_spec import pooled_prefix
+
+    cfg = json.loads(json.dumps(OC_CFG))
+    cfg["text_cfg"]["context_length"] = 40
+    model = randomise_(open_clip.CLIP(**cfg), scale=0.3)
+    save_torch_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "open_clip_model.safetensors"))
+    (tmp_path / "open_clip_config.json").write_text(json.dumps({"model_cfg": cfg}))
+    clip = vitzoo.create_clip(None, pretrained=tmp_path, backend=backend, jit=jit)
+    short, mixed = clip.tokenize(["a dog", "a photo of a cat."]), clip.tokenize(["a dog", "cat " * 20])
+    assert short.shape[1] == mixed.shape[1] == 40
+    assert pooled_prefix(short, clip.spec.text).shape[1] == 16 and pooled_prefix(mixed, clip.spec.text).shape[1] == 32
+    for ids in (short, mixed):
+        with torch.no_grad():
+            ref = model.encode_text(torch.from_numpy(ids)).numpy()
+        assert max_rel_diff(to_numpy(clip.encode_text(ids)), ref) <= TOL
+
+
 def test_bare_open_clip_file_needs_the_model_name(tmp_path):
     """A file without open_clip_config.json: the open_clip name settles heads, eps and GELU, or the read is refused."""
     model = open_clip.create_model("ViT-S-32", pretrained=None)  # a real open_clip name, random weights

@@ -1,7 +1,7 @@
-"""SigLIP 2 as a whole model: Gemma's tokenizer.json through the ``tokenizers`` library, fixed-resolution checkpoints.
+"""SigLIP 2 as a whole model: Gemma's tokenizer.json through the ``tokenizers`` library, fixed-resolution and NaFlex checkpoints.
 
 The fixed-resolution SigLIP 2 checkpoints are transformers ``SiglipModel`` folders (SigLIP's
-architecture) whose tokenizer is Gemma's ``tokenizer.json``; no real one is available offline, so
+architecture), the NaFlex ones ``Siglip2Model`` folders (last tests); their tokenizer is Gemma's ``tokenizer.json``; no real one is available offline, so
 the tests learn a small byte-fallback BPE and save it as transformers' ``GemmaTokenizerFast``
 (SigLIP 2's settings: ``<eos>`` appended, no ``<bos>``, right padding). References:
 ``AutoTokenizer`` on the folder, open_clip's ``HFTokenizer`` with its SigLIP 2 settings
@@ -24,7 +24,7 @@ import vitzoo  # noqa: E402
 from family_models import max_rel_diff  # noqa: E402
 from text_models import CORPUS, gemma_tokenizer_files  # noqa: E402
 from timm_models import randomise_  # noqa: E402
-from vitzoo.errors import CheckpointError, DataError  # noqa: E402
+from vitzoo.errors import DataError  # noqa: E402
 from vitzoo.hf_tokenizer import JsonTokenizer  # noqa: E402
 from vitzoo.zero_shot import to_numpy  # noqa: E402
 
@@ -103,9 +103,55 @@ def test_fixed_resolution_siglip2_matches_transformers(siglip2_folder, backend, 
     assert max(diffs) <= TOL, diffs
 
 
-def test_naflex_siglip2_model_is_refused_in_one_sentence(tmp_path):
-    cfg = T.Siglip2Config(vision_config=dict(VISION, num_patches=16), text_config=dict(TEXT, vocab_size=300))
-    T.Siglip2Model(cfg).save_pretrained(tmp_path)
-    with pytest.raises(CheckpointError, match="NaFlex") as err:
-        vitzoo.create_clip(None, pretrained=tmp_path, backend="numpy")
-    assert "fixed-resolution" in str(err.value) and "SiglipModel" in str(err.value) and str(err.value).count(". ") == 0
+@pytest.fixture(scope="module")
+def naflex_folder(gemma, tmp_path_factory):
+    """A SigLIP 2 NaFlex checkpoint: a Siglip2Model folder (8 × 8 position table) with Gemma's tokenizer files."""
+    vocab = len(T.AutoTokenizer.from_pretrained(gemma))
+    vision = {k: v for k, v in VISION.items() if k != "image_size"}
+    cfg = T.Siglip2Config(vision_config=dict(vision, num_patches=64), text_config=dict(TEXT, vocab_size=vocab))
+    model = randomise_(T.Siglip2Model(cfg), scale=0.3)
+    with torch.no_grad():
+        model.logit_scale.fill_(1.5)
+    folder = tmp_path_factory.mktemp("siglip2_naflex")
+    model.save_pretrained(folder)
+    for f in gemma.iterdir():
+        shutil.copy(f, folder / f.name)
+    return folder, model
+
+
+@pytest.mark.parametrize("backend,jit", RUNS)
+def test_naflex_siglip2_model_matches_transformers(naflex_folder, backend, jit):
+    """encode_image on a NaFlex batch (three aspect ratios, padded) = get_image_features; text and logits unchanged."""
+    from vitzoo.naflex import patchify
+
+    folder, model = naflex_folder
+    clip = vitzoo.create_clip(None, pretrained=folder, backend=backend, jit=jit)
+    assert clip.spec.vision.naflex and clip.spec.family == "siglip"
+    sizes = [(3, 5), (8, 8), (2, 11)]
+    rng = np.random.default_rng(3)
+    batch = patchify([rng.standard_normal((3, 4 * h, 4 * w)).astype(np.float32) for h, w in sizes], 4, seq_len=64)
+    hf = {"pixel_values": batch["patches"], "pixel_attention_mask": batch["patch_valid"].astype(np.int64), "spatial_shapes": np.array(sizes)}
+    ids = clip.tokenize(CORPUS[:4])
+    with torch.no_grad():
+        pt = {k: torch.from_numpy(v) for k, v in hf.items()}
+        image = model.get_image_features(**pt)
+        image = image if isinstance(image, torch.Tensor) else image.pooler_output
+        text = model.get_text_features(input_ids=torch.from_numpy(ids))
+        text = text if isinstance(text, torch.Tensor) else text.pooler_output
+        logits = model(input_ids=torch.from_numpy(ids), **pt).logits_per_image
+    diffs = [max_rel_diff(to_numpy(clip.encode_image(hf)), image.numpy()), max_rel_diff(to_numpy(clip.encode_image(batch)), image.numpy()),
+             max_rel_diff(to_numpy(clip.encode_text(ids)), text.numpy()), max_rel_diff(to_numpy(clip(hf, ids)), logits.numpy())]
+    print(f"siglip2 naflex {backend} jit={jit}", [f"{d:.1e}" for d in diffs])
+    assert max(diffs) <= TOL, diffs
+    x = rng.standard_normal((1, 3, 24, 44)).astype(np.float32)  # an NCHW image of its own aspect ratio: 6 × 11 patches
+    with torch.no_grad():
+        one = model.get_image_features(**{k: torch.from_numpy(v) for k, v in _hf_batch(x[0], (6, 11)).items()})
+        one = one if isinstance(one, torch.Tensor) else one.pooler_output
+    assert max_rel_diff(to_numpy(clip.encode_image(x)), one.numpy()) <= TOL
+
+
+def _hf_batch(image, shape):
+    from vitzoo.naflex import patchify
+
+    b = patchify([image], 4)
+    return {"pixel_values": b["patches"], "pixel_attention_mask": b["patch_valid"].astype(np.int64), "spatial_shapes": np.array([shape])}

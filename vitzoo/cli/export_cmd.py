@@ -25,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="the file to write: *.mindir or *.onnx")
     parser.add_argument("--batch-size", type=int, default=1, help="the exported graph's fixed batch size (default 1)")
     parser.add_argument("--img-size", type=int, metavar="N", help="input side in pixels (default: the model's)")
+    parser.add_argument("--naflex", action="store_true", help="a graph over NaFlex batches (refused: NaFlex models export their NCHW path)")
     parser.add_argument("--text", action="store_true", help="export the text tower of a whole CLIP/SigLIP model (--weights) instead")
     parser.add_argument("--no-verify", action="store_true", help="do not run the written file to compare it with the model")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object on the last line")
@@ -44,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
         raise VitzooError("Name the model to export: MODEL (pretrained weights) or --weights FILE.")
     else:
         summary = export(
-            args.model, args.output, weights=args.weights, batch_size=args.batch_size, img_size=args.img_size, verify=not args.no_verify
+            args.model, args.output, weights=args.weights, batch_size=args.batch_size, img_size=args.img_size, verify=not args.no_verify,
+            naflex=args.naflex,
         )
     shape = "x".join(map(str, summary["input_shape"]))
     line = f"wrote {summary['path']} ({summary['format']}, input {summary.get('input_dtype', 'float32')} {shape}"

@@ -202,6 +202,8 @@ def timm_architecture(spec: Any, name: Optional[str] = None) -> tuple[str, dict[
         except VitzooError:  # e.g. an image size this variant's options refuse
             continue
         timm_names = [a for a in aliases_of(variant) if "_patch" in a or a.startswith(("vit_", "deit", "eva", "vit"))]
+        if base.block == "xcit":  # XCiT's variants are registered under timm's own names
+            timm_names.append(variant)
         if same == spec and timm_names:
             args: dict[str, Any] = {}
             if spec.img_size != base.img_size:

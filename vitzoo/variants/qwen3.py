@@ -2,7 +2,8 @@
 
 A pre-norm ViT of timm's EVA blocks (packed qkv with bias, tanh GELU, axial rotary positions
 ``rope="cat"`` in the rotate-half layout, theta 10000) plus a learned 48×48 position grid
-resampled to each input (``pos_embed_grid=48``, bilinear with aligned corners), any input whose
+resampled to each input (``pos_embed_grid=48``, bilinear with aligned corners: ``pos_interp='bilinear'``,
+``pos_antialias=False``, ``pos_align_corners=True``, NaFlex's resampling code), any input whose
 patch grid the projector's 2×2 merge divides (``dynamic_img_size``), no norm on the patch tokens.
 Three forms per size, as timm's:
 
@@ -26,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+from vitzoo.qwen_spec import GRID_RESAMPLING
 from vitzoo.spec import ViTSpec
 
 from .registry import register_variant
@@ -41,7 +43,7 @@ def qwen3_spec(size: str, merge_dim: int = 0, tokens: bool = False) -> ViTSpec:
     return ViTSpec(img_size=768, patch_size=16, num_classes=0, embed_dim=d, depth=depth, num_heads=heads, mlp_dim=mlp, gelu="tanh",
                    block="eva", class_token=False, global_pool="avg", fc_norm=not tokens, final_norm=not tokens, fc_norm_affine=tokens,
                    rope="cat", rope_half=True, dynamic_img_size=True, pos_embed_grid=48, merge_size=2 if merge_dim else 0,
-                   merge_dim=merge_dim, output_tokens=tokens)
+                   merge_dim=merge_dim, output_tokens=tokens, **GRID_RESAMPLING)
 
 
 def _register(size: str) -> None:

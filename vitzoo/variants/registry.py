@@ -40,14 +40,12 @@ def register_variant(*aliases: str) -> Callable[[Callable[[], ViTSpec]], Callabl
     return decorator
 
 
-SUPPORTED_FAMILIES = "ViT, DeiT, DeiT-III, DINOv2, CLIP, SigLIP, EVA/EVA-02, DINOv3, PE, RoPE-ViT, BEiT/BEiTv2, AIMv2, CaiT and Qwen3 ViT"
+SUPPORTED_FAMILIES = "ViT, DeiT, DeiT-III, DINOv2, CLIP, SigLIP, EVA/EVA-02, DINOv3, PE, RoPE-ViT, BEiT/BEiTv2, AIMv2, CaiT, NaFlex ViT (SigLIP 2 NaFlex, C-RADIO), XCiT and Qwen3 ViT"
 # timm model families vitzoo's spec cannot express yet: name prefix → (family, what it needs).
 _UNSUPPORTED_FAMILIES = {
     "vit_relpos": ("relative-position ViT", "relative position biases from an MLP over log coordinates"),
     "vit_srelpos": ("relative-position ViT", "relative position biases from an MLP over log coordinates"),
     "samvit": ("SAM", "windowed attention with decomposed relative positions and a conv neck"),
-    "xcit": ("XCiT", "cross-covariance attention"),
-    "naflexvit": ("NaFlex ViT", "patch-n'-pack inputs"),
 }
 
 

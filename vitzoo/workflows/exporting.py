@@ -27,6 +27,7 @@ def export(
     batch_size: int = 1,
     img_size: Optional[int] = None,
     verify: bool = True,
+    naflex: bool = False,
 ) -> dict[str, Any]:
     """Write ``model`` to ``output`` (``*.mindir`` or ``*.onnx``) for float32 NCHW input ``[batch_size, C, img_size, img_size]``.
 
@@ -39,6 +40,8 @@ def export(
             resampled once, as ``create(..., img_size=)`` does.
         verify: run the written file (MindIR through MindSpore, ONNX through
             onnxruntime if installed) and compare with the model: ``max_abs_diff``.
+        naflex: ask for a graph over NaFlex batches: refused (a NaFlex model exports its NCHW path,
+            at a fixed ``img_size``; its NaFlex batches run in MindSpore or NumPy).
 
     Returns a summary: ``path``, ``format``, ``input_shape``, ``output_shape``, ``max_abs_diff``, ``files``.
     """
@@ -50,6 +53,11 @@ def export(
         raise VitzooError(f"batch_size must be a positive integer, got {batch_size!r}.")
     from vitzoo.backends.mindspore.deploy.export import export_format, export_model
 
+    if naflex:
+        raise VitzooError(
+            "NaFlex batches cannot be exported: each image's position grid is resampled to a size read from its patch coordinates "
+            "at run time, which a fixed ONNX or MindIR graph cannot compute; export the NCHW model at a fixed --img-size instead."
+        )
     export_format(Path(output))  # a bad suffix or an unusable location fails before any model is loaded
     ensure_folder(output)
     net = load_model(model, weights)

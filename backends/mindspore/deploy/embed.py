@@ -56,8 +56,9 @@ def check_pool(model: Any, pool: Optional[str], layers: bool) -> None:
         raise DataError(f"Unknown pooling {pool!r}; use one of {', '.join(POOLS)}.")
     if pool == "cls" and not spec.class_token:
         raise DataError("pool='cls' needs a class token, and this model has none; use pool='avg'" + ("." if layers else " or its default pooling."))
-    if pool == "cls" and layers and spec.block == "cait":
-        raise DataError("CaiT's blocks hold only the patch tokens (the class token joins after them), so per-block features (layers) pool by 'avg'.")
+    if pool == "cls" and layers and spec.block in ("cait", "xcit"):
+        family = "CaiT" if spec.block == "cait" else "XCiT"
+        raise DataError(f"{family}'s blocks hold only the patch tokens (the class token joins after them), so per-block features (layers) pool by 'avg'.")
     if pool == "map" and not hasattr(model, "attn_pool"):
         raise DataError("pool='map' needs an attention-pool (MAP) head, and this model has none; use pool='cls' or 'avg'.")
     if pool == "map" and layers:
@@ -100,8 +101,8 @@ def embed_files(
     folder = ImageFolder(root=Path("."), classes=[], samples=[(Path(f), i) for i, f in enumerate(files)])
     pipeline = eval_dataset(folder, transforms_for(model), batch_size, skip_bad=skip_bad, workers=workers)
     head_output = uses_head_output(model)
-    # per-block features: the class token where the blocks carry one (CaiT's do not), else the patch tokens' mean
-    token = model.spec.global_pool == "token" and model.spec.block != "cait"
+    # per-block features: the class token where the blocks carry one (CaiT's and XCiT's do not), else the patch tokens' mean
+    token = model.spec.global_pool == "token" and model.spec.block not in ("cait", "xcit")
     layer_pool = pool if pool in ("cls", "avg") else ("cls" if token else "avg")
     args = (pool, take, bool(normalize), head_output, layer_pool)
     chunks: list[list[np.ndarray]] = []

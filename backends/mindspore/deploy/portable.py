@@ -114,7 +114,8 @@ class PortableAttention(nn.Cell):
         self.scores = ops.BatchMatMul(transpose_b=True)
         self.mix = ops.BatchMatMul()
 
-    def construct(self, x: Tensor) -> Tensor:
+    def construct(self, x: Tensor, bias: Any = None) -> Tensor:
+        # ``bias``: the NaFlex block's mask slot, always None on the exported (NCHW) path
         b, n, d = x.shape
         qkv = _heads(self.qkv(x), n, 3, self.num_heads, self.head_dim)
         q, k, v = qkv[0], qkv[1], qkv[2]
@@ -163,6 +164,17 @@ def _portable_cait(copy: Any, spec: ViTSpec, state: State) -> None:
     for block in [*copy.blocks, *copy.blocks_token_only]:
         if isinstance(getattr(block.mlp, "act", None), GeluErf):
             block.mlp.act = PortableGelu()
+
+
+def _portable_xcit(copy: Any) -> None:
+    """XCiT: every exact GELU (stem, local patch interaction, MLPs) swapped; its attention splits by indexing already."""
+    for _, cell in list(copy.cells_and_names()):
+        for key, child in list(cell.name_cells().items()):
+            if isinstance(child, GeluErf):
+                if isinstance(cell, nn.CellList):
+                    cell[int(key)] = PortableGelu()
+                else:
+                    setattr(cell, key, PortableGelu())
 
 
 def _portable_eva_block(block: Any, spec: ViTSpec, state: State, name: str) -> None:
@@ -223,6 +235,8 @@ def _portable_copy(model: Any, spec: ViTSpec, state: dict, backend: Any) -> Any:
             _portable_eva_block(block, spec, state, f"blocks.{i}")
     if spec.block == "cait":  # primitive ops here too, but Unstack and Erf
         _portable_cait(copy, spec, state)
+    if spec.block == "xcit":  # primitive ops too, but Erf
+        _portable_xcit(copy)
     for i, block in enumerate(blocks):
         name = f"blocks.{i}"
         block.attn = PortableAttention(spec, state, name + ".attn")

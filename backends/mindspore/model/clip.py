@@ -20,6 +20,7 @@ from mindspore import Parameter, Tensor, nn, ops
 from vitzoo.text_spec import ClipSpec
 
 from ..runtime import serialized
+from .naflex import NaFlexViT
 from .text import TextTransformer
 from .vit import VisionTransformer
 
@@ -38,7 +39,8 @@ class CLIP(nn.Cell):
         super().__init__()
         self.spec = spec
         self.pretrained_cfg: dict = {}
-        self.visual = VisionTransformer(spec.vision, _part(state, "visual."), jit=jit)
+        tower = NaFlexViT if spec.vision.naflex else VisionTransformer  # SigLIP 2 NaFlex: any aspect ratio, NaFlex batches
+        self.visual = tower(spec.vision, _part(state, "visual."), jit=jit)
         self.text = TextTransformer(spec.text, _part(state, "text."), jit=jit)
         self.logit_scale = Parameter(Tensor(np.asarray(state["logit_scale"], np.float32).reshape(())), name="logit_scale")
         self.has_bias = spec.logit_bias
@@ -53,7 +55,12 @@ class CLIP(nn.Cell):
 
     @serialized
     def encode_image(self, images: Any) -> Tensor:
-        """Unnormalised image embeddings ``[B, E]`` (open_clip's ``encode_image``, transformers' ``get_image_features``)."""
+        """Unnormalised image embeddings ``[B, E]`` (open_clip's ``encode_image``, transformers' ``get_image_features``).
+
+        A NaFlex image tower (SigLIP 2 NaFlex) also takes a NaFlex batch, as its ``model(batch)`` does.
+        """
+        if isinstance(images, Mapping):
+            return self.visual(images)
         return self.visual(_tensor(images))
 
     @serialized

@@ -3,7 +3,8 @@
 A training option, not part of the architecture: :class:`DropPath` has no parameters, so a model with
 drop path saves and loads exactly the same checkpoint as one without. Every :class:`~.layers.Block`
 holds ``drop_path1``/``drop_path2`` cells at rate 0 (identity); :func:`set_drop_path` gives them timm's
-linearly increasing rates before the training step is compiled (CaiT: one rate for every main block, as timm's ``Cait``).
+linearly increasing rates before the training step is compiled (CaiT, XCiT: one rate for every main block, as timm's
+``Cait`` and ``Xcit``; XCiT's blocks have a third branch, ``drop_path3``).
 
 Per sample, a branch is kept with probability ``keep = 1 - rate`` and then scaled by ``1 / keep``
 (timm's ``drop_path(..., scale_by_keep=True)``); in eval mode (``set_train(False)``) it is the identity.
@@ -97,4 +98,6 @@ def set_drop_path(model: Any, rate: float, seed: int = 0, rank: int = 0) -> list
     for i, (block, r) in enumerate(zip(blocks, rates)):
         block.drop_path1 = DropPath(r, seed=base + 2 * i + 1)  # seed 0 would mean "random" in MindSpore
         block.drop_path2 = DropPath(r, seed=base + 2 * i + 2)
+        if hasattr(block, "drop_path3"):  # XCiT's local patch interaction branch (seeds past every block's two)
+            block.drop_path3 = DropPath(r, seed=base + 2 * len(blocks) + i + 1)
     return rates

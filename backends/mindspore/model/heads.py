@@ -4,13 +4,14 @@ One pool and one classifier are chosen from the spec when the model is built, so
 family's head never adds a branch to another family's forward pass:
 
 - pools: :class:`TokenPool` (class token), :class:`AvgPool` (mean of the patch tokens),
-  :class:`AttentionPool` (SigLIP's MAP head, timm's ``AttentionPoolLatent``) and
+  :class:`AttentionPool` (SigLIP's MAP head, timm's ``AttentionPoolLatent``), :class:`QueryPool`
+  (AIMv2's attention pooling head) and
   :class:`DistilledPool` (DeiT's class and distillation tokens, ``[B, 2, D]``);
 - classifiers: :class:`LinearClassifier`, :class:`DistilledClassifier` (mean of ``head``
   and ``head_dist``) and :class:`NoClassifier` (pooled features out).
 
 Parameters keep their canonical names because the model owns them under those
-names (``head``, ``head_dist``, ``attn_pool``); a classifier or pool that uses
+names (``head``, ``head_dist``, ``attn_pool``, ``query_pool``); a classifier or pool that uses
 them only borrows them (:func:`borrow`), so they are not registered twice.
 
 Example:
@@ -89,16 +90,51 @@ class AttentionPool(nn.Cell):
         self.scores = ops.BatchMatMul(transpose_b=True)
         self.mix = ops.BatchMatMul()
 
-    def construct(self, x: Tensor) -> Tensor:
+    def construct(self, x: Tensor, bias: Optional[Tensor] = None) -> Tensor:
+        """``bias``: an additive mask over the pooled tokens (NaFlex padding, ``[B, 1, 1, N]``)."""
         x = x[:, self.start :]
         b, n, d = x.shape
         q = self.q(self.latent).reshape(1, self.num_heads, 1, self.head_dim)  # the same query for every image
         kv = self.kv(x).reshape(b, n, 2, self.num_heads, self.head_dim).transpose(2, 0, 3, 1, 4)
         k, v = ops.unstack(kv, 0)  # each [B, heads, N, head_dim]
         q = ops.broadcast_to(q * self.scale, (b, self.num_heads, 1, self.head_dim))
-        attn = ops.softmax(self.scores(q, k), -1)
+        scores = self.scores(q, k)
+        if bias is not None:
+            scores = scores + bias
+        attn = ops.softmax(scores, -1)
         out = self.proj(self.mix(attn, v).reshape(b, d))
         return out + self.mlp(self.norm(out))
+
+
+class QueryPool(nn.Cell):
+    """AIMv2's attention pooling head (transformers' ``Aimv2AttentionPoolingHead``): a learned ``query`` token,
+    with no projection of its own, attends over ``k(x)`` and ``v(x)`` of the patch tokens (``num_heads`` heads,
+    scale ``head_dim ** -0.5``), then ``proj``. Unlike the MAP pool there is no residual MLP. Built from
+    primitive operators only (no ``Unstack``), so the exporters take it as it is.
+    """
+
+    def __init__(self, spec: ViTSpec, state: State, name: str) -> None:
+        super().__init__()
+        self.query = to_parameter(state[name + ".query"])
+        self.k = Linear(state, name + ".k")
+        self.v = Linear(state, name + ".v")
+        self.proj = Linear(state, name + ".proj")
+        self.start = spec.num_prefix_tokens
+        self.num_heads = spec.num_heads
+        self.head_dim = spec.head_dim
+        self.scale = spec.head_dim**-0.5
+        self.scores = ops.BatchMatMul(transpose_b=True)
+        self.mix = ops.BatchMatMul()
+
+    def construct(self, x: Tensor) -> Tensor:
+        x = x[:, self.start :]
+        b, n, d = x.shape
+        k = self.k(x).reshape(b, n, self.num_heads, self.head_dim).transpose(0, 2, 1, 3)
+        v = self.v(x).reshape(b, n, self.num_heads, self.head_dim).transpose(0, 2, 1, 3)
+        q = ops.broadcast_to((self.query * self.scale).reshape(1, 1, self.num_heads, self.head_dim).transpose(0, 2, 1, 3),
+                             (b, self.num_heads, 1, self.head_dim))  # the same query for every image
+        attn = ops.softmax(self.scores(q, k), -1)
+        return self.proj(self.mix(attn, v).reshape(b, d))
 
 
 class LinearClassifier(nn.Cell):
@@ -141,7 +177,7 @@ class DistilledClassifier(nn.Cell):
 
 
 def make_pool(spec: ViTSpec) -> nn.Cell:
-    """The parameter-free pool of ``spec`` (``"map"`` models use their ``attn_pool`` instead)."""
+    """The parameter-free pool of ``spec`` (``"map"`` and ``"query"`` models use their ``attn_pool``/``query_pool`` instead)."""
     if spec.dist_token:
         return DistilledPool()
     if spec.global_pool == "avg":

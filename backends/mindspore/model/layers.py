@@ -199,8 +199,9 @@ class Attention(nn.Cell):
             self.attend, self.attend_train = fused.attention(self.num_heads)
             self.attend_cfg = fused.config(self.num_heads, self.scale)
 
-    def construct(self, x: Tensor) -> Tensor:
-        if self.fused:
+    def construct(self, x: Tensor, bias: Any = None) -> Tensor:
+        """``bias``: an additive mask over the scores (NaFlex padding, ``[B, 1, N, N]``); the fused kernel takes none."""
+        if self.fused and bias is None:
             qkv = self.qkv(x)
             out = self.attend_train(qkv, self.attend_cfg)[0] if self.training else self.attend(qkv, self.attend_cfg)
             return self.proj(out)
@@ -210,7 +211,10 @@ class Attention(nn.Cell):
         if self.qk_norm:
             q = self.q_norm(q)
             k = self.k_norm(k)
-        attn = ops.softmax(self.scores(q * self.scale, k), -1)
+        scores = self.scores(q * self.scale, k)
+        if bias is not None:
+            scores = scores + bias
+        attn = ops.softmax(scores, -1)
         out = self.mix(attn, v).transpose(0, 2, 1, 3).reshape(b, n, d)
         return self.proj(out)
 

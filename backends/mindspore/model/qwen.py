@@ -1,12 +1,12 @@
 """timm's Qwen3 ViT (``qwen3_vit.py``: the Qwen3-VL / Qwen3.5 vision tower) as Cells.
 
-Chosen when a model is built from a spec with ``pos_embed_grid > 0`` (:class:`Qwen3ViT`, a
+Chosen when a model is built from a spec with ``pos_embed_grid > 0`` and no NaFlex (:class:`Qwen3ViT`, a
 :class:`~.vit.VisionTransformer` whose token path differs), so no other family's forward pass
 changes. The blocks are the EVA blocks (:mod:`.eva`: packed qkv with its bias, tanh GELU, axial
 rotary positions ``rope="cat"`` in the rotate-half layout). What Qwen adds, as small Cells:
 
 - the learned ``pos_embed_grid²`` positions, resampled to each input's grid (bilinear,
-  ``align_corners=True``: :func:`vitzoo.qwen.align_corners_matrix`, two constant matmuls);
+  ``align_corners=True``, no antialias: NaFlex's :func:`.naflex.resampled_grid`, two constant matmuls);
 - no norm on the patch tokens; the classifier pools (mean), normalises without weight or bias
   (:class:`PlainLayerNorm`) and classifies;
 - the VLM projector :class:`PatchMerger` (``merge_size > 0``): per-token norm, ``k × k`` patch
@@ -30,11 +30,11 @@ from typing import Mapping
 import numpy as np
 from mindspore import Tensor, nn, ops
 
-from vitzoo import qwen
 from vitzoo.spec import ViTSpec
 
 from . import features
 from .layers import GELU_CELLS, LayerNorm, Linear
+from .naflex import resampled_grid
 from .vit import VisionTransformer
 
 State = Mapping[str, np.ndarray]
@@ -97,6 +97,7 @@ class Qwen3ViT(VisionTransformer):
     def __init__(self, spec: ViTSpec, state: State, *, jit: bool = False, copy: bool = True) -> None:
         super().__init__(spec, state, jit=jit, copy=copy)
         self.pos_grid = spec.pos_embed_grid
+        self.pos_args = (spec.pos_interp, spec.pos_antialias, spec.pos_align_corners, spec.pos_ar_preserving)  # plain values for a graph
         if spec.merge_size:
             own = {k: v for k, v in state.items() if k.startswith("merger.")}
             if copy:
@@ -112,15 +113,8 @@ class Qwen3ViT(VisionTransformer):
 
     def _add_tokens(self, x: Tensor, rows: int, cols: int) -> Tensor:
         """Patch tokens + the learned grid resampled to ``rows × cols`` (no prefix tokens)."""
-        g = self.pos_grid
-        if rows == g and cols == g:
-            return x + self.pos_embed
-        d = self.embed_dim
-        r_rows = Tensor(qwen.align_corners_matrix(rows, g))  # compile-time constants under jit
-        r_cols = Tensor(qwen.align_corners_matrix(cols, g))
-        grid = ops.matmul(r_rows, self.pos_embed.reshape(g, g * d)).reshape(rows, g, d)
-        grid = ops.matmul(ops.broadcast_to(r_cols, (rows, cols, g)), grid)
-        return x + grid.reshape(1, rows * cols, d)
+        grid = resampled_grid(self.pos_embed, self.pos_grid, self.embed_dim, rows, cols, self.pos_args)
+        return x + grid.reshape(1, rows * cols, self.embed_dim)
 
     def _features(self, x: Tensor) -> Tensor:
         rows, cols = self._patch_grid(x.shape[2], x.shape[3])

@@ -21,7 +21,7 @@ import mindspore as ms
 import numpy as np
 from mindspore import Tensor, nn, ops
 
-from vitzoo.text_spec import TextSpec, check_text_state, checked_ids
+from vitzoo.text_spec import TextSpec, check_text_state, checked_ids, pooled_prefix
 
 from ..runtime import serialized
 from .layers import LayerNorm, Linear, Mlp, to_parameter
@@ -127,6 +127,9 @@ class TextTransformer(nn.Cell):
 
 
 def check_ids(ids: Any, spec: TextSpec) -> Tensor:
-    """Token ids as an int32 Tensor ``[N, L]``, after checking their shape and range (one clear error)."""
+    """Token ids as an int32 Tensor ``[N, L']``, after checking their shape and range (one clear error).
+
+    ``L'`` ≤ ``L``: a causal tower's ids are cut after the last pooled token (``pooled_prefix``).
+    """
     array = ids.asnumpy() if isinstance(ids, Tensor) else np.asarray(ids)
-    return Tensor(checked_ids(array, spec).astype(np.int32))
+    return Tensor(pooled_prefix(checked_ids(array, spec), spec).astype(np.int32))

@@ -29,9 +29,10 @@ from vitzoo.spec import ViTSpec
 
 from ..runtime import serialized
 from . import features
-from .heads import AttentionPool, DistilledClassifier, LinearClassifier, NoClassifier, borrow, make_pool
+from .heads import AttentionPool, DistilledClassifier, LinearClassifier, NoClassifier, QueryPool, borrow, make_pool
 from .eva import EvaBlock, make_rotary
 from .layers import Block, Linear, NormedPatchEmbed, PatchEmbed, PreLogits, make_norm, to_parameter
+from .sincos import SinCosPositions
 
 BLOCKS = {"vit": Block, "eva": EvaBlock}
 
@@ -59,7 +60,7 @@ class VisionTransformer(nn.Cell):
             state = {k: np.array(v, dtype=np.float32, copy=True, order="C") for k, v in state.items()}
         self.spec = spec
         self.pretrained_cfg: dict = {}
-        self.patch_embed = (NormedPatchEmbed if spec.patch_norm else PatchEmbed)(spec, state)
+        self.patch_embed = self._make_patch_embed(spec, state)
         if spec.class_token:
             self.cls_token = to_parameter(state["cls_token"])
         if spec.dist_token:
@@ -68,9 +69,15 @@ class VisionTransformer(nn.Cell):
             self.reg_token = to_parameter(state["reg_token"])
         self.prefix_names = tuple(n for n in ("cls_token", "dist_token", "reg_token") if n in state)
         self.has_pos_embed = spec.abs_pos_embed
-        if spec.abs_pos_embed:
+        if spec.abs_pos_embed and spec.pos_factorized:  # NaFlex's two 1-D tables (see .naflex)
+            self.pos_embed_y = to_parameter(state["pos_embed_y"])
+            self.pos_embed_x = to_parameter(state["pos_embed_x"])
+        elif spec.abs_pos_embed:
             self.pos_embed = to_parameter(state["pos_embed"])
         self.rotary = make_rotary(spec)  # rotary tables per input grid, or none
+        self.has_sincos = spec.sincos_pos
+        if spec.sincos_pos:  # AIMv2 native: a fixed sin-cos embedding of each input's grid
+            self.sincos = SinCosPositions(spec)
         self.pos_embed_prefix = spec.pos_embed_prefix
         self.patch_size = spec.patch_size
         self.grid_size = spec.grid_size
@@ -91,6 +98,9 @@ class VisionTransformer(nn.Cell):
         if spec.global_pool == "map":
             self.attn_pool = AttentionPool(spec, state, "attn_pool")
             borrow(self, "pool", self.attn_pool)  # parameters keep the canonical attn_pool.* names
+        elif spec.global_pool == "query":
+            self.query_pool = QueryPool(spec, state, "query_pool")
+            borrow(self, "pool", self.query_pool)
         else:
             self.pool = make_pool(spec)
         self.has_pre_logits = spec.pre_logits_dim > 0
@@ -101,6 +111,10 @@ class VisionTransformer(nn.Cell):
         self._graphs: dict = {}  # method name → mindspore.jit function (jit=True only)
         self._graph_weights: tuple = ()  # which parameter buffers the graphs were compiled with
         self.set_train(False)
+
+    def _make_patch_embed(self, spec: ViTSpec, state: Mapping[str, np.ndarray]) -> nn.Cell:
+        """The patch embedding of the spec's form (a family's model class may build its own)."""
+        return (NormedPatchEmbed if spec.patch_norm else PatchEmbed)(spec, state)
 
     def _make_block(self, spec: ViTSpec, state: Mapping[str, np.ndarray], name: str) -> nn.Cell:
         """Block ``name`` of the spec's form (a family's model class may build its own)."""
@@ -219,6 +233,8 @@ class VisionTransformer(nn.Cell):
     def _add_tokens(self, x: Tensor, rows: int, cols: int) -> Tensor:
         """Prepend the prefix tokens and add the position embedding (timm's order: cls, dist or reg, patches)."""
         b = x.shape[0]
+        if self.has_sincos:  # AIMv2 native (no prefix tokens): computed for this grid
+            return x + self.sincos(rows, cols)
         if not self.has_pos_embed:  # rotary positions only (DINOv3): the blocks add them
             if self.num_prefix_tokens:
                 x = ops.cat((ops.broadcast_to(self._prefix_tokens(), (b, self.num_prefix_tokens, self.embed_dim)), x), 1)

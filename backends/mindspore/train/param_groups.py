@@ -4,7 +4,8 @@ timm's rules, on vitzoo's canonical (= timm) parameter names:
 
 * no weight decay on 1-D tensors (biases, norms, layer scales) and on the tokens and position embedding
   (``VisionTransformer.no_weight_decay()``: ``pos_embed``, ``cls_token``, ``reg_token``, ``dist_token``;
-  BEiT's ``relative_position_bias_table`` of every block; CaiT's ``Cait.no_weight_decay()`` is a subset);
+  BEiT's ``relative_position_bias_table`` of every block; CaiT's ``Cait.no_weight_decay()`` is a subset; XCiT's
+  ``pos_embed.*``, its Fourier projection);
 * layer ids from ``VisionTransformer.group_matcher()`` as ``timm.models.group_parameters`` orders them:
   the stem (``cls_token``, ``reg_token``, ``dist_token``, ``pos_embed``, ``patch_embed.*``, ``norm_pre.*``)
   is layer 0, ``blocks.{i}.*`` layer ``i + 1``, the final ``norm.*`` shares the last block's layer, and
@@ -24,6 +25,7 @@ import re
 from typing import Any, Iterable, Optional
 
 NO_WEIGHT_DECAY = frozenset({"pos_embed", "cls_token", "reg_token", "dist_token"})
+XCIT_POSITIONS = "pos_embed."  # XCiT's Fourier projection: timm's Xcit.no_weight_decay lists 'pos_embed.*'
 REL_POS_TABLE = "relative_position_bias_table"  # BEiT's per-block tables: timm's Beit.no_weight_decay lists each
 _MATCH_PREV_GROUP = 99999.0  # timm's MATCH_PREV_GROUP: the final norm joins the last block's layer
 # timm's VisionTransformer.group_matcher (DeiT's distilled model adds dist_token to the stem), in its order.
@@ -56,6 +58,11 @@ def layer_ids(names: Iterable[str], head_joins_last: bool = False) -> dict[str, 
     token_only = {n: int(m.group(1)) for n in names if (m := re.match(r"blocks_token_only\.(\d+)\.", n))}
     offset = len(blocks) - len(set(token_only.values()))
     ordinals.update({n: (1.0, float(offset + i)) for n, i in token_only.items()})
+    # timm's Xcit.group_matcher: its class-attention blocks are a third group after the blocks, the final norm joins their last
+    cls_attn = {n: int(m.group(1)) for n in names if (m := re.match(r"cls_attn_blocks\.(\d+)\.", n))}
+    if cls_attn:
+        ordinals.update({n: (2.0, float(i)) for n, i in cls_attn.items()})
+        ordinals.update({n: (2.0, _MATCH_PREV_GROUP) for n in names if n.startswith("norm")})
     lid, ids_of = -1, {}
     for key in sorted(set(ordinals.values())):
         if lid < 0 or key[-1] != _MATCH_PREV_GROUP:
@@ -75,12 +82,12 @@ def param_groups(model: Any, weight_decay: float, layer_decay: Optional[float] =
         [('layer_0_no_decay', 0.2373046875), ('layer_0_decay', 0.2373046875)]
     """
     params = list(model.trainable_params())
-    qwen = bool(getattr(getattr(model, "spec", None), "pos_embed_grid", 0))  # timm's Qwen3 ViT: head and projector join the last block
+    qwen = bool(getattr(getattr(model, "spec", None), "qwen_vit", False))  # timm's Qwen3 ViT: head and projector join the last block
     ids = layer_ids((p.name for p in params), head_joins_last=qwen) if layer_decay is not None else {}
     num_layers = max(ids.values(), default=0) + 1
     groups: dict[str, dict[str, Any]] = {}
     for p in params:
-        no_decay = p.ndim <= 1 or p.name in NO_WEIGHT_DECAY or p.name.endswith(REL_POS_TABLE)
+        no_decay = p.ndim <= 1 or p.name in NO_WEIGHT_DECAY or p.name.endswith(REL_POS_TABLE) or p.name.startswith(XCIT_POSITIONS)
         kind = "no_decay" if no_decay else "decay"
         if layer_decay is None:
             name, scale = kind, 1.0
