@@ -1,12 +1,12 @@
 """Write vitzoo's table of timm weight sets (vitzoo/data/pretrained_timm.json) from timm's own configs.
 
 For every pretrained weight set that timm builds with ``vision_transformer.py``,
-``deit.py``, ``eva.py``, ``beit.py``, ``cait.py``, ``naflexvit.py``, ``xcit.py``, ``vision_transformer_relpos.py`` or
-``vision_transformer_hybrid.py`` (``timm.list_pretrained()`` filtered by the
+``deit.py``, ``eva.py``, ``beit.py``, ``cait.py``, ``naflexvit.py``, ``xcit.py``, ``vision_transformer_relpos.py``,
+``vision_transformer_hybrid.py`` or ``qwen3_vit.py`` (``timm.list_pretrained()`` filtered by the
 architecture's module):
 
 * if vitzoo registers its architecture (a variant or a timm alias), and the spec
-  equals what ``timm.create_model`` builds (for eva.py/beit.py/cait.py/naflexvit.py/xcit.py and the relpos/hybrid modules, whose variants
+  equals what ``timm.create_model`` builds (for eva.py/beit.py/cait.py/naflexvit.py/xcit.py qwen3_vit.py and the relpos/hybrid modules, whose variants
   scripts/make_eva_variants.py writes from timm's own arguments: the same tensors,
   names and shapes, as timm's model), the weight set becomes an entry: the
   hub repo, class count, label set, license and eval preprocessing are copied
@@ -39,8 +39,8 @@ from timm_specs import build_meta, read_timm_architecture, spec_differences  # n
 
 TABLE = HERE.parent / "vitzoo" / "data" / "pretrained_timm.json"
 TOP1 = HERE / "timm_top1_imagenet.csv"
-MODULES = ("vision_transformer", "deit", "eva", "beit", "cait", "naflexvit", "xcit", "vision_transformer_relpos", "vision_transformer_hybrid")
-SHAPE_CHECKED = ("eva", "beit", "cait", "naflexvit", "xcit", "vision_transformer_relpos", "vision_transformer_hybrid")  # modules whose architectures are checked by their tensors (see _judge_by_tensors)
+MODULES = ("vision_transformer", "deit", "eva", "beit", "cait", "naflexvit", "xcit", "vision_transformer_relpos", "vision_transformer_hybrid", "qwen3_vit")
+SHAPE_CHECKED = ("eva", "beit", "cait", "naflexvit", "xcit", "vision_transformer_relpos", "vision_transformer_hybrid", "qwen3_vit")  # modules whose architectures are checked by their tensors (see _judge_by_tensors)
 SHAPE_CHECKED_ARCHS = ("aimv2_", "beit3_")  # vision_transformer.py models vitzoo builds with the EVA block's Cells (RMSNorm; inner norms), likewise
 HUB_FILES = (None, "model.safetensors", "pytorch_model.bin")  # what a registry entry downloads
 PREPROCESSING = ("input_size", "interpolation", "crop_pct", "crop_mode", "mean", "std")
@@ -106,6 +106,8 @@ def build_table() -> dict[str, Any]:
         if arch not in arch_verdict:
             arch_verdict[arch] = _judge(arch, get_spec, resolve_name, UnknownNameError)
         variant, reason = arch_verdict[arch]
+        if reason is None and _module(arch) == "qwen3_vit":
+            variant = _qwen_variant(name, variant, get_spec)
         cfg = get_pretrained_cfg(name).to_dict()
         if reason is None and not cfg.get("hf_hub_id") and "ijepa" in str(cfg.get("url")):
             reason = (f"no Hugging Face hub copy: timm reads {cfg.get('url')}, an I-JEPA training checkpoint (the model under "
@@ -167,7 +169,7 @@ def _judge(arch: str, get_spec: Any, resolve_name: Any, unknown: type) -> tuple[
 
 
 def _judge_by_tensors(arch: str, get_spec: Any, resolve_name: Any, unknown: type) -> tuple[Optional[str], Optional[str]]:
-    """eva.py / beit.py / cait.py / xcit.py: registered (from timm's own arguments) and holding exactly timm's tensors, or why not."""
+    """eva.py / beit.py / cait.py / naflexvit.py / xcit.py / qwen3_vit.py: registered (from timm's own arguments) and holding exactly timm's tensors, or why not."""
     from make_eva_variants import left_out, model_args
 
     from vitzoo.canonical import expected_shapes
@@ -178,11 +180,7 @@ def _judge_by_tensors(arch: str, get_spec: Any, resolve_name: Any, unknown: type
         why = left_out(model_args(arch)) if _module(arch) == "eva" else ""
         return None, ("the spec cannot express: " + why) if why else "architecture not registered in vitzoo"
     spec = get_spec(variant)
-    import timm
-
-    model = timm.create_model(arch, pretrained=False, device="meta", num_classes=spec.num_classes)  # their init takes no weight_init
-    # XCiT's BatchNorm step counters are buffers, not weights (no canonical tensor; torch refills them on load)
-    timm_shapes = {k: tuple(v.shape) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    timm_shapes = _timm_shapes(arch, spec.num_classes)
     ours = expected_shapes(spec)
     if spec.naflex:  # NaFlexVit's own names (embeds.*, a Linear patch embedding, a [1, G, G, D] grid)
         import numpy as np
@@ -193,6 +191,34 @@ def _judge_by_tensors(arch: str, get_spec: Any, resolve_name: Any, unknown: type
     if timm_shapes != ours:
         raise SystemExit(f"vitzoo's {variant} holds other tensors than timm's {arch}")
     return variant, None
+
+
+def _timm_shapes(name: str, num_classes: int) -> dict[str, tuple]:
+    """The tensors of timm's model ``name`` (``arch`` or ``arch.tag``) built on the meta device, under vitzoo's names."""
+    import timm
+
+    from vitzoo.weights.qwen_timm import strip
+
+    model = timm.create_model(name, pretrained=False, device="meta", num_classes=num_classes)  # their init takes no weight_init
+    qwen = _module(name.split(".")[0]) == "qwen3_vit"  # the classifier's tower sits under encoder.
+    # XCiT's BatchNorm step counters are buffers, not weights (no canonical tensor; torch refills them on load)
+    return {(strip(k) if qwen else k): tuple(v.shape) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+
+
+def _qwen_variant(name: str, variant: str, get_spec: Any) -> str:
+    """timm's Qwen3 ViT: a ``_merge``/``_enc`` weight set's projector has its source LLM's width, so its vitzoo variant is the
+    architecture's (timm's default width) or its ``_<width>`` one; either way checked against timm's model of that tag."""
+    from vitzoo.canonical import expected_shapes
+
+    candidates = [variant] + ([f"{variant}_{w}" for w in (1024, 2048, 2560, 4096, 5120)] if name.split(".")[0].endswith(("_merge", "_enc")) else [])
+    for candidate in candidates:
+        try:
+            spec = get_spec(candidate)
+        except Exception:  # noqa: BLE001 - no such width variant
+            continue
+        if _timm_shapes(name, spec.num_classes) == expected_shapes(spec):
+            return candidate
+    raise SystemExit(f"no vitzoo variant holds the tensors of timm's {name}")
 
 
 def _module(arch: str) -> Optional[str]:

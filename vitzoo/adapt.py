@@ -58,7 +58,7 @@ def adapt_checkpoint(
     try:
         if img_size is not None and img_size != spec.img_size:
             new_spec = spec.replace(img_size=img_size)
-            if spec.abs_pos_embed and not spec.naflex:  # rotary positions (DINOv3) and NaFlex grids follow the input by themselves
+            if spec.abs_pos_embed and not spec.pos_embed_grid:  # rotary positions (DINOv3) and own-size grids (NaFlex, Qwen3 ViT) follow the input by themselves
                 state["pos_embed"] = resample_pos_embed(
                     state["pos_embed"], new_spec.grid_size, num_prefix_tokens=spec.num_prefix_tokens if spec.pos_embed_prefix else 0
                 )

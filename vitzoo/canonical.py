@@ -68,8 +68,10 @@ def expected_shapes(spec: ViTSpec) -> dict[str, Shape]:
         shapes.update(block(spec, f"blocks.{i}."))
     for i in range(spec.depth_token_only):  # CaiT's class-attention blocks
         shapes.update(_class_attn_block(spec, f"blocks_token_only.{i}."))
-    if spec.final_norm:
-        shapes.update(_norm("fc_norm" if spec.fc_norm else "norm", d, spec))
+    if spec.merge_size:  # the Qwen3 ViT's VLM projector
+        shapes.update(_merger(spec))
+    if spec.final_norm and spec.fc_norm_affine:  # Qwen3 ViT's classifier norm has no weight or bias
+        shapes.update(_norm("fc_norm" if spec.fc_norm else "norm", spec.num_features if spec.merge_size else d, spec))
     if spec.global_pool == "map":
         shapes.update(_attention_pool("attn_pool", d, spec.pool_mlp_dim or m))
     if spec.global_pool == "query":
@@ -184,6 +186,13 @@ def _class_attn_block(spec: ViTSpec, b: str) -> dict[str, Shape]:
     shapes.update({b + "attn.proj.weight": (d, d), b + "attn.proj.bias": (d,), **_norm(b + "norm2", d)})
     shapes.update(_block_mlp(spec, b + "mlp"))
     return shapes
+
+
+def _merger(spec: ViTSpec) -> dict[str, Shape]:
+    """timm's ``Qwen3VitPatchMerger``: a per-token norm, then ``fc1`` over ``merge_size²`` unshuffled tokens and ``fc2``."""
+    d, wide = spec.embed_dim, spec.embed_dim * spec.merge_size**2
+    return {**_norm("merger.norm", d), "merger.fc1.weight": (wide, wide), "merger.fc1.bias": (wide,),
+            "merger.fc2.weight": (spec.merge_dim, wide), "merger.fc2.bias": (spec.merge_dim,)}
 
 
 def _block_mlp(spec: ViTSpec, prefix: str) -> dict[str, Shape]:

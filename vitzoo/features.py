@@ -120,7 +120,12 @@ def check_input(spec: object, shape: Sequence[int]) -> tuple[int, int]:
     shape = tuple(int(n) for n in shape)
     if len(shape) != 4 or shape[1] != spec.in_chans:  # type: ignore[attr-defined]
         raise FeatureError(f"The model takes float32 NCHW images [B, {spec.in_chans}, H, W], got shape {list(shape)}.")  # type: ignore[attr-defined]
-    return grid_for_input(spec, shape[2], shape[3])
+    rows, cols = grid_for_input(spec, shape[2], shape[3])
+    k = getattr(spec, "merge_size", 0)
+    if k and (rows % k or cols % k):  # the Qwen3 ViT projector merges k x k blocks of patches
+        raise FeatureError(f"Input {shape[2]}x{shape[3]} gives a {rows}x{cols} patch grid, which the projector's {k}x{k} merge does not divide; "
+                           f"use a size that is a multiple of {k * spec.patch_size}.")  # type: ignore[attr-defined]
+    return rows, cols
 
 
 def pos_embed_resampler(old_grid: int, rows: int, cols: int) -> Optional[tuple[np.ndarray, np.ndarray]]:

@@ -109,7 +109,9 @@ class ViTSpec:
     # the patch tokens only), resampled to every input's patch grid, and timm's NaFlex dictionary inputs (patch-n'-pack:
     # patches, their (row, column) coordinates and a validity mask). Always any input size (dynamic_img_size).
     naflex: bool = False
-    pos_embed_grid: int = 0  # side of the learned position grid (0: the image's grid, img_size // patch_size)
+    # side of the learned position grid (0: the image's grid, img_size // patch_size); NaFlex's, or without naflex the
+    # Qwen3 ViT's (its own 48 × 48 grid resampled bilinearly with aligned corners, see vitzoo/qwen_spec.py)
+    pos_embed_grid: int = 0
     pos_interp: str = "bicubic"  # how the grid is resampled: "bicubic" or "bilinear" (torch's F.interpolate modes)
     pos_antialias: bool = True  # F.interpolate's antialias (a widened filter when shrinking)
     pos_align_corners: bool = False  # F.interpolate's align_corners
@@ -139,6 +141,15 @@ class ViTSpec:
     # timm's DiffAttention (attn_layer='diff', block="vit"): each head's queries and keys in two halves, the second
     # softmax map subtracted with a learned weight (attn.lambda_q1/k1/q2/k2), an RMSNorm (attn.sub_norm) on the result
     diff_attn: bool = False
+    # Qwen3 ViT (timm's qwen3_vit.py, the Qwen3-VL / Qwen3.5 vision tower): a learned grid of its own size without NaFlex
+    # (pos_embed_grid, pos_interp='bilinear', pos_antialias=False, pos_align_corners=True: vitzoo/qwen_spec.py),
+    # a LayerNorm without weight and bias after pooling (fc_norm_affine=False), and the VLM projector ("merger": norm,
+    # merge_size² patches unshuffled into one token, fc1, exact GELU, fc2 to merge_dim); output_tokens: the model returns
+    # the projector's tokens (no pool or head)
+    fc_norm_affine: bool = True
+    merge_size: int = 0
+    merge_dim: int = 0
+    output_tokens: bool = False
 
     def __post_init__(self) -> None:
         for name in ("img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads", "mlp_dim"):
@@ -146,7 +157,7 @@ class ViTSpec:
             if not _is_int(value) or value <= 0:
                 raise SpecError(f"ViT spec field {name!r} must be a positive integer, got {value!r}.")
         for name in ("num_classes", "reg_tokens", "pre_logits_dim", "pool_heads", "pool_mlp_dim", "rope_ref_grid", "depth_token_only",
-                     "pos_embed_grid", "rel_pos_dim"):
+                     "pos_embed_grid", "rel_pos_dim", "merge_size", "merge_dim"):
             value = getattr(self, name)
             if not _is_int(value) or value < 0:
                 raise SpecError(f"ViT spec field {name!r} must be a non-negative integer, got {value!r}.")
@@ -155,7 +166,7 @@ class ViTSpec:
                      "mlp_norm", "final_norm", "rope_grid_xy", "rope_half", "pool_include_prefix", "patch_norm", "proj_bias", "mlp_bias",
                      "naflex", "pos_antialias", "pos_align_corners", "pos_ar_preserving", "pos_factorized",
                      "tokens_norm", "sincos_pos", "rel_pos_shared", "res_post_norm",
-                     "post_norm", "diff_attn"):
+                     "post_norm", "diff_attn", "fc_norm_affine", "output_tokens"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(f"ViT spec field {name!r} must be true or false, got {getattr(self, name)!r}.")
         if not isinstance(self.norm_eps, (int, float)) or isinstance(self.norm_eps, bool) or not 0 < self.norm_eps < 1:
@@ -263,6 +274,11 @@ class ViTSpec:
             raise SpecError("final_norm=False removes the norm after the blocks; it cannot also be an fc_norm.")
 
     @property
+    def qwen_vit(self) -> bool:
+        """Whether this is timm's Qwen3 ViT: a learned grid of its own size without NaFlex (see :mod:`vitzoo.qwen_spec`)."""
+        return bool(self.pos_embed_grid) and not self.naflex
+
+    @property
     def head_dim(self) -> int:
         return self.embed_dim // self.num_heads
 
@@ -298,13 +314,13 @@ class ViTSpec:
 
     @property
     def pos_grid(self) -> int:
-        """Side of the learned position grid: ``pos_embed_grid`` (NaFlex) or the image's patch grid."""
+        """Side of the learned position grid: ``pos_embed_grid`` (NaFlex, Qwen3 ViT) or the image's patch grid."""
         return self.pos_embed_grid or self.grid_size
 
     @property
     def pos_embed_len(self) -> int:
-        if self.naflex:
-            return self.pos_grid**2
+        if self.pos_embed_grid:  # NaFlex or the Qwen3 ViT: a learned grid of its own size, resampled per input
+            return self.pos_embed_grid**2
         return self.num_tokens if self.pos_embed_prefix else self.num_patches
 
     @property
@@ -315,7 +331,7 @@ class ViTSpec:
     @property
     def num_features(self) -> int:
         """Width of the pooled features fed to the classifier."""
-        return self.pre_logits_dim or self.embed_dim
+        return self.pre_logits_dim or self.merge_dim or self.embed_dim
 
     # Conversions ----------------------------------------------------------
     def replace(self, **changes: Any) -> "ViTSpec":

@@ -18,6 +18,7 @@ import dataclasses
 from typing import Any
 
 from vitzoo.errors import SpecError
+from vitzoo.qwen_spec import check_qwen
 from vitzoo.xcit_spec import check_xcit
 
 REL_POS_TYPES = ("none", "mlp", "mlp_swin")  # timm's vision_transformer_relpos.py rel_pos_type values vitzoo builds
@@ -57,20 +58,24 @@ def check_cait(spec: Any) -> None:
             raise SpecError(f"block='cait' (timm's CaiT) needs {why}.")
 
 def check_naflex(spec: Any) -> None:
-    """The NaFlex position grid goes with timm's NaFlexVit, which builds the plain ViT block around it."""
+    """A learned position grid of its own size: NaFlex's (timm's NaFlexVit, the plain ViT block around it) or the Qwen3 ViT's."""
+    defaults = _naflex_defaults(spec)
     if not spec.naflex:
-        changed = [f for f in ("pos_embed_grid", "pos_interp", "pos_antialias", "pos_align_corners", "pos_ar_preserving", "pos_factorized")
-                   if getattr(spec, f) != _naflex_defaults(spec)[f]]
+        # without NaFlex, a grid of its own size is the Qwen3 ViT's: how it is resampled is checked in vitzoo/qwen_spec.py
+        own = ("pos_embed_grid", "pos_interp", "pos_antialias", "pos_align_corners") if spec.pos_embed_grid else ("pos_embed_grid",)
+        changed = [f for f in defaults if f not in own and getattr(spec, f) != defaults[f]]
         if changed:
-            raise SpecError(f"{', '.join(changed)} describe the NaFlex position grid; set naflex=True to use them.")
+            raise SpecError(f"{', '.join(changed)} describe a learned position grid of its own size (NaFlex's); set naflex=True to use them.")
         return
     for bad, why in ((spec.block != "vit", "block='vit'"), (not spec.abs_pos_embed, "a learned position embedding (abs_pos_embed=True)"),
                      (spec.pos_embed_prefix, "a position embedding over the patch tokens only (pos_embed_prefix=False)"),
                      (spec.dist_token, "no distillation token"), (spec.pre_logits_dim, "no pre-logits layer"),
                      (spec.norm_type != "layer" or spec.patch_norm, "LayerNorms and no patch norm"),
-                     (spec.pos_embed_grid <= 0, "pos_embed_grid >= 1 (the side of the learned grid)")):
+                     (spec.pos_embed_grid <= 0, "pos_embed_grid >= 1 (the side of the learned grid)"),
+                     (spec.merge_size or not spec.fc_norm_affine, "no Qwen3 ViT projector or parameter-free fc_norm")):
         if bad:
             raise SpecError(f"naflex=True (timm's NaFlexVit) needs {why}.")
+
 
 def check_relpos(spec: Any) -> None:
     """timm's relative-position ViT: the bias MLP and the post-norm blocks go with the plain ViT block, as timm builds them."""
@@ -132,4 +137,4 @@ def check_post_norm(spec: Any) -> None:
                 raise SpecError(f"post_norm=True (timm's EVA post-norm block) needs {why}.")
 
 
-FAMILY_CHECKS = (check_cait, check_naflex, check_relpos, check_backbone, check_diff_attn, check_post_norm)
+FAMILY_CHECKS = (check_cait, check_naflex, check_qwen, check_relpos, check_backbone, check_diff_attn, check_post_norm)

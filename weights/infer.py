@@ -52,6 +52,8 @@ def infer_spec(
     """
     fields = _tensor_fields(state, source)
     config = dict(config or {})
+    if config.get("fc_norm_affine") is False:  # a post-pool norm without tensors (timm's Qwen3 ViT classifier): the layout states it
+        fields.update(fc_norm=True, final_norm=True)
     given = _hint_fields(hint)
     if fields.get("block") == "xcit":  # what XCiT's tensors cannot show (weights/infer_xcit.py)
         fields.update(xcit_unseen(fields, source, config, given, [(n, get_spec(n)) for n in variant_names()]))
@@ -66,7 +68,10 @@ def infer_spec(
         fields.update(pool_heads=0, pool_include_prefix=False)  # no attention pool: nothing to say about it
     elif not class_token and not fields["reg_tokens"]:
         fields["pool_include_prefix"] = False  # no prefix tokens: the option changes nothing
-    fields.update(naflex=bool(config.get("naflex")), pos_embed_grid=0, pos_factorized=False)
+    # a learned grid of its own size: NaFlex's (its reader states the side), or without NaFlex the Qwen3 ViT's (weights/qwen_timm.py)
+    grid = config.get("pos_embed_grid")
+    own_grid = grid if not config.get("naflex") and _is_int(grid) and grid > 0 else 0
+    fields.update(naflex=bool(config.get("naflex")), pos_embed_grid=own_grid, pos_factorized=False)
     if fields["naflex"]:  # NaFlex: the grid has its own size (stated by the reader), the image size is only the default input
         _naflex_fields(state, source, fields, config, given)
     elif "pos_embed" in state:
@@ -98,7 +103,8 @@ def infer_spec(
             resolved[name] = False  # timm builds post-norm blocks from the plain ViT block (ResPostBlock) or EVA's only
             continue
         if name.startswith("pos_") and not fields["naflex"]:
-            resolved[name] = getattr(_PLAIN, name)  # no NaFlex grid: nothing is resampled with these settings
+            # no NaFlex grid: nothing is resampled with these settings, but for the Qwen3 ViT's grid, whose reader states them
+            resolved[name] = config.get(name, getattr(_PLAIN, name)) if fields["pos_embed_grid"] else getattr(_PLAIN, name)
             continue
         if name in config:
             resolved[name] = config[name]

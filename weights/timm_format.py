@@ -31,7 +31,7 @@ from vitzoo.errors import CheckpointError, VitzooError, reason
 from vitzoo.fileio import atomic_path
 from vitzoo.spec import ViTSpec
 from vitzoo.variants import get_spec
-from vitzoo.weights import naflex_names, safetensors_io, torch_pickle
+from vitzoo.weights import naflex_names, qwen_timm, safetensors_io, torch_pickle
 from vitzoo.weights.base import Checkpoint, WeightFormat, as_float32, register_format, require_file
 from vitzoo.weights.infer import UNSEEN_FIELDS, Hint, infer_spec
 
@@ -49,7 +49,8 @@ _POOLS = ("token", "avg", "map")
 def detect(path: Path) -> bool:
     """A safetensors file or torch pickle holding timm names (and not a vitzoo file), or a timm hub folder."""
     found = _weights_file(path) or path
-    return (holds_tensor(found, ANCHOR, _strip_prefix) or holds_tensor(found, naflex_names.ANCHOR, _strip_prefix)  # NaFlexVit: embeds.*
+    return (holds_tensor(found, ANCHOR, lambda n: qwen_timm.strip(_strip_prefix(n)))  # Qwen3 ViT classifiers: encoder.*
+            or holds_tensor(found, naflex_names.ANCHOR, _strip_prefix)  # NaFlexVit: embeds.*
             or holds_tensor(found, XCIT_ANCHOR, _strip_prefix))  # XCiT: a convolutional stem
 
 
@@ -75,6 +76,7 @@ def read(path: Path, variant: Hint = None) -> Checkpoint:
             raise CheckpointError(f"{source} holds both {origin[canonical]!r} and {name!r}, which are the same weight; the file is damaged.")
         origin[canonical] = name
         state[canonical] = as_float32(value, name, source)
+    state, qwen_fields = qwen_timm.from_timm(state, source)  # timm's Qwen3 ViT layouts: what they state
     cfg = read_timm_config(path)
     config: dict[str, Any] = {}
     if naflex_names.is_naflex(state):  # timm's NaFlexVit: embeds.* names, a Linear patch embedding, a [1, G, G, D] grid
@@ -86,6 +88,7 @@ def read(path: Path, variant: Hint = None) -> Checkpoint:
         config.update(_config_fields(cfg, source))
         if isinstance(cfg.get("pretrained_cfg"), dict):
             meta["pretrained_cfg"] = cfg["pretrained_cfg"]
+    config.update(qwen_fields)
     arch = _registered(cfg.get("architecture")) if cfg is not None else None
     if arch is not None and not isinstance(variant, ViTSpec):  # the architecture named in config.json (e.g. 384 px over a 27-patch grid)
         variant = {**arch.to_dict(), **dict(variant or {})}
@@ -117,7 +120,7 @@ def write(ckpt: Checkpoint, path: Path) -> None:
             "timm's AIMv2 has no attention pooling head and no native-resolution sin-cos positions, so these weights "
             "cannot be written as a timm state dict; convert them to vitzoo or hf instead."
         )
-    save_state_file(path, ckpt.state)
+    save_state_file(path, qwen_timm.to_timm(ckpt.spec, ckpt.state))  # Qwen3 ViT classifiers: encoder.* (other models as they are)
 
 
 def save_state_file(path: Path, tensors: Mapping[str, np.ndarray]) -> None:
@@ -259,6 +262,8 @@ def _config_fields(cfg: Mapping[str, Any], source: str) -> dict[str, Any]:
     if isinstance(args.get("num_heads"), int):
         fields["num_heads"] = args["num_heads"]
     pool = args.get("global_pool", cfg.get("global_pool"))
+    if pool == "merge":  # timm's Qwen3 ViT encoder: its projector, which the merger.* tensors show (the spec's pool stays 'avg')
+        pool = None
     if pool is not None:
         if pool not in _POOLS:
             raise CheckpointError(f"{source}: timm pooling {pool!r} is not supported (only {', '.join(map(repr, _POOLS))}).")

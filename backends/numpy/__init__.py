@@ -24,6 +24,7 @@ from vitzoo.spec import ViTSpec
 
 from .cait import CaitForward
 from .naflex import NaFlexForward
+from .qwen import QwenForward
 from .xcit import XcitForward
 from .hybrid import HybridForward
 from .relpos import RelPosForward
@@ -141,9 +142,7 @@ class NumpyViT:
         elif not s.abs_pos_embed:
             x = np.concatenate([*prefix, x], axis=1)
         else:
-            pos = w["pos_embed"]
-            if s.dynamic_img_size:
-                pos = features.resample_pos_embed_numpy(pos, s.grid_size, rows, cols, s.num_prefix_tokens if s.pos_embed_prefix else 0)
+            pos = self._pos_embed(rows, cols)
             if s.pos_embed_prefix:
                 x = np.concatenate([*prefix, x], axis=1) + pos
             else:
@@ -151,6 +150,13 @@ class NumpyViT:
         if s.pre_norm:
             x = self._norm(x, "norm_pre")
         return x
+
+    def _pos_embed(self, rows: int, cols: int) -> np.ndarray:
+        """``pos_embed`` for a ``rows × cols`` patch grid (resampled with ``dynamic_img_size``)."""
+        s, pos = self.spec, self.state["pos_embed"]
+        if s.dynamic_img_size:
+            return features.resample_pos_embed_numpy(pos, s.grid_size, rows, cols, s.num_prefix_tokens if s.pos_embed_prefix else 0)
+        return pos
 
     def forward_head(self, x: np.ndarray, pre_logits: bool = False) -> np.ndarray:
         """Pool the tokens, then classify (or return the pooled features)."""
@@ -338,6 +344,10 @@ class NumpyHybrid(HybridForward, NumpyViT):
     """timm's hybrid ViT (a ResNetV2 backbone before the patch projection) on NumPy (see :mod:`.hybrid`)."""
 
 
+class NumpyQwen3ViT(QwenForward, NumpyViT):
+    """timm's Qwen3 ViT on NumPy: the learned grid resampled per input, the projector (see :mod:`.qwen`)."""
+
+
 class NumpyBackend:
     name = "numpy"
 
@@ -353,6 +363,8 @@ class NumpyBackend:
             return NumpyHybrid(spec, state)
         if spec.rel_pos_type != "none" or spec.res_post_norm:  # relative-position bias MLPs, post-norm blocks
             return NumpyRelPos(spec, state)
+        if spec.qwen_vit:  # Qwen3 ViT: its own grid without NaFlex, the projector
+            return NumpyQwen3ViT(spec, state)
         return NumpyViT(spec, state)
 
     def state_dict(self, model: NumpyViT) -> dict[str, np.ndarray]:

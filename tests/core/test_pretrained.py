@@ -51,7 +51,15 @@ def test_timm_entries_match_timms_own_pretrained_cfg():
     for row in rows:
         ws = get_weight_set(row["name"])
         arch, tag = row["timm"].split(".", 1)
-        assert (ws.variant, ws.tag) == (resolve_name(arch), tag), row["timm"]
+        if arch.startswith("qwen3_vit") and arch.endswith(("_merge", "_enc")):  # the projector's width is the source LLM's, per tag
+            from timm.models.qwen3_vit import _resolve_qwen3_out_features
+            from vitzoo.variants import get_spec
+
+            width = _resolve_qwen3_out_features(arch, tag)
+            assert ws.variant in (resolve_name(arch), f"{resolve_name(arch)}_{width}") and get_spec(ws.variant).merge_dim == width, row["timm"]
+        else:
+            assert (ws.variant, ws.tag) == (resolve_name(arch), tag), row["timm"]
+        assert ws.tag == tag
         cfg = get_pretrained_cfg(row["timm"]).to_dict()
         assert ws.hub_repo == cfg["hf_hub_id"] and ws.source_format == "timm", row["timm"]
         for key in ("input_size", "interpolation", "crop_pct", "crop_mode", "mean", "std"):

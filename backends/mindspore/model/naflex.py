@@ -91,12 +91,7 @@ class NaFlexViT(VisionTransformer):
                 pe_y = ops.matmul(Tensor(pair[0]), self.pos_embed_y[0])  # [rows, D]
                 pe_x = ops.matmul(Tensor(pair[1]), self.pos_embed_x[0])  # [cols, D]
             return (pe_y.reshape(rows, 1, d) + pe_x.reshape(1, cols, d)).reshape(rows * cols, d)
-        pair = naflex.resample_pair(g, rows, cols, *self.pos_args)
-        if pair is None:
-            return self.pos_embed[0]
-        grid = ops.matmul(Tensor(pair[0]), self.pos_embed.reshape(g, g * d)).reshape(rows, g, d)  # along the height
-        grid = ops.matmul(ops.broadcast_to(Tensor(pair[1]), (rows, cols, g)), grid)  # along the width: [rows, cols, D]
-        return grid.reshape(rows * cols, d)
+        return resampled_grid(self.pos_embed, g, d, rows, cols, self.pos_args)
 
     # NaFlex batches --------------------------------------------------------------------------
     @serialized
@@ -196,6 +191,21 @@ class NaFlexViT(VisionTransformer):
 
     def _naflex_logits(self, patches: Tensor, positions: Tensor, valid: Tensor) -> Tensor:
         return self._naflex_head(self._naflex_features(patches, positions, valid), valid, False)
+
+
+def resampled_grid(pos_embed: Tensor, g: int, d: int, rows: int, cols: int, pos_args: tuple) -> Tensor:
+    """``[rows·cols, D]``: a learned ``[1, g², D]`` grid resampled to ``rows × cols`` (row-major) by two constant matrices.
+
+    ``pos_args`` are the spec's ``(pos_interp, pos_antialias, pos_align_corners, pos_ar_preserving)``; NaFlex's
+    grids and the Qwen3 ViT's (bilinear, aligned corners) both go through here. The matrices depend only on the
+    static sizes, so under ``jit`` they are compile-time constants.
+    """
+    pair = naflex.resample_pair(g, rows, cols, *pos_args)
+    if pair is None:
+        return pos_embed[0]
+    grid = ops.matmul(Tensor(pair[0]), pos_embed.reshape(g, g * d)).reshape(rows, g, d)  # along the height
+    grid = ops.matmul(ops.broadcast_to(Tensor(pair[1]), (rows, cols, g)), grid)  # along the width: [rows, cols, D]
+    return grid.reshape(rows * cols, d)
 
 
 def _to_numpy(value: Any) -> np.ndarray:

@@ -94,7 +94,7 @@ class VisionTransformer(nn.Cell):
         self.use_fc_norm = spec.fc_norm and spec.final_norm
         self.use_norm = spec.final_norm and not spec.fc_norm
         if self.use_fc_norm:
-            self.fc_norm = make_norm(spec, state, "fc_norm")
+            self.fc_norm = self._make_fc_norm(spec, state)
         if self.use_norm:
             self.norm = make_norm(spec, state, "norm")
         if spec.global_pool == "map":
@@ -123,6 +123,10 @@ class VisionTransformer(nn.Cell):
         if spec.res_post_norm:  # timm's ResPostBlock: the norms after the branches (vit_base_patch16_rpn_224)
             return ResPostBlock(spec, state, name)
         return BLOCKS[spec.block](spec, state, name)
+
+    def _make_fc_norm(self, spec: ViTSpec, state: Mapping[str, np.ndarray]) -> nn.Cell:
+        """The norm after pooling (a family's model class may build another: Qwen3 ViT's has no parameters)."""
+        return make_norm(spec, state, "fc_norm")
 
     # The forward pass ---------------------------------------------------------
     @serialized

@@ -44,10 +44,15 @@ def _ordinal(name: str) -> tuple[float, ...]:
     return (float("inf"),)  # unmatched (head, fc_norm, attn_pool): after everything else
 
 
-def layer_ids(names: Iterable[str]) -> dict[str, int]:
-    """Each parameter name's layer, numbered as ``timm.models._manipulate.group_with_matcher(..., reverse=True)``."""
+def layer_ids(names: Iterable[str], head_joins_last: bool = False) -> dict[str, int]:
+    """Each parameter name's layer, numbered as ``timm.models._manipulate.group_with_matcher(..., reverse=True)``.
+
+    ``head_joins_last``: timm's Qwen3 ViT matchers put the projector (``merger.*``) and the head in the last block's layer.
+    """
     names = list(names)
     ordinals = {name: _ordinal(name) for name in names}
+    if head_joins_last:
+        ordinals.update({n: (_MATCH_PREV_GROUP,) for n in names if n.startswith(("merger.", "head."))})
     # timm's Cait.group_matcher: class-attention block i shares the layer of main block depth - depth_token_only + i
     blocks = {int(m.group(1)) for n in names if (m := re.match(r"blocks\.(\d+)\.", n))}
     token_only = {n: int(m.group(1)) for n in names if (m := re.match(r"blocks_token_only\.(\d+)\.", n))}
@@ -77,7 +82,8 @@ def param_groups(model: Any, weight_decay: float, layer_decay: Optional[float] =
         [('layer_0_no_decay', 0.2373046875), ('layer_0_decay', 0.2373046875)]
     """
     params = list(model.trainable_params())
-    ids = layer_ids(p.name for p in params) if layer_decay is not None else {}
+    qwen = bool(getattr(getattr(model, "spec", None), "qwen_vit", False))  # timm's Qwen3 ViT: head and projector join the last block
+    ids = layer_ids((p.name for p in params), head_joins_last=qwen) if layer_decay is not None else {}
     num_layers = max(ids.values(), default=0) + 1
     groups: dict[str, dict[str, Any]] = {}
     for p in params:
