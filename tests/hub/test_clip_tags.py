@@ -16,7 +16,8 @@ open_clip = pytest.importorskip("open_clip")
 
 import vitzoo  # noqa: E402
 from family_models import max_rel_diff  # noqa: E402
-from test_hub_repos import OC_CFG, X, env, go_offline, oc_repo, server  # noqa: E402,F401  (fixtures)
+from hub_server import go_offline  # noqa: E402
+from test_hub_repos import OC_CFG, X, oc_repo  # noqa: E402,F401  (oc_repo: a fixture; env and server come from conftest.py)
 from vitzoo.pretrained.clip_tags import ClipWeightSet, register_clip_pretrained, unregister_clip_pretrained  # noqa: E402
 from vitzoo.weights import open_clip_models  # noqa: E402
 
