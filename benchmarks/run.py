@@ -278,6 +278,7 @@ def table_rows(res: dict) -> list[tuple[str, str, str, str, Optional[bool]]]:
     infer_row("infer_clip", "jit", "CLIP-B/16 image tower inference, batch 8, jit=True", 1.0)
     infer_row("infer_dinov3", "jit", "DINOv3-B/16 inference (224 px, rotary positions), batch 8, jit=True", 1.0)
     infer_row("infer_beit", "jit", "BEiTv2-B/16 inference (relative position bias), batch 8, jit=True", 1.0)
+    infer_row("infer_eva02", "jit", "EVA-02-B/14 inference (224 px, rotary positions, SwiGLU), batch 8, jit=True", 1.0)
     if "peers_b8" in res:
         r = res["peers_b8"]
         for runtime in ("onnxruntime", "openvino"):
@@ -376,7 +377,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for both frameworks")
     parser.add_argument("--only", nargs="+",
                         choices=["infer_b8", "infer_b1", "infer_s8", "create", "convert", "import", "train_s16", "train_digits", "kernels",
-                                 "train_s16_recipe", "train_digits_recipe", "peers_b8", "infer_dinov2", "infer_clip", "infer_dinov3", "infer_beit", "train_digits_run", "text_b16", "zs_classifier"])
+                                 "train_s16_recipe", "train_digits_recipe", "peers_b8", "infer_dinov2", "infer_clip", "infer_dinov3", "infer_beit", "infer_eva02", "train_digits_run", "text_b16", "zs_classifier"])
     parser.add_argument("--classes", type=int, help="ImageNet classes of the zero-shot classifier row (default 1000, quick 20)")
     parser.add_argument("--no-numpy", action="store_true", help="skip the NumPy backend side of the ViT-B/16 batch-8 row")
     parser.add_argument("--out", type=Path, default=HERE, help="folder for results.json / results.md")
@@ -386,7 +387,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     args = parser.parse_args(argv)
     rounds = args.rounds or (3 if args.quick else 7)
     QUIET.update(threshold=args.quiet_below, max_wait=args.max_wait)
-    todo = args.only or ["import", "infer_b8", "peers_b8", "infer_b1", "infer_s8", "infer_dinov2", "infer_clip", "infer_dinov3", "infer_beit", "create", "convert", "train_s16",
+    todo = args.only or ["import", "infer_b8", "peers_b8", "infer_b1", "infer_s8", "infer_dinov2", "infer_clip", "infer_dinov3", "infer_beit", "infer_eva02", "create", "convert", "train_s16",
                          "train_digits", "train_s16_recipe", "train_digits_recipe", "train_digits_run", "kernels", "text_b16", "zs_classifier"]
 
     res: dict[str, Any] = {"quick": args.quick, "threads": args.threads, "load_before": os.getloadavg(), "machine": machine(),
@@ -421,6 +422,8 @@ def main(argv: Optional[list[str]] = None) -> None:
                 res[key] = inference("dinov3_b_16", 8, {"jit": jit}, rounds, 2, args.threads, folder)
             elif key == "infer_beit":
                 res[key] = inference("beitv2_b_16", 8, {"jit": jit}, rounds, 2, args.threads, folder)
+            elif key == "infer_eva02":
+                res[key] = inference("eva02_b_14", 8, {"jit": jit}, rounds, 2, args.threads, folder)
             elif key == "create":
                 import create_bench
 

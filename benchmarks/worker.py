@@ -28,7 +28,7 @@ import time
 # Timm names of vitzoo's short names, for the timm side.
 TIMM_ARCH = {"vit_ti_16": "vit_tiny_patch16_224", "vit_s_16": "vit_small_patch16_224", "vit_b_16": "vit_base_patch16_224",
              "vit_l_16": "vit_large_patch16_224", "dinov2_b_14": "vit_base_patch14_dinov2", "clip_b_16": "vit_base_patch16_clip_224",
-             "dinov3_b_16": "vit_base_patch16_dinov3", "beitv2_b_16": "beitv2_base_patch16_224"}
+             "dinov3_b_16": "vit_base_patch16_dinov3", "beitv2_b_16": "beitv2_base_patch16_224", "eva02_b_14": "eva02_base_patch14_224"}
 
 
 def build_vitzoo(args: argparse.Namespace):

@@ -114,6 +114,7 @@ READERS = {
         Reader("hf-aimv2-native", "hf", "", "safetensors", main="model.safetensors"),
         Reader("open_clip", "open_clip", ".bin", "torch-zip"),
         Reader("dinov2", "dinov2", ".pth", "torch-zip"),
+        Reader("dinov3", "dinov3", ".pth", "torch-zip"),
         Reader("timm-naflex", "timm", "", "safetensors", main="model.safetensors"),  # a timm hub folder: config.json names the NaFlex arch
         Reader("hf-siglip2", "hf", "", "safetensors", main="model.safetensors"),
     )

@@ -128,7 +128,7 @@ def naflex_seeds(workdir: Path, spec: ViTSpec = SPEC) -> dict[str, Seed]:
 
 
 def family_seeds(workdir: Path, spec: ViTSpec = SPEC) -> dict[str, Seed]:
-    """Seeds of the family sources: transformers DeiT/DINOv2/CLIP/SigLIP/BEiT/AIMv2 folders, open_clip and DINOv2 files.
+    """Seeds of the family sources: transformers DeiT/DINOv2/CLIP/SigLIP/BEiT/AIMv2 folders, open_clip, DINOv2 and DINOv3 files.
 
     The open_clip seed is a whole model (image tower plus a small text tower and
     ``logit_scale``); the DINOv2 ones have registers (and SwiGLU for transformers) and
@@ -154,6 +154,9 @@ def family_seeds(workdir: Path, spec: ViTSpec = SPEC) -> dict[str, Seed]:
                                  mlp_bias=False, mlp_type="swiglu_split", norm_type="rms", patch_norm=True, norm_eps=1e-5),
         "open_clip": clip,
         "dinov2": dinov2,
+        # the original DINOv3 release: rotary positions (periods), registers as storage_tokens, a masked key bias
+        "dinov3": spec.replace(num_classes=0, block="eva", abs_pos_embed=False, rope="dinov3", rope_half=True, rope_temperature=100.0,
+                               k_bias=False, layer_scale=True, reg_tokens=2, norm_eps=1e-5, dynamic_img_size=True, img_size=224),
     }
     # AIMv2 native resolution: no position tensor, sin-cos positions of each input's grid
     specs["hf-aimv2-native"] = specs["hf-aimv2"].replace(abs_pos_embed=False, sincos_pos=True, dynamic_img_size=True)
@@ -179,7 +182,7 @@ def family_seeds(workdir: Path, spec: ViTSpec = SPEC) -> dict[str, Seed]:
                 tensors.update({k: torch.from_numpy(rng.standard_normal(s).astype(np.float32)) for k, s in text.items()})
                 dropped = tuple(text)
             else:
-                dropped = ("mask_token",)
+                dropped = ("mask_token", "rope_embed.periods") if name == "dinov3" else ("mask_token",)
             path = workdir / (name + READERS[name].suffix)
             torch.save(tensors, path)
             files = {"": path.read_bytes()}

@@ -17,12 +17,12 @@ from . import mindcv_format  # noqa: F401  (registers mindcv and vitzoo_ckpt)
 from . import hf_format, jax_format, timm_format  # noqa: F401  (register hf, jax, timm)
 from . import hf_clip, hf_dinov3, hf_dinov2, hf_vit  # noqa: F401  (register the hf format's families, DINOv3 before DINOv2)
 from . import hf_aimv2, hf_beit  # noqa: F401  (transformers AIMv2, BEiT and data2vec-vision)
-from . import dinov2_format, open_clip_format  # noqa: F401  (register dinov2, open_clip)
+from . import dinov2_format, dinov3_format, open_clip_format  # noqa: F401  (register dinov2, dinov3, open_clip)
 from .base import FORMATS, Checkpoint, get_format
 from vitzoo.weights.infer import Hint
 
 # Detection order: the most specific layouts first.
-_DETECT_ORDER = ["vitzoo", "mindspore", "mindcv", "vitzoo_ckpt", "hf", "jax", "open_clip", "dinov2", "timm"]
+_DETECT_ORDER = ["vitzoo", "mindspore", "mindcv", "vitzoo_ckpt", "hf", "jax", "open_clip", "dinov3", "dinov2", "timm"]  # DINOv3 originals hold a mask_token too
 
 
 def detect_format(path: "str | os.PathLike[str]") -> str:

@@ -20,7 +20,8 @@ def test_every_entry_is_complete_and_consistent():
         spec = vitzoo.get_spec(ws.variant)
         assert ws.source_format in weights.FORMATS, ws.name
         pre = ws.preprocessing
-        if not (ws.source_format == "hf" and "img_size=" in ws.notes):  # DINOv2's repos evaluate below the model's size
+        # DINOv2's repos evaluate below the model's size; DINOv3 and NaFlex models take any size, their processors pick one
+        if not (ws.source_format == "hf" and ("img_size=" in ws.notes or spec.dynamic_img_size)):
             assert list(pre["input_size"]) == [3, spec.img_size, spec.img_size], ws.name
         assert pre["interpolation"] in ("bicubic", "bilinear") and pre["crop_mode"] in ("center", "squash")
         assert 0.8 < pre["crop_pct"] <= 1.0 and len(pre["mean"]) == len(pre["std"]) == 3
@@ -206,15 +207,17 @@ def _plain(value):
 def test_transformers_family_repos_match_timms_copies_of_the_same_weights():
     """Each hf_<tag> entry (a transformers repo) agrees with timm's entry of the same training run where timm states it."""
     hf = [get_weight_set(n) for n in list_pretrained("*.hf_*")]
-    assert {ws.hub_repo.split("/")[0] for ws in hf} == {"facebook", "openai", "google"}
-    assert len(hf) >= 24
+    assert {ws.hub_repo.split("/")[0] for ws in hf} == {"facebook", "openai", "google", "microsoft"}
+    assert len(hf) >= 37
     for ws in hf:
         assert ws.source_format == "hf" and ws.fallback_file == "pytorch_model.bin", ws.name
         twin = get_weight_set(f"{ws.variant}.{ws.tag[len('hf_'):]}")  # timm's copy
         assert twin.source_format == "timm", ws.name
         assert (ws.license, ws.label_set, ws.num_classes) == (twin.license, twin.label_set, twin.num_classes), ws.name
         assert ws.preprocessing["mean"] == twin.preprocessing["mean"] and ws.preprocessing["std"] == twin.preprocessing["std"]
-        assert ws.preprocessing["interpolation"] == "bicubic" and ws.notes, ws.name
+        # bilinear where the processor resizes so (DINOv3ViTImageProcessorFast, Siglip2ImageProcessor), else bicubic
+        bilinear = ws.variant.startswith(("dinov3", "siglip2_naflex"))
+        assert ws.preprocessing["interpolation"] == ("bilinear" if bilinear else "bicubic") and ws.notes, ws.name
     clip = get_weight_set("clip_l_14_quickgelu_336.hf_openai")
     assert clip.preprocessing["mean"] == (0.48145466, 0.4578275, 0.40821073) and clip.preprocessing["input_size"] == (3, 336, 336)
     deit = vitzoo.transforms_for("deit_b_16_distilled_384.hf_fb_in1k")

@@ -98,3 +98,53 @@ def test_naflex_registry_entry_loads_offline_and_equals_timm_on_images_and_nafle
     assert tuple(model.pretrained_cfg["pretrained_cfg"]["mean"]) == (0.5, 0.5, 0.5)
     for out, want in zip([model(x), model(batch)], expected):
         assert np.abs(out - want).max() <= 1e-4 * np.abs(want).max()
+
+
+def _transformers_model(name: str):
+    """A random transformers model of the entry's architecture (2 blocks) and the function giving its output."""
+    import transformers as tr
+
+    torch.manual_seed(0)
+    if name.startswith("dinov3"):
+        model = tr.DINOv3ViTModel(tr.DINOv3ViTConfig(hidden_size=384, num_hidden_layers=2, num_attention_heads=6, intermediate_size=1536,
+                                                      num_register_tokens=4, image_size=224, patch_size=16))
+        return model, lambda x: model(pixel_values=x).pooler_output
+    if name.startswith("beit"):
+        model = tr.BeitForImageClassification(tr.BeitConfig(hidden_size=768, num_hidden_layers=2, num_attention_heads=12, intermediate_size=3072,
+                                                             use_relative_position_bias=True, use_mean_pooling=True, layer_scale_init_value=0.1,
+                                                             num_labels=1000, image_size=224, patch_size=16))
+        return model, lambda x: model(pixel_values=x).logits
+    raise AssertionError(name)
+
+
+@pytest.mark.parametrize("name", ["dinov3_s_16_qkvb.hf_lvd1689m", "beit_b_16.hf_in22k_ft_in22k_in1k"])
+def test_transformers_repo_entry_of_a_new_family_loads_offline_and_equals_transformers(tmp_path, monkeypatch, name):
+    """facebook/dinov3-* and microsoft/beit-* entries: a folder transformers saved, under the real repo id, read by vitzoo's hf reader."""
+    import huggingface_hub.constants
+
+    pytest.importorskip("transformers")
+    ws = get_weight_set(name)
+    assert ws.source_format == "hf" and ws.hub_repo.split("/")[0] in ("facebook", "microsoft")
+    model, output = _transformers_model(name)
+    model.eval()
+    with torch.no_grad():
+        for pname, p in model.named_parameters():
+            p.normal_(0, 0.02)
+            if p.ndim == 1 and (pname.endswith("weight") or "lambda" in pname):
+                p.add_(1.0)
+    folder = tmp_path / "made_by_transformers"
+    model.save_pretrained(folder)
+    lay_out_repo(tmp_path / "hf" / "hub", ws.hub_repo, folder)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("VITZOO_CACHE", str(tmp_path / "vitzoo"))
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    with torch.no_grad():
+        expected = output(torch.from_numpy(x)).numpy()
+    ours = vitzoo.create(name, pretrained=True, backend="numpy", depth=2)
+    assert ours.pretrained_cfg["pretrained_cfg"]["interpolation"] == ws.preprocessing["interpolation"]
+    out = ours(x)
+    assert out.shape == expected.shape
+    assert np.abs(out - expected).max() <= 1e-4 * np.abs(expected).max()

@@ -9,8 +9,9 @@ module lists the others, each with the eval preprocessing its publisher states:
 * ``ms_in1k`` / ``ms_tv_in1k``: MindSpore's ViT tutorial checkpoints on
   download.mindspore.cn; ``mindcv_in1k``: MindCV's checkpoints;
 * ``hf_<timm's tag>``: the transformers repos of the families (``facebook/deit-*``,
-  ``facebook/dinov2-*``, ``openai/clip-vit-*``, ``google/siglip-*``), read with
-  vitzoo's transformers readers; the same training run as timm's tag.
+  ``facebook/dinov2-*``, ``openai/clip-vit-*``, ``google/siglip-*``, ``facebook/dinov3-*``,
+  ``google/siglip2-*-naflex``, ``microsoft/beit-*``), read with vitzoo's transformers readers;
+  the same training run as timm's tag.
 
 Example:
     >>> [ws.name for ws in other_weight_sets()][:2]
@@ -49,8 +50,8 @@ def _mindspore(variant: str, tag: str, path: str, top1: Optional[float], *, fmt:
 
 
 def _transformers(variant: str, repo: str, tag: str, *, license: str, label_set: str = NO_LABELS, num_classes: int = 0,
-                  size: int, crop_pct: float, crop_mode: str, norm: dict, notes: str) -> WeightSet:
-    pre = dict(input_size=(3, size, size), interpolation="bicubic", crop_pct=crop_pct, crop_mode=crop_mode, **norm)
+                  size: int, crop_pct: float, crop_mode: str, norm: dict, notes: str, interpolation: str = "bicubic") -> WeightSet:
+    pre = dict(input_size=(3, size, size), interpolation=interpolation, crop_pct=crop_pct, crop_mode=crop_mode, **norm)
     return WeightSet(f"{variant}.{tag}", "hf", license, label_set, num_classes, None, hub_repo=repo,
                      files=("model.safetensors", "config.json"), fallback_file="pytorch_model.bin", preprocessing=pre, notes=notes)
 
@@ -93,6 +94,36 @@ def _clip(variant: str, repo: str, size: int, proj_dim: int) -> WeightSet:
 def _siglip(variant: str, repo: str, size: int) -> WeightSet:
     return _transformers(variant, repo, "hf_webli", license="apache-2.0", size=size, crop_pct=1.0, crop_mode="squash",
                          norm=_INCEPTION, notes=_SIGLIP.format(s=size))
+
+
+_DINOV3 = ("facebook/dinov3-* (DINOv3ViTModel, gated under the DINOv3 license; no classifier, pooler_output = the class "
+           "token after the final norm): DINOv3ViTImageProcessorFast's resize to 224x224 bilinear (antialiased), no crop, "
+           "{norm} mean/std{sat}")
+_SAT = (" (timm's values for the SAT-493M weights; the processor's class default would be ImageNet's, the repo's "
+        "preprocessor_config.json was not readable offline)")
+_SIGLIP2_NAFLEX = ("google/siglip2-*-naflex (Siglip2Model, vision tower with NaFlex inputs): Siglip2ImageProcessor resizes each "
+                   "image, keeping its aspect ratio, to at most 256 patches of 16 px (bilinear), mean/std 0.5; "
+                   "vitzoo.naflex.patchify packs such images; input_size is the square image of that budget")
+_BEIT = ("microsoft/beit-* (BeitForImageClassification, in22k pre-train, in22k then in1k fine-tune): BeitImageProcessor's "
+         "resize to {s}x{s} bicubic, no crop, mean/std 0.5; the relative position tables are transformers' (for another "
+         "img_size they are interpolated as transformers does)")
+
+
+def _dinov3_hf(variant: str, repo: str, *, sat: bool = False) -> WeightSet:
+    norm = dict(mean=(0.43, 0.411, 0.296), std=(0.213, 0.156, 0.143)) if sat else _IMAGENET
+    return _transformers(variant, repo, "hf_sat493m" if sat else "hf_lvd1689m", license="dinov3-license", size=224, crop_pct=1.0,
+                         crop_mode="squash", norm=norm, interpolation="bilinear",
+                         notes=_DINOV3.format(norm="SAT-493M" if sat else "ImageNet", sat=_SAT if sat else ""))
+
+
+def _siglip2_naflex_hf(variant: str, repo: str) -> WeightSet:
+    return _transformers(variant, repo, "hf_v2_webli", license="apache-2.0", size=256, crop_pct=1.0, crop_mode="squash",
+                         norm=_INCEPTION, interpolation="bilinear", notes=_SIGLIP2_NAFLEX)
+
+
+def _beit_hf(variant: str, repo: str, size: int) -> WeightSet:
+    return _transformers(variant, repo, "hf_in22k_ft_in22k_in1k", license="apache-2.0", label_set=IMAGENET_1K, num_classes=1000,
+                         size=size, crop_pct=1.0, crop_mode="squash", norm=_INCEPTION, notes=_BEIT.format(s=size))
 
 
 _MS_384 = "preprocessing not published for 384 px; the tutorial's recipe (crop_pct 0.875, bilinear) is assumed"
@@ -151,4 +182,18 @@ def other_weight_sets() -> list[WeightSet]:
         _siglip("siglip_l_16_384", "google/siglip-large-patch16-384", 384),
         _siglip("siglip_so400m_14", "google/siglip-so400m-patch14-224", 224),
         _siglip("siglip_so400m_14_384", "google/siglip-so400m-patch14-384", 384),
+        # Families II in transformers' layout (7B's repos are sharded, which the hub path does not fetch: timm's entries serve them)
+        _dinov3_hf("dinov3_s_16_qkvb", "facebook/dinov3-vits16-pretrain-lvd1689m"),
+        _dinov3_hf("dinov3_splus_16_qkvb", "facebook/dinov3-vits16plus-pretrain-lvd1689m"),
+        _dinov3_hf("dinov3_b_16_qkvb", "facebook/dinov3-vitb16-pretrain-lvd1689m"),
+        _dinov3_hf("dinov3_l_16_qkvb", "facebook/dinov3-vitl16-pretrain-lvd1689m"),
+        _dinov3_hf("dinov3_hplus_16_qkvb", "facebook/dinov3-vith16plus-pretrain-lvd1689m"),
+        _dinov3_hf("dinov3_l_16_qkvb", "facebook/dinov3-vitl16-pretrain-sat493m", sat=True),
+        _siglip2_naflex_hf("siglip2_naflex_b_16", "google/siglip2-base-patch16-naflex"),
+        _siglip2_naflex_hf("siglip2_naflex_so400m_16", "google/siglip2-so400m-patch16-naflex"),
+        _beit_hf("beit_b_16", "microsoft/beit-base-patch16-224", 224),
+        _beit_hf("beit_b_16_384", "microsoft/beit-base-patch16-384", 384),
+        _beit_hf("beit_l_16", "microsoft/beit-large-patch16-224", 224),
+        _beit_hf("beit_l_16_384", "microsoft/beit-large-patch16-384", 384),
+        _beit_hf("beit_l_16_512", "microsoft/beit-large-patch16-512", 512),
     ]
