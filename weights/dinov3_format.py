@@ -184,10 +184,11 @@ def write(ckpt: Checkpoint, path: Path) -> None:
                               "Convert them to vitzoo, timm or hf instead.")
     split_mlp = spec.mlp_type == "swiglu_split"  # fc2 is w3 there, fc2 otherwise: one inverse per MLP form
     inverse = {v: k for k, v in _PARTS.items() if not k.startswith("mlp.") or k.startswith("mlp.w") == split_mlp}
+    top = {v: k for k, v in _TOP.items()}
     tensors: dict[str, np.ndarray] = {}
     for name, value in state.items():
-        if name in ("cls_token", "reg_token") or not name.startswith("blocks."):
-            tensors[{v: k for k, v in _TOP.items()}[name]] = value
+        if not name.startswith("blocks."):
+            tensors[top[name]] = value
             continue
         i, part = _BLOCK.match(name).groups()
         if part == "attn.q_bias":  # q and v biases with a masked (zero) key bias, as the release stores them

@@ -37,9 +37,20 @@ def lay_out_repo(hub: "Path", repo_id: str, folder: "Path") -> None:  # noqa: F8
     (repo_dir / "refs" / "main").write_text(COMMIT)
 
 
+def serve_offline(monkeypatch, tmp_path: "Path", repo_id: str, folder: "Path") -> None:  # noqa: F821
+    """``folder`` as ``repo_id`` in a hub cache under ``tmp_path``, with every route to the network closed."""
+    import huggingface_hub.constants
+
+    lay_out_repo(tmp_path / "hf" / "hub", repo_id, folder)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("VITZOO_CACHE", str(tmp_path / "vitzoo"))
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+
+
 @pytest.mark.parametrize("name", ["dinov3_ti_16_qkvb.eupe_lvd1689m", "pe_core_ti_16_384.fb", "eva02_ti_14.mim_in22k"])
 def test_registry_entry_of_a_new_family_loads_offline_and_equals_timm(tmp_path, monkeypatch, name):
-    import huggingface_hub.constants
     from timm.models._hub import save_for_hf
 
     ws = get_weight_set(name)
@@ -53,12 +64,7 @@ def test_registry_entry_of_a_new_family_loads_offline_and_equals_timm(tmp_path, 
                 p.add_(1.0)
     folder = tmp_path / "made_by_timm"
     save_for_hf(ref, str(folder), safe_serialization=True)
-    lay_out_repo(tmp_path / "hf" / "hub", ws.hub_repo, folder)
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.setenv("VITZOO_CACHE", str(tmp_path / "vitzoo"))
-    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    serve_offline(monkeypatch, tmp_path, ws.hub_repo, folder)
     size = ws.preprocessing["input_size"][-1]
     x = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)
     with torch.no_grad():
@@ -71,7 +77,6 @@ def test_registry_entry_of_a_new_family_loads_offline_and_equals_timm(tmp_path, 
 
 def test_naflex_registry_entry_loads_offline_and_equals_timm_on_images_and_naflex_batches(tmp_path, monkeypatch):
     """SigLIP 2 NaFlex B/16 from its (locally laid out) timm repo: a non-square image and a padded NaFlex batch."""
-    import huggingface_hub.constants
     from timm.models._hub import save_for_hf
 
     from vitzoo.naflex import patchify
@@ -83,12 +88,7 @@ def test_naflex_registry_entry_loads_offline_and_equals_timm_on_images_and_nafle
     ref = timm.create_model("naflexvit_base_patch16_siglip", pretrained=False, num_classes=0).eval()
     folder = tmp_path / "made_by_timm"
     save_for_hf(ref, str(folder), safe_serialization=True)
-    lay_out_repo(tmp_path / "hf" / "hub", ws.hub_repo, folder)
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.setenv("VITZOO_CACHE", str(tmp_path / "vitzoo"))
-    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    serve_offline(monkeypatch, tmp_path, ws.hub_repo, folder)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((1, 3, 64, 96)).astype(np.float32)
     batch = patchify([rng.standard_normal((3, 32, 80)).astype(np.float32), rng.standard_normal((3, 48, 16)).astype(np.float32)], 16)
@@ -120,8 +120,6 @@ def _transformers_model(name: str):
 @pytest.mark.parametrize("name", ["dinov3_s_16_qkvb.hf_lvd1689m", "beit_b_16.hf_in22k_ft_in22k_in1k"])
 def test_transformers_repo_entry_of_a_new_family_loads_offline_and_equals_transformers(tmp_path, monkeypatch, name):
     """facebook/dinov3-* and microsoft/beit-* entries: a folder transformers saved, under the real repo id, read by vitzoo's hf reader."""
-    import huggingface_hub.constants
-
     pytest.importorskip("transformers")
     ws = get_weight_set(name)
     assert ws.source_format == "hf" and ws.hub_repo.split("/")[0] in ("facebook", "microsoft")
@@ -134,12 +132,7 @@ def test_transformers_repo_entry_of_a_new_family_loads_offline_and_equals_transf
                 p.add_(1.0)
     folder = tmp_path / "made_by_transformers"
     model.save_pretrained(folder)
-    lay_out_repo(tmp_path / "hf" / "hub", ws.hub_repo, folder)
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.setenv("VITZOO_CACHE", str(tmp_path / "vitzoo"))
-    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    serve_offline(monkeypatch, tmp_path, ws.hub_repo, folder)
     x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
     with torch.no_grad():
         expected = output(torch.from_numpy(x)).numpy()

@@ -9,7 +9,6 @@ filter, vitzoo reads it by content with no name given, and the outputs agree on 
 
 from __future__ import annotations
 
-import mindspore as ms
 import numpy as np
 import pytest
 
@@ -20,18 +19,13 @@ import vitzoo  # noqa: E402
 from vitzoo import weights  # noqa: E402
 from vitzoo.errors import CheckpointError  # noqa: E402
 
+from family_timm import random_timm, rel, run  # noqa: E402
+
 ARCHS = {"mlp": "vit_small_patch16_dinov3_qkvb", "swiglu": "vit_small_plus_patch16_dinov3_qkvb"}  # S/16 and S+/16 (w1, w2, w3)
 
 
 def timm_model(arch: str):
-    torch.manual_seed(0)
-    model = timm.create_model(arch, pretrained=False, depth=2, num_classes=0, global_pool="token").eval()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            p.normal_(0, 0.05)
-            if p.ndim == 1 and (name.endswith("weight") or "gamma" in name):
-                p.add_(1.0)
-    return model
+    return random_timm(arch, num_classes=0, global_pool="token")
 
 
 def release_layout(model) -> dict:
@@ -69,15 +63,6 @@ def timm_reads(arch: str, path):
     """timm's own loader for the release file (its checkpoint filter renames and splits the q/k/v bias)."""
     return timm.create_model(arch, pretrained=True, depth=2, num_classes=0, global_pool="token",
                              pretrained_cfg_overlay=dict(file=str(path), num_classes=0)).eval()
-
-
-def rel(out, ref) -> float:
-    return float(np.abs(np.asarray(out) - ref).max() / np.abs(ref).max())
-
-
-def run(model, x):
-    out = model(x if isinstance(model, vitzoo.backends.numpy.NumpyViT) else ms.Tensor(x))
-    return out if isinstance(out, np.ndarray) else out.asnumpy()
 
 
 @pytest.mark.parametrize("kind", list(ARCHS))
