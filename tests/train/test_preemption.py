@@ -120,6 +120,31 @@ def test_sigkill_resumes_from_the_last_periodic_save(data: Path, straight: Path,
     assert_same_run(straight, out)
 
 
+def test_a_kill_between_the_row_and_the_state_redoes_the_epoch(data: Path, straight: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Epoch 2's metrics row is written before its state; a kill in between: the resume redoes epoch 2, one row per epoch."""
+    from vitzoo.backends.mindspore.train import trainer
+
+    class Killed(BaseException):
+        pass
+
+    real_save = trainer.save_run_state
+
+    def killed_at_the_end_of_epoch_2(out, model, state, optimizer, scaler, position, *args, **kwargs):  # noqa: ANN001
+        if position["epoch"] == 2 and position["step"] == 0:
+            raise Killed
+        return real_save(out, model, state, optimizer, scaler, position, *args, **kwargs)
+
+    out = tmp_path / "run"
+    monkeypatch.setattr(trainer, "save_run_state", killed_at_the_end_of_epoch_2)
+    with pytest.raises(Killed):
+        vitzoo.train(data, output=out, progress=False, **OPTS)
+    monkeypatch.setattr(trainer, "save_run_state", real_save)
+    assert position(out)["epoch"] == 1  # the state of epoch 1 ...
+    assert [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2]  # ... and row 2
+    vitzoo.train(data, output=out, progress=False, resume=True, **OPTS)
+    assert_same_run(straight, out)
+
+
 def test_divergence_stops_with_advice_and_keeps_the_last_good_checkpoint(data: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     opts = dict(OPTS, augment="none", progress=False)

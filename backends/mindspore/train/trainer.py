@@ -313,7 +313,8 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
                     if all(row["ema_val_top1"] > r.get("ema_val_top1", -1.0) for r in history):
                         _save_checkpoint(model, merged_state(model, backend.state_dict(model)), out / BEST_EMA_FILE)
             history.append(row)
-        save(epoch + 1, 0, [], 0)
+        # The row and best.safetensors go first, the resumable state last: a kill between them leaves a row past the
+        # saved epoch, which the resume drops (read_metrics upto_epoch) and writes again; never a saved epoch without its row.
         if rank == 0:
             is_best = best is None or row["val_top1"] > best["val_top1"]
             if is_best:
@@ -331,6 +332,7 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
                 + (f"  ({nonfinite} non-finite steps skipped)" if nonfinite else ""),
                 file=sys.stderr,
             )
+        save(epoch + 1, 0, [], 0)
         if stopping and epoch + 1 < end_epoch:
             raise interrupted(stop, epoch + 1, 0, steps_per_epoch, out)
     model.set_train(False)
