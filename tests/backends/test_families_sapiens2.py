@@ -13,7 +13,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 timm = pytest.importorskip("timm")
-from safetensors.torch import load_file  # noqa: E402
+from safetensors.torch import load_file, save_file  # noqa: E402
 
 import vitzoo  # noqa: E402
 from vitzoo import weights  # noqa: E402
@@ -162,3 +162,32 @@ def test_fresh_init_matches_timms_tensors_and_layer_scale():
     assert {k: tuple(v.shape) for k, v in ref.state_dict().items()} == {k: v.shape for k, v in state.items()}
     assert float(state["blocks.1.gamma_1"].min()) == float(state["blocks.1.gamma_1"].max()) == 1.0
     assert float(state["blocks.1.attn.k_norm.weight"].min()) == 1.0
+
+
+def _meta_names(state: dict) -> dict:
+    """timm's names back to Meta's original ones (the inverse of timm's sapiens2_weights filter), plus the mask token."""
+    import re
+
+    out = {"mask_token": torch.zeros(1, state["cls_token"].shape[-1])}
+    for k, v in state.items():
+        k = re.sub(r"^norm\.", "ln1.", k)
+        k = re.sub(r"^(blocks\.\d+)\.gamma_1$", r"\1.attn.gamma.weight", k)
+        for new, old in (("storage_tokens", "reg_token"), ("patch_embed.projection.", "patch_embed.proj."), ("attn.wq.", "attn.q_proj."),
+                         ("attn.wk.", "attn.k_proj."), ("attn.wv.", "attn.v_proj."), (".ffn.w12.", ".mlp.fc1."), (".ffn.w3.", ".mlp.fc2."),
+                         (".ln1.", ".norm1."), (".ln2.", ".norm2.")):
+            k = k.replace(old, new)
+        out[k] = v.contiguous()
+    return out
+
+
+def test_metas_original_names_read_as_timms_filter_maps_them(tmp_path):
+    from timm.models.eva import checkpoint_filter_fn
+
+    tm = random_timm(num_classes=0)
+    meta = _meta_names(tm.state_dict())
+    assert {k: v.shape for k, v in checkpoint_filter_fn(meta, tm).items()} == {k: v.shape for k, v in tm.state_dict().items()}
+    save_file(meta, str(tmp_path / "model.safetensors"))
+    x = _x(64, 48)
+    for backend in (dict(backend="numpy"), {}):
+        model = vitzoo.create(NAME, pretrained=str(tmp_path / "model.safetensors"), num_classes=0, **OURS, **backend)
+        assert rel(run(model, x), logits(tm, x)) <= 1e-4, backend
