@@ -45,9 +45,18 @@ def model_args(arch: str) -> dict:
 def left_out(kw: dict) -> str:
     if kw.get("rope_type") == "mrope":
         return f"rope_type={kw['rope_type']!r} (learned per-block frequencies)"
-    if kw.get("qk_norm") or kw.get("num_kv_heads") or kw.get("attn_only_layer_scale"):
-        return "qk_norm with grouped-query attention and attention-only layer scale"
     return ""
+
+
+def kv_rule(heads: int, kv_heads) -> tuple[int, int]:
+    """timm's per-block ``num_kv_heads`` as vitzoo's rule: (fewer heads between, full blocks at each end); (0, 0) for none."""
+    per_block = [heads if k is None else k for k in (kv_heads if isinstance(kv_heads, (tuple, list)) else [kv_heads])]
+    lead = next((i for i, k in enumerate(per_block) if k != heads), len(per_block))
+    middle = set(per_block[lead:len(per_block) - lead]) if lead < len(per_block) else set()
+    if not middle:
+        return 0, 0
+    assert len(middle) == 1 and all(k == heads for k in per_block[len(per_block) - lead:]), per_block
+    return middle.pop(), lead
 
 
 def to_spec(arch: str, kw: dict) -> dict:
@@ -79,9 +88,15 @@ def to_spec(arch: str, kw: dict) -> dict:
         layer_scale=kw.get("init_values") is not None,
         abs_pos_embed=kw.get("use_abs_pos_emb", True), pos_embed_prefix=not kw.get("no_embed_class", False),
         norm_eps=(kw["norm_layer"].keywords["eps"] if "norm_layer" in kw else 1e-6),
+        norm_type="rms" if "norm_layer" in kw and kw["norm_layer"].func.__name__ == "RmsNorm" else "layer",
+        qk_norm=kw.get("qk_norm", False), attn_only_layer_scale=kw.get("attn_only_layer_scale", False),
+        img_width=0 if isinstance(img, int) or img[1] == img[0] else img[1],
         dynamic_img_size=kw.get("dynamic_img_size", False),
         post_norm=kw.get("use_post_norm", False),
     )
+    out["num_kv_heads"], out["num_full_attn_blocks"] = kv_rule(kw["num_heads"], kw.get("num_kv_heads"))
+    if out["attn_only_layer_scale"]:  # Sapiens2's init_values (the fresh init); the other EVA variants keep vitzoo's default
+        out["layer_scale_init"] = float(kw["init_values"])
     if out["post_norm"]:
         out["layer_scale"] = False  # timm's EvaBlockPostNorm ignores init_values
     if global_pool == "map":
@@ -107,7 +122,7 @@ def short_name(arch: str) -> str:
     """vitzoo's short name: family, size letter, patch, and the resolution when it is not 224."""
     sizes = {"tiny": "ti", "small": "s", "small_plus": "splus", "base": "b", "medium": "m", "mediumd": "md",
              "betwixt": "bw", "large": "l", "huge_plus": "hplus", "huge": "h", "giant": "g", "gigantic": "g",
-             "enormous": "e", "7b": "7b"}
+             "enormous": "e", "7b": "7b", "5b": "5b"}
     name = arch
     for prefix, family in (("vit_pe_core_", "pe_core_"), ("vit_pe_lang_", "pe_lang_"), ("vit_pe_spatial_", "pe_spatial_"),
                            ("eva02_", "eva02_"), ("eva_", "eva_"), ("vit_", "")):
@@ -122,6 +137,9 @@ def short_name(arch: str) -> str:
     if "dinov3" in tags:
         fam = "dinov3_"
         tags.remove("dinov3")
+    elif "sapiens2" in tags:
+        fam = "sapiens2_"
+        tags.remove("sapiens2")
     elif "lingbot" in tags:
         fam = "lingbot_"
         tags.remove("lingbot")
@@ -135,10 +153,9 @@ def short_name(arch: str) -> str:
 def main() -> None:
     archs = sorted({n.split(".")[0] for n in timm.list_pretrained() if _model_to_module.get(n.split(".")[0]) == "eva"})
     lines = [
-        '"""timm\'s ``eva.py`` models: EVA-01/EVA-02, DINOv3, Perception Encoder (PE), timm\'s and naver\'s RoPE ViTs.',
+        '"""timm\'s ``eva.py`` models: EVA-01/EVA-02, DINOv3, Perception Encoder (PE), timm\'s and naver\'s RoPE ViTs, Sapiens2.',
         "",
         "Written by scripts/make_eva_variants.py from timm's own model arguments and checked against its tensor",
-        "shapes; edit that script, not this file. Left out (options vitzoo's spec does not express yet):",
     ]
     specs, skipped = [], []
     for arch in archs:
@@ -157,7 +174,11 @@ def main() -> None:
             a, b = set(theirs.items()), set(expected_shapes(spec).items())
             sys.exit(f"{arch}: shapes differ: timm-only {sorted(a - b)[:4]}, vitzoo-only {sorted(b - a)[:4]}")
         specs.append((arch, short_name(arch), fields))
-    lines += [f"    {s}" for s in skipped]
+    if skipped:
+        lines += ["shapes; edit that script, not this file. Left out (options vitzoo's spec does not express yet):"]
+        lines += [f"    {s}" for s in skipped]
+    else:
+        lines += ["shapes; edit that script, not this file."]
     lines += ['', "Example:", "    >>> from vitzoo.variants import get_spec",
               '    >>> get_spec("vit_small_patch16_dinov3").rope', "    'dinov3'", '"""', "",
               "from __future__ import annotations", "", "from vitzoo.spec import ViTSpec", "",

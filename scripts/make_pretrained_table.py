@@ -119,8 +119,9 @@ def build_table() -> dict[str, Any]:
                       "not the model.safetensors a registry entry downloads")
         if reason is None and name in LEFT_OUT:
             reason = LEFT_OUT[name]
-        if reason is None and cfg["input_size"][-1] != get_spec(variant).img_size:
-            reason = f"evaluated at {cfg['input_size'][-1]} px while the architecture is built for {get_spec(variant).img_size} px"
+        if reason is None and tuple(cfg["input_size"][-2:]) != get_spec(variant).input_size:  # (H, W): Sapiens2's is 1024 × 768
+            reason = (f"evaluated at {cfg['input_size'][-2]} × {cfg['input_size'][-1]} px while the architecture is built for "
+                      f"{' × '.join(map(str, get_spec(variant).input_size))} px")
         if reason is not None:
             left_out.append({"timm": name, "reason": reason})
             continue

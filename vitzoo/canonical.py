@@ -129,10 +129,12 @@ def _eva_block(spec: ViTSpec, b: str) -> dict[str, Shape]:
     ``EvaBlockPostNorm`` (``post_norm``) holds the same tensors: only where the norms act differs.
     """
     d, hd = spec.embed_dim, spec.head_dim
+    kv = spec.kv_heads(int(b.split(".")[1])) * hd  # Sapiens2's grouped-query blocks: k and v of their kv heads only
     shapes: dict[str, Shape] = {}
     if spec.layer_scale:
         shapes[b + "gamma_1"] = (d,)
-        shapes[b + "gamma_2"] = (d,)
+        if not spec.attn_only_layer_scale:
+            shapes[b + "gamma_2"] = (d,)
     shapes.update(_norm(b + "norm1", d, spec))
     a = b + "attn."
     if spec.qkv_fused:
@@ -143,13 +145,13 @@ def _eva_block(spec: ViTSpec, b: str) -> dict[str, Shape]:
         if spec.qkv_bias and spec.k_bias:
             shapes[a + "qkv.bias"] = (3 * d,)
     else:
-        for part in "qkv":
-            shapes[f"{a}{part}_proj.weight"] = (d, d)
+        for part, rows in (("q", d), ("k", kv), ("v", kv)):
+            shapes[f"{a}{part}_proj.weight"] = (rows, d)
             if spec.qkv_bias and (part != "k" or spec.k_bias):
-                shapes[f"{a}{part}_proj.bias"] = (d,)
-    if spec.qk_norm:
-        shapes.update(_norm(a + "q_norm", hd))
-        shapes.update(_norm(a + "k_norm", hd))
+                shapes[f"{a}{part}_proj.bias"] = (rows,)
+    if spec.qk_norm:  # per head, of the block's norm type (Sapiens2: RMSNorm)
+        shapes.update(_norm(a + "q_norm", hd, spec))
+        shapes.update(_norm(a + "k_norm", hd, spec))
     if spec.attn_norm:
         shapes.update(_norm(a + "norm", d))
     if spec.rel_pos_bias == "block":

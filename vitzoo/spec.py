@@ -150,6 +150,13 @@ class ViTSpec:
     merge_size: int = 0
     merge_dim: int = 0
     output_tokens: bool = False
+    # Sapiens2 (timm's eva.py): grouped-query attention in the middle blocks (timm's AttentionRope with num_kv_heads): the
+    # first and last num_full_attn_blocks blocks keep num_heads key/value heads, those between num_kv_heads (0: all full);
+    # a rule rather than a per-block list so a depth override stays coherent. Without such blocks both are 0 (canonical).
+    num_kv_heads: int = 0
+    num_full_attn_blocks: int = 0
+    attn_only_layer_scale: bool = False  # layer scale on the attention branch only (gamma_1, no gamma_2)
+    img_width: int = 0  # the default input's width when it is not img_size (Sapiens2's 1024 × 768, H × W); 0: square
 
     def __post_init__(self) -> None:
         for name in ("img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads", "mlp_dim"):
@@ -157,7 +164,7 @@ class ViTSpec:
             if not _is_int(value) or value <= 0:
                 raise SpecError(f"ViT spec field {name!r} must be a positive integer, got {value!r}.")
         for name in ("num_classes", "reg_tokens", "pre_logits_dim", "pool_heads", "pool_mlp_dim", "rope_ref_grid", "depth_token_only",
-                     "pos_embed_grid", "rel_pos_dim", "merge_size", "merge_dim"):
+                     "pos_embed_grid", "rel_pos_dim", "merge_size", "merge_dim", "num_kv_heads", "num_full_attn_blocks", "img_width"):
             value = getattr(self, name)
             if not _is_int(value) or value < 0:
                 raise SpecError(f"ViT spec field {name!r} must be a non-negative integer, got {value!r}.")
@@ -166,7 +173,7 @@ class ViTSpec:
                      "mlp_norm", "final_norm", "rope_grid_xy", "rope_half", "pool_include_prefix", "patch_norm", "proj_bias", "mlp_bias",
                      "naflex", "pos_antialias", "pos_align_corners", "pos_ar_preserving", "pos_factorized",
                      "tokens_norm", "sincos_pos", "rel_pos_shared", "res_post_norm",
-                     "post_norm", "diff_attn", "fc_norm_affine", "output_tokens"):
+                     "post_norm", "diff_attn", "fc_norm_affine", "output_tokens", "attn_only_layer_scale"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(f"ViT spec field {name!r} must be true or false, got {getattr(self, name)!r}.")
         if not isinstance(self.norm_eps, (int, float)) or isinstance(self.norm_eps, bool) or not 0 < self.norm_eps < 1:
@@ -232,8 +239,6 @@ class ViTSpec:
                     raise SpecError(f"{why} is an option of the EVA block (timm's eva.py); set block='eva' to use it.")
         if self.rope != "none" and self.block != "eva":
             raise SpecError("Rotary positions are built into the EVA block; set block='eva' (timm's eva.py models).")
-        if self.block == "eva" and self.qk_norm:
-            raise SpecError("qk_norm in the EVA block is not supported yet; no timm eva.py weights that vitzoo registers use it.")
         if self.mlp_norm and self.mlp_type == "swiglu":
             raise SpecError("mlp_norm needs mlp_type 'mlp' or 'swiglu_split' (timm packs the SwiGLU only without the norm).")
         if self.rope == "mixed" and (self.rope_ref_grid or self.rope_grid_offset or self.rope_half):
@@ -264,7 +269,7 @@ class ViTSpec:
         if self.pool_heads and (self.global_pool != "map" or self.embed_dim % self.pool_heads):
             raise SpecError(f"pool_heads={self.pool_heads} needs global_pool='map' and a head count that divides embed_dim {self.embed_dim}.")
         if self.norm_type == "rms":  # where vitzoo builds RMSNorm: stem, blocks, final norm (AIMv2's set)
-            for bad, why in ((self.global_pool == "map", "global_pool='map'"), (self.qk_norm, "qk_norm"),
+            for bad, why in ((self.global_pool == "map", "global_pool='map'"), (self.qk_norm and self.block != "eva", "qk_norm outside the EVA block"),
                              (self.attn_norm or self.mlp_norm, "attn_norm/mlp_norm"), (self.block != "eva", "block='eva'")):
                 if bad:
                     raise SpecError(f"norm_type='rms' does not combine with {why} yet; no registered model needs it.")
@@ -277,6 +282,16 @@ class ViTSpec:
     def qwen_vit(self) -> bool:
         """Whether this is timm's Qwen3 ViT: a learned grid of its own size without NaFlex (see :mod:`vitzoo.qwen_spec`)."""
         return bool(self.pos_embed_grid) and not self.naflex
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """The default input's (height, width)."""
+        return self.img_size, self.img_width or self.img_size
+
+    def kv_heads(self, block: int) -> int:
+        """Key/value heads of block ``block``: ``num_kv_heads`` between the first and last ``num_full_attn_blocks``."""
+        full = block < self.num_full_attn_blocks or block >= self.depth - self.num_full_attn_blocks
+        return self.num_heads if full or not self.num_kv_heads else self.num_kv_heads
 
     @property
     def head_dim(self) -> int:

@@ -132,9 +132,30 @@ def check_post_norm(spec: Any) -> None:
     """timm's EvaBlockPostNorm: EVA's attention and MLP, norms after them, no layer scale."""
     if spec.post_norm:
         for bad, why in ((spec.block != "eva", "block='eva'"), (spec.layer_scale, "no layer scale"),
-                         (spec.rope == "mixed" or spec.rel_pos_bias != "none", "no RoPE-Mixed or relative position bias")):
+                         (spec.rope == "mixed" or spec.rel_pos_bias != "none", "no RoPE-Mixed or relative position bias"),
+                         (spec.qk_norm, "no qk_norm (timm's EvaBlockPostNorm has none)")):
             if bad:
                 raise SpecError(f"post_norm=True (timm's EVA post-norm block) needs {why}.")
 
 
-FAMILY_CHECKS = (check_cait, check_naflex, check_qwen, check_relpos, check_backbone, check_diff_attn, check_post_norm)
+def check_sapiens2(spec: Any) -> None:
+    """Sapiens2's parts: grouped-query attention in the EVA block (q/k/v apart), attention-only layer scale, a non-square input."""
+    if spec.num_kv_heads in (0, spec.num_heads) or 2 * spec.num_full_attn_blocks >= spec.depth:
+        # no block has fewer key/value heads: the canonical form states none (a spec compares equal to its file's)
+        object.__setattr__(spec, "num_kv_heads", 0)
+        object.__setattr__(spec, "num_full_attn_blocks", 0)
+    if spec.num_kv_heads:
+        for bad, why in ((spec.num_heads % spec.num_kv_heads, f"a key/value head count that divides num_heads {spec.num_heads}"),
+                         (spec.block != "eva" or spec.post_norm, "block='eva' without post_norm"),
+                         (spec.qkv_fused, "q, k and v projections apart (qkv_fused=False)"), (spec.rope == "mixed", "no RoPE-Mixed")):
+            if bad:
+                raise SpecError(f"num_kv_heads={spec.num_kv_heads} (grouped-query attention, timm's AttentionRope) needs {why}.")
+    if spec.attn_only_layer_scale and (not spec.layer_scale or spec.block != "eva" or spec.post_norm or spec.rope == "mixed"):
+        raise SpecError("attn_only_layer_scale needs layer_scale=True and block='eva' without post_norm or RoPE-Mixed (timm's EvaBlock gamma_1).")
+    if spec.img_width and (not spec.dynamic_img_size or spec.abs_pos_embed or spec.naflex or spec.backbone != "none"
+                           or spec.img_width < spec.patch_size):
+        raise SpecError(f"img_width={spec.img_width} (a non-square default input) needs dynamic_img_size=True, no learned position "
+                        "embedding or backbone, and a width of at least one patch.")
+
+
+FAMILY_CHECKS = (check_cait, check_naflex, check_qwen, check_relpos, check_backbone, check_diff_attn, check_post_norm, check_sapiens2)

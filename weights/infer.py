@@ -131,6 +131,8 @@ def infer_spec(
             resolved[name] = values.pop() if len(values) == 1 else getattr(_PLAIN, name)
     if "block" not in fields:  # the names fit both blocks: rotary positions exist only in the EVA block
         fields["block"] = "vit" if resolved.get("rope", "none") == "none" else "eva"
+    if not fields["qkv_fused"]:  # Sapiens2's grouped-query blocks: k_proj's rows are the block's key/value heads
+        fields.update(_kv_fields(state, source, fields, fields.get("num_heads", resolved.get("num_heads"))))
     extra = {k: v for k, v in config.items() if k not in fields and k not in resolved}
     try:
         return ViTSpec(**{**fields, **resolved, **extra})
@@ -138,6 +140,23 @@ def infer_spec(
         raise CheckpointError(f"{source}: cannot build a spec ({exc}).") from None
     except SpecError as exc:  # e.g. a config's head count that does not divide the width
         raise CheckpointError(f"{source} does not describe a valid ViT: {str(exc).rstrip('.')}.") from None
+
+
+def _kv_fields(state: Mapping[str, np.ndarray], source: str, fields: Mapping[str, Any], heads: Any) -> dict[str, int]:
+    """``num_kv_heads`` and ``num_full_attn_blocks`` from every block's ``k_proj`` (Sapiens2's layout, or full heads)."""
+    d, depth = fields["embed_dim"], fields["depth"]
+    rows = [int(state[f"blocks.{i}.attn.k_proj.weight"].shape[0]) for i in range(depth) if f"blocks.{i}.attn.k_proj.weight" in state]
+    if all(r == d for r in rows):
+        return {"num_kv_heads": 0, "num_full_attn_blocks": 0}
+    hd = d // heads if _is_int(heads) and heads > 0 and d % heads == 0 else 0
+    kv = [r // hd if hd and r % hd == 0 else 0 for r in rows]
+    lead = next((i for i, k in enumerate(kv) if k != heads), len(kv))
+    middle = set(kv[lead:depth - lead])
+    if len(kv) != depth or 0 in kv or len(middle) != 1 or heads in middle or any(k != heads for k in kv[depth - lead:]):
+        raise CheckpointError(f"{source}: its blocks' key/value projections ({', '.join(map(str, rows))} rows for {heads} heads of "
+                              f"width {d}) are not Sapiens2's layout (full heads in the first and last blocks, the same fewer heads "
+                              "between), the grouped-query attention vitzoo builds.")
+    return {"num_kv_heads": middle.pop(), "num_full_attn_blocks": lead}
 
 
 def _naflex_fields(state: Mapping[str, np.ndarray], source: str, fields: dict[str, Any], config: Mapping[str, Any], given: Mapping[str, Any]) -> None:
@@ -252,10 +271,17 @@ def _tensor_fields(state: Mapping[str, np.ndarray], source: str) -> dict[str, An
         if lam.ndim != 1 or lam.shape[0] < 1 or embed_dim % (2 * lam.shape[0]) or a + "sub_norm.weight" not in state:
             raise CheckpointError(f"{source}: {a}lambda_q1 {tuple(lam.shape)} does not fit width {embed_dim}, or attn.sub_norm is missing; the file is damaged.")
         fields["num_heads"] = embed_dim // (2 * int(lam.shape[0]))
+    fields["attn_only_layer_scale"] = "blocks.0.gamma_1" in state and "blocks.0.gamma_2" not in state  # Sapiens2
+    norm = state.get(a + "q_norm.weight")
+    if norm is not None:  # per-head q/k norms show the head width
+        if norm.ndim != 1 or norm.shape[0] < 1 or embed_dim % norm.shape[0]:
+            raise CheckpointError(f"{source}: {a}q_norm.weight {tuple(norm.shape)} does not fit width {embed_dim}; the file is damaged.")
+        fields["num_heads"] = embed_dim // int(norm.shape[0])
     if fields["rel_pos_bias"] != "none" or freqs is not None or "blocks.0.ls1.gamma" in state or "blocks.0.gamma_1" in state:
         fields["post_norm"] = False  # timm builds post-norm blocks only as EVA-02-E: no layer scale, RoPE-Mixed or relative positions
     eva_only = (freqs is not None or not fields["abs_pos_embed"] or not fused or not k_bias or fields["attn_norm"] or fields["mlp_norm"] or split
-                or table is not None or fields["norm_type"] == "rms" or fields["patch_norm"] or not fields["proj_bias"] or not fields["mlp_bias"])
+                or table is not None or fields["norm_type"] == "rms" or fields["patch_norm"] or not fields["proj_bias"] or not fields["mlp_bias"]
+                or fields["attn_only_layer_scale"])
     token_only = {int(m.group(1)) for k in state if (m := re.match(r"blocks_token_only\.(\d{1,6})\.", k))}
     fields["depth_token_only"] = len(token_only)
     fields.update(_rel_pos_mlp_fields(state, source))
@@ -343,7 +369,9 @@ UNSEEN_FIELDS = (
 )
 _PLAIN = ViTSpec()
 _PLAIN_VIT_FIELDS = ("pool_heads", "pool_include_prefix", "rope", "res_post_norm", "post_norm")
-_BEHAVIOUR_FIELDS = ("dynamic_img_size", "dynamic_img_pad")  # timm builds DINOv3 with dynamic_img_size
+# how the model treats other inputs or a fresh init, not what its weights compute (DINOv3: dynamic_img_size; Sapiens2's
+# 1024 × 768 default input and layer scale init 1.0)
+_BEHAVIOUR_FIELDS = ("dynamic_img_size", "dynamic_img_pad", "img_width", "layer_scale_init")
 _HOW_TO_GIVE = {"num_heads": "num_heads=12", "norm_eps": "norm_eps=1e-6", "gelu": "gelu='exact'", "global_pool": "global_pool='token'",
                 "img_size": "img_size=224", "pool_heads": "pool_heads=8", "pool_include_prefix": "pool_include_prefix=True",
                 "rope": "rope='cat'", "rope_temperature": "rope_temperature=100.0", "rope_ref_grid": "rope_ref_grid=16",
@@ -359,7 +387,7 @@ _MATCH_KEYS = _SIZE_KEYS + (
     "mlp_type", "dist_token", "class_token", "reg_tokens", "pre_norm", "layer_scale", "patch_bias", "qkv_bias", "qk_norm", "fc_norm",
     "block", "abs_pos_embed", "k_bias", "qkv_fused", "attn_norm", "mlp_norm", "final_norm", "rel_pos_bias", "depth_token_only",
     "norm_type", "patch_norm", "proj_bias", "mlp_bias", "diff_attn", "naflex", "pos_embed_grid", "pos_factorized",
-    "rel_pos_type", "rel_pos_dim", "rel_pos_shared", "backbone", "backbone_layers",
+    "rel_pos_type", "rel_pos_dim", "rel_pos_shared", "backbone", "backbone_layers", "attn_only_layer_scale",
 )
 
 

@@ -31,7 +31,7 @@ from vitzoo.errors import CheckpointError, VitzooError, reason
 from vitzoo.fileio import atomic_path
 from vitzoo.spec import ViTSpec
 from vitzoo.variants import get_spec
-from vitzoo.weights import naflex_names, qwen_timm, safetensors_io, torch_pickle
+from vitzoo.weights import naflex_names, qwen_timm, safetensors_io, sapiens2_names, torch_pickle
 from vitzoo.weights.base import Checkpoint, WeightFormat, as_float32, register_format, require_file
 from vitzoo.weights.infer import UNSEEN_FIELDS, Hint, infer_spec
 
@@ -51,7 +51,8 @@ def detect(path: Path) -> bool:
     found = _weights_file(path) or path
     return (holds_tensor(found, ANCHOR, lambda n: qwen_timm.strip(_strip_prefix(n)))  # Qwen3 ViT classifiers: encoder.*
             or holds_tensor(found, naflex_names.ANCHOR, _strip_prefix)  # NaFlexVit: embeds.*
-            or holds_tensor(found, XCIT_ANCHOR, _strip_prefix))  # XCiT: a convolutional stem
+            or holds_tensor(found, XCIT_ANCHOR, _strip_prefix)  # XCiT: a convolutional stem
+            or holds_tensor(found, sapiens2_names.ANCHOR, _strip_prefix))  # Meta's Sapiens2 names
 
 
 def read(path: Path, variant: Hint = None) -> Checkpoint:
@@ -76,6 +77,8 @@ def read(path: Path, variant: Hint = None) -> Checkpoint:
             raise CheckpointError(f"{source} holds both {origin[canonical]!r} and {name!r}, which are the same weight; the file is damaged.")
         origin[canonical] = name
         state[canonical] = as_float32(value, name, source)
+    if sapiens2_names.is_sapiens2(state):  # Meta's Sapiens2 checkpoint, renamed as timm's filter does
+        state, dropped = sapiens2_names.to_canonical(state, dropped)
     state, qwen_fields = qwen_timm.from_timm(state, source)  # timm's Qwen3 ViT layouts: what they state
     cfg = read_timm_config(path)
     config: dict[str, Any] = {}

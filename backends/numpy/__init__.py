@@ -29,6 +29,7 @@ from .xcit import XcitForward
 from .hybrid import HybridForward
 from .relpos import RelPosForward
 from .diff_attn import diff_attention
+from .rope_attention import attn_scale_block, rope_attention
 from .ops import ACTIVATIONS as _ACTIVATIONS, softmax as _softmax
 
 
@@ -48,6 +49,10 @@ class NumpyViT:
         self._rel_index = rel_pos.relative_position_index(spec.grid_size) if spec.rel_pos_bias == "block" else None
         if spec.diff_attn:  # timm's differential attention in the plain block
             self._attention = lambda x, p, rope=None: diff_attention(self, x, p, rope)
+        if spec.block == "eva" and (spec.qk_norm or spec.num_kv_heads):  # timm's AttentionRope (Sapiens2)
+            self._attention = lambda x, p, rope=None: rope_attention(self, x, p, rope)
+        if spec.attn_only_layer_scale:  # Sapiens2: no layer scale on the MLP branch
+            self._block = lambda x, p, rope=None: attn_scale_block(self, x, p, rope)
         if spec.post_norm:  # EVA-02-E: the norms after attention and MLP
             self._block = self._post_norm_block
         # RoPE-Mixed gives every block its own tables; the other forms one table for all blocks

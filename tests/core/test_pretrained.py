@@ -22,7 +22,7 @@ def test_every_entry_is_complete_and_consistent():
         pre = ws.preprocessing
         # DINOv2's repos evaluate below the model's size; DINOv3 and NaFlex models take any size, their processors pick one
         if not (ws.source_format == "hf" and ("img_size=" in ws.notes or spec.dynamic_img_size)):
-            assert list(pre["input_size"]) == [3, spec.img_size, spec.img_size], ws.name
+            assert list(pre["input_size"]) == [3, *spec.input_size], ws.name  # (H, W): Sapiens2's default input is 1024 × 768
         assert pre["interpolation"] in ("bicubic", "bilinear") and pre["crop_mode"] in ("center", "squash")
         assert 0.8 < pre["crop_pct"] <= 1.0 and len(pre["mean"]) == len(pre["std"]) == 3
         assert ws.top1 is None or 60 < ws.top1 < 92  # EVA-02-L at 448 px: 90.06

@@ -147,7 +147,7 @@ def preprocessing_for_name(name: str) -> dict[str, Any]:
     if tag is not None or any(ws.variant == variant for ws in _registry().values()):
         return get_weight_set(name).pretrained_cfg()
     spec = get_spec(variant)
-    return {"input_size": [spec.in_chans, spec.img_size, spec.img_size]}
+    return {"input_size": [spec.in_chans, *spec.input_size]}
 
 
 __all__ = [

@@ -1,12 +1,7 @@
-"""timm's ``eva.py`` models: EVA-01/EVA-02, DINOv3, Perception Encoder (PE), timm's and naver's RoPE ViTs.
+"""timm's ``eva.py`` models: EVA-01/EVA-02, DINOv3, Perception Encoder (PE), timm's and naver's RoPE ViTs, Sapiens2.
 
 Written by scripts/make_eva_variants.py from timm's own model arguments and checked against its tensor
-shapes; edit that script, not this file. Left out (options vitzoo's spec does not express yet):
-    vit_5b_patch16_sapiens2: qk_norm with grouped-query attention and attention-only layer scale
-    vit_base_patch16_sapiens2: qk_norm with grouped-query attention and attention-only layer scale
-    vit_giant_patch16_sapiens2: qk_norm with grouped-query attention and attention-only layer scale
-    vit_huge_patch16_sapiens2: qk_norm with grouped-query attention and attention-only layer scale
-    vit_large_patch16_sapiens2: qk_norm with grouped-query attention and attention-only layer scale
+shapes; edit that script, not this file.
 
 Example:
     >>> from vitzoo.variants import get_spec
@@ -101,6 +96,11 @@ def eva_g_14_clip() -> ViTSpec:
     return ViTSpec(patch_size=14, embed_dim=1408, depth=40, num_heads=16, mlp_dim=6144, num_classes=1024, block='eva', k_bias=False)
 
 
+@register_variant('vit_5b_patch16_sapiens2')
+def sapiens2_5b_16() -> ViTSpec:
+    return ViTSpec(img_size=1024, embed_dim=2432, depth=56, num_heads=32, mlp_dim=9728, num_classes=0, block='eva', mlp_type='swiglu', qkv_fused=False, reg_tokens=8, layer_scale=True, abs_pos_embed=False, norm_type='rms', qk_norm=True, attn_only_layer_scale=True, img_width=768, dynamic_img_size=True, num_kv_heads=16, num_full_attn_blocks=8, layer_scale_init=1.0, rope='dinov3', rope_temperature=100.0, rope_half=True)
+
+
 @register_variant('vit_7b_patch16_dinov3')
 def dinov3_7b_16() -> ViTSpec:
     return ViTSpec(img_size=256, embed_dim=4096, depth=40, num_heads=32, mlp_dim=8192, num_classes=0, block='eva', mlp_type='swiglu_split', qkv_bias=False, reg_tokens=4, global_pool='avg', layer_scale=True, abs_pos_embed=False, norm_eps=1e-05, dynamic_img_size=True, rope='dinov3', rope_temperature=100.0, rope_half=True)
@@ -146,6 +146,11 @@ def vit_rope_b_16_reg1_gap_256() -> ViTSpec:
     return ViTSpec(img_size=256, block='eva', k_bias=False, class_token=False, reg_tokens=1, global_pool='avg', fc_norm=True, layer_scale=True, abs_pos_embed=False, rope='cat', rope_ref_grid=16)
 
 
+@register_variant('vit_base_patch16_sapiens2')
+def sapiens2_b_16() -> ViTSpec:
+    return ViTSpec(img_size=1024, num_classes=0, block='eva', mlp_type='swiglu', qkv_fused=False, reg_tokens=8, layer_scale=True, abs_pos_embed=False, norm_type='rms', qk_norm=True, attn_only_layer_scale=True, img_width=768, dynamic_img_size=True, layer_scale_init=1.0, rope='dinov3', rope_temperature=100.0, rope_half=True)
+
+
 @register_variant('vit_betwixt_patch16_rope_reg4_gap_256')
 def vit_rope_bw_16_reg4_gap_256() -> ViTSpec:
     return ViTSpec(img_size=256, embed_dim=640, num_heads=10, mlp_dim=2560, block='eva', k_bias=False, class_token=False, reg_tokens=4, global_pool='avg', fc_norm=True, layer_scale=True, abs_pos_embed=False, rope='cat', rope_ref_grid=16)
@@ -154,6 +159,16 @@ def vit_rope_bw_16_reg4_gap_256() -> ViTSpec:
 @register_variant('vit_giant_patch16_lingbot')
 def lingbot_g_16() -> ViTSpec:
     return ViTSpec(img_size=512, embed_dim=1536, depth=40, num_heads=24, mlp_dim=4096, num_classes=0, block='eva', mlp_type='swiglu_split', qkv_bias=False, reg_tokens=4, layer_scale=True, abs_pos_embed=False, norm_eps=1e-05, dynamic_img_size=True, rope='dinov3', rope_temperature=100.0, rope_half=True)
+
+
+@register_variant('vit_giant_patch16_sapiens2')
+def sapiens2_g_16() -> ViTSpec:
+    return ViTSpec(img_size=1024, embed_dim=1536, depth=40, num_heads=24, mlp_dim=6144, num_classes=0, block='eva', mlp_type='swiglu', qkv_fused=False, reg_tokens=8, layer_scale=True, abs_pos_embed=False, norm_type='rms', qk_norm=True, attn_only_layer_scale=True, img_width=768, dynamic_img_size=True, num_kv_heads=12, num_full_attn_blocks=8, layer_scale_init=1.0, rope='dinov3', rope_temperature=100.0, rope_half=True)
+
+
+@register_variant('vit_huge_patch16_sapiens2')
+def sapiens2_h_16() -> ViTSpec:
+    return ViTSpec(img_size=1024, embed_dim=1280, depth=32, num_heads=16, mlp_dim=5120, num_classes=0, block='eva', mlp_type='swiglu', qkv_fused=False, reg_tokens=8, layer_scale=True, abs_pos_embed=False, norm_type='rms', qk_norm=True, attn_only_layer_scale=True, img_width=768, dynamic_img_size=True, num_kv_heads=8, num_full_attn_blocks=8, layer_scale_init=1.0, rope='dinov3', rope_temperature=100.0, rope_half=True)
 
 
 @register_variant('vit_huge_plus_patch16_dinov3')
@@ -199,6 +214,11 @@ def vit_rope_l_16_mixed() -> ViTSpec:
 @register_variant('vit_large_patch16_rope_mixed_ape_224')
 def vit_rope_l_16_mixed_ape() -> ViTSpec:
     return ViTSpec(embed_dim=1024, depth=24, num_heads=16, mlp_dim=4096, block='eva', layer_scale=True, pos_embed_prefix=False, rope='mixed', rope_temperature=10.0, rope_grid_xy=True)
+
+
+@register_variant('vit_large_patch16_sapiens2')
+def sapiens2_l_16() -> ViTSpec:
+    return ViTSpec(img_size=1024, embed_dim=1024, depth=24, num_heads=16, mlp_dim=4096, num_classes=0, block='eva', mlp_type='swiglu', qkv_fused=False, reg_tokens=8, layer_scale=True, abs_pos_embed=False, norm_type='rms', qk_norm=True, attn_only_layer_scale=True, img_width=768, dynamic_img_size=True, num_kv_heads=8, num_full_attn_blocks=8, layer_scale_init=1.0, rope='dinov3', rope_temperature=100.0, rope_half=True)
 
 
 @register_variant('vit_medium_patch16_rope_reg1_gap_256')

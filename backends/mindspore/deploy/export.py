@@ -54,7 +54,7 @@ def export_format(path: Path) -> str:
 
 
 def export_model(model: Any, path: Path, *, batch_size: int = 1, verify: bool = True, seed: int = 0) -> dict:
-    """Export ``model`` for input ``[batch_size, C, img_size, img_size]`` to ``path``; returns a summary.
+    """Export ``model`` for input ``[batch_size, C, H, W]`` (the spec's ``input_size``) to ``path``; returns a summary.
 
     With ``verify`` the written file is run (MindIR: ``mindspore.load`` + ``nn.GraphCell``;
     ONNX: onnxruntime, when installed) on a random input and compared with ``model``:
@@ -63,7 +63,7 @@ def export_model(model: Any, path: Path, *, batch_size: int = 1, verify: bool = 
     path = Path(path)
     fmt = export_format(path)
     spec = model.spec
-    shape = (batch_size, spec.in_chans, spec.img_size, spec.img_size)
+    shape = (batch_size, spec.in_chans, *spec.input_size)  # (H, W): Sapiens2's default input is 1024 × 768
     if fmt == "ONNX":
         from .. import backend
 

@@ -30,7 +30,7 @@ from vitzoo.spec import ViTSpec
 
 from .. import kernels
 from ..model.cait import TalkingHeadAttention
-from ..model.eva import EvaAttention, RelPosAttention
+from ..model.eva import EvaAttention, RelPosAttention, RopeAttention
 from ..model.relpos_blocks import RelPosAttention as RelPosMlpAttention
 from ..model.layers import GeluErf, Linear, to_parameter
 
@@ -142,6 +142,14 @@ class PortableEvaAttention(EvaAttention):
         return parts[0], parts[1], parts[2]
 
 
+class PortableRopeAttention(RopeAttention):
+    """timm's AttentionRope (Sapiens2: q/k norms, grouped-query attention) with q/k/v taken as slices instead of ``Unstack``."""
+
+    def _split(self, qkv: Tensor, b: int, n: int) -> tuple:
+        parts = _heads(qkv, n, 3, self.num_heads, self.head_dim)
+        return parts[0], parts[1], parts[2]
+
+
 class PortableRelPosAttention(RelPosAttention):
     """BEiT's attention with q/k/v taken as slices instead of ``Unstack``."""
 
@@ -194,7 +202,7 @@ def _portable_xcit(copy: Any) -> None:
 
 def _portable_eva_block(block: Any, spec: ViTSpec, state: State, name: str) -> None:
     """Swap an EVA block's attention and exact GELU (its norms are already the LayerNorm primitive here)."""
-    attention = PortableRelPosAttention if spec.rel_pos_bias == "block" else PortableEvaAttention
+    attention = {RelPosAttention: PortableRelPosAttention, RopeAttention: PortableRopeAttention}.get(type(block.attn), PortableEvaAttention)
     block.attn = attention(spec, state, name + ".attn")
     if isinstance(getattr(block.mlp, "act", None), GeluErf):
         block.mlp.act = PortableGelu()

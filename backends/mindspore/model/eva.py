@@ -2,7 +2,8 @@
 
 RoPE-Mixed (``rope="mixed"``) adds learned per-block, per-head frequencies (:class:`MixedRotary`) and a
 block that picks its own tables (:class:`MixedRopeBlock`); EVA-02-E (``post_norm``) its post-norm block
-(:class:`EvaPostNormBlock`).
+(:class:`EvaPostNormBlock`); Sapiens2 timm's ``AttentionRope`` (q/k norms, grouped-query attention:
+:class:`RopeAttention`) and attention-only layer scale (:class:`AttnScaleBlock`).
 
 Chosen from the spec when a model is built (``spec.block == "eva"``, ``spec.rope``), so the
 plain ViT's Cells stay as they are. Parameter names are timm's ``EvaBlock`` names:
@@ -218,6 +219,48 @@ class RelPosAttention(EvaAttention):
         return self.mix(attn, v).transpose(0, 2, 1, 3).reshape(b, n, d)
 
 
+class RopeAttention(EvaAttention):
+    """timm's ``AttentionRope`` (Sapiens2): q/k/v apart, per-head q/k norms before RoPE, fewer key/value heads (GQA).
+
+    Block ``i`` has ``spec.kv_heads(i)`` key/value heads; query head ``j`` reads key/value head ``j // groups``
+    (timm's ``repeat_interleave``), so k and v are widened to every head and packed for EVA's attention core.
+    """
+
+    def __init__(self, spec: ViTSpec, state: State, name: str) -> None:
+        super().__init__(spec, state, name)
+        self.kv = spec.kv_heads(int(name.split(".")[1]))  # "blocks.{i}.attn"
+        self.groups = spec.num_heads // self.kv
+        self.q_norm = make_norm(spec, state, name + ".q_norm") if spec.qk_norm else nn.Identity()
+        self.k_norm = make_norm(spec, state, name + ".k_norm") if spec.qk_norm else nn.Identity()
+
+    def _turn(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+        """``x·cos + (x @ R)·sin`` over ``[B, N, heads, head_dim]``."""
+        return x * cos + self.matmul(x.reshape(-1, self.head_dim), self.rotation).reshape(x.shape) * sin
+
+    def construct(self, x: Tensor, rope: Optional[tuple] = None) -> Tensor:
+        b, n, d = x.shape
+        h, kv, hd = self.num_heads, self.kv, self.head_dim
+        q = self.q_norm(self.q_proj(x).reshape(b, n, h, hd))
+        k = self.k_norm(self.k_proj(x).reshape(b, n, kv, hd))
+        if rope is not None:
+            cos, sin = rope[0][:, 0], rope[1][:, 0]  # the q rows of the packed tables, [N, 1, head_dim]
+            q, k = self._turn(q, cos, sin), self._turn(k, cos, sin)
+        wide = (b, n, kv, self.groups, hd)
+        k = ops.broadcast_to(k.reshape(b, n, kv, 1, hd), wide).reshape(b, n, d)
+        v = ops.broadcast_to(self.v_proj(x).reshape(b, n, kv, 1, hd), wide).reshape(b, n, d)
+        out = self._attend(ops.cat((q.reshape(b, n, d), k, v), -1), b, n, d)
+        if self.has_norm:
+            out = self.norm(out)
+        return self.proj(out)
+
+
+def make_eva_attention(spec: ViTSpec, state: State, name: str) -> nn.Cell:
+    """The EVA block's attention: BEiT's with a relative position table, timm's AttentionRope with q/k norms or GQA."""
+    if spec.rel_pos_bias == "block":
+        return RelPosAttention(spec, state, name)
+    return (RopeAttention if spec.qk_norm or spec.num_kv_heads else EvaAttention)(spec, state, name)
+
+
 class SwiGLUSplit(nn.Cell):
     """timm's ``SwiGLU``: ``fc2(norm(silu(fc1_g(x)) · fc1_x(x)))``, the norm only with ``mlp_norm``."""
 
@@ -266,13 +309,14 @@ class EvaBlock(nn.Cell):
     def __init__(self, spec: ViTSpec, state: State, name: str) -> None:
         super().__init__()
         self.norm1 = make_norm(spec, state, name + ".norm1")
-        self.attn = (RelPosAttention if spec.rel_pos_bias == "block" else EvaAttention)(spec, state, name + ".attn")
+        self.attn = make_eva_attention(spec, state, name + ".attn")
         self.norm2 = make_norm(spec, state, name + ".norm2")
         self.mlp = make_mlp(spec, state, name + ".mlp")
         self.layer_scale = spec.layer_scale
         if spec.layer_scale:
             self.gamma_1 = to_parameter(state[name + ".gamma_1"])
-            self.gamma_2 = to_parameter(state[name + ".gamma_2"])
+            if not spec.attn_only_layer_scale:  # Sapiens2's block (AttnScaleBlock) has none
+                self.gamma_2 = to_parameter(state[name + ".gamma_2"])
         # identity until training sets timm's stochastic-depth rates (drop_path.set_drop_path)
         self.drop_path1 = DropPath()
         self.drop_path2 = DropPath()
@@ -296,6 +340,14 @@ class MixedRopeBlock(EvaBlock):
         return super().construct(x, (rope[0][self.rope_row], rope[1][self.rope_row]))
 
 
+class AttnScaleBlock(EvaBlock):
+    """timm's ``EvaBlock`` with ``attn_only_layer_scale`` (Sapiens2): ``gamma_1`` on the attention branch, none on the MLP's."""
+
+    def construct(self, x: Tensor, rope: Optional[tuple] = None) -> Tensor:
+        x = x + self.drop_path1(self.gamma_1 * self.attn(self.norm1(x), rope))
+        return x + self.drop_path2(self.mlp(self.norm2(x)))
+
+
 class EvaPostNormBlock(nn.Cell):
     """timm's ``EvaBlockPostNorm`` (EVA-02-E): ``x + drop_path1(norm1(attn(x, rope)))``, then ``x + drop_path2(norm2(mlp(x)))``."""
 
@@ -317,4 +369,6 @@ def make_eva_block(spec: ViTSpec, state: State, name: str) -> nn.Cell:
     """The EVA block form the spec asks for."""
     if spec.post_norm:
         return EvaPostNormBlock(spec, state, name)
+    if spec.attn_only_layer_scale:
+        return AttnScaleBlock(spec, state, name)
     return (MixedRopeBlock if spec.rope == "mixed" else EvaBlock)(spec, state, name)
