@@ -37,9 +37,10 @@ def read_timm_architecture(name_or_model: Any) -> tuple[dict[str, Any], list[str
         unsupported.append(f"{kind} model class")
     block = m.blocks[0]
     block_kind = type(block).__name__
+    if block_kind in ("ParallelScalingBlock", "DiffParallelScalingBlock"):
+        return _parallel_architecture(m, unsupported)
     if block_kind not in ("Block", "ResPostBlock"):  # ResPostBlock: res_post_norm
-        unsupported.append({"ParallelScalingBlock": "parallel attention/MLP blocks (ParallelScalingBlock)",
-                            "DiffParallelScalingBlock": "parallel blocks with differential attention"}.get(block_kind, f"{block_kind} blocks"))
+        unsupported.append(f"{block_kind} blocks")
         return {}, unsupported
     attn, mlp = block.attn, block.mlp
     diff_attn = type(attn).__name__ == "DiffAttention"
@@ -114,6 +115,32 @@ def read_timm_architecture(name_or_model: Any) -> tuple[dict[str, Any], list[str
         fields["dynamic_img_size"] = True
     if m.global_pool == "map" and type(m.attn_pool).__name__ != "AttentionPoolLatent":
         unsupported.append(f"{type(m.attn_pool).__name__} pooling")
+    return fields, unsupported
+
+
+def _parallel_architecture(m: Any, unsupported: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """timm's ParallelScalingBlock / DiffParallelScalingBlock ViTs (vit_pwee, vit_dpwee) as spec fields."""
+    import torch.nn as nn
+
+    block = m.blocks[0]
+    diff = type(block).__name__ == "DiffParallelScalingBlock"
+    if diff and getattr(block, "dual_lambda", False):
+        unsupported.append("differential attention with dual scalar lambdas")
+    if not isinstance(block.q_norm, nn.Identity) or type(block.in_norm).__name__ != "LayerNorm" or type(block.mlp_act).__name__ != "GELU":
+        unsupported.append("a parallel block with q/k norms, another norm or another activation")
+    fc_norm = not isinstance(m.fc_norm, nn.Identity)
+    final = m.fc_norm if fc_norm else m.norm
+    fields: dict[str, Any] = dict(
+        img_size=m.patch_embed.img_size[0], patch_size=m.patch_embed.patch_size[0], in_chans=m.patch_embed.proj.in_channels,
+        embed_dim=m.embed_dim, depth=len(m.blocks), num_heads=block.num_heads, mlp_dim=block.in_split[0],
+        patch_bias=m.patch_embed.proj.bias is not None, qkv_bias=block.in_proj.bias is not None, norm_eps=final.eps, gelu="exact",
+        class_token=m.cls_token is not None, reg_tokens=m.num_reg_tokens, pos_embed_prefix=not m.no_embed_class,
+        global_pool=m.global_pool, fc_norm=fc_norm, pre_norm=not isinstance(m.norm_pre, nn.Identity),
+        layer_scale=not isinstance(block.ls, nn.Identity), pre_logits_dim=_pre_logits_dim(m), block="parallel",
+        parallel_out_fused=block.out_proj is not None,
+    )
+    if diff:
+        fields["diff_attn"] = True
     return fields, unsupported
 
 

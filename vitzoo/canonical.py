@@ -63,7 +63,7 @@ def expected_shapes(spec: ViTSpec) -> dict[str, Shape]:
         shapes.update(_norm("norm_pre", d, spec))
     if spec.rel_pos_shared:  # timm's VisionTransformerRelPos: one bias MLP for every block
         shapes.update(_rel_pos_mlp(spec, "shared_rel_pos"))
-    block = {"vit": _vit_block, "eva": _eva_block, "cait": _cait_block}[spec.block]
+    block = {"vit": _vit_block, "eva": _eva_block, "cait": _cait_block, "parallel": _parallel_block}[spec.block]
     for i in range(spec.depth):
         shapes.update(block(spec, f"blocks.{i}."))
     for i in range(spec.depth_token_only):  # CaiT's class-attention blocks
@@ -110,6 +110,27 @@ def _vit_block(spec: ViTSpec, b: str) -> dict[str, Shape]:
     shapes.update(_block_mlp(spec, b + "mlp"))
     if spec.layer_scale:
         shapes[b + "ls2.gamma"] = (d,)
+    return shapes
+
+
+def _parallel_block(spec: ViTSpec, b: str) -> dict[str, Shape]:
+    """timm's ``ParallelScalingBlock`` (and ``DiffParallelScalingBlock``): ``in_proj`` = [MLP hidden | q | k | v]."""
+    d, m, hd = spec.embed_dim, spec.mlp_dim, spec.head_dim
+    shapes: dict[str, Shape] = {**_norm(b + "in_norm", d, spec), b + "in_proj.weight": (m + 3 * d, d)}
+    if spec.qkv_bias:
+        shapes[b + "in_proj.bias"] = (m + 3 * d,)
+    else:  # timm gives the MLP its own bias when in_proj has none
+        shapes[b + "mlp_bias"] = (m,)
+    if spec.diff_attn:  # λ vectors over half a head, an RMSNorm over a whole one, on the block itself
+        shapes.update({f"{b}lambda_{part}": (hd // 2,) for part in ("q1", "k1", "q2", "k2")})
+        shapes[b + "sub_norm.weight"] = (hd,)
+    outs = [("out_proj", d + m)] if spec.parallel_out_fused else [("attn_out_proj", d), ("mlp_out_proj", m)]
+    for out, width in outs:
+        shapes[f"{b}{out}.weight"] = (d, width)
+        if spec.proj_bias:
+            shapes[f"{b}{out}.bias"] = (d,)
+    if spec.layer_scale:
+        shapes[b + "ls.gamma"] = (d,)
     return shapes
 
 

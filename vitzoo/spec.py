@@ -14,7 +14,7 @@ from vitzoo.spec_checks import FAMILY_CHECKS
 GELU_FORMS = ("exact", "tanh", "quick")
 POOLING = ("token", "avg", "map", "query")
 MLP_TYPES = ("mlp", "swiglu", "swiglu_split")
-BLOCKS = ("vit", "eva", "cait", "xcit")
+BLOCKS = ("vit", "eva", "cait", "xcit", "parallel")
 ROPE_FORMS = ("none", "cat", "dinov3", "mixed")
 REL_POS_FORMS = ("none", "block")
 REL_POS_RESIZES = ("geometric", "bilinear")
@@ -141,6 +141,10 @@ class ViTSpec:
     # timm's DiffAttention (attn_layer='diff', block="vit"): each head's queries and keys in two halves, the second
     # softmax map subtracted with a learned weight (attn.lambda_q1/k1/q2/k2), an RMSNorm (attn.sub_norm) on the result
     diff_attn: bool = False
+    # timm's parallel blocks (block="parallel": ParallelScalingBlock, DiffParallelScalingBlock with diff_attn): one norm
+    # and one in_proj for the MLP's hidden units and q, k, v, the two branches side by side; parallel_out_fused: one
+    # out_proj over both (timm's fuse_out_proj, always with diff_attn) instead of attn_out_proj + mlp_out_proj
+    parallel_out_fused: bool = False
     # Qwen3 ViT (timm's qwen3_vit.py, the Qwen3-VL / Qwen3.5 vision tower): a learned grid of its own size without NaFlex
     # (pos_embed_grid, pos_interp='bilinear', pos_antialias=False, pos_align_corners=True: vitzoo/qwen_spec.py),
     # a LayerNorm without weight and bias after pooling (fc_norm_affine=False), and the VLM projector ("merger": norm,
@@ -173,7 +177,7 @@ class ViTSpec:
                      "mlp_norm", "final_norm", "rope_grid_xy", "rope_half", "pool_include_prefix", "patch_norm", "proj_bias", "mlp_bias",
                      "naflex", "pos_antialias", "pos_align_corners", "pos_ar_preserving", "pos_factorized",
                      "tokens_norm", "sincos_pos", "rel_pos_shared", "res_post_norm",
-                     "post_norm", "diff_attn", "fc_norm_affine", "output_tokens", "attn_only_layer_scale"):
+                     "post_norm", "diff_attn", "parallel_out_fused", "fc_norm_affine", "output_tokens", "attn_only_layer_scale"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(f"ViT spec field {name!r} must be true or false, got {getattr(self, name)!r}.")
         if not isinstance(self.norm_eps, (int, float)) or isinstance(self.norm_eps, bool) or not 0 < self.norm_eps < 1:

@@ -123,7 +123,9 @@ def check_backbone(spec: Any) -> None:
 def check_diff_attn(spec: Any) -> None:
     """timm's DiffAttention lives inside the plain Block."""
     if spec.diff_attn:
-        for bad, why in ((spec.block != "vit", "block='vit'"), (spec.qk_norm, "no qk_norm"), (spec.head_dim % 2, "an even head width")):
+        for bad, why in ((spec.block not in ("vit", "parallel"), "block='vit' or 'parallel'"), (spec.qk_norm, "no qk_norm"),
+                         (spec.head_dim % 2, "an even head width"),
+                         (spec.block == "parallel" and not spec.parallel_out_fused, "parallel_out_fused=True in a parallel block")):
             if bad:
                 raise SpecError(f"diff_attn=True (timm's differential attention) needs {why}.")
 
@@ -158,4 +160,18 @@ def check_sapiens2(spec: Any) -> None:
                         "embedding or backbone, and a width of at least one patch.")
 
 
-FAMILY_CHECKS = (check_cait, check_naflex, check_qwen, check_relpos, check_backbone, check_diff_attn, check_post_norm, check_sapiens2)
+def check_parallel(spec: Any) -> None:
+    """timm's parallel blocks: a plain MLP beside the attention, nothing of EVA's or the relative-position forms."""
+    if spec.parallel_out_fused and spec.block != "parallel":
+        raise SpecError("parallel_out_fused=True is an option of timm's parallel blocks; set block='parallel' to use it.")
+    if spec.block == "parallel":
+        for bad, why in ((spec.mlp_type != "mlp" or spec.mlp_norm or not spec.mlp_bias, "a plain GELU MLP with biases"),
+                         (spec.qk_norm or spec.attn_norm or not spec.k_bias or not spec.qkv_fused, "packed q, k, v without norms"),
+                         (spec.rope != "none" or spec.rel_pos_bias != "none" or spec.rel_pos_type != "none", "no rotary or relative positions"),
+                         (spec.post_norm or spec.res_post_norm or spec.backbone != "none", "pre-norm and a patch embedding")):
+            if bad:
+                raise SpecError(f"block='parallel' (timm's ParallelScalingBlock) needs {why}.")
+
+
+FAMILY_CHECKS = (check_cait, check_naflex, check_qwen, check_relpos, check_backbone, check_diff_attn, check_post_norm, check_sapiens2,
+                 check_parallel)

@@ -63,6 +63,7 @@ class EvalTransform:
     mean: tuple[float, ...] = (0.5, 0.5, 0.5)
     std: tuple[float, ...] = (0.5, 0.5, 0.5)
     in_chans: int = 3
+    img_width: Optional[int] = None  # a non-square input (Sapiens2: 1024 x 768); img_size is then the height
 
     def __post_init__(self) -> None:
         if self.interpolation not in INTERPOLATIONS:
@@ -77,12 +78,17 @@ class EvalTransform:
             raise VitzooError(f"mean/std need {self.in_chans} values, got {self.mean!r} and {self.std!r}.")
 
     @property
+    def size_hw(self) -> tuple[int, int]:
+        """The output's (height, width)."""
+        return self.img_size, self.img_width or self.img_size
+
+    @property
     def resize_size(self) -> int:
-        """The shorter side (or both sides in ``"squash"`` mode) before cropping."""
+        """The shorter side (or both sides in ``"squash"`` mode) before cropping; the height's for a non-square input."""
         return math.floor(self.img_size / self.crop_pct)
 
     def __call__(self, image: Any) -> np.ndarray:
-        """The float32 ``[C, img_size, img_size]`` array the model expects."""
+        """The float32 ``[C, H, W]`` array the model expects (``H = W = img_size`` unless ``img_width`` is given)."""
         from PIL import Image
 
         if isinstance(image, np.ndarray):
@@ -91,7 +97,7 @@ class EvalTransform:
             raise DataError(f"Expected a PIL image or an HWC uint8 array, got {type(image).__name__}.")
         image = image.convert("RGB" if self.in_chans == 3 else "L")
         image = self._resize(image)
-        pixels = _center_crop(np.asarray(image), self.img_size)
+        pixels = _center_crop(np.asarray(image), *self.size_hw)
         if pixels.ndim == 2:
             pixels = pixels[:, :, None]
         # the same float32 operations, in the same order, as ToTensor + Normalize
@@ -107,7 +113,7 @@ class EvalTransform:
     def to_dict(self) -> dict[str, Any]:
         """The timm-style config: ``input_size``, ``interpolation``, ``crop_pct``, ``crop_mode``, ``mean``, ``std``."""
         return {
-            "input_size": [self.in_chans, self.img_size, self.img_size],
+            "input_size": [self.in_chans, *self.size_hw],
             "interpolation": self.interpolation,
             "crop_pct": self.crop_pct,
             "crop_mode": self.crop_mode,
@@ -120,9 +126,13 @@ class EvalTransform:
 
         resample = getattr(Image.Resampling, self.interpolation.upper())
         target = self.resize_size
+        target_h, target_w = (math.floor(side / self.crop_pct) for side in self.size_hw)
         width, height = image.size
         if self.crop_mode == "squash":
-            size = (target, target)
+            size = (target_w, target_h)
+        elif target_h != target_w:  # timm's ResizeKeepRatio: the side that needs the least scaling meets its target
+            ratio = min(height / target_h, width / target_w)
+            size = (round(width / ratio), round(height / ratio))
         elif width <= height:  # shorter side to target, longer side truncated as torchvision does
             size = (target, int(target * height / width))
         else:
@@ -130,34 +140,36 @@ class EvalTransform:
         return image if size == image.size else image.resize(size, resample)
 
 
-def _center_crop(pixels: np.ndarray, size: int) -> np.ndarray:
-    """torchvision's centre crop: zero-pad if too small, offsets rounded half to even."""
+def _center_crop(pixels: np.ndarray, size: int, size_w: int) -> np.ndarray:
+    """torchvision's centre crop to ``size`` x ``size_w``: zero-pad if too small, offsets rounded half to even."""
     height, width = pixels.shape[:2]
-    if size > height or size > width:
-        pad_h, pad_w = max(size - height, 0), max(size - width, 0)
+    if size > height or size_w > width:
+        pad_h, pad_w = max(size - height, 0), max(size_w - width, 0)
         pad = [(pad_h // 2, (pad_h + 1) // 2), (pad_w // 2, (pad_w + 1) // 2)] + [(0, 0)] * (pixels.ndim - 2)
         pixels = np.pad(pixels, pad)
         height, width = pixels.shape[:2]
     top = int(round((height - size) / 2.0))
-    left = int(round((width - size) / 2.0))
-    return pixels[top : top + size, left : left + size]
+    left = int(round((width - size_w) / 2.0))
+    return pixels[top : top + size, left : left + size_w]
 
 
-def resolve_cfg(cfg: Optional[Mapping[str, Any]] = None, *, img_size: Optional[int] = None, in_chans: Optional[int] = None) -> dict[str, Any]:
-    """A complete preprocessing config: ``cfg``'s values over timm's defaults; the model's size wins."""
+def resolve_cfg(cfg: Optional[Mapping[str, Any]] = None, *, img_size: Optional[int] = None, in_chans: Optional[int] = None,
+                img_width: Optional[int] = None) -> dict[str, Any]:
+    """A complete preprocessing config: ``cfg``'s values over timm's defaults; the model's size (height, width) wins."""
     cfg = dict(cfg or {})
     if isinstance(cfg.get("pretrained_cfg"), Mapping):  # a checkpoint's meta, as models carry it
         cfg = dict(cfg["pretrained_cfg"])
     out = {**DEFAULT_CFG, **{k: cfg[k] for k in DEFAULT_CFG if cfg.get(k) is not None}}
-    chans, height = 3, 224
+    chans, height, width = 3, 224, 224
     if cfg.get("input_size"):
-        chans, height = int(cfg["input_size"][0]), int(cfg["input_size"][-1])
+        chans, height, width = int(cfg["input_size"][0]), int(cfg["input_size"][-2]), int(cfg["input_size"][-1])
     chans = in_chans if in_chans is not None else chans
-    height = img_size if img_size is not None else height
+    if img_size is not None:
+        height, width = img_size, img_width or img_size
     mean, std = tuple(float(v) for v in out["mean"]), tuple(float(v) for v in out["std"])
     if chans != len(mean):  # e.g. grey-scale input for weights adapted to in_chans=1
         mean, std = (float(np.mean(mean)),) * chans, (float(np.mean(std)),) * chans
-    out.update(input_size=[chans, height, height], mean=list(mean), std=list(std), crop_pct=float(out["crop_pct"]))
+    out.update(input_size=[chans, height, width], mean=list(mean), std=list(std), crop_pct=float(out["crop_pct"]))
     return out
 
 
@@ -184,11 +196,12 @@ def transforms_for(obj: Union[str, Mapping[str, Any], Any]) -> EvalTransform:
         cfg = resolve_cfg(obj)
     elif hasattr(obj, "spec"):
         spec = obj.spec
-        cfg = resolve_cfg(getattr(obj, "pretrained_cfg", None), img_size=spec.img_size, in_chans=spec.in_chans)
+        cfg = resolve_cfg(getattr(obj, "pretrained_cfg", None), img_size=spec.input_size[0], img_width=spec.input_size[1], in_chans=spec.in_chans)
     else:
         raise VitzooError(f"transforms_for() takes a model name, a vitzoo model or a config mapping, not {type(obj).__name__}.")
     return EvalTransform(
-        img_size=cfg["input_size"][-1],
+        img_size=cfg["input_size"][-2],
+        img_width=cfg["input_size"][-1] if cfg["input_size"][-1] != cfg["input_size"][-2] else None,
         interpolation=cfg["interpolation"],
         crop_pct=cfg["crop_pct"],
         crop_mode=cfg["crop_mode"],

@@ -30,6 +30,8 @@ from vitzoo.errors import CheckpointError, SpecError
 from vitzoo.spec import ViTSpec
 from vitzoo.variants import get_spec, variant_names
 from vitzoo.weights.infer_relpos import backbone_fields as _backbone_fields, rel_pos_mlp_fields as _rel_pos_mlp_fields
+from vitzoo.weights.infer_parallel import ANCHOR as PARALLEL_ANCHOR, parallel_fields
+from vitzoo.weights.infer_refusal import MATCH_KEYS as _MATCH_KEYS, SIZE_KEYS as _SIZE_KEYS, agreeing as _agreeing, refusal as _refusal
 from vitzoo.weights.infer_xcit import ANCHOR as XCIT_ANCHOR, xcit_fields, xcit_unseen
 
 Hint = Union[ViTSpec, Mapping[str, Any], None]
@@ -219,14 +221,17 @@ def _tensor_fields(state: Mapping[str, np.ndarray], source: str) -> dict[str, An
     if len(blocks) != depth:  # checked before a spec of `depth` blocks is built (a damaged name may say 999999)
         gap = next(i for i in range(depth) if i not in blocks)
         raise CheckpointError(f"{source} has tensors of block {depth - 1} but none of block {gap}; the file is incomplete or damaged.")
+    for name, ndim in (("blocks.0.mlp.fc1.weight", 2), ("blocks.0.mlp.fc2.weight", 2), ("reg_token", 3), ("pre_logits.fc.weight", 2), ("head.weight", 2)):
+        if name in state and state[name].ndim != ndim:  # read below for sizes; a wrong rank is a damaged file
+            raise CheckpointError(f"{source}: tensor {name!r} has shape {tuple(state[name].shape)}, expected {ndim} dimensions.")
+    if PARALLEL_ANCHOR in state:  # timm's parallel blocks: one in_proj for the MLP and q, k, v (weights/infer_parallel.py)
+        return parallel_fields(state, source, dict(**backbone, **_common_fields(state), patch_size=patch, in_chans=in_chans,
+                                                    embed_dim=embed_dim, depth=depth))
     split = "blocks.0.mlp.fc1_g.weight" in state  # timm's SwiGLU with gate and value apart
     fc1 = state.get("blocks.0.mlp.fc1_g.weight" if split else "blocks.0.mlp.fc1.weight")
     fc2 = state.get("blocks.0.mlp.fc2.weight")
     if fc1 is None or fc2 is None:
         raise CheckpointError(f"{source} has no 'blocks.0.mlp.fc1.weight' or 'blocks.0.mlp.fc2.weight' tensor.")
-    for name, ndim in (("blocks.0.mlp.fc1.weight", 2), ("blocks.0.mlp.fc2.weight", 2), ("reg_token", 3), ("pre_logits.fc.weight", 2), ("head.weight", 2)):
-        if name in state and state[name].ndim != ndim:  # read below for sizes; a wrong rank is a damaged file
-            raise CheckpointError(f"{source}: tensor {name!r} has shape {tuple(state[name].shape)}, expected {ndim} dimensions.")
     mlp_dim = int(fc2.shape[1])  # fc2's input width, for every MLP type
     if int(fc1.shape[0]) not in ((mlp_dim,) if split else (mlp_dim, 2 * mlp_dim)):
         raise CheckpointError(f"{source}: MLP fc1 {tuple(fc1.shape)} and fc2 {tuple(fc2.shape)} do not fit together.")
@@ -305,15 +310,22 @@ def _tensor_fields(state: Mapping[str, np.ndarray], source: str) -> dict[str, An
         depth=depth,
         mlp_dim=mlp_dim,
         mlp_type="swiglu_split" if split else "swiglu" if int(fc1.shape[0]) == 2 * mlp_dim else "mlp",
-        dist_token="dist_token" in state,
-        patch_bias="patch_embed.proj.bias" in state,
         qkv_bias=qkv_bias,
         qk_norm="blocks.0.attn.q_norm.weight" in state,
+        layer_scale="blocks.0.ls1.gamma" in state or "blocks.0.gamma_1" in state,
+        **_common_fields(state),
+    )
+
+
+def _common_fields(state: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """What the tensors outside the blocks show, whatever the block form."""
+    return dict(
+        dist_token="dist_token" in state,
+        patch_bias="patch_embed.proj.bias" in state,
         class_token="cls_token" in state,
         reg_tokens=int(state["reg_token"].shape[1]) if "reg_token" in state else 0,
         fc_norm="fc_norm.weight" in state,
         pre_norm="norm_pre.weight" in state,
-        layer_scale="blocks.0.ls1.gamma" in state or "blocks.0.gamma_1" in state,
         pre_logits_dim=int(state["pre_logits.fc.weight"].shape[0]) if "pre_logits.fc.weight" in state else 0,
         num_classes=int(state["head.weight"].shape[0]) if "head.weight" in state else 0,
     )
@@ -325,31 +337,6 @@ def _hint_fields(hint: Hint) -> dict[str, Any]:
     if isinstance(hint, ViTSpec):
         return hint.to_dict()
     return dict(hint)
-
-
-def _refusal(source: str, open_fields: list[str], fields: Mapping[str, Any], registered: list[tuple[str, ViTSpec]]) -> str:
-    """One sentence: which fields are open, why, and how to give them."""
-    same_form = _agreeing(registered, fields, _MATCH_KEYS)
-    if same_form:
-        by_values: dict[str, str] = {}  # one variant for each combination of values: the disagreement, not a list
-        for name, spec in same_form:
-            by_values.setdefault(", ".join(f"{f}={getattr(spec, f)!r}" for f in open_fields), name)
-        seen = ", ".join(f"{name} ({values})" for values, name in by_values.items())
-        why = f"the registered variants of this architecture disagree: {seen}"
-    else:
-        why = "no registered variant has this architecture"
-    example = ", ".join(_HOW_TO_GIVE[f] for f in open_fields)
-    flags = " ".join(_FLAGS[f] for f in open_fields if f in _FLAGS) or "--variant NAME"
-    them = "them" if len(open_fields) > 1 else "it"
-    return (
-        f"{source} does not say its {_join(open_fields)} (the tensors cannot show {them}, it has no metadata or config "
-        f"file that does, and {why}); give {them}, e.g. vitzoo.create(..., {example}) or vitzoo-convert {flags}, or name "
-        "the variant it was built from (vitzoo.create(NAME, pretrained=FILE) or --variant NAME)."
-    )
-
-
-def _join(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _is_int(value: Any) -> bool:
@@ -372,29 +359,3 @@ _PLAIN_VIT_FIELDS = ("pool_heads", "pool_include_prefix", "rope", "res_post_norm
 # how the model treats other inputs or a fresh init, not what its weights compute (DINOv3: dynamic_img_size; Sapiens2's
 # 1024 × 768 default input and layer scale init 1.0)
 _BEHAVIOUR_FIELDS = ("dynamic_img_size", "dynamic_img_pad", "img_width", "layer_scale_init")
-_HOW_TO_GIVE = {"num_heads": "num_heads=12", "norm_eps": "norm_eps=1e-6", "gelu": "gelu='exact'", "global_pool": "global_pool='token'",
-                "img_size": "img_size=224", "pool_heads": "pool_heads=8", "pool_include_prefix": "pool_include_prefix=True",
-                "rope": "rope='cat'", "rope_temperature": "rope_temperature=100.0", "rope_ref_grid": "rope_ref_grid=16",
-                "rope_grid_offset": "rope_grid_offset=1.0", "rope_grid_xy": "rope_grid_xy=True", "rope_half": "rope_half=True",
-                "pos_interp": "pos_interp='bilinear'", "pos_antialias": "pos_antialias=True", "pos_align_corners": "pos_align_corners=False",
-                "pos_ar_preserving": "pos_ar_preserving=False",
-                "res_post_norm": "res_post_norm=True", "post_norm": "post_norm=True"}
-_FLAGS = {"num_heads": "--num-heads 12", "norm_eps": "--norm-eps 1e-6", "gelu": "--gelu exact", "global_pool": "--global-pool token"}
-# A registered variant of the same sizes lends its head count; one of the same
-# architecture lends eps, GELU form and pooling; in both cases only when all such variants agree.
-_SIZE_KEYS = ("patch_size", "embed_dim", "depth", "mlp_dim")
-_MATCH_KEYS = _SIZE_KEYS + (
-    "mlp_type", "dist_token", "class_token", "reg_tokens", "pre_norm", "layer_scale", "patch_bias", "qkv_bias", "qk_norm", "fc_norm",
-    "block", "abs_pos_embed", "k_bias", "qkv_fused", "attn_norm", "mlp_norm", "final_norm", "rel_pos_bias", "depth_token_only",
-    "norm_type", "patch_norm", "proj_bias", "mlp_bias", "diff_attn", "naflex", "pos_embed_grid", "pos_factorized",
-    "rel_pos_type", "rel_pos_dim", "rel_pos_shared", "backbone", "backbone_layers", "attn_only_layer_scale",
-)
-
-
-def _agreeing(specs: list[tuple[str, ViTSpec]], fields: Mapping[str, Any], keys: tuple[str, ...]) -> list[tuple[str, ViTSpec]]:
-    """The named specs that agree with the tensors on ``keys`` (those the tensors fix) and on having a MAP head."""
-    keys = tuple(k for k in keys if k in fields)
-    pool = fields.get("global_pool")
-    is_map, is_query = pool == "map", pool == "query"
-    return [(name, spec) for name, spec in specs if all(getattr(spec, k) == fields[k] for k in keys)
-            and (spec.global_pool == "map") == is_map and (spec.global_pool == "query") == is_query]

@@ -30,6 +30,7 @@ from .hybrid import HybridForward
 from .relpos import RelPosForward
 from .diff_attn import diff_attention
 from .rope_attention import attn_scale_block, rope_attention
+from .parallel import parallel_block
 from .ops import ACTIVATIONS as _ACTIVATIONS, softmax as _softmax
 
 
@@ -55,6 +56,8 @@ class NumpyViT:
             self._block = lambda x, p, rope=None: attn_scale_block(self, x, p, rope)
         if spec.post_norm:  # EVA-02-E: the norms after attention and MLP
             self._block = self._post_norm_block
+        if spec.block == "parallel":  # timm's ParallelScalingBlock: attention and MLP side by side
+            self._block = lambda x, p, rope=None: parallel_block(self, x, p, rope)
         # RoPE-Mixed gives every block its own tables; the other forms one table for all blocks
         self._block_rope = self._own_rope if spec.rope == "mixed" else self._shared_rope
         if spec.dist_token:

@@ -21,11 +21,16 @@ SUB_NORM_EPS = 1e-5  # timm fixes it
 
 def diff_attention(model: Any, x: np.ndarray, p: str, rope: Any = None) -> np.ndarray:
     """``x`` [B, N, D] through block ``p``'s (``"blocks.{i}.attn."``) differential attention."""
+    return model._linear(differential(model, model._linear(x, p + "qkv"), p, int(p.split(".")[1])), p + "proj")
+
+
+def differential(model: Any, qkv: np.ndarray, p: str, block_index: int) -> np.ndarray:
+    """Packed q, k, v ``[B, N, 3·D]`` → ``[B, N, D]`` before the output projection; λ and ``sub_norm`` under ``p``."""
     s, w = model.spec, model.state
-    b, n, d = x.shape
+    b, n, d3 = qkv.shape
+    d = d3 // 3
     h, hd = s.num_heads, s.head_dim // 2
-    init = 0.8 - 0.6 * math.exp(-0.3 * int(p.split(".")[1]))  # timm's λ_init of block i
-    qkv = model._linear(x, p + "qkv")
+    init = 0.8 - 0.6 * math.exp(-0.3 * block_index)  # timm's λ_init of block i
     q = qkv[..., :d].reshape(b, n, 2 * h, hd).transpose(0, 2, 1, 3)
     k = qkv[..., d : 2 * d].reshape(b, n, 2 * h, hd).transpose(0, 2, 1, 3)
     v = qkv[..., 2 * d :].reshape(b, n, h, 2 * hd).transpose(0, 2, 1, 3)
@@ -34,4 +39,4 @@ def diff_attention(model: Any, x: np.ndarray, p: str, rope: Any = None) -> np.nd
     out = (attn[:, :, 0] - lam * attn[:, :, 1]) @ v  # [B, heads, N, 2·half]
     out = out / np.sqrt(np.mean(out * out, axis=-1, keepdims=True) + np.float32(SUB_NORM_EPS)) * w[p + "sub_norm.weight"]
     out = out * np.float32(1.0 - init)
-    return model._linear(out.transpose(0, 2, 1, 3).reshape(b, n, d), p + "proj")
+    return out.transpose(0, 2, 1, 3).reshape(b, n, d)

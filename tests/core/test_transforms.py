@@ -89,6 +89,25 @@ def test_every_registry_preprocessing_matches_timm(name):
         assert np.array_equal(ours(photo), ref(photo.convert("RGB")).numpy()), name
 
 
+@pytest.mark.parametrize("crop_mode, crop_pct", [("center", 0.9), ("center", 1.0), ("squash", 0.95)])
+@pytest.mark.parametrize("hw", [(96, 64), (48, 80)])
+def test_a_non_square_input_is_prepared_as_timm_does(crop_mode, crop_pct, hw):
+    """timm: squash resizes each side to 1/crop_pct of its target; centre keeps the ratio (ResizeKeepRatio), then crops."""
+    cfg = {"input_size": (3, *hw), "crop_pct": crop_pct, "crop_mode": crop_mode, "interpolation": "bicubic", "mean": (0.5,) * 3, "std": (0.5,) * 3}
+    ours = transforms_for(cfg)
+    assert ours.size_hw == hw and ours.to_dict()["input_size"] == [3, *hw]
+    ref = create_transform(**resolve_data_config(pretrained_cfg=cfg), is_training=False)
+    for photo in PHOTOS[:2]:
+        assert np.array_equal(ours(photo), ref(photo.convert("RGB")).numpy()), (crop_mode, hw)
+
+
+def test_a_non_square_model_gets_its_own_input_size():
+    from types import SimpleNamespace
+
+    model = SimpleNamespace(spec=vitzoo.get_spec("sapiens2_b_16"), pretrained_cfg=None)  # what transforms_for reads of a model
+    assert transforms_for(model).to_dict()["input_size"] == [3, 1024, 768]
+
+
 def test_uses_the_weights_preprocessing():
     assert transforms_for("vit_b_16").resize_size == 248  # default weights: 224 / 0.9, bicubic
     tf = transforms_for("vit_b_16.ms_in1k")

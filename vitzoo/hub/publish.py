@@ -132,7 +132,7 @@ def _checkpoint(model: Any) -> Any:
 def _preprocessing(ckpt: Any) -> dict[str, Any]:
     from vitzoo.transforms import resolve_cfg
 
-    return resolve_cfg(ckpt.meta, img_size=ckpt.spec.img_size, in_chans=ckpt.spec.in_chans)
+    return resolve_cfg(ckpt.meta, img_size=ckpt.spec.input_size[0], img_width=ckpt.spec.input_size[1], in_chans=ckpt.spec.in_chans)
 
 
 def _write_timm(ckpt: Any, pre: Mapping[str, Any], folder: Path) -> None:

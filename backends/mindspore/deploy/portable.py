@@ -33,6 +33,7 @@ from ..model.cait import TalkingHeadAttention
 from ..model.eva import EvaAttention, RelPosAttention, RopeAttention
 from ..model.relpos_blocks import RelPosAttention as RelPosMlpAttention
 from ..model.layers import GeluErf, Linear, to_parameter
+from ..model.parallel import ParallelBlock
 
 State = Mapping[str, np.ndarray]
 _SQRT_HALF = 0.7071067811865476
@@ -238,6 +239,18 @@ class PortableAttentionPool(nn.Cell):
         return y[:, 0]
 
 
+class PortableParallelBlock(ParallelBlock):
+    """timm's parallel block with q, k, v split by indexing and the exact GELU without ``Erf``."""
+
+    def __init__(self, spec: ViTSpec, state: State, name: str) -> None:
+        super().__init__(spec, state, name)
+        if isinstance(self.act, GeluErf):
+            self.act = PortableGelu()
+
+    def _split(self, qkv: Tensor) -> tuple:
+        return qkv[0], qkv[1], qkv[2]
+
+
 def portable_copy(model: Any) -> Any:
     """A new model with the same weights whose every part exports to MindIR and ONNX (``model`` is left as it is)."""
     from .. import backend
@@ -260,6 +273,9 @@ def _portable_copy(model: Any, spec: ViTSpec, state: dict, backend: Any) -> Any:
         _portable_cait(copy, spec, state)
     if spec.block == "xcit":  # primitive ops too, but Erf
         _portable_xcit(copy)
+    if spec.block == "parallel":  # primitive ops too, but Unstack and Erf
+        for i in range(len(copy.blocks)):
+            copy.blocks[i] = PortableParallelBlock(spec, state, f"blocks.{i}")
     for i, block in enumerate(blocks):
         name = f"blocks.{i}"
         if not spec.diff_attn:  # differential attention is built from portable operators already

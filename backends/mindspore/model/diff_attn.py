@@ -37,26 +37,28 @@ def lambda_init(block_index: int) -> float:
     return 0.8 - 0.6 * math.exp(-0.3 * block_index)
 
 
-class DiffAttention(nn.Cell):
-    """timm's ``DiffAttention`` (the paper's λ_q/λ_k vectors), with timm's parameter names."""
+class Differential(nn.Cell):
+    """The differential map of timm's ``DiffAttention``, shared by the attention Cell and the parallel block.
 
-    def __init__(self, spec: ViTSpec, state: State, name: str) -> None:
-        super().__init__()
+    :meth:`_set_differential` puts the λ vectors and ``sub_norm`` on the Cell itself, so their names are the
+    Cell's (``attn.lambda_q1`` in the plain block, ``lambda_q1`` in timm's ``DiffParallelScalingBlock``).
+    """
+
+    def _set_differential(self, spec: ViTSpec, state: State, prefix: str, block_index: int) -> None:
         self.heads, self.half = spec.num_heads, spec.head_dim // 2
         self.scale = self.half**-0.5
-        self.qkv = Linear(state, name + ".qkv")
         for part in ("q1", "k1", "q2", "k2"):
-            setattr(self, "lambda_" + part, to_parameter(state[f"{name}.lambda_{part}"]))
-        self.sub_norm = RmsNorm(state, name + ".sub_norm", SUB_NORM_EPS)
-        self.proj = Linear(state, name + ".proj")
-        self.lambda_init = lambda_init(int(name.split(".")[1]))  # "blocks.{i}.attn"
+            setattr(self, "lambda_" + part, to_parameter(state[f"{prefix}lambda_{part}"]))
+        self.sub_norm = RmsNorm(state, prefix + "sub_norm", SUB_NORM_EPS)
+        self.lambda_init = lambda_init(block_index)
         self.scores = ops.BatchMatMul(transpose_b=True)
         self.mix = ops.BatchMatMul()
 
-    def construct(self, x: Tensor) -> Tensor:
-        b, n, d = x.shape
+    def _differential(self, qkv: Tensor) -> Tensor:
+        """``[B, N, 3·D]`` packed q, k, v → ``[B, N, D]``, before the output projection."""
+        b, n, d3 = qkv.shape
+        d = d3 // 3
         h, hd = self.heads, self.half
-        qkv = self.qkv(x)
         q = qkv[:, :, :d].reshape(b, n, 2 * h, hd).transpose(0, 2, 1, 3)
         k = qkv[:, :, d : 2 * d].reshape(b, n, 2 * h, hd).transpose(0, 2, 1, 3)
         v = qkv[:, :, 2 * d :].reshape(b, n, h, 2 * hd).transpose(0, 2, 1, 3)
@@ -65,7 +67,20 @@ class DiffAttention(nn.Cell):
         attn = ops.softmax(self.scores(q * self.scale, k), -1).reshape(b, h, 2, n, n)
         attn = attn[:, :, 0] - lam * attn[:, :, 1]
         out = self.sub_norm(self.mix(attn, v)) * (1.0 - self.lambda_init)
-        return self.proj(out.transpose(0, 2, 1, 3).reshape(b, n, d))
+        return out.transpose(0, 2, 1, 3).reshape(b, n, d)
+
+
+class DiffAttention(Differential):
+    """timm's ``DiffAttention`` (the paper's λ_q/λ_k vectors), with timm's parameter names."""
+
+    def __init__(self, spec: ViTSpec, state: State, name: str) -> None:
+        super().__init__()
+        self.qkv = Linear(state, name + ".qkv")
+        self._set_differential(spec, state, name + ".", int(name.split(".")[1]))  # "blocks.{i}.attn"
+        self.proj = Linear(state, name + ".proj")
+
+    def construct(self, x: Tensor) -> Tensor:
+        return self.proj(self._differential(self.qkv(x)))
 
 
 class DiffBlock(Block):

@@ -32,11 +32,12 @@ from . import features
 from .heads import AttentionPool, DistilledClassifier, LinearClassifier, NoClassifier, QueryPool, borrow, make_pool
 from .diff_attn import make_vit_block
 from .eva import make_eva_block, make_rotary
+from .parallel import ParallelBlock
 from .layers import Linear, NormedPatchEmbed, PatchEmbed, PreLogits, make_norm, to_parameter
 from .sincos import SinCosPositions
 from .relpos_blocks import ResPostBlock
 
-BLOCKS = {"vit": make_vit_block, "eva": make_eva_block}
+BLOCKS = {"vit": make_vit_block, "eva": make_eva_block, "parallel": ParallelBlock}
 
 
 class VisionTransformer(nn.Cell):

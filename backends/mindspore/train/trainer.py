@@ -215,7 +215,11 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
     total = steps_per_epoch * cfg.epochs
     warmup_epochs = cfg.warmup_epochs if cfg.warmup_epochs is not None else 0.1 * cfg.epochs
     warmup = int(round(warmup_epochs * steps_per_epoch))
-    history = _read_metrics(out / METRICS, start_epoch) if cfg.resume else []
+    # the saved state's rows (a state saved before the rows were kept in it: metrics.jsonl's, up to its epoch)
+    history = ([r for r in saved["history"] if r["epoch"] <= start_epoch] if "history" in saved else _read_metrics(out / METRICS, start_epoch)
+               ) if saved is not None else []
+    if saved is not None and rank == 0 and _read_metrics(out / METRICS, cfg.epochs) != history:
+        _write_metrics(out / METRICS, history)  # killed between its state and its row: the row back from the state
     best = max(history, key=lambda m: m["val_top1"]) if history else None
     mapping = class_mapping(val_folder, model)
     eval_tf = _eval_transform(model)
@@ -236,8 +240,9 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
     def save(epoch: int, done: int, losses: list[float], nonfinite: int) -> None:
         """Rank 0 writes the resumable state (every rank waits for it, so none exits mid-save)."""
         if rank == 0:
+            # the finished epochs' metrics rows too: a kill after this save but before metrics.jsonl is written loses no row
             position = {"epoch": epoch, "step": done, "losses": losses, "nonfinite": nonfinite, "nonfinite_total": nonfinite_total,
-                        "augment": augment, "config": cfg.to_dict()}
+                        "augment": augment, "config": cfg.to_dict(), "history": history}
             extra = {EMA + k: v for k, v in ema.state().items()} if ema is not None else {}
             extra.update(lora_state(model))
             state = backend.state_dict(model)
@@ -313,8 +318,7 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
                     if all(row["ema_val_top1"] > r.get("ema_val_top1", -1.0) for r in history):
                         _save_checkpoint(model, merged_state(model, backend.state_dict(model)), out / BEST_EMA_FILE)
             history.append(row)
-        # The row and best.safetensors go first, the resumable state last: a kill between them leaves a row past the
-        # saved epoch, which the resume drops (read_metrics upto_epoch) and writes again; never a saved epoch without its row.
+        save(epoch + 1, 0, [], 0)
         if rank == 0:
             is_best = best is None or row["val_top1"] > best["val_top1"]
             if is_best:
@@ -332,7 +336,6 @@ def _train(cfg: TrainConfig, rank: int, world_size: int, stop: StopSignals) -> T
                 + (f"  ({nonfinite} non-finite steps skipped)" if nonfinite else ""),
                 file=sys.stderr,
             )
-        save(epoch + 1, 0, [], 0)
         if stopping and epoch + 1 < end_epoch:
             raise interrupted(stop, epoch + 1, 0, steps_per_epoch, out)
     model.set_train(False)
