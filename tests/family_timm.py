@@ -61,3 +61,18 @@ def logits(model: "torch.nn.Module", x: np.ndarray) -> np.ndarray:
     """A timm model's output on ``x``."""
     with torch.no_grad():
         return model(torch.from_numpy(x)).numpy()
+
+
+def assert_layer_decay_is_timms(ref: "torch.nn.Module", model: Any, layer_decay: float = 0.7, weight_decay: float = 0.05) -> None:
+    """vitzoo's layer-decay groups of ``model`` are timm's ``param_groups_layer_decay`` of ``ref``: same members, scales, decay."""
+    from timm.optim import param_groups_layer_decay
+
+    from vitzoo.backends.mindspore.train.param_groups import param_groups
+
+    names = {id(p): n for n, p in ref.named_parameters()}
+    theirs = {frozenset(names[id(p)] for p in g["params"]): (g["lr_scale"], g["weight_decay"])
+              for g in param_groups_layer_decay(ref, weight_decay, no_weight_decay_list=ref.no_weight_decay(), layer_decay=layer_decay)}
+    ours = {frozenset(p.name for p in g["params"]): (g["lr_scale"], g["weight_decay"]) for g in param_groups(model, weight_decay, layer_decay)}
+    assert set(ours) == set(theirs)
+    for group, (scale, wd) in theirs.items():
+        assert ours[group][1] == wd and ours[group][0] == pytest.approx(scale, rel=1e-12), sorted(group)

@@ -14,7 +14,7 @@ import vitzoo  # noqa: E402
 from vitzoo import weights  # noqa: E402
 from vitzoo.variants import get_spec  # noqa: E402
 
-from family_timm import logits, random_timm, rel, run, save_timm  # noqa: E402
+from family_timm import assert_layer_decay_is_timms, logits, random_timm, rel, run, save_timm  # noqa: E402
 
 NAME = "beit3_base_patch16_224"
 SMALL = dict(embed_dim=64, num_heads=4)
@@ -84,21 +84,12 @@ def test_intermediates_equal_timms(tmp_path):
 
 
 def test_drop_path_and_layer_decay_follow_timm():
-    from timm.optim import param_groups_layer_decay
-
     from vitzoo.backends.mindspore.model.drop_path import set_drop_path
-    from vitzoo.backends.mindspore.train.param_groups import param_groups
 
     ref = timm.create_model(NAME, pretrained=False, depth=3, img_size=32, num_classes=4, drop_path_rate=0.1, **SMALL)
     model = vitzoo.create(NAME, img_size=32, num_classes=4, **{**OURS, "depth": 3})
     assert set_drop_path(model, 0.1) == pytest.approx([getattr(b.drop_path1, "drop_prob", 0.0) for b in ref.blocks])
-    names = {id(p): n for n, p in ref.named_parameters()}
-    theirs = {frozenset(names[id(p)] for p in g["params"]): (g["lr_scale"], g["weight_decay"])
-              for g in param_groups_layer_decay(ref, 0.05, no_weight_decay_list=ref.no_weight_decay(), layer_decay=0.7)}
-    ours = {frozenset(p.name for p in g["params"]): (g["lr_scale"], g["weight_decay"]) for g in param_groups(model, 0.05, 0.7)}
-    assert set(ours) == set(theirs)
-    for group, (scale, wd) in theirs.items():
-        assert ours[group][1] == wd and ours[group][0] == pytest.approx(scale, rel=1e-12), sorted(group)
+    assert_layer_decay_is_timms(ref, model)
 
 
 def test_export_runs_equal_to_the_model(tmp_path):
