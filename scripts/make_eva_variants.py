@@ -95,7 +95,7 @@ def to_spec(arch: str, kw: dict) -> dict:
         post_norm=kw.get("use_post_norm", False),
     )
     out["num_kv_heads"], out["num_full_attn_blocks"] = kv_rule(kw["num_heads"], kw.get("num_kv_heads"))
-    if out["attn_only_layer_scale"]:  # Sapiens2's init_values (the fresh init); the other EVA variants keep vitzoo's default
+    if out["layer_scale"]:  # timm's init_values: the fresh layer scales (PE Lang/Spatial 0.1, Sapiens2 1.0)
         out["layer_scale_init"] = float(kw["init_values"])
     if out["post_norm"]:
         out["layer_scale"] = False  # timm's EvaBlockPostNorm ignores init_values

@@ -101,6 +101,8 @@ def read_timm_architecture(name_or_model: Any) -> tuple[dict[str, Any], list[str
         layer_scale=not isinstance(getattr(block, "ls1", nn.Identity()), nn.Identity),
         pre_logits_dim=_pre_logits_dim(m),
     )
+    if fields["layer_scale"]:  # timm's init_values: where fresh layer scales start
+        fields["layer_scale_init"] = float(block.ls1.init_values)
     if mlp_type != "mlp":
         fields["mlp_type"] = mlp_type
     if block_kind == "ResPostBlock":
@@ -139,6 +141,8 @@ def _parallel_architecture(m: Any, unsupported: list[str]) -> tuple[dict[str, An
         layer_scale=not isinstance(block.ls, nn.Identity), pre_logits_dim=_pre_logits_dim(m), block="parallel",
         parallel_out_fused=block.out_proj is not None,
     )
+    if fields["layer_scale"]:
+        fields["layer_scale_init"] = float(block.ls.init_values)
     if diff:
         fields["diff_attn"] = True
     return fields, unsupported

@@ -73,7 +73,8 @@ def test_full_size_beit_tensors_need_no_name(name):
 
     spec = get_spec(name)
     shapes = {k: np.broadcast_to(np.float32(0), shape) for k, shape in expected_shapes(spec).items()}  # shapes only, no memory
-    assert infer_spec(shapes, name) == spec
+    # layer_scale_init (where a fresh layer scale starts: BEiT-B 0.1, BEiTv2-B 1e-5) is no property of loaded weights
+    assert infer_spec(shapes, name).replace(layer_scale_init=spec.layer_scale_init) == spec
 
 
 @pytest.mark.parametrize("img_size", [160, 288])

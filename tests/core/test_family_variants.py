@@ -158,3 +158,24 @@ def test_weights_of_another_family_do_not_pass_for_a_named_variant():
     ]:
         with pytest.raises(CheckpointError, match=words):
             _check_same_architecture(get_spec(variant), get_spec(found), "'w.safetensors'")
+
+
+def test_fresh_layer_scales_start_where_timms_do():
+    """Every variant with a timm name and layer scale starts it at timm's ``init_values`` (DeiT-III 1e-6, BEiT-B 0.1, ...).
+
+    Read off timm's LayerScale modules on the meta device; EVA-block models keep init_values only as the tensor's value,
+    and scripts/make_eva_variants.py takes those from timm's arguments.
+    """
+    from vitzoo.variants.registry import list_models
+
+    timm_names, compared = set(timm.list_models()), 0
+    for name in list_models():
+        spec = get_spec(name)
+        if name not in timm_names or not spec.layer_scale or spec.attn_only_layer_scale:  # Sapiens2: tested in its own file
+            continue
+        ref = timm.create_model(name, pretrained=False, depth=1, device="meta")
+        init = [m.init_values for m in ref.modules() if isinstance(getattr(m, "init_values", None), float)]
+        if init:
+            compared += 1
+            assert spec.layer_scale_init == pytest.approx(init[0], rel=1e-12), name
+    assert compared >= 90

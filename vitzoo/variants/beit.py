@@ -20,7 +20,7 @@ from vitzoo.spec import ViTSpec
 from .registry import register_variant
 
 
-def _beit(**sizes: int) -> ViTSpec:
+def _beit(**sizes: float) -> ViTSpec:
     return ViTSpec(**sizes, block="eva", k_bias=False, layer_scale=True, abs_pos_embed=False, rel_pos_bias="block",
                    global_pool="avg", fc_norm=True)
 
@@ -31,12 +31,12 @@ _LARGE = dict(embed_dim=1024, depth=24, num_heads=16, mlp_dim=4096)
 
 @register_variant("beit_base_patch16_224")
 def beit_b_16() -> ViTSpec:
-    return _beit(**_BASE)
+    return _beit(layer_scale_init=0.1, **_BASE)  # timm's init_values for BEiT-B (BEiT-L and BEiTv2: 1e-5)
 
 
 @register_variant("beit_base_patch16_384")
 def beit_b_16_384() -> ViTSpec:
-    return _beit(img_size=384, **_BASE)
+    return _beit(img_size=384, layer_scale_init=0.1, **_BASE)
 
 
 @register_variant("beit_large_patch16_224")

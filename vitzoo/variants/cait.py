@@ -22,9 +22,10 @@ from vitzoo.spec import ViTSpec
 from .registry import register_variant
 
 
-def _cait(embed_dim: int, depth: int, num_heads: int, img_size: int) -> ViTSpec:
+def _cait(embed_dim: int, depth: int, num_heads: int, img_size: int, layer_scale_init: float = 1e-5) -> ViTSpec:
+    # layer_scale_init: timm's init_values, the fresh layer scales (1e-6 for the 36- and 48-block S and M models)
     return ViTSpec(img_size=img_size, embed_dim=embed_dim, depth=depth, num_heads=num_heads, mlp_dim=4 * embed_dim, block="cait",
-                   depth_token_only=2, pos_embed_prefix=False, layer_scale=True)
+                   depth_token_only=2, pos_embed_prefix=False, layer_scale=True, layer_scale_init=layer_scale_init)
 
 
 @register_variant("cait_xxs24_224")
@@ -64,14 +65,14 @@ def cait_s24_384() -> ViTSpec:
 
 @register_variant("cait_s36_384")
 def cait_s36_384() -> ViTSpec:
-    return _cait(384, 36, 8, 384)
+    return _cait(384, 36, 8, 384, 1e-6)
 
 
 @register_variant("cait_m36_384")
 def cait_m36_384() -> ViTSpec:
-    return _cait(768, 36, 16, 384)
+    return _cait(768, 36, 16, 384, 1e-6)
 
 
 @register_variant("cait_m48_448")
 def cait_m48_448() -> ViTSpec:
-    return _cait(768, 48, 16, 448)
+    return _cait(768, 48, 16, 448, 1e-6)

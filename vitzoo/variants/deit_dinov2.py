@@ -14,7 +14,7 @@ from vitzoo.spec import ViTSpec
 from .registry import register_variant
 from .sizes import TI, S, M, B, L, H
 
-_DEIT3 = dict(layer_scale=True, pos_embed_prefix=False)
+_DEIT3 = dict(layer_scale=True, layer_scale_init=1e-6, pos_embed_prefix=False)  # timm: init_values=1e-6
 
 _DINOV2 = dict(img_size=518, patch_size=14, layer_scale=True, num_classes=0)
 _REG4 = dict(reg_tokens=4, pos_embed_prefix=False)

@@ -258,12 +258,12 @@ def pe_core_ti_16_384() -> ViTSpec:
 
 @register_variant('vit_pe_lang_gigantic_patch14_448')
 def pe_lang_g_14_448() -> ViTSpec:
-    return ViTSpec(img_size=448, patch_size=14, embed_dim=1536, depth=47, num_heads=16, mlp_dim=8960, num_classes=0, block='eva', class_token=False, global_pool='avg', final_norm=False, pre_norm=True, patch_bias=False, layer_scale=True, norm_eps=1e-05, rope='cat', rope_ref_grid=32, rope_grid_xy=True)
+    return ViTSpec(img_size=448, patch_size=14, embed_dim=1536, depth=47, num_heads=16, mlp_dim=8960, num_classes=0, block='eva', class_token=False, global_pool='avg', final_norm=False, pre_norm=True, patch_bias=False, layer_scale=True, norm_eps=1e-05, layer_scale_init=0.1, rope='cat', rope_ref_grid=32, rope_grid_xy=True)
 
 
 @register_variant('vit_pe_lang_large_patch14_448')
 def pe_lang_l_14_448() -> ViTSpec:
-    return ViTSpec(img_size=448, patch_size=14, embed_dim=1024, depth=23, num_heads=16, mlp_dim=4096, num_classes=0, block='eva', global_pool='avg', final_norm=False, pre_norm=True, patch_bias=False, layer_scale=True, norm_eps=1e-05, rope='cat', rope_ref_grid=32, rope_grid_offset=1.0, rope_grid_xy=True)
+    return ViTSpec(img_size=448, patch_size=14, embed_dim=1024, depth=23, num_heads=16, mlp_dim=4096, num_classes=0, block='eva', global_pool='avg', final_norm=False, pre_norm=True, patch_bias=False, layer_scale=True, norm_eps=1e-05, layer_scale_init=0.1, rope='cat', rope_ref_grid=32, rope_grid_offset=1.0, rope_grid_xy=True)
 
 
 @register_variant('vit_pe_spatial_base_patch16_512')
@@ -273,7 +273,7 @@ def pe_spatial_b_16_512() -> ViTSpec:
 
 @register_variant('vit_pe_spatial_gigantic_patch14_448')
 def pe_spatial_g_14_448() -> ViTSpec:
-    return ViTSpec(img_size=448, patch_size=14, embed_dim=1536, depth=50, num_heads=16, mlp_dim=8960, num_classes=0, block='eva', class_token=False, global_pool='avg', final_norm=False, pre_norm=True, patch_bias=False, layer_scale=True, norm_eps=1e-05, rope='cat', rope_ref_grid=32, rope_grid_xy=True)
+    return ViTSpec(img_size=448, patch_size=14, embed_dim=1536, depth=50, num_heads=16, mlp_dim=8960, num_classes=0, block='eva', class_token=False, global_pool='avg', final_norm=False, pre_norm=True, patch_bias=False, layer_scale=True, norm_eps=1e-05, layer_scale_init=0.1, rope='cat', rope_ref_grid=32, rope_grid_xy=True)
 
 
 @register_variant('vit_pe_spatial_large_patch14_448')

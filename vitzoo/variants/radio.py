@@ -56,5 +56,5 @@ def vit_huge_patch16_radio_v4() -> ViTSpec:
 
 @register_variant()
 def vit_intern300m_patch14_448() -> ViTSpec:
-    """InternViT-300M-448px (InternVL 2.5's vision encoder), distilled: layer scale, no final norm, any input size."""
-    return ViTSpec(img_size=448, patch_size=14, layer_scale=True, final_norm=False, dynamic_img_size=True, num_classes=0, **L)
+    """InternViT-300M-448px (InternVL 2.5's vision encoder), distilled: layer scale (fresh at 0.1, as timm's), no final norm, any input size."""
+    return ViTSpec(img_size=448, patch_size=14, layer_scale=True, layer_scale_init=0.1, final_norm=False, dynamic_img_size=True, num_classes=0, **L)

@@ -36,7 +36,8 @@ def _relpos(size: str, patch: int = 16, img_size: int = 224, *, rel_pos_dim: int
     d, heads = _SIZES[size]
     return ViTSpec(img_size=img_size, patch_size=patch, embed_dim=d, depth=12, num_heads=heads, mlp_dim=4 * d, qkv_bias=qkv_bias,
                    class_token=class_token, global_pool=global_pool, fc_norm=fc_norm, abs_pos_embed=False, rel_pos_type="mlp",
-                   rel_pos_dim=rel_pos_dim, rel_pos_shared=shared, layer_scale=not rpn, res_post_norm=rpn)
+                   rel_pos_dim=rel_pos_dim, rel_pos_shared=shared, layer_scale=not rpn, res_post_norm=rpn,
+                   layer_scale_init=1e-6)  # timm's init_values for these models
 
 
 @register_variant("vit_relpos_base_patch32_plus_rpn_256")

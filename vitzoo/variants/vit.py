@@ -111,7 +111,7 @@ def vit_b_16_miil() -> ViTSpec:
 # "little" = 320, "wee" = 256, "so150m" = shape-optimised ~150M). Average pooling
 # over the patch tokens; the register models keep their registers out of pos_embed.
 _M = dict(embed_dim=512, depth=12, num_heads=8, mlp_dim=2048)
-_MEDIUM_GAP = dict(patch_size=16, class_token=False, global_pool="avg", qkv_bias=False, layer_scale=True, **M)
+_MEDIUM_GAP = dict(patch_size=16, class_token=False, global_pool="avg", qkv_bias=False, layer_scale=True, layer_scale_init=1e-6, **M)
 _REG_GAP = dict(patch_size=16, img_size=256, class_token=False, global_pool="avg", fc_norm=True, layer_scale=True, pos_embed_prefix=False)
 
 
@@ -234,8 +234,8 @@ def vit_g_16_gap() -> ViTSpec:
     return ViTSpec(patch_size=16, embed_dim=1408, depth=40, num_heads=16, mlp_dim=6144, class_token=False, global_pool="avg")
 
 
-# TIPSv2 image encoders: class token plus one register outside pos_embed, layer scale, 448 px.
-_TIPS = dict(img_size=448, patch_size=14, reg_tokens=1, pos_embed_prefix=False, layer_scale=True, num_classes=0)
+# TIPSv2 image encoders: class token plus one register outside pos_embed, layer scale (fresh at 1.0, as timm's), 448 px.
+_TIPS = dict(img_size=448, patch_size=14, reg_tokens=1, pos_embed_prefix=False, layer_scale=True, layer_scale_init=1.0, num_classes=0)
 
 
 @register_variant()
