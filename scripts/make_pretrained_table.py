@@ -55,7 +55,6 @@ LEFT_OUT_ARCHS = {
     "test_vit": "timm's tiny test model (weights for timm's own tests)",
     "test_vit2": "timm's tiny test model (weights for timm's own tests)",
     "test_vit3": "timm's tiny test model (weights for timm's own tests)",
-    "vit_base_mci_224": "MobileCLIP's convolutional stem (timm's ConvStem: BatchNorm conv layers), which the spec cannot express",
 }
 NOTES = {
     "vit_base_patch16_224.bamboo": "timm's pretrained_cfg states no license",

@@ -10,7 +10,7 @@ from typing import Mapping
 
 import numpy as np
 
-from vitzoo import rel_pos, resnetv2
+from vitzoo import conv_stem, rel_pos, resnetv2
 from vitzoo.errors import CheckpointError
 from vitzoo.spec import ViTSpec
 from vitzoo.xcit_spec import xcit_shapes
@@ -38,11 +38,14 @@ def expected_shapes(spec: ViTSpec) -> dict[str, Shape]:
     d, m = spec.embed_dim, spec.mlp_dim
     shapes: dict[str, Shape] = {}
     proj_in = spec.in_chans
-    if spec.backbone != "none":  # timm's hybrid ViT: the convolutional backbone's tensors, then the projection of its features
+    if spec.backbone == "resnetv2":  # timm's hybrid ViT: the convolutional backbone's tensors, then the projection of its features
         shapes.update(resnetv2.shapes(spec.in_chans, spec.backbone_layers))
         proj_in = resnetv2.out_channels(spec.backbone_layers)
-    shapes["patch_embed.proj.weight"] = (d, proj_in, spec.patch_size, spec.patch_size)
-    if spec.patch_bias:
+    if spec.backbone == "convstem":  # MobileCLIP: the stem's last convolution gives the tokens, no projection
+        shapes.update(conv_stem.shapes(spec.in_chans, d))
+    else:
+        shapes["patch_embed.proj.weight"] = (d, proj_in, spec.patch_size, spec.patch_size)
+    if spec.patch_bias and spec.backbone != "convstem":
         shapes["patch_embed.proj.bias"] = (d,)
     if spec.patch_norm:
         shapes.update(_norm("patch_embed.norm", d, spec))

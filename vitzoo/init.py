@@ -69,7 +69,13 @@ def init_state(spec: ViTSpec, seed: Optional[int] = 0) -> dict[str, np.ndarray]:
         if spec.res_post_norm and leaf == "weight" and owner.rsplit(".", 1)[-1] in ("norm1", "norm2"):
             state[name] = np.full(shape, ls_init, np.float32)  # timm's ResPostBlock.init_weights
             continue
-        if name.startswith("patch_embed.backbone."):  # timm's ResNetV2._init_weights (zero_init_last)
+        if spec.backbone == "convstem" and name.startswith("patch_embed.backbone."):  # torch's defaults: Conv2d, BatchNorm2d
+            if leaf in ("weight", "bias") and owner.endswith(".conv"):
+                random = (int(np.prod(shapes[owner + ".weight"][1:])) ** -0.5, None)
+            else:
+                state[name] = np.full(shape, 0.0 if leaf in ("bias", "running_mean") else 1.0, np.float32)
+                continue
+        elif name.startswith("patch_embed.backbone."):  # timm's ResNetV2._init_weights (zero_init_last)
             if len(shape) == 4:
                 random = ((2.0 / (shape[0] * shape[2] * shape[3])) ** 0.5, False)
             else:

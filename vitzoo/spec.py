@@ -132,7 +132,8 @@ class ViTSpec:
     # timm's hybrid ViTs (vision_transformer_hybrid.py): a convolutional backbone before the patch projection,
     # "resnetv2" (BiT's ResNetV2 with weight-standardised convs and GroupNorm, see vitzoo/resnetv2.py) with
     # backbone_layers bottleneck blocks per stage (() = the stem alone); patch_size is then the projection's
-    # kernel over the feature map
+    # kernel over the feature map; "convstem" (MobileCLIP's three BatchNorm convolutions, vitzoo/conv_stem.py): the
+    # tokens themselves, no projection, patch_size 16
     backbone: str = "none"
     backbone_layers: tuple = ()
     # EVA-02-E (timm's use_post_norm, block="eva"): residual post-norm blocks, x + norm1(attn(x)) then
@@ -309,7 +310,7 @@ class ViTSpec:
         (SigLIP so400m/14 at 384 px: 27 patches) leaves the last rows and columns out.
         A hybrid ViT's patches are cut from its backbone's feature map.
         """
-        if self.backbone != "none":
+        if self.backbone == "resnetv2":
             return resnetv2.feature_size(self.img_size, self.backbone_layers) // self.patch_size
         return self.img_size // self.patch_size
 

@@ -22,7 +22,7 @@ from vitzoo.qwen_spec import check_qwen
 from vitzoo.xcit_spec import check_xcit
 
 REL_POS_TYPES = ("none", "mlp", "mlp_swin")  # timm's vision_transformer_relpos.py rel_pos_type values vitzoo builds
-BACKBONES = ("none", "resnetv2")
+BACKBONES = ("none", "resnetv2", "convstem")
 _NAFLEX_FIELDS = ("pos_embed_grid", "pos_interp", "pos_antialias", "pos_align_corners", "pos_ar_preserving", "pos_factorized")
 
 
@@ -110,6 +110,12 @@ def check_backbone(spec: Any) -> None:
         raise SpecError(f"backbone_layers must be up to 4 positive block counts, got {layers!r}.")
     if spec.backbone == "none" and layers:
         raise SpecError("backbone_layers needs a backbone (backbone='resnetv2').")
+    if spec.backbone == "convstem":
+        for bad, why in ((spec.patch_size != 16, "patch_size=16 (its strides 4, 2, 2)"), (bool(layers), "no backbone_layers"),
+                         (spec.embed_dim % 4, "a width divisible by 4"), (not spec.patch_bias, "patch_bias=True (its last convolution's bias)"),
+                         (spec.patch_norm, "no patch_norm")):
+            if bad:
+                raise SpecError(f"backbone='convstem' (MobileCLIP's stem) needs {why}.")
     if spec.backbone != "none":
         for bad, why in ((spec.block != "vit", "block='vit'"), (spec.dynamic_img_size, "a fixed input size (dynamic_img_size=False)"),
                          (spec.grid_size < 1, f"an image size whose feature map holds a patch of {spec.patch_size}")):

@@ -29,7 +29,7 @@ from vitzoo import rel_pos, resnetv2
 from vitzoo.errors import CheckpointError, SpecError
 from vitzoo.spec import ViTSpec
 from vitzoo.variants import get_spec, variant_names
-from vitzoo.weights.infer_relpos import backbone_fields as _backbone_fields, rel_pos_mlp_fields as _rel_pos_mlp_fields
+from vitzoo.weights.infer_relpos import CONV_STEM_ANCHOR, backbone_fields as _backbone_fields, conv_stem_proj, rel_pos_mlp_fields as _rel_pos_mlp_fields
 from vitzoo.weights.infer_parallel import ANCHOR as PARALLEL_ANCHOR, parallel_fields
 from vitzoo.weights.infer_refusal import MATCH_KEYS as _MATCH_KEYS, SIZE_KEYS as _SIZE_KEYS, agreeing as _agreeing, refusal as _refusal
 from vitzoo.weights.infer_xcit import ANCHOR as XCIT_ANCHOR, xcit_fields, xcit_unseen
@@ -189,7 +189,7 @@ def _position_fields(state: Mapping[str, np.ndarray], source: str, fields: dict[
         raise CheckpointError(f"{source}: position embedding length {pos_len} is not a square patch grid.")
     fields["pos_embed_prefix"] = bool(prefix_in_pos) if prefix else True
     grid = math.isqrt(grid_len)
-    stride = resnetv2.stride(fields["backbone_layers"]) if fields.get("backbone", "none") != "none" else 1
+    stride = resnetv2.stride(fields["backbone_layers"]) if fields.get("backbone", "none") == "resnetv2" else 1
     fields["img_size"] = grid * patch * stride  # a hybrid ViT's patches are cut from its backbone's feature map
     for size in (config.get("img_size"), given.get("img_size")):
         if _is_int(size) and size // (patch * stride) == grid:  # e.g. 384 px over a 27-patch grid of 14: the tensors cannot tell
@@ -201,10 +201,13 @@ def _tensor_fields(state: Mapping[str, np.ndarray], source: str) -> dict[str, An
     """The spec fields the tensors' names and shapes fix, after checking they fit together."""
     if XCIT_ANCHOR in state:  # timm's XCiT: a convolutional stem and its own block names
         return xcit_fields(state, source)
-    try:
-        proj = state["patch_embed.proj.weight"]
-    except KeyError as exc:
-        raise CheckpointError(f"{source} has no {exc.args[0]!r} tensor; it does not look like a ViT checkpoint.") from None
+    if CONV_STEM_ANCHOR in state:  # MobileCLIP's stem: no projection, its last convolution is the patch embedding
+        proj = conv_stem_proj(state, source)
+    else:
+        try:
+            proj = state["patch_embed.proj.weight"]
+        except KeyError as exc:
+            raise CheckpointError(f"{source} has no {exc.args[0]!r} tensor; it does not look like a ViT checkpoint.") from None
     pos = state.get("pos_embed")
     if pos is None and "blocks.0.attn.qkv.weight" not in state and "blocks.0.attn.q_proj.weight" not in state:
         raise CheckpointError(f"{source} has no 'pos_embed' tensor; it does not look like a ViT checkpoint.")
@@ -321,7 +324,7 @@ def _common_fields(state: Mapping[str, np.ndarray]) -> dict[str, Any]:
     """What the tensors outside the blocks show, whatever the block form."""
     return dict(
         dist_token="dist_token" in state,
-        patch_bias="patch_embed.proj.bias" in state,
+        patch_bias="patch_embed.proj.bias" in state or CONV_STEM_ANCHOR in state,  # MobileCLIP's stem: its last conv's bias
         class_token="cls_token" in state,
         reg_tokens=int(state["reg_token"].shape[1]) if "reg_token" in state else 0,
         fc_norm="fc_norm.weight" in state,

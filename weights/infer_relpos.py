@@ -1,7 +1,7 @@
 """What a timm file's tensors say about the relative-position ViTs and the hybrid ViTs (read by :mod:`.infer`).
 
 ``backbone_fields``: a BiT ResNetV2 stem before the patch projection (``patch_embed.backbone.*``), its stage and
-block counts from the tensor names. ``rel_pos_mlp_fields``: timm's ``RelPosMlp`` per block or shared, its hidden
+block counts from the tensor names, or MobileCLIP's stem (``conv_stem_proj`` checks its tensors). ``rel_pos_mlp_fields``: timm's ``RelPosMlp`` per block or shared, its hidden
 width, form ('cr' or Swin-V2's) and the head count; a layer scale settles that the blocks are pre-norm.
 Damaged files get one :class:`~vitzoo.errors.CheckpointError` sentence.
 
@@ -17,8 +17,28 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from vitzoo import resnetv2
+from vitzoo import conv_stem, resnetv2
 from vitzoo.errors import CheckpointError
+
+CONV_STEM_ANCHOR = conv_stem.ANCHOR
+
+
+def conv_stem_proj(state: Mapping[str, np.ndarray], source: str) -> Any:
+    """MobileCLIP's stem: every tensor of timm's ``ConvStem`` at its shape; a stand-in for the absent projection's shape.
+
+    The stand-in ``[D, C, 16, 16]`` (D the last convolution's channels, C the image's) lets the plain reading go on: the
+    width, the input channels and the 16-pixel patch are what a projection would have shown.
+    """
+    first, last = state.get(conv_stem.PREFIX + "0.conv.weight"), state.get(conv_stem.PREFIX + "2.conv.weight")
+    if first is None or last is None or first.ndim != 4 or last.ndim != 4:
+        raise CheckpointError(f"{source} has BatchNorm tensors under patch_embed.backbone but not the three convolutions of "
+                              "MobileCLIP's stem; the file is incomplete or damaged.")
+    expected = conv_stem.shapes(int(first.shape[1]), int(last.shape[0]))
+    found = {k: tuple(v.shape) for k, v in state.items() if k.startswith(conv_stem.PREFIX) and not k.endswith("num_batches_tracked")}
+    if found != expected:
+        wrong = sorted(set(found) ^ set(expected)) or sorted(k for k in found if found[k] != expected[k])
+        raise CheckpointError(f"{source}: the MobileCLIP stem's tensors do not fit together (first: {wrong[0]!r}); the file is damaged.")
+    return np.broadcast_to(np.float32(0), (int(last.shape[0]), int(first.shape[1]), conv_stem.PATCH, conv_stem.PATCH))
 
 
 def backbone_fields(state: Mapping[str, np.ndarray], source: str, proj_in: int) -> dict[str, Any]:
@@ -26,6 +46,8 @@ def backbone_fields(state: Mapping[str, np.ndarray], source: str, proj_in: int) 
     names = [k for k in state if k.startswith("patch_embed.backbone.")]
     if not names:
         return dict(backbone="none", backbone_layers=())
+    if CONV_STEM_ANCHOR in state:  # checked whole by conv_stem_proj
+        return dict(backbone="convstem", backbone_layers=())
     stages: dict[int, set] = {}
     for k in names:
         m = re.match(r"patch_embed\.backbone\.stages\.(\d{1,2})\.blocks\.(\d{1,3})\.", k)

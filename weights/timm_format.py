@@ -27,6 +27,7 @@ from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 
+from vitzoo import conv_stem
 from vitzoo.errors import CheckpointError, VitzooError, reason
 from vitzoo.fileio import atomic_path
 from vitzoo.spec import ViTSpec
@@ -52,6 +53,7 @@ def detect(path: Path) -> bool:
     return (holds_tensor(found, ANCHOR, lambda n: qwen_timm.strip(_strip_prefix(n)))  # Qwen3 ViT classifiers: encoder.*
             or holds_tensor(found, naflex_names.ANCHOR, _strip_prefix)  # NaFlexVit: embeds.*
             or holds_tensor(found, XCIT_ANCHOR, _strip_prefix)  # XCiT: a convolutional stem
+            or holds_tensor(found, conv_stem.ANCHOR, _strip_prefix)  # MobileCLIP's stem: no patch projection
             or holds_tensor(found, sapiens2_names.ANCHOR, _strip_prefix))  # Meta's Sapiens2 names
 
 

@@ -23,6 +23,7 @@ from vitzoo.spec import ViTSpec
 from .runtime import tune_cpu_runtime
 from .model.cait import Cait
 from .model.naflex import NaFlexViT
+from .model.conv_stem import ConvStemViT
 from .model.hybrid import HybridViT
 from .model.relpos import RelPosViT
 from .model.qwen import Qwen3ViT
@@ -49,8 +50,8 @@ class MindSporeBackend:
         model_class = Xcit if spec.block == "xcit" else model_class  # XCiT: convolutional stem, cross-covariance blocks
         if spec.rel_pos_type != "none":  # timm's VisionTransformerRelPos: relative-position blocks, maybe a shared MLP
             model_class = RelPosViT
-        if spec.backbone != "none":  # timm's hybrid ViT: a convolutional backbone makes the tokens
-            model_class = HybridViT
+        if spec.backbone != "none":  # timm's hybrid ViT: a convolutional backbone makes the tokens (MobileCLIP: its stem alone)
+            model_class = ConvStemViT if spec.backbone == "convstem" else HybridViT
         model_class = Qwen3ViT if spec.qwen_vit else model_class  # Qwen3 ViT: its own grid without NaFlex, the projector
         if state is None:  # the fresh arrays are the model's own: no copy
             return model_class(spec, init_state(spec), jit=jit, copy=False)

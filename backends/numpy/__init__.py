@@ -26,6 +26,7 @@ from .cait import CaitForward
 from .naflex import NaFlexForward
 from .qwen import QwenForward
 from .xcit import XcitForward
+from .conv_stem import ConvStemForward
 from .hybrid import HybridForward
 from .relpos import RelPosForward
 from .diff_attn import diff_attention
@@ -352,6 +353,10 @@ class NumpyHybrid(HybridForward, NumpyViT):
     """timm's hybrid ViT (a ResNetV2 backbone before the patch projection) on NumPy (see :mod:`.hybrid`)."""
 
 
+class NumpyConvStem(ConvStemForward, NumpyViT):
+    """timm's ViT with MobileCLIP's convolutional stem as its patch embedding (see :mod:`.conv_stem`)."""
+
+
 class NumpyQwen3ViT(QwenForward, NumpyViT):
     """timm's Qwen3 ViT on NumPy: the learned grid resampled per input, the projector (see :mod:`.qwen`)."""
 
@@ -367,6 +372,8 @@ class NumpyBackend:
             return NumpyNaFlex(spec, state)
         if spec.block == "xcit":  # convolutional stem, cross-covariance blocks
             return NumpyXcit(spec, state)
+        if spec.backbone == "convstem":  # MobileCLIP's stem: its last convolution makes the tokens
+            return NumpyConvStem(spec, state)
         if spec.backbone != "none":  # timm's hybrid ViT: the backbone's feature map makes the tokens
             return NumpyHybrid(spec, state)
         if spec.rel_pos_type != "none" or spec.res_post_norm:  # relative-position bias MLPs, post-norm blocks

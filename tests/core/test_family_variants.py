@@ -17,7 +17,8 @@ from vitzoo.errors import UnknownNameError  # noqa: E402
 from vitzoo.variants import aliases_of, get_spec  # noqa: E402
 
 FAMILY = re.compile(r"(deit|vit_.*(dinov2|clip|siglip))")
-# timm tags this MobileCLIP image tower "clip", but it has a convolutional stem vitzoo's spec cannot express.
+# timm tags this MobileCLIP image tower "clip"; its convolutional stem makes it a hybrid (vitzoo/variants/hybrid.py,
+# tests/backends/test_families_mci.py), not one of the CLIP family's variants counted here.
 NOT_A_VIT = {"vit_base_mci_224"}
 FAMILY_MODULES = (deit_dinov2, clip_siglip)
 FAMILY_VARIANTS = sorted(n for m in FAMILY_MODULES for n, f in vars(m).items() if callable(f) and f.__module__ == m.__name__ and not n.startswith("_"))

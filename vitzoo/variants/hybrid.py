@@ -72,3 +72,9 @@ def vit_hybrid_l_r50_s32() -> ViTSpec:
 @register_variant("vit_large_r50_s32_384")
 def vit_hybrid_l_r50_s32_384() -> ViTSpec:
     return _hybrid("l", (3, 4, 6, 3), 384)
+
+
+@register_variant()
+def vit_base_mci_224() -> ViTSpec:
+    """MobileCLIP's ViT-B/16 image tower (timm's name): its convolutional stem (``backbone="convstem"``), a 512-wide projection head."""
+    return ViTSpec(backbone="convstem", pos_embed_prefix=False, num_classes=512)

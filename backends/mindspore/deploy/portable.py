@@ -273,6 +273,10 @@ def _portable_copy(model: Any, spec: ViTSpec, state: dict, backend: Any) -> Any:
         _portable_cait(copy, spec, state)
     if spec.block == "xcit":  # primitive ops too, but Erf
         _portable_xcit(copy)
+    if spec.backbone == "convstem":  # MobileCLIP's stem: GEMMs and a BatchNorm scale already, but the exact GELU's Erf
+        for stage in copy.patch_embed.backbone:
+            if stage.normed:
+                stage.act = PortableGelu()
     if spec.block == "parallel":  # primitive ops too, but Unstack and Erf
         for i in range(len(copy.blocks)):
             copy.blocks[i] = PortableParallelBlock(spec, state, f"blocks.{i}")
