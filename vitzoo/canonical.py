@@ -71,9 +71,11 @@ def expected_shapes(spec: ViTSpec) -> dict[str, Shape]:
         shapes.update(block(spec, f"blocks.{i}."))
     for i in range(spec.depth_token_only):  # CaiT's class-attention blocks
         shapes.update(_class_attn_block(spec, f"blocks_token_only.{i}."))
-    if spec.merge_size:  # the Qwen3 ViT's VLM projector
+    if spec.deepseek_vit:  # the token norm stays before the aligner; the post-pool norm has no weight
+        shapes.update({**_norm("norm", d, spec), **(_aligner(spec) if spec.merge_size else {})})
+    elif spec.merge_size:  # the Qwen3 ViT's VLM projector
         shapes.update(_merger(spec))
-    if spec.final_norm and spec.fc_norm_affine:  # Qwen3 ViT's classifier norm has no weight or bias
+    if spec.final_norm and spec.fc_norm_affine and not spec.deepseek_vit:  # Qwen3 ViT's classifier norm has no weight or bias
         shapes.update(_norm("fc_norm" if spec.fc_norm else "norm", spec.num_features if spec.merge_size else d, spec))
     if spec.global_pool == "map":
         shapes.update(_attention_pool("attn_pool", d, spec.pool_mlp_dim or m))
@@ -219,6 +221,12 @@ def _merger(spec: ViTSpec) -> dict[str, Shape]:
     d, wide = spec.embed_dim, spec.embed_dim * spec.merge_size**2
     return {**_norm("merger.norm", d), "merger.fc1.weight": (wide, wide), "merger.fc1.bias": (wide,),
             "merger.fc2.weight": (spec.merge_dim, wide), "merger.fc2.bias": (spec.merge_dim,)}
+
+
+def _aligner(spec: ViTSpec) -> dict[str, Shape]:
+    """timm's ``DeepseekVitAligner``: ``fc1`` over ``merge_size²`` unshuffled tokens to ``merge_dim``, then ``fc2`` (no norm)."""
+    wide, out = spec.embed_dim * spec.merge_size**2, spec.merge_dim
+    return {"aligner.fc1.weight": (out, wide), "aligner.fc1.bias": (out,), "aligner.fc2.weight": (out, out), "aligner.fc2.bias": (out,)}
 
 
 def _block_mlp(spec: ViTSpec, prefix: str) -> dict[str, Shape]:

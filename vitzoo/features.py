@@ -122,7 +122,8 @@ def check_input(spec: object, shape: Sequence[int]) -> tuple[int, int]:
         raise FeatureError(f"The model takes float32 NCHW images [B, {spec.in_chans}, H, W], got shape {list(shape)}.")  # type: ignore[attr-defined]
     rows, cols = grid_for_input(spec, shape[2], shape[3])
     k = getattr(spec, "merge_size", 0)
-    if k and (rows % k or cols % k):  # the Qwen3 ViT projector merges k x k blocks of patches
+    # the Qwen3 ViT projector merges k x k blocks of patches (DeepSeek's aligner zero-pads the grid instead)
+    if k and not getattr(spec, "deepseek_vit", False) and (rows % k or cols % k):
         raise FeatureError(f"Input {shape[2]}x{shape[3]} gives a {rows}x{cols} patch grid, which the projector's {k}x{k} merge does not divide; "
                            f"use a size that is a multiple of {k * spec.patch_size}.")  # type: ignore[attr-defined]
     return rows, cols

@@ -35,6 +35,8 @@ def check_qwen(spec: "ViTSpec") -> None:
     if spec.output_tokens and (not spec.merge_size or spec.num_classes or spec.fc_norm):
         raise SpecError("output_tokens=True (Qwen3 ViT's _enc models) needs the projector (merge_size, merge_dim), "
                         "num_classes=0 and fc_norm=False: the model returns the projected tokens.")
+    if spec.deepseek_vit:
+        return  # the DeepSeek ViT's own form (vitzoo/deepseek_spec.py) uses the projector and weightless head norm fields too
     if not spec.fc_norm_affine and not (spec.fc_norm and spec.final_norm):
         raise SpecError("fc_norm_affine=False is an fc_norm without weight and bias; it needs fc_norm=True.")
     if spec.naflex or not (spec.pos_embed_grid or spec.merge_size or not spec.fc_norm_affine):

@@ -162,6 +162,10 @@ class ViTSpec:
     num_full_attn_blocks: int = 0
     attn_only_layer_scale: bool = False  # layer scale on the attention branch only (gamma_1, no gamma_2)
     img_width: int = 0  # the default input's width when it is not img_size (Sapiens2's 1024 × 768, H × W); 0: square
+    # DeepSeek-V4 ViT (timm's deepseek_vit.py): the token norm stays (final_norm) beside a weightless post-pool norm (fc_norm,
+    # fc_norm_affine=False), and the projector is its "aligner" (aligner.*: merge_size² tokens unshuffled channel-major over a
+    # grid zero-padded to multiples, fc1, exact GELU, fc2 to merge_dim; no norm). See vitzoo/deepseek_spec.py.
+    deepseek_vit: bool = False
 
     def __post_init__(self) -> None:
         for name in ("img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads", "mlp_dim"):
@@ -178,7 +182,8 @@ class ViTSpec:
                      "mlp_norm", "final_norm", "rope_grid_xy", "rope_half", "pool_include_prefix", "patch_norm", "proj_bias", "mlp_bias",
                      "naflex", "pos_antialias", "pos_align_corners", "pos_ar_preserving", "pos_factorized",
                      "tokens_norm", "sincos_pos", "rel_pos_shared", "res_post_norm",
-                     "post_norm", "diff_attn", "parallel_out_fused", "fc_norm_affine", "output_tokens", "attn_only_layer_scale"):
+                     "post_norm", "diff_attn", "parallel_out_fused", "fc_norm_affine", "output_tokens", "attn_only_layer_scale",
+                     "deepseek_vit"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(f"ViT spec field {name!r} must be true or false, got {getattr(self, name)!r}.")
         if not isinstance(self.norm_eps, (int, float)) or isinstance(self.norm_eps, bool) or not 0 < self.norm_eps < 1:

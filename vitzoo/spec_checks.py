@@ -18,6 +18,7 @@ import dataclasses
 from typing import Any
 
 from vitzoo.errors import SpecError
+from vitzoo.deepseek_spec import check_deepseek
 from vitzoo.qwen_spec import check_qwen
 from vitzoo.xcit_spec import check_xcit
 
@@ -180,4 +181,4 @@ def check_parallel(spec: Any) -> None:
 
 
 FAMILY_CHECKS = (check_cait, check_naflex, check_qwen, check_relpos, check_backbone, check_diff_attn, check_post_norm, check_sapiens2,
-                 check_parallel)
+                 check_parallel, check_deepseek)

@@ -74,8 +74,10 @@ def _merger_fields(state: Mapping[str, np.ndarray], source: str, dim: int) -> di
 
 
 def to_timm(spec: ViTSpec, state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """timm's names for a canonical state: the classifier's ``encoder.`` prefix unless the model is an ``_enc`` one."""
-    if not spec.qwen_vit or spec.output_tokens:
+    """timm's names for a canonical state: the classifier's ``encoder.`` prefix unless the model is an ``_enc`` one.
+
+    timm's DeepSeek ViT classifier (``deepseek_vit``) wraps its encoder the same way."""
+    if not (spec.qwen_vit or spec.deepseek_vit) or spec.output_tokens:
         return dict(state)
     return {(k if k.startswith("head.") else PREFIX + k): v for k, v in state.items()}
 

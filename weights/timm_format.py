@@ -32,7 +32,7 @@ from vitzoo.errors import CheckpointError, VitzooError, reason
 from vitzoo.fileio import atomic_path
 from vitzoo.spec import ViTSpec
 from vitzoo.variants import get_spec
-from vitzoo.weights import naflex_names, qwen_timm, safetensors_io, sapiens2_names, torch_pickle
+from vitzoo.weights import deepseek_timm, naflex_names, qwen_timm, safetensors_io, sapiens2_names, torch_pickle
 from vitzoo.weights.base import Checkpoint, WeightFormat, as_float32, register_format, require_file
 from vitzoo.weights.infer import UNSEEN_FIELDS, Hint, infer_spec
 
@@ -81,7 +81,10 @@ def read(path: Path, variant: Hint = None) -> Checkpoint:
         state[canonical] = as_float32(value, name, source)
     if sapiens2_names.is_sapiens2(state):  # Meta's Sapiens2 checkpoint, renamed as timm's filter does
         state, dropped = sapiens2_names.to_canonical(state, dropped)
-    state, qwen_fields = qwen_timm.from_timm(state, source)  # timm's Qwen3 ViT layouts: what they state
+    size = variant.img_size if isinstance(variant, ViTSpec) else dict(variant or {}).get("img_size")
+    state, qwen_fields = deepseek_timm.from_timm(state, source, size)  # timm's DeepSeek ViT layouts (encoder.* without pos_embed)
+    if not qwen_fields:
+        state, qwen_fields = qwen_timm.from_timm(state, source)  # timm's Qwen3 ViT layouts: what they state
     cfg = read_timm_config(path)
     config: dict[str, Any] = {}
     if naflex_names.is_naflex(state):  # timm's NaFlexVit: embeds.* names, a Linear patch embedding, a [1, G, G, D] grid
@@ -125,7 +128,7 @@ def write(ckpt: Checkpoint, path: Path) -> None:
             "timm's AIMv2 has no attention pooling head and no native-resolution sin-cos positions, so these weights "
             "cannot be written as a timm state dict; convert them to vitzoo or hf instead."
         )
-    save_state_file(path, qwen_timm.to_timm(ckpt.spec, ckpt.state))  # Qwen3 ViT classifiers: encoder.* (other models as they are)
+    save_state_file(path, qwen_timm.to_timm(ckpt.spec, ckpt.state))  # Qwen3 / DeepSeek ViT classifiers: encoder.* (other models as they are)
 
 
 def save_state_file(path: Path, tensors: Mapping[str, np.ndarray]) -> None:

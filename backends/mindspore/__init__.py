@@ -26,6 +26,7 @@ from .model.naflex import NaFlexViT
 from .model.conv_stem import ConvStemViT
 from .model.hybrid import HybridViT
 from .model.relpos import RelPosViT
+from .model.deepseek import DeepseekViT
 from .model.qwen import Qwen3ViT
 from .model.vit import VisionTransformer
 from .model.xcit import Xcit
@@ -53,6 +54,7 @@ class MindSporeBackend:
         if spec.backbone != "none":  # timm's hybrid ViT: a convolutional backbone makes the tokens (MobileCLIP: its stem alone)
             model_class = ConvStemViT if spec.backbone == "convstem" else HybridViT
         model_class = Qwen3ViT if spec.qwen_vit else model_class  # Qwen3 ViT: its own grid without NaFlex, the projector
+        model_class = DeepseekViT if spec.deepseek_vit else model_class  # DeepSeek ViT: both token and pool norms, the aligner
         if state is None:  # the fresh arrays are the model's own: no copy
             return model_class(spec, init_state(spec), jit=jit, copy=False)
         return model_class(spec, state, jit=jit)

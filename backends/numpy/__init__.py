@@ -24,6 +24,7 @@ from vitzoo.spec import ViTSpec
 
 from .cait import CaitForward
 from .naflex import NaFlexForward
+from .deepseek import DeepseekForward
 from .qwen import QwenForward
 from .xcit import XcitForward
 from .conv_stem import ConvStemForward
@@ -361,6 +362,10 @@ class NumpyQwen3ViT(QwenForward, NumpyViT):
     """timm's Qwen3 ViT on NumPy: the learned grid resampled per input, the projector (see :mod:`.qwen`)."""
 
 
+class NumpyDeepseekViT(DeepseekForward, NumpyViT):
+    """timm's DeepSeek-V4 ViT on NumPy: token and post-pool RMSNorms, the aligner (see :mod:`.deepseek`)."""
+
+
 class NumpyBackend:
     name = "numpy"
 
@@ -380,6 +385,8 @@ class NumpyBackend:
             return NumpyRelPos(spec, state)
         if spec.qwen_vit:  # Qwen3 ViT: its own grid without NaFlex, the projector
             return NumpyQwen3ViT(spec, state)
+        if spec.deepseek_vit:  # DeepSeek ViT: token and pool norms, the aligner
+            return NumpyDeepseekViT(spec, state)
         return NumpyViT(spec, state)
 
     def state_dict(self, model: NumpyViT) -> dict[str, np.ndarray]:

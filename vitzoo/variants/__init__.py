@@ -1,6 +1,6 @@
 """The registry of architectures: named :class:`~vitzoo.spec.ViTSpec` variants, as timm's ``register_model``.
 
-``registry`` holds the lookup; ``vit``, ``deit_dinov2``, ``clip_siglip``, ``eva``, ``beit``, ``aimv2``, ``cait``, ``naflex``, ``xcit``, ``relpos``, ``hybrid``, ``radio``, ``beit3``, ``diff``, ``parallel`` and ``qwen3`` are the tables, registered here in that
+``registry`` holds the lookup; ``vit``, ``deit_dinov2``, ``clip_siglip``, ``eva``, ``beit``, ``aimv2``, ``cait``, ``naflex``, ``xcit``, ``relpos``, ``hybrid``, ``radio``, ``beit3``, ``diff``, ``parallel``, ``qwen3`` and ``deepseek`` are the tables, registered here in that
 order (the original ViT first, so it wins among identical architectures).
 
 Example:
@@ -11,7 +11,7 @@ Example:
 
 from __future__ import annotations
 
-from . import vit, deit_dinov2, clip_siglip, eva, beit, aimv2, cait, naflex, xcit, relpos, hybrid, radio, beit3, diff, parallel, qwen3  # noqa: F401  (the tables, in registration order)
+from . import vit, deit_dinov2, clip_siglip, eva, beit, aimv2, cait, naflex, xcit, relpos, hybrid, radio, beit3, diff, parallel, qwen3, deepseek  # noqa: F401  (the tables, in registration order)
 from .registry import (
     SUPPORTED_FAMILIES,
     aliases_of,

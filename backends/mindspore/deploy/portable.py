@@ -292,7 +292,9 @@ def _portable_copy(model: Any, spec: ViTSpec, state: dict, backend: Any) -> Any:
     for norm in ("norm_pre", "norm", "fc_norm"):
         if norm + ".weight" in state and spec.norm_type == "layer":  # RmsNorm is portable as built
             setattr(copy, norm, PortableLayerNorm(state, norm, spec.norm_eps))
-    if spec.merge_size:  # Qwen3 ViT's projector: its norm and exact GELU
+    if spec.merge_size and spec.deepseek_vit:  # DeepSeek's aligner: no norm, its exact GELU
+        copy.aligner.act = PortableGelu()
+    elif spec.merge_size:  # Qwen3 ViT's projector: its norm and exact GELU
         copy.merger.norm = PortableLayerNorm(state, "merger.norm", spec.norm_eps)
         copy.merger.act = PortableGelu()
     if "attn_pool.latent" in state:

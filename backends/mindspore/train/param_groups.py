@@ -47,12 +47,13 @@ def _ordinal(name: str) -> tuple[float, ...]:
 def layer_ids(names: Iterable[str], head_joins_last: bool = False) -> dict[str, int]:
     """Each parameter name's layer, numbered as ``timm.models._manipulate.group_with_matcher(..., reverse=True)``.
 
-    ``head_joins_last``: timm's Qwen3 ViT matchers put the projector (``merger.*``) and the head in the last block's layer.
+    ``head_joins_last``: timm's Qwen3 ViT and DeepSeek ViT matchers put the projector (``merger.*``, ``aligner.*``) and the
+    head in the last block's layer.
     """
     names = list(names)
     ordinals = {name: _ordinal(name) for name in names}
     if head_joins_last:
-        ordinals.update({n: (_MATCH_PREV_GROUP,) for n in names if n.startswith(("merger.", "head."))})
+        ordinals.update({n: (_MATCH_PREV_GROUP,) for n in names if n.startswith(("merger.", "aligner.", "head."))})
     # timm's Cait.group_matcher: class-attention block i shares the layer of main block depth - depth_token_only + i
     blocks = {int(m.group(1)) for n in names if (m := re.match(r"blocks\.(\d+)\.", n))}
     token_only = {n: int(m.group(1)) for n in names if (m := re.match(r"blocks_token_only\.(\d+)\.", n))}
@@ -82,7 +83,8 @@ def param_groups(model: Any, weight_decay: float, layer_decay: Optional[float] =
         [('layer_0_no_decay', 0.2373046875), ('layer_0_decay', 0.2373046875)]
     """
     params = list(model.trainable_params())
-    qwen = bool(getattr(getattr(model, "spec", None), "qwen_vit", False))  # timm's Qwen3 ViT: head and projector join the last block
+    spec = getattr(model, "spec", None)  # timm's Qwen3 and DeepSeek ViTs: head and projector join the last block
+    qwen = bool(getattr(spec, "qwen_vit", False) or getattr(spec, "deepseek_vit", False))
     ids = layer_ids((p.name for p in params), head_joins_last=qwen) if layer_decay is not None else {}
     num_layers = max(ids.values(), default=0) + 1
     groups: dict[str, dict[str, Any]] = {}
