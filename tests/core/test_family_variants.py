@@ -78,7 +78,7 @@ def test_variant_spec_is_timms_architecture(arch, monkeypatch):
 
 @pytest.mark.parametrize("name", ["samvit_base_patch16"])
 def test_unsupported_family_names_list_the_supported_families(name):
-    with pytest.raises(UnknownNameError, match=r"DeiT, DeiT-III, DINOv2, CLIP, SigLIP, EVA/EVA-02, DINOv3, PE, RoPE-ViT, BEiT/BEiTv2, AIMv2, CaiT, NaFlex ViT \(SigLIP 2 NaFlex, C-RADIO\), XCiT, Qwen3 ViT, relative-position ViTs and ResNetV2 hybrid ViTs") as info:
+    with pytest.raises(UnknownNameError, match=r"DeiT, DeiT-III, DINOv2, CLIP, SigLIP, EVA/EVA-02, DINOv3, PE, RoPE-ViT, BEiT/BEiTv2, AIMv2, CaiT, NaFlex ViT \(SigLIP 2 NaFlex, C-RADIO\), XCiT, Qwen3 ViT, DeepSeek-V4 ViT, Sapiens2, parallel-block ViTs, relative-position ViTs, ResNetV2 hybrid ViTs and MobileCLIP") as info:
         vitzoo.create(name)
     assert "\n" not in str(info.value) and name in str(info.value) and "does not support yet" in str(info.value)
 

@@ -40,7 +40,7 @@ def register_variant(*aliases: str) -> Callable[[Callable[[], ViTSpec]], Callabl
     return decorator
 
 
-SUPPORTED_FAMILIES = "ViT, DeiT, DeiT-III, DINOv2, CLIP, SigLIP, EVA/EVA-02, DINOv3, PE, RoPE-ViT, BEiT/BEiTv2, AIMv2, CaiT, NaFlex ViT (SigLIP 2 NaFlex, C-RADIO), XCiT, Qwen3 ViT, relative-position ViTs and ResNetV2 hybrid ViTs"
+SUPPORTED_FAMILIES = "ViT, DeiT, DeiT-III, DINOv2, CLIP, SigLIP, EVA/EVA-02, DINOv3, PE, RoPE-ViT, BEiT/BEiTv2, AIMv2, CaiT, NaFlex ViT (SigLIP 2 NaFlex, C-RADIO), XCiT, Qwen3 ViT, DeepSeek-V4 ViT, Sapiens2, parallel-block ViTs, relative-position ViTs, ResNetV2 hybrid ViTs and MobileCLIP"
 # timm model families vitzoo's spec cannot express yet: name prefix → (family, what it needs).
 _UNSUPPORTED_FAMILIES = {
     "samvit": ("SAM", "windowed attention with decomposed relative positions and a conv neck"),
