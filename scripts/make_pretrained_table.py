@@ -39,8 +39,10 @@ from timm_specs import build_meta, read_timm_architecture, spec_differences  # n
 
 TABLE = HERE.parent / "vitzoo" / "data" / "pretrained_timm.json"
 TOP1 = HERE / "timm_top1_imagenet.csv"
-MODULES = ("vision_transformer", "deit", "eva", "beit", "cait", "naflexvit", "xcit", "vision_transformer_relpos", "vision_transformer_hybrid", "qwen3_vit")
-SHAPE_CHECKED = ("eva", "beit", "cait", "naflexvit", "xcit", "vision_transformer_relpos", "vision_transformer_hybrid", "qwen3_vit")  # modules whose architectures are checked by their tensors (see _judge_by_tensors)
+MODULES = ("vision_transformer", "deit", "eva", "beit", "cait", "naflexvit", "xcit", "vision_transformer_relpos", "vision_transformer_hybrid", "qwen3_vit",
+           "deepseek_vit")
+SHAPE_CHECKED = ("eva", "beit", "cait", "naflexvit", "xcit", "vision_transformer_relpos", "vision_transformer_hybrid", "qwen3_vit",
+                 "deepseek_vit")  # modules whose architectures are checked by their tensors (see _judge_by_tensors)
 SHAPE_CHECKED_ARCHS = ("aimv2_", "beit3_")  # vision_transformer.py models vitzoo builds with the EVA block's Cells (RMSNorm; inner norms), likewise
 HUB_FILES = (None, "model.safetensors", "pytorch_model.bin")  # what a registry entry downloads
 PREPROCESSING = ("input_size", "interpolation", "crop_pct", "crop_mode", "mean", "std")
@@ -107,6 +109,8 @@ def build_table() -> dict[str, Any]:
         variant, reason = arch_verdict[arch]
         if reason is None and _module(arch) == "qwen3_vit":
             variant = _qwen_variant(name, variant, get_spec)
+        if reason is None and _module(arch) == "deepseek_vit":
+            variant = _deepseek_variant(name, variant, get_spec)
         cfg = get_pretrained_cfg(name).to_dict()
         if reason is None and not cfg.get("hf_hub_id") and "ijepa" in str(cfg.get("url")):
             reason = (f"no Hugging Face hub copy: timm reads {cfg.get('url')}, an I-JEPA training checkpoint (the model under "
@@ -200,7 +204,7 @@ def _timm_shapes(name: str, num_classes: int) -> dict[str, tuple]:
     from vitzoo.weights.qwen_timm import strip
 
     model = timm.create_model(name, pretrained=False, device="meta", num_classes=num_classes)  # their init takes no weight_init
-    qwen = _module(name.split(".")[0]) == "qwen3_vit"  # the classifier's tower sits under encoder.
+    qwen = _module(name.split(".")[0]) in ("qwen3_vit", "deepseek_vit")  # the classifier's tower sits under encoder.
     # XCiT's BatchNorm step counters are buffers, not weights (no canonical tensor; torch refills them on load)
     return {(strip(k) if qwen else k): tuple(v.shape) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
 
@@ -217,6 +221,24 @@ def _qwen_variant(name: str, variant: str, get_spec: Any) -> str:
         except Exception:  # noqa: BLE001 - no such width variant
             continue
         if _timm_shapes(name, spec.num_classes) == expected_shapes(spec):
+            return candidate
+    raise SystemExit(f"no vitzoo variant holds the tensors of timm's {name}")
+
+
+def _deepseek_variant(name: str, variant: str, get_spec: Any) -> str:
+    """timm's DeepSeek ViT: the V4-Flash Vision-Exp tower's weight sets have a 4096-wide aligner and 392 px input, its
+    vitzoo variants the ``_392``/``_4096`` ones; chosen by timm's tensors and input size for that tag."""
+    from timm.models import get_pretrained_cfg
+
+    from vitzoo.canonical import expected_shapes
+
+    size = tuple(get_pretrained_cfg(name).to_dict()["input_size"][-2:])
+    for candidate in (variant, f"{variant}_392", f"{variant}_4096"):
+        try:
+            spec = get_spec(candidate)
+        except Exception:  # noqa: BLE001 - no such variant
+            continue
+        if spec.input_size == size and _timm_shapes(name, spec.num_classes) == expected_shapes(spec):
             return candidate
     raise SystemExit(f"no vitzoo variant holds the tensors of timm's {name}")
 

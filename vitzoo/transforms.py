@@ -42,7 +42,7 @@ DEFAULT_CFG: dict[str, Any] = {
     "std": (0.5, 0.5, 0.5),
 }
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "box", "hamming", "lanczos")
-CROP_MODES = ("center", "squash")
+CROP_MODES = ("center", "squash", "border")
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,9 @@ class EvalTransform:
             raise DataError(f"Expected a PIL image or an HWC uint8 array, got {type(image).__name__}.")
         image = image.convert("RGB" if self.in_chans == 3 else "L")
         image = self._resize(image)
-        pixels = _center_crop(np.asarray(image), *self.size_hw)
+        # border: the padding takes the mean's colour (timm's CenterCropOrPad fill), so it normalises to zero
+        fill = tuple(round(255 * m) for m in self.mean) if self.crop_mode == "border" else None
+        pixels = _center_crop(np.asarray(image), *self.size_hw, fill=fill)
         if pixels.ndim == 2:
             pixels = pixels[:, :, None]
         # the same float32 operations, in the same order, as ToTensor + Normalize
@@ -130,6 +132,9 @@ class EvalTransform:
         width, height = image.size
         if self.crop_mode == "squash":
             size = (target_w, target_h)
+        elif self.crop_mode == "border":  # timm's ResizeKeepRatio(longest=1): the longer side meets its target, the rest is padded
+            ratio = max(height / target_h, width / target_w)
+            size = (round(width / ratio), round(height / ratio))
         elif target_h != target_w:  # timm's ResizeKeepRatio: the side that needs the least scaling meets its target
             ratio = min(height / target_h, width / target_w)
             size = (round(width / ratio), round(height / ratio))
@@ -140,13 +145,16 @@ class EvalTransform:
         return image if size == image.size else image.resize(size, resample)
 
 
-def _center_crop(pixels: np.ndarray, size: int, size_w: int) -> np.ndarray:
-    """torchvision's centre crop to ``size`` x ``size_w``: zero-pad if too small, offsets rounded half to even."""
+def _center_crop(pixels: np.ndarray, size: int, size_w: int, fill: Optional[tuple] = None) -> np.ndarray:
+    """torchvision's centre crop to ``size`` x ``size_w``: pad if too small (zeros, or ``fill`` per channel), offsets rounded half to even."""
     height, width = pixels.shape[:2]
     if size > height or size_w > width:
         pad_h, pad_w = max(size - height, 0), max(size_w - width, 0)
-        pad = [(pad_h // 2, (pad_h + 1) // 2), (pad_w // 2, (pad_w + 1) // 2)] + [(0, 0)] * (pixels.ndim - 2)
-        pixels = np.pad(pixels, pad)
+        top, left = pad_h // 2, pad_w // 2
+        padded = np.empty((height + pad_h, width + pad_w) + pixels.shape[2:], pixels.dtype)
+        padded[...] = 0 if fill is None else np.asarray(fill[: pixels.shape[2]] if pixels.ndim == 3 else fill[0], pixels.dtype)
+        padded[top : top + height, left : left + width] = pixels
+        pixels = padded
         height, width = pixels.shape[:2]
     top = int(round((height - size) / 2.0))
     left = int(round((width - size_w) / 2.0))

@@ -23,7 +23,7 @@ def test_every_entry_is_complete_and_consistent():
         # DINOv2's repos evaluate below the model's size; DINOv3 and NaFlex models take any size, their processors pick one
         if not (ws.source_format == "hf" and ("img_size=" in ws.notes or spec.dynamic_img_size)):
             assert list(pre["input_size"]) == [3, *spec.input_size], ws.name  # (H, W): Sapiens2's default input is 1024 × 768
-        assert pre["interpolation"] in ("bicubic", "bilinear") and pre["crop_mode"] in ("center", "squash")
+        assert pre["interpolation"] in ("bicubic", "bilinear") and pre["crop_mode"] in ("center", "squash", "border")
         assert 0.8 < pre["crop_pct"] <= 1.0 and len(pre["mean"]) == len(pre["std"]) == 3
         assert ws.top1 is None or 60 < ws.top1 < 92  # EVA-02-L at 448 px: 90.06
         assert ws.num_classes == labels.LABEL_SET_SIZES.get(ws.label_set, ws.num_classes) >= 0
@@ -58,6 +58,12 @@ def test_timm_entries_match_timms_own_pretrained_cfg():
 
             width = _resolve_qwen3_out_features(arch, tag)
             assert ws.variant in (resolve_name(arch), f"{resolve_name(arch)}_{width}") and get_spec(ws.variant).merge_dim == width, row["timm"]
+        elif arch.startswith("deepseek_vit"):  # V4-Flash Vision-Exp: its own tower (392 px, 4096-wide aligner) per tag
+            from timm.models import get_pretrained_cfg
+            from vitzoo.variants import get_spec
+
+            assert ws.variant in (resolve_name(arch), f"{resolve_name(arch)}_392", f"{resolve_name(arch)}_4096"), row["timm"]
+            assert get_spec(ws.variant).input_size == tuple(get_pretrained_cfg(row["timm"]).to_dict()["input_size"][-2:]), row["timm"]
         else:
             assert (ws.variant, ws.tag) == (resolve_name(arch), tag), row["timm"]
         assert ws.tag == tag

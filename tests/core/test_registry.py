@@ -95,7 +95,8 @@ def test_every_timm_variant_is_timms_architecture():
     FAMILY_MODULES = {"vitzoo.variants.deit_dinov2", "vitzoo.variants.clip_siglip", "vitzoo.variants.eva", "vitzoo.variants.beit", "vitzoo.variants.aimv2",
                       "vitzoo.variants.cait", "vitzoo.variants.naflex", "vitzoo.variants.xcit", "vitzoo.variants.relpos",
                       "vitzoo.variants.hybrid",
-                      "vitzoo.variants.radio", "vitzoo.variants.beit3", "vitzoo.variants.diff", "vitzoo.variants.qwen3"}
+                      "vitzoo.variants.radio", "vitzoo.variants.beit3", "vitzoo.variants.diff", "vitzoo.variants.qwen3",
+                      "vitzoo.variants.deepseek"}  # DeepSeek: checked against timm in tests/backends/test_families_deepseek.py
 
     checked = 0
     for variant in vitzoo.list_models(include_aliases=False):

@@ -89,11 +89,12 @@ def test_every_registry_preprocessing_matches_timm(name):
         assert np.array_equal(ours(photo), ref(photo.convert("RGB")).numpy()), name
 
 
-@pytest.mark.parametrize("crop_mode, crop_pct", [("center", 0.9), ("center", 1.0), ("squash", 0.95)])
-@pytest.mark.parametrize("hw", [(96, 64), (48, 80)])
+@pytest.mark.parametrize("crop_mode, crop_pct", [("center", 0.9), ("center", 1.0), ("squash", 0.95), ("border", 1.0), ("border", 0.9)])
+@pytest.mark.parametrize("hw", [(96, 64), (48, 80), (64, 64)])
 def test_a_non_square_input_is_prepared_as_timm_does(crop_mode, crop_pct, hw):
     """timm: squash resizes each side to 1/crop_pct of its target; centre keeps the ratio (ResizeKeepRatio), then crops."""
-    cfg = {"input_size": (3, *hw), "crop_pct": crop_pct, "crop_mode": crop_mode, "interpolation": "bicubic", "mean": (0.5,) * 3, "std": (0.5,) * 3}
+    mean = (0.48145466, 0.4578275, 0.40821073)  # CLIP's: the border's fill is each channel's own
+    cfg = {"input_size": (3, *hw), "crop_pct": crop_pct, "crop_mode": crop_mode, "interpolation": "bicubic", "mean": mean, "std": (0.5,) * 3}
     ours = transforms_for(cfg)
     assert ours.size_hw == hw and ours.to_dict()["input_size"] == [3, *hw]
     ref = create_transform(**resolve_data_config(pretrained_cfg=cfg), is_training=False)
