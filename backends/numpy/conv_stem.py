@@ -15,17 +15,8 @@ import numpy as np
 
 from vitzoo import conv_stem, features
 
+from .hybrid import conv
 from .ops import ACTIVATIONS
-
-
-def patch_conv(x: np.ndarray, weight: np.ndarray, bias: Any = None) -> np.ndarray:
-    """A ``k``×``k`` stride-``k`` convolution of a channel-last map ``[B, H, W, C]`` (torch's weight layout)."""
-    b, h, w, c = x.shape
-    out, _, k, _ = weight.shape
-    gh, gw = h // k, w // k
-    patches = x[:, : gh * k, : gw * k].reshape(b, gh, k, gw, k, c).transpose(0, 1, 3, 5, 2, 4).reshape(b, gh, gw, c * k * k)
-    y = patches @ weight.reshape(out, -1).T
-    return y if bias is None else y + bias
 
 
 class ConvStemForward:
@@ -39,14 +30,17 @@ class ConvStemForward:
         s, w = self.spec, self.state
         x = np.asarray(x, dtype=np.float32)
         features.check_input(s, x.shape)
-        y = x.transpose(0, 2, 3, 1)
-        for i in range(len(conv_stem.KERNELS)):
+        y = x
+        for i, k in enumerate(conv_stem.KERNELS):  # each a stride-k convolution of the hybrid ViT's im2col
             p = f"{conv_stem.PREFIX}{i}."
-            y = patch_conv(y, w[p + "conv.weight"], w.get(p + "conv.bias"))
+            y = conv(y, w[p + "conv.weight"], k, (0, 0), (0, 0))
+            if p + "conv.bias" in w:
+                y = y + w[p + "conv.bias"].reshape(1, -1, 1, 1)
             if p + "bn.weight" in w:  # eval BatchNorm: the running statistics
                 scale = w[p + "bn.weight"] / np.sqrt(w[p + "bn.running_var"] + np.float32(conv_stem.BN_EPS))
-                y = ACTIVATIONS["exact"](y * scale + (w[p + "bn.bias"] - w[p + "bn.running_mean"] * scale))
-        tokens = y.reshape(len(x), -1, s.embed_dim).astype(np.float32)
+                shift = w[p + "bn.bias"] - w[p + "bn.running_mean"] * scale
+                y = ACTIVATIONS["exact"](y * scale.reshape(1, -1, 1, 1) + shift.reshape(1, -1, 1, 1))
+        tokens = y.reshape(len(x), s.embed_dim, -1).transpose(0, 2, 1).astype(np.float32)
         prefix = [np.broadcast_to(w[n], (len(x), w[n].shape[1], s.embed_dim)) for n in ("cls_token", "reg_token") if n in w]
         if s.pos_embed_prefix:
             return np.concatenate([*prefix, tokens], axis=1) + w["pos_embed"]
